@@ -1,0 +1,9 @@
+"""Cross-cutting helpers every GoVault process shares.
+
+Owns: settings loading (`config`), structured logging (`logging`), the error tree and its gRPC
+mapping (`errors`), PostgreSQL pools and the migrations runner (`db`, `migrations`), gRPC server
+bootstrap with interceptors (`grpc_server`), caller identity from gRPC metadata (`identity`),
+access-token verification (`tokens`) and the Prometheus listener (`metrics`).
+
+Must not: hold business rules of any service, or import a service package.
+"""
