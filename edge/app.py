@@ -1,0 +1,41 @@
+"""Builds the aiohttp application: middleware, routes per area, and the resources created once
+at start-up (gRPC channels, token verifier) and closed at shutdown."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from common.grpc_client import auth_key_loader
+from common.logging import get_logger
+from common.tokens import TokenVerifier
+from edge import middleware
+from edge.config import EdgeSettings
+from edge.keys import SETTINGS, UPSTREAMS, VERIFIER
+from edge.routes import ROUTE_MODULES
+from edge.upstreams import Upstreams
+
+log = get_logger(__name__)
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    upstreams = Upstreams.connect(app[SETTINGS])
+    app[UPSTREAMS] = upstreams
+    app[VERIFIER] = TokenVerifier(auth_key_loader(upstreams.auth))
+    yield
+    await upstreams.close()
+
+
+def build_app(settings: EdgeSettings) -> web.Application:
+    # client_max_size bounds bodies read whole; chunk uploads stream and are bounded by the
+    # upload service's chunk size (and max_chunk_bytes) instead.
+    app = web.Application(
+        middlewares=[middleware.observe, middleware.cors_preflight],
+        client_max_size=settings.max_json_bytes,
+    )
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(_resources)
+    for module in ROUTE_MODULES:
+        module.setup_routes(app)
+    return app

@@ -1,0 +1,92 @@
+"""The one gRPC → HTTP status table, the error body, and the edge's own errors."""
+
+from __future__ import annotations
+
+import grpc
+from aiohttp import web
+
+from common.errors import CODES, ERROR_CODE_KEY, RETRY_AFTER_KEY
+
+STATUS_TABLE: dict[grpc.StatusCode, int] = {
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.FAILED_PRECONDITION: 400,
+    grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.CANCELLED: 499,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+}
+
+# The error code used when a service did not name one.
+DEFAULT_CODES: dict[grpc.StatusCode, str] = {
+    grpc.StatusCode.INVALID_ARGUMENT: "INVALID_ARGUMENT",
+    grpc.StatusCode.FAILED_PRECONDITION: "FAILED_PRECONDITION",
+    grpc.StatusCode.OUT_OF_RANGE: "INVALID_ARGUMENT",
+    grpc.StatusCode.UNAUTHENTICATED: "UNAUTHENTICATED",
+    grpc.StatusCode.PERMISSION_DENIED: "PERMISSION_DENIED",
+    grpc.StatusCode.NOT_FOUND: "NOT_FOUND",
+    grpc.StatusCode.ALREADY_EXISTS: "ALREADY_EXISTS",
+    grpc.StatusCode.ABORTED: "CONFLICT",
+    grpc.StatusCode.RESOURCE_EXHAUSTED: "RATE_LIMITED",
+    grpc.StatusCode.CANCELLED: "CANCELLED",
+    grpc.StatusCode.UNAVAILABLE: "UNAVAILABLE",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "TIMEOUT",
+}
+
+# Messages for statuses whose gRPC details are not meant for clients.
+_OPAQUE = {
+    grpc.StatusCode.UNAVAILABLE: "a backend service is unavailable, try again shortly",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "a backend service did not answer in time",
+    grpc.StatusCode.CANCELLED: "the request was cancelled",
+}
+
+
+class ApiError(Exception):
+    """An error answered to the client with the standard body."""
+
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        assert code in CODES, f"unknown error code {code}"
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+
+def http_status_for(code: grpc.StatusCode) -> int:
+    return STATUS_TABLE.get(code, 500)
+
+
+def from_rpc_error(exc: grpc.aio.AioRpcError) -> ApiError:
+    status_code = exc.code()
+    status = http_status_for(status_code)
+    trailers = {item.key: item.value for item in (exc.trailing_metadata() or ())}
+    code = trailers.get(ERROR_CODE_KEY)
+    if not isinstance(code, str) or code not in CODES:
+        code = DEFAULT_CODES.get(status_code, "INTERNAL")
+    if status == 500:
+        return ApiError(500, "INTERNAL", "internal error")
+    message = _OPAQUE.get(status_code) or exc.details() or code.lower().replace("_", " ")
+    headers: dict[str, str] = {}
+    retry_after = trailers.get(RETRY_AFTER_KEY)
+    if status == 429 or status == 503:
+        headers["Retry-After"] = retry_after if isinstance(retry_after, str) else "1"
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    return ApiError(status, code, message, headers)
+
+
+def error_response(error: ApiError, request_id: str) -> web.Response:
+    response = web.json_response(
+        {"error": error.message, "code": error.code, "request_id": request_id},
+        status=error.status,
+        headers=error.headers,
+    )
+    return response

@@ -1,0 +1,13 @@
+"""Typed application keys: what the edge creates once at start-up and closes at shutdown."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from common.tokens import TokenVerifier
+from edge.config import EdgeSettings
+from edge.upstreams import Upstreams
+
+SETTINGS = web.AppKey("settings", EdgeSettings)
+UPSTREAMS = web.AppKey("upstreams", Upstreams)
+VERIFIER = web.AppKey("verifier", TokenVerifier)

@@ -1,0 +1,137 @@
+"""Edge middleware: request id, one JSON log line and metrics per request (labelled by route
+template), security headers, CORS, and the error body for everything that goes wrong."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import structlog
+from aiohttp import web
+from prometheus_client import Counter, Gauge, Histogram
+
+from common.logging import get_logger
+from common.metrics import LATENCY_BUCKETS
+from edge.errors import ApiError, error_response
+from edge.keys import SETTINGS
+
+log = get_logger("edge.http")
+
+REQUESTS = Counter("govault_http_requests_total", "HTTP requests", ["route", "method", "status"])
+DURATION = Histogram(
+    "govault_http_request_duration_seconds",
+    "HTTP request latency",
+    ["route", "method"],
+    buckets=LATENCY_BUCKETS,
+)
+IN_FLIGHT = Gauge("govault_http_requests_in_flight", "HTTP requests in progress")
+
+_SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"})
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+}
+CORS_METHODS = "GET, POST, PATCH, DELETE, OPTIONS"
+CORS_HEADERS = "Authorization, Content-Type, Upload-UUID, Checksum, X-Request-ID"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def route_template(request: web.Request) -> str:
+    route = request.match_info.route
+    resource = route.resource if route is not None else None
+    if resource is None:
+        return "unmatched"
+    return resource.canonical
+
+
+@web.middleware
+async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+    incoming = request.headers.get("X-Request-ID", "")
+    request_id = incoming if _SANE_ID.match(incoming) else uuid.uuid4().hex
+    request["request_id"] = request_id
+    route = route_template(request)
+    method = request.method if request.method in _METHODS else "OTHER"
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=request_id, route=route, method=method)
+    start = time.perf_counter()
+    IN_FLIGHT.inc()
+    status = 500
+    error_code = None
+    try:
+        try:
+            response = await handler(request)
+        except ApiError as exc:
+            error_code = exc.code
+            response = error_response(exc, request_id)
+        except web.HTTPException as exc:
+            error_code, message = _http_exception_code(exc)
+            response = error_response(ApiError(exc.status, error_code, message,
+                                               _passthrough_headers(exc)), request_id)
+        except Exception:
+            log.exception("unhandled_error")
+            error_code = "INTERNAL"
+            response = error_response(ApiError(500, "INTERNAL", "internal error"), request_id)
+        status = response.status
+        response.headers["X-Request-ID"] = request_id
+        response.headers.update(SECURITY_HEADERS)
+        _cors(request, response)
+        return response
+    finally:
+        elapsed = time.perf_counter() - start
+        IN_FLIGHT.dec()
+        REQUESTS.labels(route, method, str(status)).inc()
+        DURATION.labels(route, method).observe(elapsed)
+        log.info(
+            "request",
+            status=status,
+            error_code=error_code,
+            user_id=request.get("user_id"),
+            duration_ms=round(elapsed * 1000, 2),
+        )
+
+
+def _http_exception_code(exc: web.HTTPException) -> tuple[str, str]:
+    if exc.status == 404:
+        return "ROUTE_NOT_FOUND", "no such route"
+    if exc.status == 405:
+        return "METHOD_NOT_ALLOWED", "method not allowed on this route"
+    if exc.status == 413:
+        return "PAYLOAD_TOO_LARGE", "the request body is too large"
+    if exc.status < 500:
+        return "INVALID_ARGUMENT", exc.reason
+    return "INTERNAL", "internal error"
+
+
+def _passthrough_headers(exc: web.HTTPException) -> dict[str, str]:
+    allow = exc.headers.get("Allow")
+    return {"Allow": allow} if allow else {}
+
+
+def _cors(request: web.Request, response: web.StreamResponse) -> None:
+    origin = request.headers.get("Origin")
+    if not origin or origin not in request.app[SETTINGS].cors_origins:
+        return
+    response.headers["Access-Control-Allow-Origin"] = origin
+    response.headers["Vary"] = "Origin"
+    response.headers["Access-Control-Expose-Headers"] = "X-Request-ID, Retry-After"
+
+
+@web.middleware
+async def cors_preflight(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+        origin = request.headers.get("Origin", "")
+        if origin in request.app[SETTINGS].cors_origins:
+            return web.Response(status=204, headers={
+                "Access-Control-Allow-Methods": CORS_METHODS,
+                "Access-Control-Allow-Headers": CORS_HEADERS,
+                "Access-Control-Max-Age": "600",
+            })
+        raise ApiError(403, "PERMISSION_DENIED", "origin not allowed")
+    return await handler(request)
