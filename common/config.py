@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 from collections.abc import Mapping
 
@@ -22,7 +23,7 @@ class Env:
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self._environ = os.environ if environ is None else environ
 
-    def _raw(self, name: str, default: object) -> str | None:
+    def _raw(self, name: builtins.str, default: object) -> builtins.str | None:
         value = self._environ.get(PREFIX + name)
         if value is None or value == "":
             if default is _MISSING:
@@ -30,14 +31,14 @@ class Env:
             return None
         return value
 
-    def str(self, name: str, default: object = _MISSING) -> str:
+    def str(self, name: builtins.str, default: object = _MISSING) -> builtins.str:
         value = self._raw(name, default)
         return str(default) if value is None else value
 
-    def optional(self, name: str) -> str | None:
+    def optional(self, name: builtins.str) -> builtins.str | None:
         return self._raw(name, None)
 
-    def int(self, name: str, default: object = _MISSING) -> int:
+    def int(self, name: builtins.str, default: object = _MISSING) -> builtins.int:
         value = self._raw(name, default)
         if value is None:
             return int(default)  # type: ignore[call-overload]
@@ -46,7 +47,7 @@ class Env:
         except ValueError:
             raise ConfigError(f"{PREFIX}{name} must be an integer, got {value!r}") from None
 
-    def float(self, name: str, default: object = _MISSING) -> float:
+    def float(self, name: builtins.str, default: object = _MISSING) -> builtins.float:
         value = self._raw(name, default)
         if value is None:
             return float(default)  # type: ignore[arg-type]
@@ -55,7 +56,7 @@ class Env:
         except ValueError:
             raise ConfigError(f"{PREFIX}{name} must be a number, got {value!r}") from None
 
-    def bool(self, name: str, default: bool = False) -> bool:
+    def bool(self, name: builtins.str, default: builtins.bool = False) -> builtins.bool:
         value = self._raw(name, default)
         if value is None:
             return default
@@ -66,7 +67,9 @@ class Env:
             return False
         raise ConfigError(f"{PREFIX}{name} must be true or false, got {value!r}")
 
-    def list(self, name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+    def list(
+        self, name: builtins.str, default: tuple[builtins.str, ...] = ()
+    ) -> tuple[builtins.str, ...]:
         value = self._raw(name, None)
         if value is None:
             return default

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import grpc
+from govault.auth.v1 import auth_pb2, auth_pb2_grpc
 
 from common.tokens import KeyLoader
-from govault.auth.v1 import auth_pb2, auth_pb2_grpc
 
 CHANNEL_OPTIONS = (
     ("grpc.max_receive_message_length", 8 * 1024 * 1024),

@@ -45,7 +45,8 @@ async def optional_caller(
     try:
         identity = await verifier.verify(token)
     except TokenError as exc:
-        raise Unauthenticated(str(exc), "TOKEN_EXPIRED" if exc.expired else "INVALID_TOKEN") from None
+        code = "TOKEN_EXPIRED" if exc.expired else "INVALID_TOKEN"
+        raise Unauthenticated(str(exc), code) from None
     structlog.contextvars.bind_contextvars(user_id=identity.user_id)
     return identity
 

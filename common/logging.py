@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
 
@@ -17,7 +19,9 @@ def configure_logging(service: str, level: str = "info") -> None:
     if not isinstance(numeric, int):
         numeric = logging.INFO
     logging.basicConfig(stream=sys.stdout, level=numeric, format="%(message)s")
-    def add_service(_logger: object, _name: str, event: dict[str, object]) -> dict[str, object]:
+    def add_service(
+        _logger: object, _name: str, event: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
         event.setdefault("service", service)
         return event
 

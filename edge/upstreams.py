@@ -9,15 +9,15 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import grpc
+from govault.auth.v1 import auth_pb2_grpc
+from govault.files.v1 import files_pb2_grpc
+from govault.upload.v1 import upload_pb2_grpc
 from prometheus_client import Counter
 
 from common.grpc_client import open_channel
 from common.identity import outgoing_metadata
 from edge.config import EdgeSettings
 from edge.errors import ApiError, from_rpc_error
-from govault.auth.v1 import auth_pb2_grpc
-from govault.files.v1 import files_pb2_grpc
-from govault.upload.v1 import upload_pb2_grpc
 
 SHED = Counter("govault_edge_shed_total", "Requests refused because an upstream was saturated",
                ["upstream"])
@@ -35,8 +35,8 @@ class Upstream:
     def admit(self) -> None:
         if self.in_flight >= self.max_in_flight:
             SHED.labels(self.name).inc()
-            raise ApiError(503, "OVERLOADED", f"the {self.name} service is saturated, retry shortly",
-                           {"Retry-After": "1"})
+            message = f"the {self.name} service is saturated, retry shortly"
+            raise ApiError(503, "OVERLOADED", message, {"Retry-After": "1"})
         self.in_flight += 1
 
     def release(self) -> None:
