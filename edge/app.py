@@ -10,7 +10,7 @@ from aiohttp import web
 from common.grpc_client import auth_key_loader
 from common.logging import get_logger
 from common.tokens import TokenVerifier
-from edge import middleware
+from edge import middleware, ratelimit
 from edge.config import EdgeSettings
 from edge.keys import SETTINGS, UPSTREAMS, VERIFIER
 from edge.routes import ROUTE_MODULES
@@ -23,7 +23,12 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     upstreams = Upstreams.connect(app[SETTINGS])
     app[UPSTREAMS] = upstreams
     app[VERIFIER] = TokenVerifier(auth_key_loader(upstreams.auth))
+    settings = app[SETTINGS]
+    limiter = ratelimit.RateLimiter.create(settings.rate_limit, settings.redis_url, app[VERIFIER],
+                                           settings.trust_forwarded_for)
+    app[ratelimit.LIMITER] = limiter
     yield
+    await limiter.close()
     await upstreams.close()
 
 
@@ -31,7 +36,7 @@ def build_app(settings: EdgeSettings) -> web.Application:
     # client_max_size bounds bodies read whole; chunk uploads stream and are bounded by the
     # upload service's chunk size (and max_chunk_bytes) instead.
     app = web.Application(
-        middlewares=[middleware.observe, middleware.cors_preflight],
+        middlewares=[middleware.observe, middleware.cors_preflight, ratelimit.limit],
         client_max_size=settings.max_json_bytes,
     )
     app[SETTINGS] = settings

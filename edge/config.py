@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from common.config import Env
+from edge.ratelimit import RateLimitSettings
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class EdgeSettings:
     shutdown_grace_s: float
     log_level: str
     redis_url: str | None
+    rate_limit: RateLimitSettings = field(default_factory=RateLimitSettings.disabled)
 
     @classmethod
     def from_env(cls, env: Env | None = None) -> EdgeSettings:
@@ -46,4 +48,5 @@ class EdgeSettings:
             shutdown_grace_s=env.float("SHUTDOWN_GRACE_S", 10.0),
             log_level=env.str("LOG_LEVEL", "info"),
             redis_url=env.optional("REDIS_URL"),
+            rate_limit=RateLimitSettings.from_env(env),
         )
