@@ -335,7 +335,7 @@ class RateLimiter:
         self.settings = settings
         self._verifier = verifier
         self._trust_forwarded_for = trust_forwarded_for
-        self._local = LocalStore(settings.max_local_keys)
+        self._local = LocalStore(settings.max_local_keys, clock)
         self._shared = shared
         self._clock = clock
         self._shared_down_until = 0.0
