@@ -67,7 +67,7 @@ def http_status_for(code: grpc.StatusCode) -> int:
 def from_rpc_error(exc: grpc.aio.AioRpcError) -> ApiError:
     status_code = exc.code()
     status = http_status_for(status_code)
-    trailers = {item.key: item.value for item in (exc.trailing_metadata() or ())}
+    trailers = dict(exc.trailing_metadata() or ())  # grpc.aio.Metadata yields (key, value)
     code = trailers.get(ERROR_CODE_KEY)
     if not isinstance(code, str) or code not in CODES:
         code = DEFAULT_CODES.get(status_code, "INTERNAL")

@@ -1,0 +1,234 @@
+"""Auth rules: sign-up validation, login (constant-ish cost, throttled), refresh-token rotation
+with reuse detection, logout, account lookups. No grpc, psycopg or argon2 here: the store,
+hasher, token issuer and throttle are small Protocols, so the rules are tested with fakes.
+
+Refresh tokens: each login opens a family; each refresh marks the presented token rotated and
+adds its successor to the family with a conditional update, so of two concurrent refreshes
+with the same token exactly one wins. Presenting a rotated token again (including losing that
+race) is reuse: the whole family is revoked and every token in it stops working.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from common.logging import get_logger
+from svc_auth.errors import InvalidArgument, ResourceExhausted, Unauthenticated
+from svc_auth.metrics import LOGINS, REFRESHES
+from svc_auth.models import Credentials, RefreshTokenRecord, User
+from svc_auth.tokens import AccessToken, hash_refresh_token, new_refresh_token
+
+log = get_logger(__name__)
+
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{3,64}$")
+# local@domain.tld: no whitespace, control characters, quotes or angle brackets; one @; a dot in
+# the domain with labels of letters, digits and hyphens.
+EMAIL_RE = re.compile(
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]{1,64}"
+    r"@(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+)
+PASSWORD_MIN, PASSWORD_MAX = 8, 256
+RESOLVE_MAX = 1000
+INVALID_CREDENTIALS = "invalid email or password"
+
+
+class Store(Protocol):
+    async def create_user(self, username: str, email: str, password_hash: str) -> User: ...
+    async def credentials_by_email(self, email: str) -> Credentials | None: ...
+    async def user_by_id(self, user_id: str) -> User | None: ...
+    async def users_by_emails(self, emails: Sequence[str]) -> list[User]: ...
+    async def update_password_hash(self, user_id: str, password_hash: str) -> None: ...
+    async def create_family(self, user_id: str, token_hash: bytes, expires_at: datetime) -> str: ...
+    async def find_refresh_token(self, token_hash: bytes) -> RefreshTokenRecord | None: ...
+    async def rotate_refresh_token(
+        self, old_hash: bytes, new_hash: bytes, expires_at: datetime
+    ) -> bool: ...
+    async def revoke_family(self, family_id: str) -> None: ...
+
+
+class Hasher(Protocol):
+    async def hash(self, password: str) -> str: ...
+    async def verify(self, password_hash: str, password: str) -> bool: ...
+    async def verify_dummy(self, password: str) -> None: ...
+    def needs_rehash(self, password_hash: str) -> bool: ...
+
+
+class Issuer(Protocol):
+    def issue(self, user_id: str, username: str, email: str) -> AccessToken: ...
+
+
+class Throttle(Protocol):
+    def retry_after_s(self, email: str, address: str) -> int: ...
+    def record_failure(self, email: str, address: str) -> None: ...
+    def record_success(self, email: str, address: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Session:
+    """What login and refresh hand back."""
+
+    access: AccessToken
+    refresh_token: str
+    user: User
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def validate_username(username: str) -> str:
+    if not USERNAME_RE.match(username):
+        raise InvalidArgument(
+            "username must be 3-64 characters: letters, digits, '_', '.' or '-'")
+    return username
+
+
+def validate_email(email: str) -> str:
+    normalized = normalize_email(email)
+    if len(normalized) > 254 or not EMAIL_RE.match(normalized):
+        raise InvalidArgument("email must be a valid address such as name@example.com")
+    return normalized
+
+
+def validate_password(password: str) -> str:
+    if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+        raise InvalidArgument(
+            f"password must be {PASSWORD_MIN}-{PASSWORD_MAX} characters long")
+    if "\x00" in password:
+        raise InvalidArgument("password must not contain NUL characters")
+    return password
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class AuthService:
+    def __init__(
+        self,
+        store: Store,
+        hasher: Hasher,
+        issuer: Issuer,
+        throttle: Throttle,
+        refresh_ttl_s: int,
+        now: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._store = store
+        self._hasher = hasher
+        self._issuer = issuer
+        self._throttle = throttle
+        self._refresh_ttl = timedelta(seconds=refresh_ttl_s)
+        self._now = now
+
+    async def sign_up(self, username: str, email: str, password: str) -> User:
+        username = validate_username(username)
+        email = validate_email(email)
+        password = validate_password(password)
+        password_hash = await self._hasher.hash(password)
+        user = await self._store.create_user(username, email, password_hash)
+        log.info("user_created", user_id=user.user_id)
+        return user
+
+    async def login(self, email: str, password: str, client_address: str = "") -> Session:
+        email = normalize_email(email)
+        if not email or not password:
+            raise InvalidArgument("email and password are required")
+        wait = self._throttle.retry_after_s(email, client_address)
+        if wait:
+            LOGINS.labels("throttled").inc()
+            raise ResourceExhausted("too many failed logins, try again later",
+                                    "TOO_MANY_ATTEMPTS", retry_after_s=wait)
+        credentials = await self._store.credentials_by_email(email)
+        try:
+            if credentials is None:
+                # Same cost as a wrong password, so timing does not reveal which emails exist.
+                await self._hasher.verify_dummy(password)
+                ok = False
+            else:
+                ok = await self._hasher.verify(credentials.password_hash, password)
+        except ResourceExhausted:
+            LOGINS.labels("overloaded").inc()
+            raise
+        if not ok or credentials is None:
+            self._throttle.record_failure(email, client_address)
+            LOGINS.labels("invalid_credentials").inc()
+            raise Unauthenticated(INVALID_CREDENTIALS, "INVALID_CREDENTIALS")
+        self._throttle.record_success(email, client_address)
+        LOGINS.labels("success").inc()
+        await self._upgrade_hash(credentials, password)
+        return await self._open_session(credentials.user)
+
+    async def refresh(self, refresh_token: str) -> Session:
+        token_hash = hash_refresh_token(refresh_token)
+        record = await self._store.find_refresh_token(token_hash) if refresh_token else None
+        if record is None or record.family_revoked or record.expires_at <= self._now():
+            REFRESHES.labels("invalid").inc()
+            raise Unauthenticated("the refresh token is invalid or expired",
+                                  "INVALID_REFRESH_TOKEN")
+        if record.rotated:
+            await self._reused(record)
+        successor = new_refresh_token()
+        won = await self._store.rotate_refresh_token(
+            token_hash, hash_refresh_token(successor), self._now() + self._refresh_ttl)
+        if not won:  # a concurrent refresh with the same token got there first
+            await self._reused(record)
+        REFRESHES.labels("success").inc()
+        user = record.user
+        return Session(self._issuer.issue(user.user_id, user.username, user.email),
+                       successor, user)
+
+    async def logout(self, refresh_token: str) -> None:
+        if not refresh_token:
+            return
+        record = await self._store.find_refresh_token(hash_refresh_token(refresh_token))
+        if record is not None and not record.family_revoked:
+            await self._store.revoke_family(record.family_id)
+
+    async def get_user(self, user_id: str) -> User:
+        user = await self._store.user_by_id(user_id)
+        if user is None:
+            raise Unauthenticated("the account for this token no longer exists", "INVALID_TOKEN")
+        return user
+
+    async def resolve_users(
+        self, emails: Sequence[str]
+    ) -> tuple[list[tuple[str, User]], list[str]]:
+        """(given email, user) for known emails, and the given emails with no account."""
+        if len(emails) > RESOLVE_MAX:
+            raise InvalidArgument(f"at most {RESOLVE_MAX} emails per call")
+        wanted = {given: normalize_email(given) for given in emails}
+        found = {user.email: user
+                 for user in await self._store.users_by_emails(sorted(set(wanted.values())))}
+        known = [(given, found[norm]) for given, norm in wanted.items() if norm in found]
+        unknown = [given for given, norm in wanted.items() if norm not in found]
+        return known, unknown
+
+    async def _open_session(self, user: User) -> Session:
+        refresh_token = new_refresh_token()
+        await self._store.create_family(user.user_id, hash_refresh_token(refresh_token),
+                                        self._now() + self._refresh_ttl)
+        return Session(self._issuer.issue(user.user_id, user.username, user.email),
+                       refresh_token, user)
+
+    async def _reused(self, record: RefreshTokenRecord) -> None:
+        await self._store.revoke_family(record.family_id)
+        REFRESHES.labels("reused").inc()
+        log.warning("refresh_token_reused", user_id=record.user.user_id,
+                    family_id=record.family_id)
+        raise Unauthenticated(
+            "this refresh token was already used; the sessions from that login are revoked",
+            "REFRESH_TOKEN_REUSED")
+
+    async def _upgrade_hash(self, credentials: Credentials, password: str) -> None:
+        """Re-hash with the current parameters after a successful login (best effort)."""
+        if not self._hasher.needs_rehash(credentials.password_hash):
+            return
+        try:
+            new_hash = await self._hasher.hash(password)
+        except ResourceExhausted:
+            return
+        await self._store.update_password_hash(credentials.user.user_id, new_hash)
