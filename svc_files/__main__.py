@@ -1,0 +1,98 @@
+"""`python -m svc_files` runs the gRPC server; `python -m svc_files audit [--grace-s N]` prints
+the rows-vs-objects audit as JSON (needs GOVAULT_DATABASE_URL and the S3 variables only)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from govault.auth.v1 import auth_pb2_grpc
+
+from common.config import Env
+from common.db import DatabaseSettings, open_pool
+from common.grpc_client import auth_key_loader, open_channel
+from common.grpc_server import install_event_loop, serve
+from common.logging import configure_logging, get_logger
+from common.metrics import start_metrics_server
+from common.migrations import apply_migrations
+from common.tokens import TokenVerifier
+from svc_files.config import FilesSettings, S3Settings
+from svc_files.directory import AuthDirectory
+from svc_files.janitor import Janitor, every
+from svc_files.s3 import ObjectStore
+from svc_files.server import FilesServicer, registrar
+from svc_files.service import FilesService
+from svc_files.store import FileStore
+
+SERVICE = "files"
+MIGRATIONS = Path(__file__).parent / "migrations"
+log = get_logger(__name__)
+
+
+async def run(settings: FilesSettings) -> None:
+    start_metrics_server(settings.grpc.metrics_port, settings.grpc.host)
+    await apply_migrations(settings.db.url, MIGRATIONS)
+    pool = await open_pool(settings.db, SERVICE)
+    auth_channel = open_channel(settings.auth_addr)
+    auth = auth_pb2_grpc.AuthServiceStub(auth_channel)
+    verifier = TokenVerifier(auth_key_loader(auth, settings.rpc_timeout_s))
+    store = FileStore(pool)
+    objects = ObjectStore(settings.s3)
+    service = FilesService(
+        store, objects, AuthDirectory(auth, settings.service_token, settings.rpc_timeout_s),
+        settings.rules,
+    )
+    janitor = Janitor(store, objects, settings.janitor_batch)
+    tasks: list[asyncio.Task[None]] = []
+    if settings.janitor_interval_s > 0:
+        tasks.append(asyncio.create_task(
+            every(settings.janitor_interval_s, "janitor", janitor.run_once)))
+    if settings.audit_interval_s > 0:
+        tasks.append(asyncio.create_task(
+            every(settings.audit_interval_s, "audit", lambda: janitor.audit(grace_s=60.0))))
+
+    async def shutdown() -> None:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await auth_channel.close()
+        await pool.close()
+
+    servicer = FilesServicer(service, verifier, settings.service_token)
+    await serve(SERVICE, settings.grpc, [registrar(servicer)], on_shutdown=[shutdown])
+
+
+async def audit(grace_s: float) -> dict[str, object]:
+    env = Env()
+    db = DatabaseSettings.from_env(env)
+    pool = await open_pool(DatabaseSettings(db.url, 1, 2, db.pool_timeout_s), SERVICE)
+    try:
+        janitor = Janitor(FileStore(pool), ObjectStore(S3Settings.from_env(env)))
+        report = await janitor.audit(grace_s=grace_s)
+        return report.as_dict()
+    finally:
+        await pool.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m svc_files")
+    sub = parser.add_subparsers(dest="command")
+    audit_cmd = sub.add_parser("audit", help="compare file rows with bucket objects (JSON)")
+    audit_cmd.add_argument("--grace-s", type=float, default=0.0,
+                           help="ignore orphan objects younger than this (uploads in flight)")
+    args = parser.parse_args(argv)
+    if args.command == "audit":
+        configure_logging(SERVICE, "warning")
+        print(json.dumps(asyncio.run(audit(args.grace_s)), indent=2))
+        return
+    settings = FilesSettings.from_env()
+    configure_logging(SERVICE, settings.grpc.log_level)
+    install_event_loop()
+    asyncio.run(run(settings))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

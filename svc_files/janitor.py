@@ -1,0 +1,123 @@
+"""Object hygiene: retries owed S3 deletions until they succeed, and audits rows vs objects.
+
+- `Janitor.run_once()` removes the objects queued in `pending_deletes` (deleted files, failed
+  copies). A failure is recorded and retried with exponential backoff (capped); an object whose
+  key belongs to a live row again is never removed (the queue entry is just dropped).
+- `audit()` lists the bucket and compares with the rows: `orphan_objects` are objects without a
+  live row (excluding those already queued for deletion and those younger than a grace period,
+  i.e. uploads still being registered); `missing_objects` are live rows without an object.
+  `python -m svc_files audit` prints it as JSON; in-process it runs every
+  `GOVAULT_FILES_AUDIT_INTERVAL_S` (off by default) and feeds the audit gauges.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from common.logging import get_logger
+from svc_files import metrics
+from svc_files.models import PendingDelete
+
+log = get_logger(__name__)
+
+MAX_BACKOFF_S = 300.0
+
+
+class JanitorStore(Protocol):
+    async def due_deletes(self, limit: int) -> list[PendingDelete]: ...
+    async def key_is_live(self, storage_key: str) -> bool: ...
+    async def finish_delete(self, pending_id: int) -> None: ...
+    async def delete_failed(self, pending_id: int, error: str, retry_in_s: float) -> None: ...
+    async def count_pending(self) -> int: ...
+    async def audit_keys(self) -> tuple[set[str], set[str]]: ...
+
+
+class JanitorObjects(Protocol):
+    async def remove(self, key: str) -> None: ...
+    async def list_objects(self, prefix: str = "users/") -> dict[str, datetime]: ...
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    rows: int
+    objects: int
+    orphan_objects: int
+    missing_objects: int
+    pending_deletes: int
+    orphan_keys: list[str]
+    missing_keys: list[str]
+
+    def as_dict(self, sample: int = 20) -> dict[str, object]:
+        data = asdict(self)
+        data["orphan_keys"] = sorted(self.orphan_keys)[:sample]
+        data["missing_keys"] = sorted(self.missing_keys)[:sample]
+        return data
+
+
+def backoff_s(attempts: int) -> float:
+    return float(min(MAX_BACKOFF_S, 2 ** min(attempts, 16)))
+
+
+class Janitor:
+    def __init__(self, store: JanitorStore, objects: JanitorObjects, batch: int = 100) -> None:
+        self._store = store
+        self._objects = objects
+        self._batch = batch
+
+    async def run_once(self) -> int:
+        """Works through the due queue once; returns how many entries were settled."""
+        settled = 0
+        for item in await self._store.due_deletes(self._batch):
+            try:
+                if not await self._store.key_is_live(item.storage_key):
+                    await self._objects.remove(item.storage_key)
+                await self._store.finish_delete(item.id)
+                settled += 1
+            except Exception as exc:
+                log.warning("object_delete_failed", storage_key=item.storage_key,
+                            attempts=item.attempts + 1, error=str(exc))
+                try:
+                    await self._store.delete_failed(item.id, str(exc),
+                                                    backoff_s(item.attempts + 1))
+                except Exception:
+                    log.exception("object_delete_failure_not_recorded")
+        metrics.PENDING_DELETES.set(await self._store.count_pending())
+        return settled
+
+    async def audit(self, grace_s: float = 0.0) -> AuditReport:
+        started = datetime.now(UTC)
+        live, pending = await self._store.audit_keys()
+        objects = await self._objects.list_objects()
+        cutoff = started - timedelta(seconds=grace_s)
+        orphans = [key for key, modified in objects.items()
+                   if key not in live and key not in pending and modified < cutoff]
+        missing = [key for key in live if key not in objects]
+        report = AuditReport(
+            rows=len(live),
+            objects=len(objects),
+            orphan_objects=len(orphans),
+            missing_objects=len(missing),
+            pending_deletes=await self._store.count_pending(),
+            orphan_keys=orphans,
+            missing_keys=missing,
+        )
+        metrics.AUDIT_ORPHANS.set(report.orphan_objects)
+        metrics.AUDIT_MISSING.set(report.missing_objects)
+        metrics.PENDING_DELETES.set(report.pending_deletes)
+        return report
+
+
+async def every(interval_s: float, name: str, job: object) -> None:
+    """Runs `job()` every `interval_s` until cancelled; a failing run is logged, not fatal."""
+    assert callable(job)
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await job()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception(f"{name}_failed")
