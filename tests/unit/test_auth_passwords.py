@@ -1,0 +1,111 @@
+"""Argon2id hashing helper: round trip, wrong password, dummy verification, bounded admission."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from common.errors import ResourceExhausted
+from svc_auth.config import HashSettings
+from svc_auth.passwords import Argon2Hasher
+
+FAST = HashSettings(time_cost=1, memory_kib=1024, parallelism=1, workers=1, queue_max=2)
+
+
+@pytest.fixture
+def hasher():
+    h = Argon2Hasher(FAST)
+    yield h
+    h.close()
+
+
+async def test_hash_and_verify(hasher: Argon2Hasher) -> None:
+    encoded = await hasher.hash("Test@1234")
+    assert encoded.startswith("$argon2id$v=19$m=1024,t=1,p=1$")
+    assert "Test@1234" not in encoded
+    assert await hasher.verify(encoded, "Test@1234")
+    assert not await hasher.verify(encoded, "Test@12345")
+    assert not await hasher.verify("not a hash", "Test@1234")
+
+
+async def test_same_password_gets_different_salts(hasher: Argon2Hasher) -> None:
+    assert await hasher.hash("Test@1234") != await hasher.hash("Test@1234")
+
+
+async def test_default_parameters_are_owasp() -> None:
+    from common.config import Env
+
+    settings = HashSettings.from_env(Env({}))
+    assert (settings.time_cost, settings.memory_kib, settings.parallelism) == (2, 19456, 1)
+    assert settings.workers >= 1
+
+
+async def test_dummy_verification_spends_a_hash(hasher: Argon2Hasher) -> None:
+    await hasher.start()
+    await hasher.verify_dummy("anything at all")  # no error, no result
+
+
+async def test_needs_rehash_when_parameters_change(hasher: Argon2Hasher) -> None:
+    encoded = await hasher.hash("Test@1234")
+    assert not hasher.needs_rehash(encoded)
+    stronger = Argon2Hasher(HashSettings(2, 2048, 1, 1, 1))
+    try:
+        assert stronger.needs_rehash(encoded)
+    finally:
+        stronger.close()
+
+
+async def test_admission_is_bounded_and_fails_fast() -> None:
+    slow = Argon2Hasher(HashSettings(time_cost=3, memory_kib=16 * 1024, parallelism=1,
+                                     workers=1, queue_max=1))
+    try:
+        results = await asyncio.gather(*(slow.hash(f"password-{i}") for i in range(6)),
+                                       return_exceptions=True)
+        refused = [r for r in results if isinstance(r, ResourceExhausted)]
+        done = [r for r in results if isinstance(r, str)]
+        assert len(done) == 2  # one running + one waiting
+        assert len(refused) == 4
+        assert all(r.code == "OVERLOADED" and r.retry_after_s >= 1 for r in refused)
+        assert slow.outstanding == 0
+        assert isinstance(await slow.hash("after the burst"), str)
+    finally:
+        slow.close()
+
+
+async def test_cancelled_waiters_keep_their_slot_until_work_ends() -> None:
+    slow = Argon2Hasher(HashSettings(time_cost=3, memory_kib=16 * 1024, parallelism=1,
+                                     workers=1, queue_max=0))
+    try:
+        task = asyncio.create_task(slow.hash("password-1"))
+        await asyncio.sleep(0.001)
+        task.cancel()
+        with pytest.raises(ResourceExhausted):
+            await slow.hash("password-2")  # the cancelled hash is still running
+        for _ in range(200):
+            if slow.outstanding == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert slow.outstanding == 0
+    finally:
+        slow.close()
+
+
+async def test_hashing_does_not_block_the_event_loop() -> None:
+    slow = Argon2Hasher(HashSettings(time_cost=3, memory_kib=16 * 1024, parallelism=1,
+                                     workers=1, queue_max=4))
+    try:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.002)
+                ticks += 1
+
+        task = asyncio.create_task(ticker())
+        await asyncio.gather(*(slow.hash(f"p-{i}") for i in range(3)))
+        task.cancel()
+        assert ticks >= 3
+    finally:
+        slow.close()
