@@ -1,0 +1,24 @@
+"""The upload service: the upload ledger and the only writer of new objects.
+
+Owns: upload sessions and their received chunks/parts (its own PostgreSQL database), proxy
+chunk streaming (gRPC client stream → S3, hashed on the way, never buffered whole), S3 multipart
+coordination for direct uploads (presigned part URLs, CompleteMultipartUpload), and the reaper
+that expires abandoned sessions and finishes sessions stuck in `completing`.
+
+Rules it keeps (DESIGN §5): a session row exists before any S3 call or URL; state changes are
+conditional UPDATEs so exactly one caller wins a race; a session is `completed` only after the
+object is stored and FilesService.RegisterFile (idempotent on the upload id) has answered.
+
+Must not: read another service's tables, trust client-declared sizes or ETags as the stored
+result (size comes from a stat of the object), or abort an S3 upload the ledger marks
+`completing`/`completed`.
+
+Layout: server.py (gRPC ⇄ domain), service.py (rules), store.py (SQL), s3.py (the only S3
+module), files_client.py (RegisterFile), reaper.py (periodic + `python -m svc_upload reap`).
+
+Whole-object checksums stored with the file:
+- proxy, one chunk: the SHA-256 hex of the object;
+- proxy, N > 1 chunks: SHA-256 hex over the concatenated raw per-chunk SHA-256 digests, suffixed
+  `-N` (the shape of S3 composite checksums), e.g. `9f…c2-3`;
+- multipart: S3's multipart ETag of the completed object (MD5 of the part MD5s, suffixed `-N`).
+"""

@@ -1,0 +1,62 @@
+"""Domain errors of the upload service.
+
+    GoVaultError (common.errors; code from CODES)
+    ├── InvalidArgument      bad name/size, CHECKSUM_MISMATCH, CHUNK_* , PART_*, FILE_TOO_LARGE
+    ├── FailedPrecondition   PARTS_MISSING, PART_TOO_SMALL, PART_NOT_UPLOADED
+    ├── NotFound             UPLOAD_NOT_FOUND (also: someone else's session)
+    ├── Conflict             UPLOAD_ABORTED, UPLOAD_EXPIRED, UPLOAD_FAILED, UPLOAD_IN_PROGRESS,
+    │                        different bytes for an already completed chunk
+    └── Unavailable          the store, the database or the files service is unreachable
+
+    StoreRefused (raised by s3.py only, translated by service.py)
+    ├── EntityTooSmall       a non-last part is under S3's 5 MiB minimum
+    ├── InvalidPart          a reported part/ETag does not exist in the store
+    └── NoSuchUpload         the multipart upload id is unknown (completed or aborted)
+"""
+
+from __future__ import annotations
+
+from common.errors import (
+    AlreadyExists,
+    Conflict,
+    FailedPrecondition,
+    GoVaultError,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
+
+__all__ = [
+    "AlreadyExists",
+    "Conflict",
+    "EntityTooSmall",
+    "FailedPrecondition",
+    "GoVaultError",
+    "InvalidArgument",
+    "InvalidPart",
+    "NoSuchUpload",
+    "NotFound",
+    "StoreRefused",
+    "Unavailable",
+]
+
+
+class StoreRefused(Exception):
+    """The S3 store answered with a client error the service must act on."""
+
+
+class EntityTooSmall(StoreRefused):
+    pass
+
+
+class InvalidPart(StoreRefused):
+    pass
+
+
+class NoSuchUpload(StoreRefused):
+    pass
+
+
+def not_found() -> NotFound:
+    """The same answer for a missing session and someone else's (existence is not leaked)."""
+    return NotFound("upload session not found", "UPLOAD_NOT_FOUND")

@@ -1,0 +1,273 @@
+"""SQL for the upload ledger: sessions and their received chunks/parts.
+
+Every state change is a conditional UPDATE whose WHERE names the states it may leave, so two
+callers racing for the same transition cannot both win. Single statements run in autocommit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from svc_upload.errors import AlreadyExists, Unavailable
+from svc_upload.model import (
+    ABORTED,
+    ACTIVE,
+    COMPLETED,
+    COMPLETING,
+    EXPIRED,
+    FAILED,
+    UPLOADING,
+    Part,
+    Session,
+)
+
+_SESSION_COLUMNS = (
+    "upload_uuid::text, owner_id, method, file_name, file_size_bytes, part_size_bytes,"
+    " total_chunks, file_id::text, storage_key, storage_upload_id, state, created_at,"
+    " expires_at, claim_token::text, claimed_at, result_size_bytes, result_checksum, mime_type,"
+    " failure_reason"
+)
+
+
+def _session(row: dict[str, Any] | None) -> Session | None:
+    return Session(**row) if row is not None else None
+
+
+class Store:
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+
+    async def _one(self, sql: str, params: tuple[Any, ...]) -> dict[str, Any] | None:
+        try:
+            async with self._pool.connection() as conn:
+                cur = conn.cursor(row_factory=dict_row)
+                await cur.execute(sql, params)  # type: ignore[arg-type]
+                return await cur.fetchone() if cur.description else None
+        except PoolTimeout:
+            raise Unavailable("the upload database is saturated, retry shortly") from None
+        except psycopg.errors.UniqueViolation:
+            raise AlreadyExists("duplicate upload session") from None
+        except psycopg.OperationalError:
+            raise Unavailable("the upload database is unavailable") from None
+
+    async def _all(self, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+        try:
+            async with self._pool.connection() as conn:
+                cur = conn.cursor(row_factory=dict_row)
+                await cur.execute(sql, params)  # type: ignore[arg-type]
+                return await cur.fetchall()
+        except PoolTimeout:
+            raise Unavailable("the upload database is saturated, retry shortly") from None
+        except psycopg.OperationalError:
+            raise Unavailable("the upload database is unavailable") from None
+
+    # sessions -------------------------------------------------------------------------------
+
+    async def create_session(
+        self,
+        *,
+        upload_uuid: str,
+        owner_id: str,
+        method: str,
+        file_name: str,
+        file_size_bytes: int,
+        part_size_bytes: int,
+        total_chunks: int,
+        file_id: str,
+        storage_key: str,
+        ttl_s: float,
+    ) -> Session:
+        row = await self._one(
+            "INSERT INTO upload_sessions (upload_uuid, owner_id, method, file_name,"
+            " file_size_bytes, part_size_bytes, total_chunks, file_id, storage_key, expires_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, now() + make_interval(secs => %s))"
+            f" RETURNING {_SESSION_COLUMNS}",
+            (upload_uuid, owner_id, method, file_name, file_size_bytes, part_size_bytes,
+             total_chunks, file_id, storage_key, ttl_s),
+        )
+        session = _session(row)
+        assert session is not None
+        return session
+
+    async def get_session(self, upload_uuid: str) -> Session | None:
+        return _session(await self._one(
+            f"SELECT {_SESSION_COLUMNS} FROM upload_sessions WHERE upload_uuid = %s",
+            (upload_uuid,),
+        ))
+
+    async def set_storage_upload_id(self, upload_uuid: str, storage_upload_id: str) -> Session:
+        row = await self._one(
+            "UPDATE upload_sessions SET storage_upload_id = %s, updated_at = now()"
+            f" WHERE upload_uuid = %s RETURNING {_SESSION_COLUMNS}",
+            (storage_upload_id, upload_uuid),
+        )
+        session = _session(row)
+        assert session is not None
+        return session
+
+    # chunks / parts ---------------------------------------------------------------------------
+
+    async def record_part(self, upload_uuid: str, part: Part) -> bool:
+        """Upserts a part while the session is still active (pending → uploading on the way).
+        False when the session is no longer active; the row lock taken on the session serialises
+        this with the claim to `completing`, so a part is never added behind a completion."""
+        row = await self._one(
+            "WITH s AS (UPDATE upload_sessions SET state = %s, updated_at = now()"
+            "  WHERE upload_uuid = %s AND state = ANY(%s) AND expires_at > now()"
+            "  RETURNING upload_uuid)"
+            " INSERT INTO upload_parts (upload_uuid, part_number, etag, size_bytes, sha256)"
+            " SELECT upload_uuid, %s, %s, %s, %s FROM s"
+            " ON CONFLICT (upload_uuid, part_number) DO UPDATE SET etag = EXCLUDED.etag,"
+            " size_bytes = EXCLUDED.size_bytes, sha256 = EXCLUDED.sha256, updated_at = now()"
+            " RETURNING part_number",
+            (UPLOADING, upload_uuid, list(ACTIVE), part.part_number, part.etag, part.size_bytes,
+             part.sha256),
+        )
+        return row is not None
+
+    async def record_claimed_part(self, upload_uuid: str, claim_token: str, part: Part) -> bool:
+        """Records the single chunk of a one-chunk upload while its writer holds the claim."""
+        row = await self._one(
+            "WITH s AS (SELECT upload_uuid FROM upload_sessions"
+            "  WHERE upload_uuid = %s AND state = %s AND claim_token = %s FOR UPDATE)"
+            " INSERT INTO upload_parts (upload_uuid, part_number, etag, size_bytes, sha256)"
+            " SELECT upload_uuid, %s, %s, %s, %s FROM s"
+            " ON CONFLICT (upload_uuid, part_number) DO UPDATE SET etag = EXCLUDED.etag,"
+            " size_bytes = EXCLUDED.size_bytes, sha256 = EXCLUDED.sha256, updated_at = now()"
+            " RETURNING part_number",
+            (upload_uuid, COMPLETING, claim_token, part.part_number, part.etag, part.size_bytes,
+             part.sha256),
+        )
+        return row is not None
+
+    async def count_parts(self, upload_uuid: str) -> int:
+        """A fresh statement (fresh snapshot) after the caller's own upsert committed, so of two
+        concurrent last chunks at least the later one sees them all."""
+        row = await self._one(
+            "SELECT count(*) AS n FROM upload_parts WHERE upload_uuid = %s", (upload_uuid,)
+        )
+        assert row is not None
+        return int(row["n"])
+
+    async def delete_part(self, upload_uuid: str, part_number: int) -> None:
+        """Forgets a part while the session is active (its bytes in the store were replaced by
+        bytes that were then rejected)."""
+        await self._one(
+            "DELETE FROM upload_parts p USING upload_sessions s"
+            " WHERE p.upload_uuid = s.upload_uuid AND p.upload_uuid = %s AND p.part_number = %s"
+            " AND s.state = ANY(%s)",
+            (upload_uuid, part_number, list(ACTIVE)),
+        )
+
+    async def list_parts(self, upload_uuid: str) -> list[Part]:
+        rows = await self._all(
+            "SELECT part_number, etag, size_bytes, sha256 FROM upload_parts"
+            " WHERE upload_uuid = %s ORDER BY part_number",
+            (upload_uuid,),
+        )
+        return [Part(**row) for row in rows]
+
+    async def get_part(self, upload_uuid: str, part_number: int) -> Part | None:
+        row = await self._one(
+            "SELECT part_number, etag, size_bytes, sha256 FROM upload_parts"
+            " WHERE upload_uuid = %s AND part_number = %s",
+            (upload_uuid, part_number),
+        )
+        return Part(**row) if row else None
+
+    # transitions ------------------------------------------------------------------------------
+
+    async def claim_completing(
+        self, upload_uuid: str, from_states: tuple[str, ...], lease_s: float
+    ) -> Session | None:
+        """Moves the session to `completing` with a fresh claim token, from one of `from_states`
+        (not expired) or from a `completing` claim older than the lease. None: someone else holds
+        it, or the state does not allow it."""
+        return _session(await self._one(
+            "UPDATE upload_sessions SET state = %s, claim_token = %s, claimed_at = now(),"
+            " updated_at = now()"
+            " WHERE upload_uuid = %s AND ((state = ANY(%s) AND expires_at > now())"
+            "  OR (state = %s AND claimed_at < now() - make_interval(secs => %s)))"
+            f" RETURNING {_SESSION_COLUMNS}",
+            (COMPLETING, str(uuid.uuid4()), upload_uuid, list(from_states), COMPLETING, lease_s),
+        ))
+
+    async def release_claim(self, upload_uuid: str, claim_token: str, to_state: str) -> bool:
+        """Gives the claim back: to an active state (the client may fix things and retry), or
+        stays `completing` with a lapsed lease (`to_state == completing`) so the next caller or
+        the reaper takes over at once."""
+        if to_state == COMPLETING:
+            sql = ("UPDATE upload_sessions SET claimed_at = '-infinity', updated_at = now()"
+                   " WHERE upload_uuid = %s AND state = %s AND claim_token = %s RETURNING 1")
+            params: tuple[Any, ...] = (upload_uuid, COMPLETING, claim_token)
+        else:
+            sql = ("UPDATE upload_sessions SET state = %s, claim_token = NULL, claimed_at = NULL,"
+                   " updated_at = now()"
+                   " WHERE upload_uuid = %s AND state = %s AND claim_token = %s RETURNING 1")
+            params = (to_state, upload_uuid, COMPLETING, claim_token)
+        return await self._one(sql, params) is not None
+
+    async def mark_completed(
+        self,
+        upload_uuid: str,
+        claim_token: str,
+        *,
+        size_bytes: int,
+        checksum: str,
+        mime_type: str,
+    ) -> Session | None:
+        return _session(await self._one(
+            "UPDATE upload_sessions SET state = %s, result_size_bytes = %s, result_checksum = %s,"
+            " mime_type = %s, completed_at = now(), updated_at = now()"
+            " WHERE upload_uuid = %s AND state = %s AND claim_token = %s"
+            f" RETURNING {_SESSION_COLUMNS}",
+            (COMPLETED, size_bytes, checksum, mime_type, upload_uuid, COMPLETING, claim_token),
+        ))
+
+    async def mark_failed(self, upload_uuid: str, claim_token: str, reason: str) -> bool:
+        row = await self._one(
+            "UPDATE upload_sessions SET state = %s, failure_reason = %s, updated_at = now()"
+            " WHERE upload_uuid = %s AND state = %s AND claim_token = %s RETURNING 1",
+            (FAILED, reason, upload_uuid, COMPLETING, claim_token),
+        )
+        return row is not None
+
+    async def finish_inactive(self, upload_uuid: str, to_state: str) -> Session | None:
+        """pending/uploading → aborted/expired/failed (never from completing or completed)."""
+        assert to_state in (ABORTED, EXPIRED, FAILED)
+        return _session(await self._one(
+            "UPDATE upload_sessions SET state = %s, updated_at = now()"
+            f" WHERE upload_uuid = %s AND state = ANY(%s) RETURNING {_SESSION_COLUMNS}",
+            (to_state, upload_uuid, list(ACTIVE)),
+        ))
+
+    # reaper -----------------------------------------------------------------------------------
+
+    async def expired_sessions(self, limit: int) -> list[Session]:
+        rows = await self._all(
+            f"SELECT {_SESSION_COLUMNS} FROM upload_sessions"
+            " WHERE state = ANY(%s) AND expires_at <= now() ORDER BY expires_at LIMIT %s",
+            (list(ACTIVE), limit),
+        )
+        return [Session(**row) for row in rows]
+
+    async def stuck_completing(self, lease_s: float, limit: int) -> list[Session]:
+        rows = await self._all(
+            f"SELECT {_SESSION_COLUMNS} FROM upload_sessions"
+            " WHERE state = %s AND claimed_at < now() - make_interval(secs => %s)"
+            " ORDER BY claimed_at LIMIT %s",
+            (COMPLETING, lease_s, limit),
+        )
+        return [Session(**row) for row in rows]
+
+    async def now(self) -> datetime:
+        row = await self._one("SELECT now() AS now", ())
+        assert row is not None
+        return row["now"]  # type: ignore[no-any-return]
+
