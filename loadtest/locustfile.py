@@ -1,0 +1,401 @@
+"""The seed's k6 virtual-user loop on Locust (FastHttpUser), one strategy per run.
+
+    SCALE=0.05 TIME_FACTOR=0.1 STRATEGY=proxy RESULTS_DIR=out \\
+      locust -f loadtest/locustfile.py --headless --host http://127.0.0.1:9000 \\
+             --csv out/locust --json-file out/locust --stop-timeout 30 --only-summary
+
+Setup (test_start, once): 1000 × SCALE accounts signed up and logged in concurrently (or taken
+from USERS_FILE). Each Locust user takes an account (its own refresh-token family; when users
+outnumber accounts, as in the spike shape, an extra session is opened with a login) and loops:
+
+1. session refresh: POST /auth/refresh (REFRESH_MODE=login: POST /auth/login, as the seed did)
+   → checks `refresh 200` / `login 200`, `has token`; sleep THINK_AUTH_S (1 s)
+2. GET /api/files/me/owned?page=1 → `files 200`; sleep THINK_LIST_S (1 s)
+3. upload FILE_SIZE random bytes:
+   proxy     POST /api/upload/proxy/session → `proxy session 200`; each chunk (size from the
+             session) POST /api/upload/proxy/chunk?id=N with Checksum → `proxy chunk N 200`
+   multipart POST /api/upload/multipart/session → `multipart session 200`; each part PUT to its
+             presigned URL → `part N s3 200`, POST /api/upload/multipart/part → `part N registered`
+4. confirm: proxy's last chunk answers {"status":"completed","file_id"} (`upload completed`);
+   multipart sleeps THINK_COMPLETE_S (0.2 s) then POST /api/upload/multipart/complete →
+   `multipart complete 200`; with CONFIRM=1, GET /api/files/f/{id} → `file visible 200`.
+
+STRATEGY=baseline: the same think times, then one PUT of the same bytes straight to the store
+with a URL presigned locally (minio SDK, keys from STACK_FILE): no GoVault in the path at all.
+
+An iteration stops at its first failed step and counts as failed (record.py); after a failure
+the user waits the iteration's think time before retrying, so failures do not turn into a
+tight retry loop. Request names are templates (`/api/upload/proxy/chunk?id=[n]`), never ids.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import gevent
+from locust import FastHttpUser, LoadTestShape, constant, events, task
+from locust.runners import WorkerRunner
+
+from loadtest import shapes
+from loadtest.payload import Payload
+from loadtest.record import Recorder
+from loadtest.settings import LoadSettings
+from loadtest.target import Target, ensure_local
+from loadtest.users import load as load_users
+
+SETTINGS = LoadSettings.from_env()
+PLAN = shapes.stages(SETTINGS.shape, SETTINGS.scale, SETTINGS.time_factor)
+RUN_TAG = uuid.uuid4().hex[:12]
+
+
+def _stage_index(t: float) -> int:
+    stage = shapes.stage_at(PLAN, t)
+    return stage.index if stage else len(PLAN) - 1
+
+
+def _describe(resp: Any) -> str:
+    try:
+        text = resp.text or ""
+    except Exception:  # an ErrorResponse from a refused connection has no body
+        text = ""
+    return text[:200] if text else repr(getattr(resp, "error", None))
+
+
+class StepFailed(Exception):
+    def __init__(self, step: str) -> None:
+        super().__init__(step)
+        self.step = step
+
+
+@dataclass
+class Session:
+    """One account's login session; its refresh token rotates on every refresh."""
+
+    account: dict[str, Any]
+    token: str | None
+    refresh_token: str | None
+
+
+class AccountPool:
+    """Accounts handed to Locust users; each session is used by one user at a time."""
+
+    def __init__(self) -> None:
+        self.accounts: list[dict[str, Any]] = []
+        self._free: deque[Session] = deque()
+        self._extra = 0
+
+    def fill(self, accounts: list[dict[str, Any]]) -> None:
+        self.accounts = accounts
+        self._free = deque(Session(a, a.get("token"), a.get("refresh_token")) for a in accounts)
+
+    def take(self) -> Session:
+        if self._free:
+            return self._free.popleft()
+        if not self.accounts:
+            raise RuntimeError("no accounts: setup did not run")
+        account = self.accounts[self._extra % len(self.accounts)]
+        self._extra += 1
+        return Session(account, None, None)  # logs in on its first iteration
+
+    def give_back(self, session: Session) -> None:
+        self._free.append(session)
+
+
+POOL = AccountPool()
+STATE: dict[str, Any] = {"recorder": None, "payload": None, "minio": None, "target": None}
+
+
+def recorder() -> Recorder:
+    rec = STATE["recorder"]
+    if rec is None:
+        rec = STATE["recorder"] = Recorder(SETTINGS.results_dir, SETTINGS.strategy, _stage_index)
+    return rec
+
+
+def payload() -> Payload:
+    if STATE["payload"] is None:
+        STATE["payload"] = Payload(SETTINGS.file_size_bytes)
+    return STATE["payload"]
+
+
+# ---------------------------------------------------------------------------------- the user
+class GoVaultUser(FastHttpUser):
+    host = SETTINGS.edge_url
+    wait_time = constant(0)  # the think times are inside the iteration, as in the seed
+    network_timeout = 60.0  # the seed's intended 60 s request timeout
+    connection_timeout = 60.0
+
+    def on_start(self) -> None:
+        ensure_local(self.host or "")
+        self.session = POOL.take() if SETTINGS.strategy != "baseline" else None
+
+    def on_stop(self) -> None:
+        if self.session is not None:
+            POOL.give_back(self.session)
+
+    # ------------------------------------------------------------------ helpers
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.session.token}"} if self.session else {}
+
+    def _call(self, check: str, method: str, url: str, name: str, *, expect: int = 200,
+              json_body: Any = None, data: bytes | None = None,
+              headers: dict[str, str] | None = None, want_json: bool = True) -> Any:
+        """One request + its check; returns (parsed body or response); raises StepFailed."""
+        with self.client.request(method, url, name=name, json=json_body, data=data,
+                                 headers=headers, catch_response=True) as resp:
+            ok = resp.status_code == expect
+            body: Any = None
+            if ok and want_json:
+                try:
+                    body = resp.json()
+                except ValueError:
+                    ok = False
+            if not ok:
+                resp.failure(f"{check}: HTTP {resp.status_code} {_describe(resp)}")
+            else:
+                resp.success()
+        if not recorder().check(check, ok):
+            raise StepFailed(check)
+        return body if want_json else resp
+
+    def _sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            gevent.sleep(seconds)
+
+    # ------------------------------------------------------------------ steps
+    def login(self) -> None:
+        acct = self.session.account
+        body = self._call("login 200", "POST", "/auth/login", "/auth/login",
+                          json_body={"email": acct["email"], "password": acct["password"]})
+        if not recorder().check("has token", bool(body.get("token"))):
+            raise StepFailed("has token")
+        self.session.token, self.session.refresh_token = body["token"], body.get("refresh_token")
+
+    def refresh(self) -> None:
+        if SETTINGS.refresh_mode == "login" or not self.session.refresh_token:
+            self.login()
+            return
+        try:
+            body = self._call("refresh 200", "POST", "/auth/refresh", "/auth/refresh",
+                              json_body={"refresh_token": self.session.refresh_token})
+        except StepFailed:
+            # A rejected refresh token (expired, or its family revoked) would fail every later
+            # iteration: start a new session so the next iteration can succeed.
+            self.session.refresh_token = None
+            raise
+        if not recorder().check("has token", bool(body.get("token"))):
+            raise StepFailed("has token")
+        self.session.token, self.session.refresh_token = body["token"], body["refresh_token"]
+
+    def list_owned(self) -> None:
+        self._call("files 200", "GET", "/api/files/me/owned?page=1", "/api/files/me/owned",
+                   headers=self._auth())
+
+    def upload_proxy(self, name: str, unique: bytes) -> str:
+        data = payload()
+        body = self._call("proxy session 200", "POST", "/api/upload/proxy/session",
+                          "/api/upload/proxy/session", headers=self._auth(),
+                          json_body={"file_name": name, "file_size_bytes": data.size})
+        upload_uuid, chunk_size = body["upload_uuid"], int(body["chunk_size_bytes"])
+        pieces = data.pieces(chunk_size)
+        if len(pieces) != int(body["total_chunks"]):
+            recorder().check("proxy session chunks", False)
+            raise StepFailed("proxy session chunks")
+        last: Any = None
+        for index, offset, length in pieces:
+            piece = data.piece(index, offset, length, unique)
+            headers = {**self._auth(), "Upload-UUID": upload_uuid, "Checksum": piece.sha256_hex,
+                       "Content-Type": "application/octet-stream"}
+            last = self._call(f"proxy chunk {index} 200", "POST",
+                              f"/api/upload/proxy/chunk?id={index}",
+                              "/api/upload/proxy/chunk?id=[n]", data=piece.data, headers=headers)
+        done = isinstance(last, dict) and last.get("status") == "completed" and last.get("file_id")
+        if not recorder().check("upload completed", bool(done)):
+            raise StepFailed("upload completed")
+        return str(last["file_id"])
+
+    def upload_multipart(self, name: str, unique: bytes) -> str:
+        data = payload()
+        body = self._call("multipart session 200", "POST", "/api/upload/multipart/session",
+                          "/api/upload/multipart/session", headers=self._auth(),
+                          json_body={"file_name": name, "file_size_bytes": data.size,
+                                     "part_size_bytes": SETTINGS.part_size_bytes})
+        upload_uuid = body["upload_uuid"]
+        urls = {int(p["part_number"]): p["url"] for p in body["parts"]}
+        pieces = data.pieces(SETTINGS.part_size_bytes)
+        if sorted(urls) != [i + 1 for i, _, _ in pieces]:
+            recorder().check("multipart session parts", False)
+            raise StepFailed("multipart session parts")
+        for index, offset, length in pieces:
+            number = index + 1
+            piece = data.piece(index, offset, length, unique)
+            resp = self._call(f"part {number} s3 200", "PUT", urls[number],
+                              "S3 PUT part (presigned)", data=piece.data, want_json=False,
+                              headers={"Content-Type": "application/octet-stream"})
+            etag = resp.headers.get("ETag") or resp.headers.get("etag") or ""
+            if not recorder().check(f"part {number} has etag", bool(etag)):
+                raise StepFailed(f"part {number} has etag")
+            self._call(f"part {number} registered", "POST", "/api/upload/multipart/part",
+                       "/api/upload/multipart/part", headers=self._auth(),
+                       json_body={"upload_uuid": upload_uuid, "part_number": number,
+                                  "size_bytes": piece.size, "etag": etag.strip('"')})
+        self._sleep(SETTINGS.think_complete_s)
+        done = self._call("multipart complete 200", "POST", "/api/upload/multipart/complete",
+                          "/api/upload/multipart/complete", headers=self._auth(),
+                          json_body={"upload_uuid": upload_uuid})
+        if not recorder().check("upload completed", bool(done.get("file_id"))):
+            raise StepFailed("upload completed")
+        return str(done["file_id"])
+
+    def confirm(self, file_id: str) -> None:
+        self._call("file visible 200", "GET", f"/api/files/f/{file_id}", "/api/files/f/[id]",
+                   headers=self._auth())
+
+    def upload_baseline(self, key: str, unique: bytes) -> None:
+        url = STATE["minio"].presigned_put_object(STATE["target"].s3_bucket, key,
+                                                  expires=timedelta(minutes=15))
+        self._call("s3 put 200", "PUT", url, "S3 PUT object (presigned, baseline)",
+                   data=payload().whole(unique), want_json=False,
+                   headers={"Content-Type": "application/octet-stream"})
+
+    # ------------------------------------------------------------------ the iteration
+    @task
+    def iteration(self) -> None:
+        started = time.monotonic()
+        unique = Payload.new_unique()
+        name = f"lt-{RUN_TAG}-{uuid.uuid4().hex}.bin"
+        try:
+            if SETTINGS.strategy == "baseline":
+                self._sleep(SETTINGS.think_auth_s)
+                self._sleep(SETTINGS.think_list_s)
+                key = f"loadtest-baseline/{RUN_TAG}/{name}"
+                self.upload_baseline(key, unique)
+                recorder().upload({"strategy": "baseline", "key": key, "size": payload().size})
+            else:
+                self.refresh()
+                self._sleep(SETTINGS.think_auth_s)
+                self.list_owned()
+                self._sleep(SETTINGS.think_list_s)
+                if SETTINGS.strategy == "proxy":
+                    file_id = self.upload_proxy(name, unique)
+                else:
+                    file_id = self.upload_multipart(name, unique)
+                # Recorded before any optional confirm: the server has said "stored".
+                recorder().upload({"strategy": SETTINGS.strategy, "file_id": file_id,
+                                   "user_id": self.session.account["user_id"], "name": name,
+                                   "size": payload().size})
+                if SETTINGS.confirm:
+                    self.confirm(file_id)
+        except StepFailed as exc:
+            recorder().iteration(False, (time.monotonic() - started) * 1000, exc.step)
+            self._sleep(SETTINGS.think_auth_s + SETTINGS.think_list_s)
+            return
+        except (KeyError, TypeError, ValueError) as exc:  # a 200 with a body we cannot use
+            recorder().check("response shape", False)
+            recorder().iteration(False, (time.monotonic() - started) * 1000,
+                                 f"response shape: {exc!r}"[:80])
+            self._sleep(SETTINGS.think_auth_s + SETTINGS.think_list_s)
+            return
+        recorder().iteration(True, (time.monotonic() - started) * 1000)
+
+
+class SeedShape(LoadTestShape):
+    """SHAPE=stress|load|spike (shapes.py), scaled by SCALE and TIME_FACTOR."""
+
+    use_common_options = False
+
+    def tick(self) -> tuple[int, float] | None:
+        return shapes.tick(PLAN, self.get_run_time())
+
+
+# ---------------------------------------------------------------------------------- events
+def _write_run_info(extra: dict[str, Any]) -> None:
+    path = Path(SETTINGS.results_dir) / "run.json"
+    info = json.loads(path.read_text()) if path.exists() else {}
+    info.update(extra)
+    path.write_text(json.dumps(info, indent=1) + "\n")
+
+
+def _setup_accounts(environment: Any) -> None:
+    if SETTINGS.strategy == "baseline":
+        target = Target.from_stack_file(SETTINGS.stack_file or "")
+        STATE["target"], STATE["minio"] = target, target.minio()
+        return
+    users_file = SETTINGS.users_file
+    if not users_file:
+        if isinstance(environment.runner, WorkerRunner):
+            raise RuntimeError("distributed runs need USERS_FILE (python -m loadtest.users)")
+        users_file = str(Path(SETTINGS.results_dir) / "users.json")
+        host = (environment.host or SETTINGS.edge_url).rstrip("/")
+        subprocess.run([sys.executable, "-m", "loadtest.users", "--edge", host,
+                        "--count", str(SETTINGS.user_count), "--out", users_file], check=True)
+    POOL.fill(load_users(users_file))
+
+
+def _progress(environment: Any) -> None:
+    rec = recorder()
+    while True:
+        gevent.sleep(SETTINGS.progress_s)
+        t = time.time() - rec.t0
+        stage = shapes.stage_at(PLAN, t)
+        total = environment.runner.stats.total
+        fail_pct = 100.0 * total.num_failures / total.num_requests if total.num_requests else 0.0
+        where = f"stage {stage.index + 1}/{len(PLAN)} ({stage.label})" if stage else "ramp-down"
+        print(f"[progress] {SETTINGS.strategy} t={t:5.0f}s {where}"
+              f" users={environment.runner.user_count}"
+              f" rps={total.current_rps:.1f} requests={total.num_requests}"
+              f" failures={total.num_failures} ({fail_pct:.2f}%)"
+              f" iterations ok={rec.iterations_ok} failed={rec.iterations_failed}", flush=True)
+        rec.flush()
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Any, **_kw: Any) -> None:
+    _setup_accounts(environment)
+    payload()
+    rec = recorder()
+    rec.start()
+    if not isinstance(environment.runner, WorkerRunner):
+        _write_run_info({
+            "strategy": SETTINGS.strategy, "shape": SETTINGS.shape, "scale": SETTINGS.scale,
+            "time_factor": SETTINGS.time_factor, "file_size_bytes": SETTINGS.file_size_bytes,
+            "part_size_bytes": SETTINGS.part_size_bytes, "refresh_mode": SETTINGS.refresh_mode,
+            "think_s": [SETTINGS.think_auth_s, SETTINGS.think_list_s, SETTINGS.think_complete_s],
+            "confirm": SETTINGS.confirm, "accounts": len(POOL.accounts), "run_tag": RUN_TAG,
+            "host": environment.host or SETTINGS.edge_url, "started_at": rec.t0,
+            "stages": [s.to_dict() for s in PLAN], "peak_users": shapes.peak_users(PLAN),
+        })
+    if SETTINGS.progress_s > 0:
+        STATE["progress"] = gevent.spawn(_progress, environment)
+
+
+@events.request.add_listener
+def _on_request(response_time: float, exception: Any, **_kw: Any) -> None:
+    recorder().request(response_time or 0.0, exception is not None)
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment: Any, **_kw: Any) -> None:
+    if STATE.get("progress") is not None:
+        STATE["progress"].kill(block=False)
+    rec = recorder()
+    rec.flush()
+    if not isinstance(environment.runner, WorkerRunner):
+        _write_run_info({"ended_at": time.time(), "duration_s": time.time() - rec.t0})
+    print(f"[done] {SETTINGS.strategy}: iterations ok={rec.iterations_ok} "
+          f"failed={rec.iterations_failed} uploads recorded={rec.uploads}", flush=True)
+
+
+@events.quitting.add_listener
+def _on_quitting(environment: Any, **_kw: Any) -> None:
+    if STATE["recorder"] is not None:
+        STATE["recorder"].close()

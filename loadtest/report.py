@@ -1,0 +1,390 @@
+"""Turn a results folder into the seed's comparative table, per-stage numbers and charts.
+
+    python -m loadtest.report loadtest/results/<timestamp>
+
+A results folder holds one subfolder per strategy (baseline/, proxy/, multipart/), each with
+run.json, Locust's CSVs (locust_stats.csv, locust_stats_history.csv), worker-*.json (record.py)
+and audit.json. Written next to them: report.md, report.csv (one row per strategy), stages.csv
+(one row per strategy and stage) and PNG charts.
+
+How the numbers are computed:
+- **VU count**: the run's peak users (whole run, as the seed labelled its runs) or the stage's
+  target (per stage; ramps go from the previous target to this one).
+- **Throughput (RPS)**: HTTP requests / duration. Whole run: Locust's aggregated Requests/s.
+  Per stage: the difference of Locust's cumulative request counter (stats history CSV) across
+  the stage, divided by the stage's duration.
+- **Median / p95**: whole run: Locust's aggregated percentiles. Per stage: from the per-stage
+  response-time histograms the workers record (exact to Locust's rounding), falling back to the
+  history CSV's rolling-window percentiles when absent.
+- **Error rate**: failed requests / requests (k6's http_req_failed), same sources as RPS.
+- **Iterations/s**: *successful* iterations (every step passed) / duration.
+- **Ratio to baseline**: iterations/s ÷ the baseline's iterations/s for the same shape, SCALE
+  and think times (per stage: the same stage of the baseline run). RPS is not compared across
+  strategies: a 1-part multipart iteration makes 6 requests (refresh, list, session, S3 PUT,
+  register, complete), a 1-chunk proxy one 4 (refresh, list, session, chunk), the baseline 1.
+- **Audit**: audit.json's verdict (ghosts, duplicates, orphans, missing objects).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loadtest.record import load_workers, percentile
+
+ORDER = ("baseline", "proxy", "multipart")
+COLORS = {"baseline": "#7f7f7f", "proxy": "#d62728", "multipart": "#1f77b4"}
+
+
+@dataclass
+class Row:
+    strategy: str
+    vus: int
+    rps: float
+    median_ms: float
+    p95_ms: float
+    error_rate: float  # 0..1
+    requests: int
+    failures: int
+    iterations_ok: int
+    iterations_failed: int
+    iterations_per_s: float
+    ratio_to_baseline: float | None = None
+    stage: str = "whole run"
+    mean_users: float | None = None
+    duration_s: float = 0.0
+    audit: str = ""
+
+
+@dataclass
+class StrategyRun:
+    strategy: str
+    folder: Path
+    info: dict[str, Any]
+    whole: Row
+    stages: list[Row] = field(default_factory=list)
+    checks: dict[str, dict[str, int]] = field(default_factory=dict)
+    failed_steps: dict[str, int] = field(default_factory=dict)
+    audit: dict[str, Any] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------ reading
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _num(value: Any, default: float = 0.0) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _history(folder: Path) -> list[dict[str, str]]:
+    rows = _read_csv(folder / "locust_stats_history.csv")
+    return [r for r in rows if r.get("Name") == "Aggregated"]
+
+
+def _counter_at(history: list[dict[str, str]], t_epoch: float) -> tuple[float, float]:
+    """Cumulative (requests, failures) at the last history row not after t_epoch."""
+    req = fail = 0.0
+    for r in history:
+        if _num(r["Timestamp"]) > t_epoch:
+            break
+        req, fail = _num(r["Total Request Count"]), _num(r["Total Failure Count"])
+    return req, fail
+
+
+def load_strategy(folder: Path) -> StrategyRun:
+    info = json.loads((folder / "run.json").read_text())
+    strategy = info.get("strategy", folder.name)
+    workers = load_workers(folder)
+    audit_path = folder / "audit.json"
+    audit = json.loads(audit_path.read_text()) if audit_path.exists() else {}
+    agg = next((r for r in _read_csv(folder / "locust_stats.csv") if r.get("Name") == "Aggregated"),
+               {})
+    duration = _num(info.get("duration_s")) or 1.0
+    requests, failures = int(_num(agg.get("Request Count"))), int(_num(agg.get("Failure Count")))
+    whole = Row(
+        strategy=strategy, vus=int(info.get("peak_users", 0)),
+        rps=_num(agg.get("Requests/s")) or requests / duration,
+        median_ms=_num(agg.get("50%") or agg.get("Median Response Time")),
+        p95_ms=_num(agg.get("95%")),
+        error_rate=failures / requests if requests else 0.0,
+        requests=requests, failures=failures,
+        iterations_ok=workers["iterations_ok"], iterations_failed=workers["iterations_failed"],
+        iterations_per_s=workers["iterations_ok"] / duration, duration_s=duration,
+        audit=audit.get("verdict", "not audited"),
+    )
+    run = StrategyRun(strategy, folder, info, whole, checks=workers["checks"],
+                      failed_steps=workers["failed_steps"], audit=audit)
+    run.stages = _stage_rows(run, workers)
+    return run
+
+
+def _stage_rows(run: StrategyRun, workers: dict[str, Any]) -> list[Row]:
+    history = _history(run.folder)
+    t0 = _num(run.info.get("started_at"))
+    rows: list[Row] = []
+    for stage in run.info.get("stages", []):
+        idx = int(stage["index"])
+        start, end = t0 + _num(stage["start_s"]), t0 + _num(stage["end_s"])
+        duration = max(end - start, 1e-9)
+        req0, fail0 = _counter_at(history, start)
+        req1, fail1 = _counter_at(history, end)
+        in_stage = [r for r in history if start <= _num(r["Timestamp"]) < end]
+        mean_users = (sum(_num(r["User Count"]) for r in in_stage) / len(in_stage)
+                      if in_stage else None)
+        w = workers["stages"].get(str(idx), {})
+        if w.get("response_ms"):
+            median, p95 = percentile(w["response_ms"], 0.5), percentile(w["response_ms"], 0.95)
+        else:  # rolling-window percentiles from the history CSV, weighted by request rate
+            weights = [_num(r["Requests/s"]) for r in in_stage]
+            total_w = sum(weights) or 1.0
+            median = sum(_num(r.get("50%")) * wt for r, wt in zip(in_stage, weights,
+                                                                  strict=True)) / total_w
+            p95 = sum(_num(r.get("95%")) * wt for r, wt in zip(in_stage, weights,
+                                                               strict=True)) / total_w
+        requests, failures = req1 - req0, fail1 - fail0
+        if not history and w:  # no CSV: the workers' own counts
+            requests, failures = w.get("requests", 0), w.get("failures", 0)
+        rows.append(Row(
+            strategy=run.strategy, vus=int(stage["to_users"]), rps=requests / duration,
+            median_ms=median, p95_ms=p95,
+            error_rate=failures / requests if requests else 0.0,
+            requests=int(requests), failures=int(failures),
+            iterations_ok=int(w.get("iterations_ok", 0)),
+            iterations_failed=int(w.get("iterations_failed", 0)),
+            iterations_per_s=w.get("iterations_ok", 0) / duration,
+            stage=f"{idx + 1}: {stage.get('label', '')}", mean_users=mean_users,
+            duration_s=duration,
+        ))
+    return rows
+
+
+def load_results(folder: str | Path) -> list[StrategyRun]:
+    root = Path(folder)
+    dirs = [root] if (root / "run.json").exists() else sorted(
+        p for p in root.iterdir() if (p / "run.json").exists())
+    runs = [load_strategy(d) for d in dirs]
+    runs.sort(key=lambda r: (ORDER.index(r.strategy) if r.strategy in ORDER else 99, r.strategy))
+    _add_ratios(runs)
+    return runs
+
+
+def _add_ratios(runs: list[StrategyRun]) -> None:
+    base = next((r for r in runs if r.strategy == "baseline"), None)
+    if base is None:
+        return
+    for run in runs:
+        if base.whole.iterations_per_s:
+            run.whole.ratio_to_baseline = run.whole.iterations_per_s / base.whole.iterations_per_s
+        for row, brow in zip(run.stages, base.stages, strict=False):
+            if brow.iterations_per_s:
+                row.ratio_to_baseline = row.iterations_per_s / brow.iterations_per_s
+
+
+# ------------------------------------------------------------------------------ formatting
+def fmt_ms(ms: float) -> str:
+    return f"{ms:.0f}ms" if ms < 1000 else f"{ms / 1000:.2f}s"
+
+
+def fmt_ratio(r: float | None) -> str:
+    return "—" if r is None else f"{r:.2f}"
+
+
+TABLE_HEAD = ("| VU Count | Strategy | Throughput (RPS) | Median Latency | p95 Latency "
+              "| Error Rate | Iterations/s (ok / failed) | Ratio to baseline | Audit |")
+
+
+def table_row(row: Row, first: str | None = None) -> str:
+    return (f"| {first if first is not None else row.vus} | {row.strategy} | {row.rps:.1f} "
+            f"| {fmt_ms(row.median_ms)} | {fmt_ms(row.p95_ms)} | {100 * row.error_rate:.2f}% "
+            f"| {row.iterations_per_s:.2f} ({row.iterations_ok} / {row.iterations_failed}) "
+            f"| {fmt_ratio(row.ratio_to_baseline)} | {row.audit or '—'} |")
+
+
+def markdown(runs: list[StrategyRun], root: Path | None = None,
+             title: str = "GoVault load test") -> str:
+    if not runs:
+        return f"# {title}\n\nNo strategy results found.\n"
+    info = runs[0].info
+    lines = [
+        f"# {title}", "",
+        f"Shape **{info.get('shape')}**, SCALE {info.get('scale')}, TIME_FACTOR "
+        f"{info.get('time_factor')}, peak {info.get('peak_users')} users, "
+        f"{info.get('file_size_bytes', 0) / 1048576:g} MiB per upload, refresh mode "
+        f"{info.get('refresh_mode')}, think times {info.get('think_s')} s.", "",
+        "## Comparative table (whole run)", "", TABLE_HEAD, "|" + "---|" * 9,
+        *[table_row(r.whole) for r in runs], "",
+        "RPS counts HTTP requests (a multipart iteration makes more requests than a proxy one, the "
+        "baseline one); iterations/s counts successful iterations only, and the ratio compares "
+        "them with the raw-S3 baseline under the same users and think times.", "",
+        "## Per stage", "", TABLE_HEAD.replace("| VU Count |", "| Stage (VUs) |"),
+        "|" + "---|" * 9,
+    ]
+    for run in runs:
+        for row in run.stages:
+            users = f" ≈{row.mean_users:.0f}" if row.mean_users is not None else ""
+            lines.append(table_row(row, first=f"{row.stage}{users}"))
+    lines += ["", "## Checks", ""]
+    for run in runs:
+        lines.append(f"**{run.strategy}**: iterations ok {run.whole.iterations_ok}, failed "
+                     f"{run.whole.iterations_failed}"
+                     + (f" (first failed step: {run.failed_steps})" if run.failed_steps else ""))
+        lines.append("")
+        lines.append("```")
+        for name, c in sorted(run.checks.items(), key=lambda kv: _check_order(kv[0])):
+            total = c["pass"] + c["fail"]
+            mark = "✓" if c["fail"] == 0 else "✗"
+            lines.append(f"{mark} {name}" + ("" if c["fail"] == 0 else
+                         f"\n  ↳ {100 * c['pass'] / total:.0f}% — ✓ {c['pass']} / ✗ {c['fail']}"))
+        lines.append("```")
+        lines.append("")
+    lines += ["## Audit (client successes vs file rows vs objects)", "",
+              "| Strategy | client successes | file rows | objects | ghosts | duplicates | orphans "
+              "| missing objects | unrecorded rows | open multipart | verdict |",
+              "|" + "---|" * 11]
+    for run in runs:
+        a = run.audit
+        lines.append(
+            f"| {run.strategy} | {a.get('client_successes', '—')} | {a.get('file_rows', '—')} "
+            f"| {a.get('objects', '—')} | {a.get('ghosts', '—')} | {a.get('duplicates', '—')} "
+            f"| {a.get('orphans', '—')} | {a.get('missing_objects', '—')} "
+            f"| {a.get('unrecorded_rows', '—')} | {a.get('open_multipart_uploads', '—')} "
+            f"| {a.get('verdict', 'not audited')} |")
+    charts = [p.name for p in sorted((root or runs[0].folder.parent).glob("*.png"))]
+    if charts:
+        lines += ["", "## Charts", ""] + [f"![{c}]({c})" for c in charts]
+    return "\n".join(lines) + "\n"
+
+
+def _check_order(name: str) -> tuple[int, str]:
+    order = ("login", "refresh", "has token", "files", "proxy session", "multipart session",
+             "proxy chunk", "part", "multipart complete", "upload completed", "file visible", "s3")
+    for i, prefix in enumerate(order):
+        if name.startswith(prefix):
+            return i, name
+    return len(order), name
+
+
+FIELDS = ("strategy", "stage", "vus", "mean_users", "duration_s", "requests", "failures", "rps",
+          "median_ms", "p95_ms", "error_rate", "iterations_ok", "iterations_failed",
+          "iterations_per_s", "ratio_to_baseline", "audit")
+
+
+def write_csv(path: Path, rows: list[Row]) -> None:
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=FIELDS, extrasaction="ignore")
+        w.writeheader()
+        for row in rows:
+            d = asdict(row)
+            for k in ("rps", "median_ms", "p95_ms", "iterations_per_s", "duration_s"):
+                d[k] = round(d[k], 3)
+            d["error_rate"] = round(d["error_rate"], 6)
+            if d["ratio_to_baseline"] is not None:
+                d["ratio_to_baseline"] = round(d["ratio_to_baseline"], 4)
+            if d["mean_users"] is not None:
+                d["mean_users"] = round(d["mean_users"], 1)
+            w.writerow(d)
+
+
+# ------------------------------------------------------------------------------ charts
+def charts(runs: list[StrategyRun], out: Path) -> list[Path]:
+    """The seed's figures from per-stage numbers: RPS, p95, error rate (and iterations/s)
+    against VUs, one line per strategy; plus a timeline of users and RPS."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written: list[Path] = []
+    metrics = (
+        ("rps_vs_vus.png", "Throughput (requests/s)", lambda r: r.rps, False),
+        ("p95_vs_vus.png", "p95 latency (s)", lambda r: r.p95_ms / 1000, False),
+        ("error_rate_vs_vus.png", "Error rate (%)", lambda r: 100 * r.error_rate, False),
+        ("iterations_vs_vus.png", "Successful iterations/s", lambda r: r.iterations_per_s, True),
+    )
+    for filename, ylabel, value, with_baseline in metrics:
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        for run in runs:
+            if run.strategy == "baseline" and not with_baseline:
+                continue
+            pts = _ramp_points(run)
+            if not pts:
+                continue
+            ax.plot([p.vus for p in pts], [value(p) for p in pts], marker="o",
+                    label=run.strategy, color=COLORS.get(run.strategy),
+                    linestyle="--" if run.strategy == "baseline" else "-")
+        ax.set_xlabel("virtual users (stage target)")
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{ylabel} vs virtual users")
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(out / filename, dpi=110)
+        plt.close(fig)
+        written.append(out / filename)
+
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+    for run in runs:
+        history = _history(run.folder)
+        t0 = _num(run.info.get("started_at"))
+        ts = [_num(r["Timestamp"]) - t0 for r in history]
+        color = COLORS.get(run.strategy)
+        ax1.plot(ts, [_num(r["User Count"]) for r in history], label=run.strategy, color=color)
+        ax2.plot(ts, [_num(r["Requests/s"]) for r in history], label=run.strategy, color=color)
+    ax1.set_ylabel("users")
+    ax2.set_ylabel("requests/s (Locust, rolling)")
+    ax2.set_xlabel("seconds since start")
+    ax1.legend()
+    for ax in (ax1, ax2):
+        ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out / "timeline.png", dpi=110)
+    plt.close(fig)
+    written.append(out / "timeline.png")
+    return written
+
+
+def _ramp_points(run: StrategyRun) -> list[Row]:
+    """Stages that end at a load level (ramp-ups and holds), not the final ramp-down to 0."""
+    return [r for r in run.stages if r.vus > 0]
+
+
+# ------------------------------------------------------------------------------ entry points
+def build(folder: str | Path, with_charts: bool = True) -> Path:
+    """Writes report.md, report.csv, stages.csv (and charts) into `folder`; returns report.md."""
+    root = Path(folder)
+    runs = load_results(root)
+    out = root
+    write_csv(out / "report.csv", [r.whole for r in runs])
+    write_csv(out / "stages.csv", [s for r in runs for s in r.stages])
+    if with_charts and runs:
+        charts(runs, out)
+    report = out / "report.md"
+    report.write_text(markdown(runs, out))
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m loadtest.report", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("results", help="a results folder (loadtest/results/<timestamp>)")
+    parser.add_argument("--no-charts", action="store_true")
+    args = parser.parse_args(argv)
+    path = build(args.results, with_charts=not args.no_charts)
+    print(path.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
