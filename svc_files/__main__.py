@@ -19,6 +19,7 @@ from common.logging import configure_logging, get_logger
 from common.metrics import start_metrics_server
 from common.migrations import apply_migrations
 from common.tokens import TokenVerifier
+from svc_files import metrics
 from svc_files.config import FilesSettings, S3Settings
 from svc_files.directory import AuthDirectory
 from svc_files.janitor import Janitor, every
@@ -33,6 +34,7 @@ log = get_logger(__name__)
 
 
 async def run(settings: FilesSettings) -> None:
+    metrics.register_process_metrics()
     start_metrics_server(settings.grpc.metrics_port, settings.grpc.host)
     await apply_migrations(settings.db.url, MIGRATIONS)
     pool = await open_pool(settings.db, SERVICE)

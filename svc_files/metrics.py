@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from prometheus_client import REGISTRY, Gauge, Histogram
 
 from common.metrics import LATENCY_BUCKETS
@@ -19,17 +17,23 @@ OP_STAT = "stat_object"
 S3_OPERATIONS = (OP_PRESIGN_GET, OP_COPY, OP_REMOVE, OP_LIST, OP_STAT)
 
 
-def _existing(name: str) -> Any:
-    # The upload service defines the same S3 histogram; in one process (tests) share it.
-    return REGISTRY._names_to_collectors.get(name)
-
-
-S3_SECONDS: Histogram = _existing("govault_s3_request_duration_seconds") or Histogram(
+# The upload service defines the same histogram name at import. So that both packages can be
+# imported into one process (tests), this one is registered only when the files process starts.
+S3_SECONDS = Histogram(
     "govault_s3_request_duration_seconds",
     "S3 request latency",
     ["service", "operation"],
     buckets=LATENCY_BUCKETS,
+    registry=None,
 )
+
+
+def register_process_metrics() -> None:
+    """Called once by `python -m svc_files` before serving."""
+    if "govault_s3_request_duration_seconds" not in REGISTRY._names_to_collectors:
+        REGISTRY.register(S3_SECONDS)
+
+
 PENDING_DELETES = Gauge(
     "govault_files_objects_pending_delete", "Objects of deleted files not yet removed from S3"
 )
