@@ -21,6 +21,8 @@ from edge.errors import ApiError, from_rpc_error
 
 SHED = Counter("govault_edge_shed_total", "Requests refused because an upstream was saturated",
                ["upstream"])
+for _upstream in ("auth", "upload", "files"):  # every series exists from the start, at 0
+    SHED.labels(_upstream)
 
 T = TypeVar("T")
 

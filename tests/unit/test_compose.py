@@ -346,3 +346,21 @@ def test_jwt_key_is_created_once_and_private(tmp_path: Path) -> None:
 
 def test_init_usage_error() -> None:
     assert container_init.main(["nonsense"]) == 2
+
+
+# ----------------------------------------------------------------------------- local Prometheus
+def test_local_prometheus_config_has_the_compose_jobs(tmp_path: Path) -> None:
+    from compose import prometheus_local
+
+    compose_jobs = [job["job_name"] for job in
+                    yaml.safe_load((COMPOSE / "prometheus.yml").read_text())["scrape_configs"]]
+    targets = {name: f"127.0.0.1:{metrics}" for name, (_, _, metrics) in PROCESSES.items()}
+    path = prometheus_local.write_config(tmp_path, targets, scrape_interval_s=2,
+                                         self_target="127.0.0.1:9090")
+    config = yaml.safe_load(path.read_text())
+    assert [job["job_name"] for job in config["scrape_configs"]] == compose_jobs
+    assert config["global"]["scrape_interval"] == "2s"
+    if shutil.which("promtool"):
+        result = subprocess.run(["promtool", "check", "config", str(path)], capture_output=True,
+                                text=True, timeout=30)
+        assert result.returncode == 0, result.stdout + result.stderr
