@@ -21,6 +21,7 @@ class HashSettings:
     parallelism: int
     workers: int
     queue_max: int
+    nice: int = 10
 
     @classmethod
     def from_env(cls, env: Env) -> HashSettings:
@@ -30,6 +31,7 @@ class HashSettings:
             parallelism=env.int("ARGON2_PARALLELISM", 1),
             workers=env.int("HASH_WORKERS", max(1, (os.cpu_count() or 1) - 1)),
             queue_max=env.int("HASH_QUEUE_MAX", 32),
+            nice=env.int("HASH_NICE", 10),
         )
         if settings.time_cost < 1 or settings.memory_kib < 8 * settings.parallelism:
             raise ConfigError("GOVAULT_ARGON2_* parameters are out of range")
@@ -65,6 +67,7 @@ class AuthSettings:
     jwt_private_key_file: str | None
     access_token_ttl_s: int
     refresh_token_ttl_s: int
+    user_cache_ttl_s: float
 
     @classmethod
     def from_env(cls, env: Env | None = None) -> AuthSettings:
@@ -78,6 +81,7 @@ class AuthSettings:
             jwt_private_key_file=env.optional("JWT_PRIVATE_KEY_FILE"),
             access_token_ttl_s=env.int("ACCESS_TOKEN_TTL_S", 15 * 60),
             refresh_token_ttl_s=env.int("REFRESH_TOKEN_TTL_S", 30 * 24 * 3600),
+            user_cache_ttl_s=env.float("USER_CACHE_TTL_S", 10.0),
         )
         if settings.access_token_ttl_s < 1 or settings.refresh_token_ttl_s < 1:
             raise ConfigError("token lifetimes must be positive")

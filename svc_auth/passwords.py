@@ -8,11 +8,15 @@ logins and stalling every other request.
 
 `verify_dummy` spends one verification against a hash of a random secret made at start-up with
 the same parameters, so a login for an unknown email costs what a wrong password costs.
+
+The hashing threads run at a lower scheduling priority (`GOVAULT_HASH_NICE`, default 10) so that
+on a busy machine they give way to latency-sensitive work instead of competing with it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import threading
 import time
@@ -43,7 +47,8 @@ class Argon2Hasher:
             type=Type.ID,
         )
         self._executor = ThreadPoolExecutor(max_workers=settings.workers,
-                                            thread_name_prefix="argon2")
+                                            thread_name_prefix="argon2",
+                                            initializer=_lower_priority, initargs=(settings.nice,))
         self._capacity = settings.workers + settings.queue_max
         self._outstanding = 0
         self._lock = threading.Lock()
@@ -98,6 +103,18 @@ class Argon2Hasher:
     def _release(self, _future: object) -> None:
         with self._lock:
             self._outstanding -= 1
+
+
+def _lower_priority(nice: int) -> None:
+    """Hashing is throughput work; serving requests is latency work. A positive nice value on
+    the hashing threads (Linux schedules threads individually) lets the event loop, PostgreSQL
+    and the edge preempt them, so a burst of logins does not inflate everyone's latency."""
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+    except OSError:  # pragma: no cover - not permitted here: run at normal priority
+        pass
 
 
 def _timed(fn: Callable[..., T], *args: object) -> T:

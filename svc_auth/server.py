@@ -18,7 +18,7 @@ from common.tokens import ALGORITHM, TokenVerifier
 from svc_auth.config import AuthSettings
 from svc_auth.models import User
 from svc_auth.passwords import Argon2Hasher
-from svc_auth.service import AuthService, Session
+from svc_auth.service import AuthService, Session, UserCache
 from svc_auth.store import PgStore
 from svc_auth.throttle import LoginThrottle
 from svc_auth.tokens import TokenIssuer, load_private_key
@@ -143,7 +143,8 @@ async def run(settings: AuthSettings) -> None:
         settings.throttle.max_failures_per_address,
         settings.throttle.max_keys,
     )
-    service = AuthService(PgStore(pool), hasher, issuer, throttle, settings.refresh_token_ttl_s)
+    service = AuthService(PgStore(pool), hasher, issuer, throttle, settings.refresh_token_ttl_s,
+                          user_cache=UserCache(settings.user_cache_ttl_s))
     servicer = AuthServicer(service, issuer, verifier, settings.service_token)
 
     def register(server: grpc.aio.Server) -> str:

@@ -11,6 +11,8 @@ race) is reuse: the whole family is revoked and every token in it stops working.
 from __future__ import annotations
 
 import re
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -103,6 +105,36 @@ def validate_password(password: str) -> str:
     return password
 
 
+class UserCache:
+    """A small TTL + LRU cache of account rows for GetUser (every `/auth/me` and nothing else).
+    Accounts cannot be renamed or deleted through the API today, so a short TTL only bounds how
+    long a manual database edit takes to show. `ttl_s=0` disables it."""
+
+    def __init__(self, ttl_s: float, max_entries: int = 50_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl_s = ttl_s
+        self._max = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[float, User]] = OrderedDict()
+
+    def get(self, user_id: str) -> User | None:
+        entry = self._entries.get(user_id)
+        if entry is None:
+            return None
+        if entry[0] <= self._clock():
+            del self._entries[user_id]
+            return None
+        return entry[1]
+
+    def put(self, user: User) -> None:
+        if self._ttl_s <= 0:
+            return
+        self._entries[user.user_id] = (self._clock() + self._ttl_s, user)
+        self._entries.move_to_end(user.user_id)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -116,6 +148,7 @@ class AuthService:
         throttle: Throttle,
         refresh_ttl_s: int,
         now: Callable[[], datetime] = _utcnow,
+        user_cache: UserCache | None = None,
     ) -> None:
         self._store = store
         self._hasher = hasher
@@ -123,6 +156,7 @@ class AuthService:
         self._throttle = throttle
         self._refresh_ttl = timedelta(seconds=refresh_ttl_s)
         self._now = now
+        self._user_cache = user_cache or UserCache(ttl_s=0)
 
     async def sign_up(self, username: str, email: str, password: str) -> User:
         username = validate_username(username)
@@ -189,9 +223,13 @@ class AuthService:
             await self._store.revoke_family(record.family_id)
 
     async def get_user(self, user_id: str) -> User:
-        user = await self._store.user_by_id(user_id)
+        user = self._user_cache.get(user_id)
         if user is None:
-            raise Unauthenticated("the account for this token no longer exists", "INVALID_TOKEN")
+            user = await self._store.user_by_id(user_id)
+            if user is None:
+                raise Unauthenticated("the account for this token no longer exists",
+                                      "INVALID_TOKEN")
+            self._user_cache.put(user)
         return user
 
     async def resolve_users(

@@ -314,3 +314,23 @@ async def test_get_user_and_resolve_users(world: World) -> None:
     assert unknown == ["bob@example.com"]
     with pytest.raises(InvalidArgument):
         await world.service.resolve_users([f"u{i}@example.com" for i in range(1001)])
+
+
+async def test_user_cache_serves_repeat_lookups_until_ttl(world: World) -> None:
+    from svc_auth.service import UserCache
+
+    clock = Clock()
+    cache = UserCache(ttl_s=10, max_entries=2, clock=clock.mono)
+    user = await _signed_up(world)
+    service = AuthService(world.store, world.hasher, TokenIssuer(Ed25519PrivateKey.generate(),
+                                                                 900),
+                          LoginThrottle(300, 10, 50), 3600, user_cache=cache)
+    assert await service.get_user(user.user_id) == user
+    del world.store.users[user.user_id]
+    assert await service.get_user(user.user_id) == user  # from the cache
+    clock.t += 11
+    with pytest.raises(Unauthenticated):
+        await service.get_user(user.user_id)
+    for i in range(5):
+        cache.put(User(str(i), f"u{i}", f"u{i}@example.com", datetime.now(UTC)))
+    assert cache.get("0") is None and cache.get("4") is not None  # bounded, LRU
