@@ -1,0 +1,58 @@
+# GoVault task runner. Every target first makes sure .venv matches pyproject.toml
+# (scripts/ensure-venv reinstalls only when pyproject.toml or the package list changed).
+#
+#   make up      the whole stack on this machine, no Docker (Ctrl-C stops it)
+#   make deps    only PostgreSQL + SeaweedFS (+ Redis), e.g. to run one service by hand
+#   make test    unit, integration and e2e tests (starts its own stacks on other ports)
+#   make gen     regenerate gen/ from proto/
+#   make lint    ruff, mypy, gen/ freshness, buf lint (when npx exists)
+#   make bench   load test (SCALE=0.1 TIME_FACTOR=0.1 make bench for a short run)
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DATA_DIR ?= .data
+PORT_OFFSET ?= 0
+PYTEST_ARGS ?=
+SOURCES := $(wildcard common edge svc_auth svc_upload svc_files compose loadtest)
+
+.PHONY: help venv system-deps up deps test gen check-gen lint bench
+
+help:
+	@sed -n 's/^#   /  /p' $(MAKEFILE_LIST)
+
+venv:
+	@scripts/ensure-venv
+
+system-deps:
+	@scripts/ensure-system-deps
+
+up: venv
+	$(PY) -m compose.local up --data-dir $(DATA_DIR) --port-offset $(PORT_OFFSET) $(UP_ARGS)
+
+deps: venv
+	$(PY) -m compose.local deps --data-dir $(DATA_DIR) --port-offset $(PORT_OFFSET) $(UP_ARGS)
+
+test: venv system-deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+gen: venv
+	scripts/gen-protos
+
+check-gen: venv
+	scripts/gen-protos --check
+
+lint: venv check-gen
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy $(SOURCES)
+	@if command -v npx >/dev/null 2>&1; then \
+		echo "npx --yes @bufbuild/buf lint"; npx --yes @bufbuild/buf lint; \
+	else \
+		echo "lint: npx not found, skipping buf lint"; \
+	fi
+
+bench: venv
+	$(if $(SCALE),SCALE=$(SCALE)) $(if $(TIME_FACTOR),TIME_FACTOR=$(TIME_FACTOR)) \
+		$(PY) -m loadtest.bench $(BENCH_ARGS)
