@@ -1,0 +1,88 @@
+"""Shared fixtures.
+
+Session-scoped stacks, started through the same launcher as `make up` (compose.Stack) in temporary
+directories on their own ports, so they run next to a developer's `make up`:
+
+- `stack_deps`: PostgreSQL (databases govault_auth/_upload/_files), SeaweedFS (private bucket
+  `govault`) and Redis. Attributes: `database_urls[svc]`, `pg_admin_url`, `create_database(name)`,
+  `s3_endpoint`, `s3_access_key`, `s3_secret_key`, `s3_bucket`, `s3_region`, `redis_url`,
+  `service_token`, `jwt_private_key_file`, `env`, `data_dir`, `log_path(name)`.
+- `stack`: its own dependencies plus auth, files, upload and edge. Adds `edge_url`,
+  `grpc_addrs[svc]`, `metrics_ports[name]`, `service_env(name)`.
+- `service_log(name)`: a `tests.fixtures.logs.ServiceLog` over the `stack`'s DATA/logs/<name>.log.
+- `no_loop_blocking`: fails the (async) test if a callback blocks the event loop > 100 ms.
+
+They never skip: a stack that cannot start fails the run with the end of the failing log.
+Tests under tests/integration and tests/e2e get the `integration` / `e2e` marker automatically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+_TESTS = Path(__file__).resolve().parent
+if str(_TESTS.parent) not in sys.path:  # the repo root: compose, services, tests.*
+    sys.path.insert(0, str(_TESTS.parent))
+
+from compose import Stack  # noqa: E402
+from tests.fixtures.logs import ServiceLog  # noqa: E402
+from tests.fixtures.loop_watch import LoopBlockWatch  # noqa: E402
+from tests.fixtures.stacks import start_stack, stop_stack  # noqa: E402
+
+MARKERS = {
+    "integration": "needs real PostgreSQL and S3 (started by the fixtures)",
+    "e2e": "drives the whole stack over HTTP (started by the fixtures)",
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    registered = "\n".join(config.getini("markers"))
+    for name, help_text in MARKERS.items():
+        if f"{name}:" not in registered:
+            config.addinivalue_line("markers", f"{name}: {help_text}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = item.path.relative_to(_TESTS).parts if item.path.is_relative_to(_TESTS) else ()
+        if parts and parts[0] in MARKERS:
+            item.add_marker(parts[0])
+
+
+def _session_failed(request: pytest.FixtureRequest) -> bool:
+    return bool(request.session.testsfailed)
+
+
+@pytest.fixture(scope="session")
+def stack_deps(request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """PostgreSQL + SeaweedFS + Redis, fresh for this session."""
+    stack = start_stack("deps", services=False)
+    yield stack
+    stop_stack(stack, keep_data=_session_failed(request))
+
+
+@pytest.fixture(scope="session")
+def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """The whole stack (own dependencies, auth, files, upload, edge), ready at `stack.edge_url`."""
+    stack = start_stack("stack", services=True)
+    yield stack
+    stop_stack(stack, keep_data=_session_failed(request))
+
+
+@pytest.fixture(scope="session")
+def service_log(stack: Stack) -> Callable[[str], ServiceLog]:
+    """`service_log("auth")` → reader for the stack's auth log (also edge, files, upload, ...)."""
+    return lambda name: ServiceLog(stack.log_path(name))
+
+
+@pytest.fixture
+async def no_loop_blocking() -> AsyncIterator[LoopBlockWatch]:
+    with LoopBlockWatch(asyncio.get_running_loop(), threshold_s=0.1) as watch:
+        yield watch
+    if watch.slow:
+        pytest.fail(watch.report(), pytrace=False)

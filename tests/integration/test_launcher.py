@@ -1,0 +1,177 @@
+"""The local launcher's dependencies: PostgreSQL and SeaweedFS come up usable and private, one
+launcher per data directory, a taken port is named before anything starts, and stopping leaves
+no listener behind while the data survives a restart."""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+from minio import Minio
+
+from compose import Stack
+from compose.errors import LockedError, PortInUseError
+from compose.ports import shifted
+from tests.fixtures.stacks import isolated_environ, make_data_dir, offset_for, stop_stack
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def s3_client(stack: Stack) -> Minio:
+    return Minio(stack.s3_endpoint.split("://", 1)[1], access_key=stack.s3_access_key,
+                 secret_key=stack.s3_secret_key, secure=False)
+
+
+def anonymous_get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_each_service_database_answers(stack_deps: Stack) -> None:
+    assert set(stack_deps.database_urls) == {"auth", "upload", "files"}
+    for service, url in stack_deps.database_urls.items():
+        with psycopg.connect(url, connect_timeout=5) as conn:
+            row = conn.execute("SELECT 1, current_database()").fetchone()
+        assert row == (1, f"govault_{service}")
+
+
+def test_databases_are_fresh(stack_deps: Stack) -> None:
+    with psycopg.connect(stack_deps.database_urls["auth"]) as conn:
+        tables = conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+        ).fetchone()
+    # The services' migrations have not run against the deps-only stack.
+    assert tables == (0,)
+
+
+def test_create_database_gives_an_empty_usable_database(stack_deps: Stack) -> None:
+    name = f"scratch_{uuid.uuid4().hex[:8]}"
+    url = stack_deps.create_database(name)
+    with psycopg.connect(url) as conn:
+        conn.execute("CREATE TABLE t (x int)")
+        assert conn.execute("SELECT current_database()").fetchone() == (name,)
+
+
+def test_bucket_exists_and_is_private(stack_deps: Stack) -> None:
+    s3 = s3_client(stack_deps)
+    assert s3.bucket_exists(stack_deps.s3_bucket)
+    key = f"launcher-test/{uuid.uuid4()}"
+    s3.put_object(stack_deps.s3_bucket, key, io.BytesIO(b"secret"), 6)
+    try:
+        assert s3.get_object(stack_deps.s3_bucket, key).read() == b"secret"
+        base = f"{stack_deps.s3_endpoint}/{stack_deps.s3_bucket}"
+        assert anonymous_get(f"{base}/{key}") == 403
+        assert anonymous_get(f"{base}/") == 403  # listing
+    finally:
+        s3.remove_object(stack_deps.s3_bucket, key)
+
+
+def test_s3_rejects_wrong_keys(stack_deps: Stack) -> None:
+    bad = Minio(stack_deps.s3_endpoint.split("://", 1)[1], access_key=stack_deps.s3_access_key,
+                secret_key="not-the-secret", secure=False)
+    with pytest.raises(Exception, match=r"SignatureDoesNotMatch|AccessDenied|InvalidAccessKey"):
+        bad.bucket_exists(stack_deps.s3_bucket)
+
+
+def test_redis_answers_with_its_password_only(stack_deps: Stack) -> None:
+    assert stack_deps.redis_url, "`make test` installs redis-server; the launcher must run it"
+    with redis.Redis.from_url(stack_deps.redis_url) as conn:
+        assert conn.ping()
+    port = stack_deps.ports["redis"]
+    with redis.Redis(host="127.0.0.1", port=port) as anonymous, pytest.raises(redis.RedisError):
+        anonymous.ping()
+
+
+def test_generated_secrets_are_private_files(stack_deps: Stack) -> None:
+    for name in ("credentials.json", "jwt_ed25519.pem", "stack.json"):
+        mode = (stack_deps.data_dir / name).stat().st_mode & 0o777
+        assert mode == 0o600, f"{name} is {oct(mode)}"
+    assert b"BEGIN PRIVATE KEY" in stack_deps.jwt_private_key_file.read_bytes()
+
+
+def test_second_launcher_on_the_same_data_dir_is_refused(stack_deps: Stack) -> None:
+    started = time.monotonic()
+    with pytest.raises(LockedError, match=f"pid {os.getpid()}"):
+        Stack(stack_deps.data_dir, offset_for("scratch"), services=False,
+              environ=isolated_environ()).start()
+    assert time.monotonic() - started < 5
+    # ... and through the command line, as a second `make up` would be:
+    result = subprocess.run(
+        [sys.executable, "-m", "compose.local", "up", "--data-dir", str(stack_deps.data_dir),
+         "--port-offset", str(offset_for("scratch"))],
+        cwd=REPO, env=isolated_environ(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "already running" in result.stderr
+    # The running stack was not disturbed.
+    with psycopg.connect(stack_deps.database_urls["files"]) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    assert not (stack_deps.data_dir / "logs" / "edge.log").exists()
+
+
+def test_a_taken_port_is_named_before_anything_starts() -> None:
+    data_dir = make_data_dir("port-taken")
+    port = shifted(offset_for("scratch"))["s3"]
+    stack = Stack(data_dir, offset_for("scratch"), services=False, environ=isolated_environ())
+    try:
+        with socket.socket() as squatter:
+            squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # ignore TIME_WAIT
+            squatter.bind(("127.0.0.1", port))
+            squatter.listen()
+            with pytest.raises(PortInUseError, match=f"port {port} \\(s3\\)"):
+                stack.start()
+        assert not (data_dir / "pg").exists(), "PostgreSQL was initialised despite the port check"
+        assert stack.still_listening() == {}
+    finally:
+        stop_stack(stack, keep_data=False)
+
+
+def test_stop_leaves_no_listener_and_data_survives_restart() -> None:
+    data_dir = make_data_dir("restart")
+    stack = Stack(data_dir, offset_for("scratch"), services=False, environ=isolated_environ(),
+                  fast_unsafe_pg=True)
+    stack.start()
+    try:
+        ports = stack.bound_ports()
+        assert {"postgres", "s3", "weed_master", "weed_filer"} <= set(ports)
+        assert stack.still_listening() == ports
+        pids = [child.pid for child in stack.supervisor.children]
+        with psycopg.connect(stack.database_urls["files"]) as conn:
+            conn.execute("CREATE TABLE kept (v text)")
+            conn.execute("INSERT INTO kept VALUES ('hello')")
+        s3_client(stack).put_object(stack.s3_bucket, "kept", io.BytesIO(b"bytes"), 5)
+        first_urls = dict(stack.database_urls)
+    finally:
+        stack.stop()
+
+    assert stack.still_listening() == {}
+    for name, port in ports.items():
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, f"{name} still accepts on {port}"
+    assert [pid for pid in pids if Path(f"/proc/{pid}").exists()] == []
+    assert not (data_dir / "stack.json").exists()
+
+    again = Stack(data_dir, offset_for("scratch"), services=False, environ=isolated_environ(),
+                  fast_unsafe_pg=True)
+    again.start()
+    try:
+        assert again.database_urls == first_urls  # same generated credentials
+        with psycopg.connect(again.database_urls["files"]) as conn:
+            assert conn.execute("SELECT v FROM kept").fetchone() == ("hello",)
+        assert s3_client(again).get_object(again.s3_bucket, "kept").read() == b"bytes"
+    finally:
+        stop_stack(again, keep_data=False)
+    assert again.still_listening() == {}
