@@ -24,7 +24,7 @@ from common.metrics import start_metrics_server
 from common.migrations import apply_migrations
 from common.tokens import TokenVerifier
 from svc_upload.config import UploadSettings
-from svc_upload.errors import InvalidArgument
+from svc_upload.errors import GoVaultError, InvalidArgument
 from svc_upload.files_client import GrpcFilesRegistry
 from svc_upload.model import MULTIPART, PROXY, Session
 from svc_upload.reaper import Reaper
@@ -36,6 +36,7 @@ log = get_logger(__name__)
 
 SERVICE = "upload"
 MIGRATIONS = Path(__file__).parent / "migrations"
+DRAIN_LIMIT_BYTES = 128 * 1024 * 1024
 
 STATES = {
     "pending": upload_pb2.UPLOAD_STATE_PENDING,
@@ -95,9 +96,15 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
                     raise InvalidArgument("only data frames may follow the header")
                 yield message.data
 
-        result = await self._service.upload_chunk(
-            identity.user_id, header.upload_uuid, header.chunk_index, header.checksum_sha256,
-            header.content_length, data())
+        try:
+            result = await self._service.upload_chunk(
+                identity.user_id, header.upload_uuid, header.chunk_index,
+                header.checksum_sha256, header.content_length, data())
+        except GoVaultError:
+            # Let the client finish writing before the status goes out: a client still
+            # writing into a finished call sees a transport error instead of this status.
+            await _drain(frames)
+            raise
         return upload_pb2.UploadChunkResponse(
             upload_uuid=result.upload_uuid, chunk_index=result.chunk_index,
             state=STATES[result.state], file_id=result.file_id,
@@ -159,6 +166,17 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
         identity = await caller(context, self._verifier)
         await self._service.abort(identity.user_id, request.upload_uuid)
         return upload_pb2.AbortResponse()
+
+
+async def _drain(frames: AsyncIterator[upload_pb2.UploadChunkRequest],
+                 limit_bytes: int = DRAIN_LIMIT_BYTES) -> None:
+    try:
+        async for message in frames:
+            limit_bytes -= len(message.data)
+            if limit_bytes < 0:
+                return
+    except Exception:  # the client went away: nothing to wait for
+        return
 
 
 def _complete_response(s: Session) -> upload_pb2.CompleteMultipartResponse:

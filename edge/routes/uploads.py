@@ -10,6 +10,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+import grpc
 from aiohttp import web
 from govault.upload.v1 import upload_pb2
 
@@ -87,6 +88,30 @@ async def _frames(request: web.Request, header: upload_pb2.ChunkHeader
         yield upload_pb2.UploadChunkRequest(data=data)
 
 
+async def _stream_chunk(request: web.Request, header: upload_pb2.ChunkHeader, timeout_s: float,
+                        metadata: tuple[tuple[str, str], ...]) -> upload_pb2.UploadChunkResponse:
+    """Writes the frames into the client stream ourselves (rather than handing grpc an
+    iterator): when the service answers early (a rejected chunk), writing stops and the call's
+    real status is returned instead of a write error."""
+    call = request.app[UPSTREAMS].upload.UploadChunk(timeout=timeout_s, metadata=metadata)
+    try:
+        async for frame in _frames(request, header):
+            if call.done():
+                break
+            try:
+                await call.write(frame)
+            except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError):
+                break
+        else:
+            with contextlib.suppress(grpc.aio.AioRpcError, grpc.aio.UsageError,
+                                     asyncio.InvalidStateError):
+                await call.done_writing()
+    except BaseException:
+        call.cancel()
+        raise
+    return await call  # type: ignore[no-any-return]
+
+
 async def _drain(request: web.Request) -> None:
     """Reads what the client is still sending after an early rejection (bounded), so it can
     read the error instead of a reset connection."""
@@ -118,9 +143,7 @@ async def proxy_chunk(request: web.Request) -> web.Response:
     try:
         reply = await guarded(
             upstreams.by_name["upload"],
-            lambda: upstreams.upload.UploadChunk(_frames(request, header),
-                                                 timeout=settings.upload_rpc_timeout_s,
-                                                 metadata=metadata))
+            lambda: _stream_chunk(request, header, settings.upload_rpc_timeout_s, metadata))
     except ApiError:
         await _drain(request)
         raise
