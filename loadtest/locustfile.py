@@ -362,6 +362,10 @@ def _progress(environment: Any) -> None:
 def _on_test_start(environment: Any, **_kw: Any) -> None:
     _setup_accounts(environment)
     payload()
+    if environment.shape_class is not None:
+        # Locust started the shape's clock before this listener ran; setup (which can take a
+        # while) must not eat into the first stage.
+        environment.shape_class.reset_time()
     rec = recorder()
     rec.start()
     if not isinstance(environment.runner, WorkerRunner):
