@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -267,13 +268,17 @@ def markdown(runs: list[StrategyRun], root: Path | None = None,
     return "\n".join(lines) + "\n"
 
 
-def _check_order(name: str) -> tuple[int, str]:
+def _check_order(name: str) -> tuple[int, int, int, str]:
+    """k6's order: auth, listing, session, then per chunk/part its steps, then completion."""
     order = ("login", "refresh", "has token", "files", "proxy session", "multipart session",
              "proxy chunk", "part", "multipart complete", "upload completed", "file visible", "s3")
+    steps = ("s3 200", "has etag", "registered")
+    number = int(m.group(1)) if (m := re.search(r" (\d+) ", name)) else 0
+    step = next((i for i, s in enumerate(steps) if name.endswith(s)), 0)
     for i, prefix in enumerate(order):
         if name.startswith(prefix):
-            return i, name
-    return len(order), name
+            return i, number, step, name
+    return len(order), number, step, name
 
 
 FIELDS = ("strategy", "stage", "vus", "mean_users", "duration_s", "requests", "failures", "rps",
