@@ -280,3 +280,14 @@ async def test_missing_or_malformed_authorization_is_401(
     status, body, response_headers = await _call(http, "GET", f"{base}/auth/me", headers=headers)
     _assert_error(status, body, response_headers, 401)
     assert response_headers["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_openapi_describes_the_auth_routes(http: aiohttp.ClientSession, base: str) -> None:
+    status, document, _ = await _call(http, "GET", f"{base}/openapi.json")
+    assert status == 200
+    paths = document["paths"]
+    for path, method in (("/auth/signup", "post"), ("/auth/login", "post"),
+                         ("/auth/refresh", "post"), ("/auth/logout", "post"),
+                         ("/auth/me", "get")):
+        assert method in paths[path], path
+    assert "401" in paths["/auth/refresh"]["post"]["responses"]

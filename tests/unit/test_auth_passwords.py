@@ -91,7 +91,7 @@ async def test_cancelled_waiters_keep_their_slot_until_work_ends() -> None:
         slow.close()
 
 
-async def test_hashing_does_not_block_the_event_loop() -> None:
+async def test_hashing_does_not_block_the_event_loop(no_loop_blocking) -> None:
     slow = Argon2Hasher(HashSettings(time_cost=3, memory_kib=16 * 1024, parallelism=1,
                                      workers=1, queue_max=4))
     try:
