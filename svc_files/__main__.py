@@ -53,8 +53,10 @@ async def run(settings: FilesSettings) -> None:
         tasks.append(asyncio.create_task(
             every(settings.janitor_interval_s, "janitor", janitor.run_once)))
     if settings.audit_interval_s > 0:
-        tasks.append(asyncio.create_task(
-            every(settings.audit_interval_s, "audit", lambda: janitor.audit(grace_s=60.0))))
+        async def audit_job() -> None:
+            await janitor.audit(grace_s=settings.audit_grace_s)
+
+        tasks.append(asyncio.create_task(every(settings.audit_interval_s, "audit", audit_job)))
 
     async def shutdown() -> None:
         for task in tasks:

@@ -80,6 +80,7 @@ class FilesSettings:
     janitor_interval_s: float  # how often owed object deletions are retried (0: never)
     janitor_batch: int
     audit_interval_s: float  # in-process audit period feeding the audit gauges (0: off)
+    audit_grace_s: float  # objects younger than this are uploads in flight, not orphans
 
     @classmethod
     def from_env(cls, env: Env | None = None) -> FilesSettings:
@@ -95,4 +96,5 @@ class FilesSettings:
             janitor_interval_s=env.float("FILES_JANITOR_INTERVAL_S", 10.0),
             janitor_batch=env.int("FILES_JANITOR_BATCH", 100),
             audit_interval_s=env.float("FILES_AUDIT_INTERVAL_S", 0.0),
+            audit_grace_s=env.float("FILES_AUDIT_GRACE_S", 300.0),
         )

@@ -3,7 +3,9 @@ results to protobuf. Rules live in service.py; errors are mapped by the common i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import TypeAlias
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -17,7 +19,7 @@ from svc_files.service import FilesService
 _PERMISSION_TO_PB = {VIEWER: files_pb2.PERMISSION_VIEWER, EDITOR: files_pb2.PERMISSION_EDITOR}
 _PERMISSION_FROM_PB = {v: k for k, v in _PERMISSION_TO_PB.items()}
 
-Ctx = grpc.aio.ServicerContext
+Ctx: TypeAlias = grpc.aio.ServicerContext
 
 
 def _ts(value: datetime) -> Timestamp:
@@ -72,7 +74,9 @@ class FilesServicer(files_pb2_grpc.FilesServiceServicer):
         identity = await optional_caller(context, self._verifier)
         return identity.user_id if identity else None
 
-    async def RegisterFile(self, request, context: Ctx):  # type: ignore[no-untyped-def]
+    async def RegisterFile(
+        self, request: files_pb2.RegisterFileRequest, context: Ctx
+    ) -> files_pb2.RegisterFileResponse:
         require_service(context, self._service_token)
         view, created = await self._service.register_file(
             upload_id=request.upload_id,
@@ -86,90 +90,122 @@ class FilesServicer(files_pb2_grpc.FilesServiceServicer):
         )
         return files_pb2.RegisterFileResponse(file=summary(view), created=created)
 
-    async def ListOwned(self, request, context: Ctx):  # type: ignore[no-untyped-def]
+    async def ListOwned(
+        self, request: files_pb2.ListOwnedRequest, context: Ctx
+    ) -> files_pb2.ListOwnedResponse:
         page = await self._service.list_owned(
             await self._user(context), request.page.page, request.page.limit
         )
         return files_pb2.ListOwnedResponse(**_page_fields(page))  # type: ignore[arg-type]
 
-    async def ListShared(self, request, context: Ctx):  # type: ignore[no-untyped-def]
+    async def ListShared(
+        self, request: files_pb2.ListSharedRequest, context: Ctx
+    ) -> files_pb2.ListSharedResponse:
         page = await self._service.list_shared(
             await self._user(context), request.page.page, request.page.limit
         )
         return files_pb2.ListSharedResponse(**_page_fields(page))  # type: ignore[arg-type]
 
-    async def ListShortcuts(self, request, context: Ctx):  # type: ignore[no-untyped-def]
+    async def ListShortcuts(
+        self, request: files_pb2.ListShortcutsRequest, context: Ctx
+    ) -> files_pb2.ListShortcutsResponse:
         page = await self._service.list_shortcuts(
             await self._user(context), request.page.page, request.page.limit
         )
         return files_pb2.ListShortcutsResponse(**_page_fields(page))  # type: ignore[arg-type]
 
-    async def GetFile(self, request, context: Ctx):  # type: ignore[no-untyped-def]
+    async def GetFile(
+        self, request: files_pb2.GetFileRequest, context: Ctx
+    ) -> files_pb2.GetFileResponse:
         view = await self._service.get_file(await self._maybe_user(context), request.file_id)
         return files_pb2.GetFileResponse(file=summary(view))
 
-    async def GetDownloadUrl(self, request, context: Ctx):  # type: ignore[no-untyped-def]
+    async def GetDownloadUrl(
+        self, request: files_pb2.GetDownloadUrlRequest, context: Ctx
+    ) -> files_pb2.GetDownloadUrlResponse:
         link = await self._service.download_link(await self._maybe_user(context), request.file_id)
         return files_pb2.GetDownloadUrlResponse(
             download_url=link.url, expires_at=_ts(link.expires_at), file_name=link.file_name
         )
 
-    async def RenameFile(self, request, context: Ctx):  # type: ignore[no-untyped-def]
+    async def RenameFile(
+        self, request: files_pb2.RenameFileRequest, context: Ctx
+    ) -> files_pb2.RenameFileResponse:
         await self._service.rename(await self._user(context), request.file_id, request.name)
         return files_pb2.RenameFileResponse()
 
-    async def DeleteFile(self, request, context: Ctx):  # type: ignore[no-untyped-def]
+    async def DeleteFile(
+        self, request: files_pb2.DeleteFileRequest, context: Ctx
+    ) -> files_pb2.DeleteFileResponse:
         await self._service.delete(await self._user(context), request.file_id)
         return files_pb2.DeleteFileResponse()
 
-    async def CopyFile(self, request, context: Ctx):  # type: ignore[no-untyped-def]
+    async def CopyFile(
+        self, request: files_pb2.CopyFileRequest, context: Ctx
+    ) -> files_pb2.CopyFileResponse:
         view = await self._service.copy(await self._user(context), request.file_id, request.name)
         return files_pb2.CopyFileResponse(file=summary(view))
 
-    async def AddShares(self, request, context: Ctx):  # type: ignore[no-untyped-def]
+    async def AddShares(
+        self, request: files_pb2.AddSharesRequest, context: Ctx
+    ) -> files_pb2.AddSharesResponse:
         recipients = [(r.email, permission_from_pb(r.permission)) for r in request.recipients]
         shares = await self._service.add_shares(
             await self._user(context), request.file_id, recipients
         )
         return files_pb2.AddSharesResponse(shares=[share_pb(s) for s in shares])
 
-    async def ListShares(self, request, context: Ctx):  # type: ignore[no-untyped-def]
+    async def ListShares(
+        self, request: files_pb2.ListSharesRequest, context: Ctx
+    ) -> files_pb2.ListSharesResponse:
         shares = await self._service.list_shares(await self._user(context), request.file_id)
         return files_pb2.ListSharesResponse(shares=[share_pb(s) for s in shares])
 
-    async def UpdateShare(self, request, context: Ctx):  # type: ignore[no-untyped-def]
+    async def UpdateShare(
+        self, request: files_pb2.UpdateShareRequest, context: Ctx
+    ) -> files_pb2.UpdateShareResponse:
         await self._service.update_share(
             await self._user(context), request.file_id, request.user_id,
             permission_from_pb(request.permission),
         )
         return files_pb2.UpdateShareResponse()
 
-    async def RemoveShare(self, request, context: Ctx):  # type: ignore[no-untyped-def]
+    async def RemoveShare(
+        self, request: files_pb2.RemoveShareRequest, context: Ctx
+    ) -> files_pb2.RemoveShareResponse:
         await self._service.remove_share(await self._user(context), request.file_id,
                                          request.user_id)
         return files_pb2.RemoveShareResponse()
 
-    async def CreatePublicLink(self, request, context: Ctx):  # type: ignore[no-untyped-def]
+    async def CreatePublicLink(
+        self, request: files_pb2.CreatePublicLinkRequest, context: Ctx
+    ) -> files_pb2.CreatePublicLinkResponse:
         url = await self._service.create_public_link(await self._user(context), request.file_id)
         return files_pb2.CreatePublicLinkResponse(public_url=url)
 
-    async def DeletePublicLink(self, request, context: Ctx):  # type: ignore[no-untyped-def]
+    async def DeletePublicLink(
+        self, request: files_pb2.DeletePublicLinkRequest, context: Ctx
+    ) -> files_pb2.DeletePublicLinkResponse:
         await self._service.delete_public_link(await self._user(context), request.file_id)
         return files_pb2.DeletePublicLinkResponse()
 
-    async def CreateShortcut(self, request, context: Ctx):  # type: ignore[no-untyped-def]
+    async def CreateShortcut(
+        self, request: files_pb2.CreateShortcutRequest, context: Ctx
+    ) -> files_pb2.CreateShortcutResponse:
         shortcut = await self._service.create_shortcut(await self._user(context), request.file_id)
         return files_pb2.CreateShortcutResponse(
             shortcut_id=shortcut.shortcut_id, file_id=shortcut.file_id,
             created_at=_ts(shortcut.created_at),
         )
 
-    async def DeleteShortcut(self, request, context: Ctx):  # type: ignore[no-untyped-def]
+    async def DeleteShortcut(
+        self, request: files_pb2.DeleteShortcutRequest, context: Ctx
+    ) -> files_pb2.DeleteShortcutResponse:
         await self._service.delete_shortcut(await self._user(context), request.file_id)
         return files_pb2.DeleteShortcutResponse()
 
 
-def registrar(servicer: FilesServicer):  # type: ignore[no-untyped-def]
+def registrar(servicer: FilesServicer) -> Callable[[grpc.aio.Server], str]:
     def register(server: grpc.aio.Server) -> str:
         files_pb2_grpc.add_FilesServiceServicer_to_server(servicer, server)
         return str(files_pb2.DESCRIPTOR.services_by_name["FilesService"].full_name)

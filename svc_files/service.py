@@ -127,7 +127,7 @@ def validate_name(name: str, field: str = "name") -> str:
         raise InvalidArgument(f"{field} must not contain / or \\")
     if any(unicodedata.category(ch) == "Cc" for ch in name):
         raise InvalidArgument(f"{field} must not contain control characters")
-    if name.strip() in {".", ".."}:
+    if name in {".", ".."}:
         raise InvalidArgument(f"{field} must not be . or ..")
     return name
 

@@ -302,8 +302,8 @@ _PAGING = [
     {"name": "limit", "in": "query",
      "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
 ]
-_AUTH = [{"bearer": []}]
-_ANON_OK = [{"bearer": []}, {}]
+_AUTH: list[dict[str, list[str]]] = [{"bearer": []}]
+_ANON_OK: list[dict[str, list[str]]] = [{"bearer": []}, {}]
 _COMMON = {"400": openapi.error("malformed id or body"), "401": openapi.error("no or bad token")}
 _VISIBLE = {**_COMMON, "404": openapi.error("no such file, or not visible to the caller")}
 _CHANGE = {**_VISIBLE, "403": openapi.error("visible but not changeable by the caller")}

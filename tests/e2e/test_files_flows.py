@@ -377,3 +377,18 @@ async def test_internal_route_is_not_public(http: aiohttp.ClientSession, base_ur
     status, _ = await call(http, "POST", f"{base_url}/api/files/internal/file",
                            json={"file_uuid": str(uuid.uuid4())})
     assert status in (404, 405)
+
+
+async def test_request_id_reaches_the_files_service_and_nothing_failed_inside(
+    http: aiohttp.ClientSession, base_url: str, alice: User, service_log,  # type: ignore[no-untyped-def]
+) -> None:
+    log = service_log("files")
+    request_id = f"files-e2e-{uuid.uuid4().hex[:12]}"
+    async with http.get(f"{base_url}/api/files/me/owned",
+                        headers={**alice.auth, "X-Request-ID": request_id}) as r:
+        assert r.status == 200
+    line = log.wait_for(lambda entry: entry.get("request_id") == request_id)
+    assert line["rpc"] == "ListOwned" and line["code"] == "OK"
+    # Everything this module did: no call ended INTERNAL, no unexpected exception was logged.
+    assert log.find(lambda entry: entry.get("code") == "INTERNAL") == []
+    assert log.find(lambda entry: entry.get("level") in ("error", "critical")) == []
