@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from prometheus_client import REGISTRY
+
 from svc_files.config import S3Settings
 from svc_files.janitor import Janitor, backoff_s
 from svc_files.models import PendingDelete
@@ -86,8 +88,12 @@ async def test_audit_counts_orphans_missing_and_pending() -> None:
     assert (report.rows, report.objects, report.orphan_objects, report.missing_objects,
             report.pending_deletes) == (2, 4, 1, 1, 1)
     assert report.orphan_keys == ["users/a/orphan"] and report.missing_keys == ["users/a/missing"]
+    assert REGISTRY.get_sample_value("govault_audit_orphan_objects") == 1
+    assert REGISTRY.get_sample_value("govault_audit_missing_objects") == 1
+    assert REGISTRY.get_sample_value("govault_files_objects_pending_delete") == 1
     strict = await Janitor(store, objects).audit(grace_s=0)
     assert strict.orphan_objects == 2
+    assert REGISTRY.get_sample_value("govault_audit_orphan_objects") == 2
     assert set(strict.as_dict()) >= {"rows", "objects", "orphan_objects", "missing_objects",
                                      "pending_deletes"}
 
