@@ -291,3 +291,50 @@ async def test_openapi_describes_the_auth_routes(http: aiohttp.ClientSession, ba
                          ("/auth/me", "get")):
         assert method in paths[path], path
     assert "401" in paths["/auth/refresh"]["post"]["responses"]
+
+
+# ------------------------------------------------------------------ internal gRPC surface
+async def test_resolve_users_needs_the_service_credential(http: aiohttp.ClientSession,
+                                                          base: str, stack: Any) -> None:
+    import grpc
+    from govault.auth.v1 import auth_pb2, auth_pb2_grpc
+
+    from common.grpc_client import open_channel
+    from common.identity import outgoing_metadata
+
+    user = await new_user(http, base, "resolve")
+    request = auth_pb2.ResolveUsersRequest(emails=[user.email.upper(), "nobody@example.com"])
+    channel = open_channel(stack.grpc_addrs["auth"])
+    try:
+        stub = auth_pb2_grpc.AuthServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as missing:
+            await stub.ResolveUsers(request, timeout=5)
+        assert missing.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(grpc.aio.AioRpcError) as wrong:
+            await stub.ResolveUsers(request, timeout=5,
+                                    metadata=outgoing_metadata(service_token="guess"))
+        assert wrong.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        reply = await stub.ResolveUsers(
+            request, timeout=5, metadata=outgoing_metadata(service_token=stack.service_token))
+        assert [(u.email, u.user_id, u.normalized_email) for u in reply.users] == [
+            (user.email.upper(), user.user_id, user.email)]
+        assert list(reply.unknown_emails) == ["nobody@example.com"]
+
+        keys = await stub.GetPublicKeys(auth_pb2.GetPublicKeysRequest(), timeout=5)
+        kid = _segments(user.token)[0]["kid"]
+        assert [(k.kid, k.alg) for k in keys.keys] == [(kid, "EdDSA")]
+        assert "PRIVATE" not in keys.keys[0].public_key_pem
+    finally:
+        await channel.close()
+
+
+async def test_auth_metrics_are_exported(http: aiohttp.ClientSession, base: str,
+                                         stack: Any) -> None:
+    await new_user(http, base, "metrics")
+    port = stack.metrics_ports["auth"]
+    async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+        assert response.status == 200
+        text = await response.text()
+    assert 'govault_auth_logins_total{outcome="success"}' in text
+    assert "govault_auth_password_hash_seconds_count" in text
+    assert 'govault_auth_refresh_total{outcome="reused"}' in text
