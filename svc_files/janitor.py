@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -110,9 +111,8 @@ class Janitor:
         return report
 
 
-async def every(interval_s: float, name: str, job: object) -> None:
+async def every(interval_s: float, name: str, job: Callable[[], Awaitable[object]]) -> None:
     """Runs `job()` every `interval_s` until cancelled; a failing run is logged, not fatal."""
-    assert callable(job)
     while True:
         await asyncio.sleep(interval_s)
         try:

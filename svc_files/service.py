@@ -140,11 +140,12 @@ def validate_uuid(value: str, field: str) -> str:
 
 
 def guess_mime(name: str, declared: str) -> str:
+    """The declared type when it looks like one (`type/subtype[; params]`), else a guess from the
+    name, else application/octet-stream. Never an error: a registration must not fail over it."""
     declared = declared.strip()
-    if declared:
-        if len(declared) > 255 or "/" not in declared or any(c.isspace() for c in declared):
-            raise InvalidArgument("mime_type must look like type/subtype")
-        return declared.lower()
+    if (declared and len(declared) <= 255 and "/" in declared.split(";", 1)[0]
+            and not any(unicodedata.category(ch) == "Cc" for ch in declared)):
+        return declared
     guessed, _ = mimetypes.guess_type(name, strict=False)
     return guessed or DEFAULT_MIME
 
