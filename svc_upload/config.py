@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from common.config import Env
+from common.config import ConfigError, Env
 from common.db import DatabaseSettings
 from common.grpc_server import GrpcServerSettings
 
@@ -52,7 +52,7 @@ class UploadRules:
 
     @classmethod
     def from_env(cls, env: Env) -> UploadRules:
-        return cls(
+        rules = cls(
             chunk_size_bytes=env.int("UPLOAD_CHUNK_SIZE_BYTES", 10 * MIB),
             max_file_size_bytes=env.int("UPLOAD_MAX_FILE_SIZE_BYTES", 50 * 1024 * MIB),
             session_ttl_s=env.float("UPLOAD_SESSION_TTL_S", 24 * 3600.0),
@@ -60,6 +60,10 @@ class UploadRules:
             completing_lease_s=env.float("UPLOAD_COMPLETING_LEASE_S", 300.0),
             completion_wait_s=env.float("UPLOAD_COMPLETION_WAIT_S", 60.0),
         )
+        if rules.chunk_size_bytes < 5 * MIB:
+            # chunks of multi-chunk files become S3 parts: S3's minimum part size applies
+            raise ConfigError("GOVAULT_UPLOAD_CHUNK_SIZE_BYTES must be at least 5 MiB")
+        return rules
 
 
 @dataclass(frozen=True)

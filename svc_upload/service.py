@@ -439,15 +439,14 @@ class UploadService:
             etag = await self._objects.put_object_stream(claim.storage_key, chunk.expected,
                                                          chunk.stream())
             metrics.bytes_received(PROXY, chunk.received)
-            await self._ledger.record_claimed_part(
-                claim.upload_uuid, claim.claim_token,
-                Part(1, etag, chunk.received, chunk.digest))
+            part = Part(1, etag, chunk.received, chunk.digest)
+            await self._ledger.record_claimed_part(claim.upload_uuid, claim.claim_token, part)
         except BaseException as exc:
             await asyncio.shield(self._undo_single(claim))
             if chunk.error is not None:
                 raise chunk.error from None
             raise exc
-        done = await self._finish(claim)
+        done = await self._finish(claim, part)
         return self._chunk_result(done, 0, chunk, COMPLETED, done.file_id)
 
     async def _undo_single(self, claim: Session) -> None:
@@ -615,15 +614,16 @@ class UploadService:
                                "UPLOAD_IN_PROGRESS")
             await asyncio.sleep(_POLL_S)
 
-    async def _finish(self, claim: Session) -> Session:
+    async def _finish(self, claim: Session, streamed: Part | None = None) -> Session:
         """Holder of the claim: make the object final, measure it, register it, mark it
         completed. Client-fixable refusals put the session back to `uploading`; failures after
         the object became final keep it `completing` with a lapsed lease (the next call or the
-        reaper finishes it)."""
+        reaper finishes it). `streamed`: the one chunk of a one-chunk proxy upload this call
+        has just written, counted and hashed (its size is already measured: no stat)."""
         token = claim.claim_token
         assert token is not None
         uid = claim.upload_uuid
-        parts = await self._ledger.list_parts(uid)
+        parts = [streamed] if streamed else await self._ledger.list_parts(uid)
         try:
             if claim.method == PROXY and claim.total_chunks == 1:
                 if not parts or not parts[0].sha256:
@@ -639,43 +639,50 @@ class UploadService:
             raise
         except Conflict:
             raise
-        try:
-            info = await self._objects.stat(claim.storage_key)
-        except BaseException:
-            await asyncio.shield(self._ledger.release_claim(uid, token, COMPLETING))
-            raise
-        if info is None:
-            await self._ledger.release_claim(uid, token, COMPLETING)
-            raise Unavailable("the completed object is not visible in the store yet")
-        if info.size_bytes != claim.file_size_bytes:
+        size = streamed.size_bytes if streamed else await self._measure(claim)
+        if size != claim.file_size_bytes:
             await self._objects.delete(claim.storage_key)
-            await self._ledger.mark_failed(uid, token, f"stored object is {info.size_bytes} "
+            await self._ledger.mark_failed(uid, token, f"stored object is {size} "
                                            f"bytes, declared {claim.file_size_bytes}")
             metrics.session_outcome(claim.method, "failed")
             raise InvalidArgument(
-                f"the uploaded parts add up to {info.size_bytes} bytes, but the session "
+                f"the uploaded parts add up to {size} bytes, but the session "
                 f"declared {claim.file_size_bytes}; the upload failed", "PART_SIZE_MISMATCH")
         mime = guess_mime(claim.file_name)
         try:
             registered = await self._files.register_file(FileRegistration(
                 upload_id=uid, file_id=claim.file_id, owner_id=claim.owner_id,
-                name=claim.file_name, mime_type=mime, size_bytes=info.size_bytes,
+                name=claim.file_name, mime_type=mime, size_bytes=size,
                 checksum=checksum, storage_key=claim.storage_key))
         except BaseException:
             await asyncio.shield(self._ledger.release_claim(uid, token, COMPLETING))
             raise
         if registered != claim.file_id:
             log.warning("registered_file_id_differs", expected=claim.file_id, got=registered)
-        done = await self._ledger.mark_completed(uid, token, size_bytes=info.size_bytes,
+        done = await self._ledger.mark_completed(uid, token, size_bytes=size,
                                                  checksum=checksum, mime_type=mime)
         if done is None:  # our claim was taken over; the new holder finishes the same way
             return await self._await_completion(claim)
         metrics.session_outcome(claim.method, "completed")
         if claim.method == MULTIPART:
-            metrics.bytes_received(MULTIPART, info.size_bytes)
+            metrics.bytes_received(MULTIPART, size)
         log.info("upload_completed", upload_uuid=uid, file_id=claim.file_id,
-                 method=claim.method, size_bytes=info.size_bytes)
+                 method=claim.method, size_bytes=size)
         return done
+
+    async def _measure(self, claim: Session) -> int:
+        """The real size of the final object (a stat). Failures keep the claim, lease lapsed."""
+        assert claim.claim_token is not None
+        try:
+            info = await self._objects.stat(claim.storage_key)
+        except BaseException:
+            await asyncio.shield(self._ledger.release_claim(claim.upload_uuid,
+                                                            claim.claim_token, COMPLETING))
+            raise
+        if info is None:
+            await self._ledger.release_claim(claim.upload_uuid, claim.claim_token, COMPLETING)
+            raise Unavailable("the completed object is not visible in the store yet")
+        return info.size_bytes
 
     async def _complete_store_upload(self, claim: Session, parts: list[Part]) -> str:
         """CompleteMultipartUpload with the ETags recorded in the ledger (never rebuilt from
