@@ -14,6 +14,10 @@ CHANNEL_OPTIONS = (
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.http2.max_pings_without_data", 0),
     ("grpc.keepalive_permit_without_calls", 1),
+    # A restarted peer is found again within ~2 s, however long it was down (gRPC's default
+    # backoff grows to 120 s). While it is down, calls fail at once (wait_for_ready is off).
+    ("grpc.initial_reconnect_backoff_ms", 500),
+    ("grpc.max_reconnect_backoff_ms", 2_000),
 )
 
 

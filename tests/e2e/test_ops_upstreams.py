@@ -1,0 +1,152 @@
+"""The edge when an upstream is down or saturated, with an extra edge (and its own files service)
+next to the session's stack so the shared one is never disturbed:
+
+- a stopped service answers 503 UNAVAILABLE + Retry-After within ~1 s (no hang until the deadline),
+  and the routes recover by themselves once it is back;
+- a saturated upstream (too many calls in flight) is refused at once with 503 OVERLOADED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from compose import Stack
+from tests.support.processes import Process, free_port, start_edge, start_service
+from tests.support.users import User, new_user
+
+LIST = "/api/files/me/owned"
+OUTAGE_S = 8.0
+RECOVERY_S = 5.0  # reconnect backoff is capped at 2 s (common.grpc_client.CHANNEL_OPTIONS)
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client:
+        yield client
+
+
+async def _timed_get(session: aiohttp.ClientSession, url: str,
+                     user: User) -> tuple[int, dict[str, str], dict[str, object], float]:
+    started = time.monotonic()
+    async with session.get(url + LIST, headers=user.auth) as response:
+        body = await response.json()
+        return response.status, dict(response.headers), body, time.monotonic() - started
+
+
+async def test_stopped_service_fails_fast_and_routes_recover(
+    stack: Stack, session: aiohttp.ClientSession, tmp_path: Path,
+) -> None:
+    user = await new_user(session, stack.edge_url, "up_down")
+    files, files_addr = start_service("svc_files", stack.service_env("files"),
+                                      tmp_path / "files.log")
+    edge: Process | None = None
+    try:
+        edge, url = start_edge(stack.service_env("edge"), tmp_path / "edge.log",
+                               files_addr=files_addr, rate_limit_enabled="false")
+        status, _, _, _ = await _timed_get(session, url, user)
+        assert status == 200
+
+        files.kill()  # a crash, not a graceful stop
+        outage_ends = time.monotonic() + OUTAGE_S
+        slowest = 0.0
+        while time.monotonic() < outage_ends:  # long enough for gRPC's reconnect backoff to grow
+            status, headers, body, elapsed = await _timed_get(session, url, user)
+            assert status == 503, body
+            assert body["code"] == "UNAVAILABLE"
+            assert int(headers["Retry-After"]) >= 1
+            slowest = max(slowest, elapsed)
+            await asyncio.sleep(0.25)
+        assert slowest < 2.0, f"a down service took {slowest:.2f}s to answer"
+        print(f"down: slowest 503 in {slowest * 1000:.0f} ms")
+        async with session.get(url + "/ready") as r:
+            assert r.status == 503
+            assert (await r.json())["upstreams"]["files"] != "serving"
+
+        port = int(files_addr.rsplit(":", 1)[1])
+        files, _ = start_service("svc_files", stack.service_env("files"),
+                                 tmp_path / "files-2.log", port=port)
+        restarted = time.monotonic()
+        while True:
+            status, _, body, _ = await _timed_get(session, url, user)
+            if status == 200:
+                break
+            assert time.monotonic() - restarted < RECOVERY_S, f"no recovery: {body}"
+            await asyncio.sleep(0.2)
+        print(f"recovered {time.monotonic() - restarted:.2f} s after the restart")
+        async with session.get(url + "/ready") as r:
+            assert r.status == 200
+    finally:
+        if edge is not None:
+            edge.stop()
+        files.stop()
+
+
+@pytest.fixture
+def black_hole() -> Iterator[str]:
+    """A TCP server that accepts connections and never answers (a hung upstream)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+                held.append(conn)
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join(2)
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+async def _shed_count(session: aiohttp.ClientSession, metrics_port: int) -> float:
+    async with session.get(f"http://127.0.0.1:{metrics_port}/metrics") as r:
+        text = await r.text()
+    for line in text.splitlines():
+        if line.startswith('govault_edge_shed_total{upstream="files"}'):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError("govault_edge_shed_total{upstream=files} is not exported")
+
+
+async def test_saturated_upstream_is_shed_at_once(
+    stack: Stack, session: aiohttp.ClientSession, tmp_path: Path, black_hole: str,
+) -> None:
+    user = await new_user(session, stack.edge_url, "up_shed")
+    metrics_port = free_port()
+    edge, url = start_edge(stack.service_env("edge"), tmp_path / "edge.log",
+                           files_addr=black_hole, upstream_max_in_flight="1", rpc_timeout_s="3",
+                           metrics_port=str(metrics_port), rate_limit_enabled="false")
+    try:
+        before = await _shed_count(session, metrics_port)
+        hung = asyncio.create_task(_timed_get(session, url, user))
+        await asyncio.sleep(0.5)  # the first call now holds the only slot
+        status, headers, body, elapsed = await _timed_get(session, url, user)
+        assert status == 503 and body["code"] == "OVERLOADED", body
+        assert headers["Retry-After"] == "1"
+        assert elapsed < 0.5
+        assert await _shed_count(session, metrics_port) == before + 1
+        status, _, body, elapsed = await hung
+        assert status == 504 and body["code"] == "TIMEOUT", body  # the deadline, not a hang
+        assert 2.5 < elapsed < 6
+        # the slot is free again: the next call is tried (and times out) rather than shed
+        assert await _shed_count(session, metrics_port) == before + 1
+    finally:
+        edge.stop()
