@@ -1,0 +1,242 @@
+"""The upload service's adapters against real PostgreSQL and a real S3 store (SeaweedFS): the
+ledger's conditional transitions, streaming to S3, presigned-URL expiry, and the reaper (run on
+demand with `python -m svc_upload reap`, as an operator would).
+
+Uses the `stack_deps` fixture (tests/conftest.py): a private PostgreSQL + SeaweedFS."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from common.db import DatabaseSettings, open_pool
+from common.errors import Conflict, InvalidArgument
+from common.migrations import apply_migrations
+from svc_upload.config import S3Settings, UploadRules
+from svc_upload.model import ACTIVE, COMPLETED, COMPLETING, EXPIRED, Part
+from svc_upload.reaper import Reaper
+from svc_upload.s3 import S3Store
+from svc_upload.service import FileRegistration, UploadService
+from svc_upload.store import Store
+
+pytestmark = pytest.mark.integration
+
+MIB = 1024 * 1024
+OWNER = str(uuid.uuid4())
+MIGRATIONS = Path(__file__).resolve().parents[2] / "svc_upload" / "migrations"
+
+
+@dataclass(frozen=True)
+class Deps:
+    database_url: str
+    s3: S3Settings
+
+
+@pytest.fixture(scope="module")
+def deps(request: pytest.FixtureRequest) -> Deps:
+    stack = request.getfixturevalue("stack_deps")
+    url = stack.create_database(f"upload_it_{uuid.uuid4().hex[:8]}")
+    s3 = S3Settings(endpoint=stack.s3_endpoint, public_endpoint=stack.s3_endpoint,
+                    access_key=stack.s3_access_key, secret_key=stack.s3_secret_key,
+                    bucket=stack.s3_bucket, region=stack.s3_region, timeout_s=30,
+                    transfer_timeout_s=60, max_connections=16, create_bucket=True)
+    return Deps(url, s3)
+
+
+class Files:
+    def __init__(self) -> None:
+        self.registered: dict[str, FileRegistration] = {}
+
+    async def register_file(self, registration: FileRegistration) -> str:
+        return self.registered.setdefault(registration.upload_id, registration).file_id
+
+
+RULES = UploadRules(chunk_size_bytes=5 * MIB, max_file_size_bytes=100 * MIB,
+                    session_ttl_s=3600, presign_expiry_s=900, completing_lease_s=30,
+                    completion_wait_s=10)
+
+
+@dataclass
+class World:
+    store: Store
+    objects: S3Store
+    files: Files
+    deps: Deps
+
+    def service(self, **rules: Any) -> UploadService:
+        return UploadService(self.store, self.objects, self.files, replace(RULES, **rules))
+
+
+@pytest.fixture
+async def world(deps: Deps) -> AsyncIterator[World]:
+    await apply_migrations(deps.database_url, MIGRATIONS)
+    assert await apply_migrations(deps.database_url, MIGRATIONS) == []  # idempotent
+    pool = await open_pool(DatabaseSettings(deps.database_url, 1, 20, 10), "upload-it")
+    objects = await S3Store.open(deps.s3)
+    try:
+        yield World(Store(pool), objects, Files(), deps)
+    finally:
+        await objects.close()
+        await pool.close()
+
+
+async def frames(data: bytes, size: int = 256 * 1024) -> AsyncIterator[bytes]:
+    for i in range(0, len(data), size):
+        yield data[i:i + size]
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+async def put(url: str, data: bytes) -> tuple[int, str]:
+    async with aiohttp.ClientSession() as http, http.put(url, data=data) as r:
+        await r.read()
+        return r.status, r.headers.get("ETag", "").strip('"')
+
+
+# ledger -------------------------------------------------------------------------------------
+
+
+async def test_exactly_one_claim_wins(world: World) -> None:
+    service = world.service()
+    s = (await service.create_multipart_session(OWNER, "a", 10, 10)).session
+    assert await world.store.record_part(s.upload_uuid, Part(1, "e1", 10, None))
+    assert await world.store.record_part(s.upload_uuid, Part(1, "e2", 10, None))  # upsert
+    assert (await world.store.get_part(s.upload_uuid, 1)).etag == "e2"  # type: ignore[union-attr]
+    claims = await asyncio.gather(*(world.store.claim_completing(s.upload_uuid, ACTIVE, 30)
+                                    for _ in range(10)))
+    winners = [c for c in claims if c is not None]
+    assert len(winners) == 1 and winners[0].state == COMPLETING
+    assert not await world.store.record_part(s.upload_uuid, Part(1, "late", 10, None))
+    assert await world.store.finish_inactive(s.upload_uuid, EXPIRED) is None  # never from
+    assert (await world.store.get_session(s.upload_uuid)).state == COMPLETING  # type: ignore[union-attr]
+
+
+# streaming to S3 ----------------------------------------------------------------------------
+
+
+async def test_proxy_streams_and_rejects_without_leaving_objects(world: World) -> None:
+    service = world.service()
+    data = os.urandom(2 * MIB)
+    s = (await service.create_proxy_session(OWNER, "one.bin", len(data))).session
+    with pytest.raises(InvalidArgument) as err:
+        await service.upload_chunk(OWNER, s.upload_uuid, 0, sha(b"x"), len(data), frames(data))
+    assert err.value.code == "CHECKSUM_MISMATCH"
+    assert await world.objects.stat(s.storage_key) is None
+    result = await service.upload_chunk(OWNER, s.upload_uuid, 0, sha(data), len(data),
+                                        frames(data))
+    assert result.state == COMPLETED
+    info = await world.objects.stat(s.storage_key)
+    assert info is not None and info.size_bytes == len(data)
+    assert world.files.registered[s.upload_uuid].checksum == sha(data)
+
+    big = os.urandom(11 * MIB)
+    m = (await service.create_proxy_session(OWNER, "three.bin", len(big))).session
+    assert m.storage_upload_id
+    pieces = [big[i:i + 5 * MIB] for i in range(0, len(big), 5 * MIB)]
+    results = await asyncio.gather(*(service.upload_chunk(OWNER, m.upload_uuid, i, sha(p),
+                                                          len(p), frames(p))
+                                     for i, p in reversed(list(enumerate(pieces)))))
+    assert any(r.state == COMPLETED for r in results)
+    info = await world.objects.stat(m.storage_key)
+    assert info is not None and info.size_bytes == len(big)
+    assert not await world.objects.multipart_exists(m.storage_key, m.storage_upload_id)
+
+
+async def test_expired_presigned_url_is_refused_and_presign_renews(world: World) -> None:
+    service = world.service(presign_expiry_s=1)
+    new = await service.create_multipart_session(OWNER, "a", MIB, 5 * MIB)
+    await asyncio.sleep(2.5)
+    status, _ = await put(new.parts[0][1], os.urandom(MIB))
+    assert status == 403
+    fresh = await world.service(presign_expiry_s=60).presign_parts(
+        OWNER, new.session.upload_uuid, [1])
+    data = os.urandom(MIB)
+    status, etag = await put(fresh.parts[0][1], data)
+    assert status == 200
+    await service.register_part(OWNER, new.session.upload_uuid, 1, MIB, etag)
+    done = await service.complete_multipart(OWNER, new.session.upload_uuid)
+    assert done.state == COMPLETED and done.result_size_bytes == MIB
+
+
+# reaper -------------------------------------------------------------------------------------
+
+
+def reap_env(deps: Deps) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVAULT_")}
+    env.update({
+        "GOVAULT_DATABASE_URL": deps.database_url,
+        "GOVAULT_S3_ENDPOINT": deps.s3.endpoint,
+        "GOVAULT_S3_ACCESS_KEY": deps.s3.access_key,
+        "GOVAULT_S3_SECRET_KEY": deps.s3.secret_key,
+        "GOVAULT_S3_BUCKET": deps.s3.bucket,
+        "GOVAULT_S3_REGION": deps.s3.region,
+        "GOVAULT_SERVICE_TOKEN": "unused-by-expiry",
+        "GOVAULT_FILES_ADDR": "127.0.0.1:9",
+        "GOVAULT_METRICS_PORT": "0",
+        "GOVAULT_LOG_LEVEL": "warning",
+    })
+    return env
+
+
+async def test_reap_command_expires_abandoned_sessions_of_each_kind(world: World) -> None:
+    service = world.service(session_ttl_s=1)
+    proxy = (await service.create_proxy_session(OWNER, "p", 11 * MIB)).session
+    piece = os.urandom(5 * MIB)
+    await service.upload_chunk(OWNER, proxy.upload_uuid, 0, sha(piece), len(piece),
+                               frames(piece))
+    multi = await service.create_multipart_session(OWNER, "m", 11 * MIB, 5 * MIB)
+    status, _ = await put(multi.parts[0][1], piece)
+    assert status == 200
+    for s in (proxy, multi.session):
+        assert s.storage_upload_id
+        assert await world.objects.multipart_exists(s.storage_key, s.storage_upload_id)
+    await asyncio.sleep(1.5)
+    done = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "svc_upload", "reap"], env=reap_env(world.deps),
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert {proxy.upload_uuid, multi.session.upload_uuid} <= set(summary["expired_uploads"])
+    assert summary["multipart_aborted"] >= 2
+    for s in (proxy, multi.session):
+        assert (await world.store.get_session(s.upload_uuid)).state == EXPIRED  # type: ignore[union-attr]
+        assert not await world.objects.multipart_exists(s.storage_key, s.storage_upload_id or "")
+    with pytest.raises(Conflict) as err:
+        await service.complete_multipart(OWNER, multi.session.upload_uuid)
+    assert err.value.code == "UPLOAD_EXPIRED"
+    with pytest.raises(Conflict) as err:
+        await service.upload_chunk(OWNER, proxy.upload_uuid, 1, sha(piece), len(piece),
+                                   frames(piece))
+    assert err.value.code == "UPLOAD_EXPIRED"
+
+
+async def test_reaper_finishes_a_session_stuck_in_completing(world: World) -> None:
+    service = world.service(completing_lease_s=1)
+    new = await service.create_multipart_session(OWNER, "stuck.bin", MIB, 5 * MIB)
+    data = os.urandom(MIB)
+    status, etag = await put(new.parts[0][1], data)
+    assert status == 200
+    await service.register_part(OWNER, new.session.upload_uuid, 1, MIB, etag)
+    claim = await world.store.claim_completing(new.session.upload_uuid, ACTIVE, 1)
+    assert claim is not None  # …and the holder crashes here
+    await asyncio.sleep(1.5)
+    reaper = Reaper(service, world.store, 1, 100)
+    summary = await reaper.run_once()
+    assert summary.completed >= 1
+    s = await world.store.get_session(new.session.upload_uuid)
+    assert s is not None and s.state == COMPLETED and s.result_size_bytes == MIB
+    assert world.files.registered[s.upload_uuid].file_id == s.file_id
