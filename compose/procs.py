@@ -232,7 +232,7 @@ class LogEcho(threading.Thread):
     def _pump(self) -> None:
         with self._lock:
             files = dict(self._files)
-        width = max((len(name) for name in files), default=0)
+        width = max([9, *(len(name) for name in files)])
         for name, (path, offset) in files.items():
             try:
                 with open(path, "rb") as handle:

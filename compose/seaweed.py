@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import urllib3
 from minio import Minio
 
 from compose.errors import StackError
@@ -54,10 +55,15 @@ def find_weed() -> str:
     return found
 
 
-def client(endpoint: str, access_key: str, secret_key: str, region: str | None = None) -> Minio:
+def client(endpoint: str, access_key: str, secret_key: str, region: str | None = None,
+           *, probe: bool = False) -> Minio:
+    """A minio client; `probe=True`: no retries and short timeouts (for readiness polling)."""
     parts = urlsplit(endpoint)
+    http = None
+    if probe:
+        http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=1, read=3))
     return Minio(parts.netloc, access_key=access_key, secret_key=secret_key,
-                 secure=parts.scheme == "https", region=region)
+                 secure=parts.scheme == "https", region=region, http_client=http)
 
 
 def ensure_bucket(s3: Minio, bucket: str) -> None:
@@ -81,8 +87,9 @@ class S3Probe:
             return False
 
 
-def wait_s3(s3: Minio, what: str, timeout_s: float, watched: list[Child]) -> None:
-    probe = S3Probe(s3)
+def wait_s3(endpoint: str, access_key: str, secret_key: str, region: str | None, what: str,
+            timeout_s: float, watched: list[Child]) -> None:
+    probe = S3Probe(client(endpoint, access_key, secret_key, region, probe=True))
     try:
         wait_until(what, probe, timeout_s, watched)
     except StackError as exc:
@@ -116,8 +123,8 @@ class LocalSeaweed:
             "AWS_SECRET_ACCESS_KEY": self.secret_key,
         }
         self.child = self.supervisor.spawn("seaweedfs", argv, env)
-        s3 = client(self.endpoint, self.access_key, self.secret_key)
-        wait_s3(s3, f"SeaweedFS S3 on {self.endpoint}", timeout_s, [self.child])
+        wait_s3(self.endpoint, self.access_key, self.secret_key, None,
+                f"SeaweedFS S3 on {self.endpoint}", timeout_s, [self.child])
 
     def stop(self) -> None:
         if self.child is not None:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 
-from compose import credentials, ports, postgres, redis, seaweed
+from compose import claims, credentials, ports, postgres, redis, seaweed
 from compose.errors import StackError
 from compose.health import grpc_serving, http_ok
 from compose.lock import DataDirLock
@@ -92,6 +92,7 @@ class Stack:
         self._redis: redis.LocalRedis | None = None
         self._processes: dict[str, Child] = {}
         self._deps_up = False
+        self._claimed = False
         self._atexit_registered = False
 
     # ----------------------------------------------------------------------------- lifecycle
@@ -113,6 +114,8 @@ class Stack:
             atexit.register(self.stop)
             self._atexit_registered = True
         try:
+            claims.claim(self.port_offset, str(self.data_dir))
+            self._claimed = True
             ports.ensure_free(self.ports, self._ports_to_bind(), self.host)
             creds = credentials.load_or_create(self.data_dir)
             credentials.ensure_jwt_key(self.data_dir)
@@ -163,6 +166,9 @@ class Stack:
         self._pg = self._s3 = self._redis = None
         self._deps_up = False
         self.supervisor.close()
+        if self._claimed:
+            claims.release(self.port_offset)
+            self._claimed = False
         if self._lock.held:
             (self.data_dir / STATE_FILE).unlink(missing_ok=True)
             self._lock.release()
@@ -260,15 +266,15 @@ class Stack:
             if not (self.s3_access_key and self.s3_secret_key):
                 raise StackError("GOVAULT_S3_ENDPOINT is set: set GOVAULT_S3_ACCESS_KEY and "
                                  "GOVAULT_S3_SECRET_KEY too")
-            s3 = seaweed.client(self.s3_endpoint, self.s3_access_key, self.s3_secret_key,
-                                self.s3_region)
-            seaweed.wait_s3(s3, f"S3 at {self.s3_endpoint}", 15, [])
+            seaweed.wait_s3(self.s3_endpoint, self.s3_access_key, self.s3_secret_key,
+                            self.s3_region, f"S3 at {self.s3_endpoint}", 15, [])
         else:
             self.s3_access_key, self.s3_secret_key = creds.s3_access_key, creds.s3_secret_key
             self._s3 = seaweed.LocalSeaweed(self.data_dir / "s3", self.ports, self.s3_access_key,
                                             self.s3_secret_key, self.supervisor, host=self.host)
             self._s3.start()
-            s3 = seaweed.client(self.s3_endpoint, self.s3_access_key, self.s3_secret_key)
+        s3 = seaweed.client(self.s3_endpoint, self.s3_access_key, self.s3_secret_key,
+                            self.s3_region)
         seaweed.ensure_bucket(s3, self.s3_bucket)
 
     def _start_redis(self, creds: credentials.Credentials) -> None:

@@ -63,7 +63,7 @@ def stack_deps(request: pytest.FixtureRequest) -> Iterator[Stack]:
     """PostgreSQL + SeaweedFS + Redis, fresh for this session."""
     stack = start_stack("deps", services=False)
     yield stack
-    stop_stack(stack, keep_data=_session_failed(request))
+    stop_stack(stack, keep_logs=_session_failed(request))
 
 
 @pytest.fixture(scope="session")
@@ -71,7 +71,7 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
     """The whole stack (own dependencies, auth, files, upload, edge), ready at `stack.edge_url`."""
     stack = start_stack("stack", services=True)
     yield stack
-    stop_stack(stack, keep_data=_session_failed(request))
+    stop_stack(stack, keep_logs=_session_failed(request))
 
 
 @pytest.fixture(scope="session")

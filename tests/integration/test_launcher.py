@@ -136,7 +136,7 @@ def test_a_taken_port_is_named_before_anything_starts() -> None:
         assert not (data_dir / "pg").exists(), "PostgreSQL was initialised despite the port check"
         assert stack.still_listening() == {}
     finally:
-        stop_stack(stack, keep_data=False)
+        stop_stack(stack, keep_logs=False)
 
 
 def test_stop_leaves_no_listener_and_data_survives_restart() -> None:
@@ -173,5 +173,5 @@ def test_stop_leaves_no_listener_and_data_survives_restart() -> None:
             assert conn.execute("SELECT v FROM kept").fetchone() == ("hello",)
         assert s3_client(again).get_object(again.s3_bucket, "kept").read() == b"bytes"
     finally:
-        stop_stack(again, keep_data=False)
+        stop_stack(again, keep_logs=False)
     assert again.still_listening() == {}

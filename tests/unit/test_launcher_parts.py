@@ -1,0 +1,110 @@
+"""The launcher's small parts without servers: port arithmetic, offset claims between processes,
+the data-dir lock, generated credentials, database URLs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+from compose import claims, credentials, ports
+from compose.errors import LockedError, PortInUseError
+from compose.lock import DataDirLock
+from compose.postgres import database_url
+
+
+def test_offsets_shift_every_port_and_stay_in_range() -> None:
+    assert ports.shifted(0) == ports.BASE_PORTS
+    assert ports.shifted(100)["edge"] == 9100
+    assert max(ports.shifted(ports.MAX_OFFSET).values()) == 65535
+    with pytest.raises(ValueError):
+        ports.shifted(ports.MAX_OFFSET + 1)
+
+
+def test_overlap_detects_shared_ports() -> None:
+    assert ports.overlap(0, 100) == {9100}  # edge + 100 is edge_metrics
+    assert ports.overlap(0, 2000) == set()
+    assert ports.overlap(2000, 4000) == set()
+
+
+def test_every_weed_listener_has_a_port_flag() -> None:
+    from compose.seaweed import PORT_FLAGS
+
+    assert sorted(PORT_FLAGS.values()) == sorted(ports.SEAWEED_PORTS)
+
+
+@pytest.fixture
+def claims_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(claims, "CLAIMS_DIR", tmp_path)
+    return tmp_path
+
+
+def _hold_claim(claims_dir: Path, offset: int) -> subprocess.Popen[str]:
+    code = textwrap.dedent(f"""
+        import sys
+        from pathlib import Path
+        from compose import claims
+        claims.CLAIMS_DIR = Path({str(claims_dir)!r})
+        claims.claim({offset}, "other test")
+        print("held", flush=True)
+        sys.stdin.read()
+    """)
+    holder = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    return holder
+
+
+def test_claims_keep_overlapping_offsets_apart_across_processes(claims_dir: Path) -> None:
+    holder = _hold_claim(claims_dir, 2000)
+    try:
+        with pytest.raises(PortInUseError, match=r"offset 2000 .*other test"):
+            claims.claim(2100, "me")  # 2100's edge is 2000's edge metrics port
+        claims.claim(4000, "me")
+        claims.claim(4000, "me again")  # counted, not refused
+        claims.release(4000)
+        claims.release(4000)
+        assert set(claims.active()) == {2000}
+    finally:
+        holder.communicate("")
+    claims.claim(2100, "me")  # the holder exited: its claim is stale
+    assert claims.active() == {}
+    claims.release(2100)
+    assert list(claims_dir.glob("*.claim")) == []
+
+
+def test_data_dir_lock_names_the_holder(tmp_path: Path) -> None:
+    first = DataDirLock(tmp_path)
+    first.acquire()
+    with pytest.raises(LockedError, match=r"pid \d+"):
+        DataDirLock(tmp_path).acquire()
+    first.release()
+    second = DataDirLock(tmp_path)
+    second.acquire()
+    second.release()
+
+
+def test_credentials_are_generated_once_and_private(tmp_path: Path) -> None:
+    created = credentials.load_or_create(tmp_path)
+    assert credentials.load_or_create(tmp_path) == created
+    assert len({created.pg_password, created.pg_admin_password, created.service_token}) == 3
+    key_path = credentials.ensure_jwt_key(tmp_path)
+    assert credentials.ensure_jwt_key(tmp_path).read_bytes() == key_path.read_bytes()
+    assert isinstance(load_pem_private_key(key_path.read_bytes(), None), Ed25519PrivateKey)
+    for path in (tmp_path / credentials.CREDENTIALS_FILE, key_path):
+        assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_database_url_points_the_admin_url_elsewhere() -> None:
+    admin = "postgresql://postgres:s3cr%2Ft@127.0.0.1:55432/postgres?sslmode=disable"
+    assert database_url(admin, "govault_auth") == (
+        "postgresql://postgres:s3cr%2Ft@127.0.0.1:55432/govault_auth?sslmode=disable")
+    assert database_url(admin, "govault_files", "govault", "p/w") == (
+        "postgresql://govault:p%2Fw@127.0.0.1:55432/govault_files?sslmode=disable")
+    conninfo = database_url("host=db user=postgres password=x dbname=postgres", "govault_upload")
+    assert "dbname=govault_upload" in conninfo and "host=db" in conninfo
