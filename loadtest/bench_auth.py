@@ -199,6 +199,40 @@ async def logins_flat_out(session: aiohttp.ClientSession, edge: str, email: str,
 
 
 # ------------------------------------------------------------------------- main
+async def _throughput(args: argparse.Namespace, edge: str, auth: dict[str, str],
+                      results: dict[str, object]) -> None:
+    port = _free_port()
+    bare = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "loadtest.bench_auth", "--serve-bare", str(port))
+    try:
+        await asyncio.to_thread(_wait_port, port)
+        rounds: list[dict[str, Throughput]] = []
+        # Alternate bare and edge runs: on a shared machine the background load drifts,
+        # and each round's ratio compares two runs a few seconds apart.
+        for _ in range(args.rounds):
+            runs: dict[str, Throughput] = {}
+            for name, url, headers in (("bare", f"http://127.0.0.1:{port}/me", {}),
+                                       ("edge_auth_me", f"{edge}/auth/me", auth)):
+                if args.tool == "wrk":
+                    runs[name] = await asyncio.to_thread(
+                        run_wrk, url, headers, args.duration, args.connections, args.threads)
+                else:
+                    runs[name] = await run_python(url, headers, args.duration,
+                                                  args.connections)
+                print(f"  {name}: {runs[name]}", file=sys.stderr)
+            rounds.append(runs)
+    finally:
+        bare.terminate()
+        await bare.wait()
+    ratios = [r["edge_auth_me"].requests_per_s / r["bare"].requests_per_s for r in rounds]
+    results["bare_rps"] = [round(r["bare"].requests_per_s) for r in rounds]
+    results["edge_me_rps"] = [round(r["edge_auth_me"].requests_per_s) for r in rounds]
+    results["edge_me_non_2xx"] = sum(r["edge_auth_me"].non_2xx for r in rounds)
+    results["edge_me_p50_ms"] = [r["edge_auth_me"].p50_ms for r in rounds]
+    results["ratio_me_to_bare"] = [round(x, 3) for x in ratios]
+    results["ratio_me_to_bare_median"] = round(statistics.median(ratios), 3)
+
+
 async def bench(args: argparse.Namespace) -> dict[str, object]:
     edge = args.edge_url.rstrip("/")
     results: dict[str, object] = {"tool": args.tool, "connections": args.connections,
@@ -211,36 +245,8 @@ async def bench(args: argparse.Namespace) -> dict[str, object]:
             assert r.status == 200, await r.text()
 
         # (1) throughput: bare vs edge, same tool, same settings, same run
-        port = _free_port()
-        bare = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "loadtest.bench_auth", "--serve-bare", str(port))
-        try:
-            await asyncio.to_thread(_wait_port, port)
-            rounds: list[dict[str, Throughput]] = []
-            # Alternate bare and edge runs: on a shared machine the background load drifts,
-            # and each round's ratio compares two runs a few seconds apart.
-            for _ in range(args.rounds):
-                runs: dict[str, Throughput] = {}
-                for name, url, headers in (("bare", f"http://127.0.0.1:{port}/me", {}),
-                                           ("edge_auth_me", f"{edge}/auth/me", auth)):
-                    if args.tool == "wrk":
-                        runs[name] = await asyncio.to_thread(
-                            run_wrk, url, headers, args.duration, args.connections, args.threads)
-                    else:
-                        runs[name] = await run_python(url, headers, args.duration,
-                                                      args.connections)
-                    print(f"  {name}: {runs[name]}", file=sys.stderr)
-                rounds.append(runs)
-        finally:
-            bare.terminate()
-            await bare.wait()
-        ratios = [r["edge_auth_me"].requests_per_s / r["bare"].requests_per_s for r in rounds]
-        results["bare_rps"] = [round(r["bare"].requests_per_s) for r in rounds]
-        results["edge_me_rps"] = [round(r["edge_auth_me"].requests_per_s) for r in rounds]
-        results["edge_me_non_2xx"] = sum(r["edge_auth_me"].non_2xx for r in rounds)
-        results["edge_me_p50_ms"] = [r["edge_auth_me"].p50_ms for r in rounds]
-        results["ratio_me_to_bare"] = [round(x, 3) for x in ratios]
-        results["ratio_me_to_bare_median"] = round(statistics.median(ratios), 3)
+        if args.rounds > 0:
+            await _throughput(args, edge, auth, results)
 
         # (2) logins flat out, /auth/me p95 at a steady rate: idle vs during logins
         results["load_average"] = os.getloadavg()
