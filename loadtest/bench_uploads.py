@@ -63,6 +63,7 @@ class Result:
     seconds: float
     cpu_s: float
     store_cpu_s: float
+    cpu_by_process: dict[str, float]
 
     @property
     def rate(self) -> float:
@@ -86,6 +87,9 @@ class Bench:
 
     def our_cpu(self) -> float:
         return sum(cpu_seconds(pid) for pid in self.pids.values())
+
+    def cpu_by_process(self) -> dict[str, float]:
+        return {name: cpu_seconds(pid) for name, pid in self.pids.items()}
 
     def store_cpu(self) -> float:
         return cpu_seconds(self.store_pid) if self.store_pid else 0.0
@@ -186,18 +190,19 @@ class Bench:
                     if errors <= 3:
                         print(f"  {mode} error: {exc}", flush=True)
 
-        cpu0, store0 = self.our_cpu(), self.store_cpu()
+        cpu0, store0, by0 = self.our_cpu(), self.store_cpu(), self.cpu_by_process()
         start = time.monotonic()
         stop_at = start + self.args.seconds
         await asyncio.gather(*(worker(w) for w in range(self.args.concurrency)))
         elapsed = time.monotonic() - start
+        by1 = self.cpu_by_process()
         return Result(mode, size, uploads, errors, elapsed, self.our_cpu() - cpu0,
-                      self.store_cpu() - store0)
+                      self.store_cpu() - store0, {k: by1[k] - by0[k] for k in by1})
 
-    async def peak_rss(self, http: aiohttp.ClientSession, n: int, chunk_index: int) -> int:
+    async def peak_rss(self, http: aiohttp.ClientSession, n: int,
+                       chunk_index: int) -> tuple[int, dict[str, int]]:
         """n concurrent 10 MiB proxy chunks (of 20 MiB sessions when chunk_index is 0, so the
         S3 part path; of 10 MiB sessions otherwise, the single-PUT path)."""
-        watched = [self.pids["edge"], self.pids["upload"]]
         size = 20 * MIB if chunk_index == 0 else 10 * MIB
         data = os.urandom(10 * MIB)
         auth = [{"Authorization": f"Bearer {t}"} for t in self.tokens]
@@ -207,12 +212,16 @@ class Bench:
                                  json={"file_name": "rss.bin", "file_size_bytes": size}) as r:
                 sessions.append((i % 8, (await r.json())["upload_uuid"]))
         peak = 0
+        each = {"edge": 0, "upload": 0}
         done = asyncio.Event()
 
         async def sample() -> None:
             nonlocal peak
             while not done.is_set():
-                peak = max(peak, sum(rss_bytes(p) for p in watched))
+                now = {name: rss_bytes(self.pids[name]) for name in each}
+                peak = max(peak, sum(now.values()))
+                for name, value in now.items():
+                    each[name] = max(each[name], value)
                 await asyncio.sleep(0.02)
 
         async def send(user: int, uid: str) -> int:
@@ -228,7 +237,7 @@ class Bench:
         bad = [s for s in statuses if s != 200]
         if bad:
             print(f"  rss run: {len(bad)} non-200 answers: {sorted(set(bad))}")
-        return peak
+        return peak, each
 
 
 async def main() -> None:
@@ -259,7 +268,9 @@ async def main() -> None:
                 per = max(1, result.uploads)
                 print(f"{mode:9s} {size / MIB:6.2f} MiB  {result.rate:7.1f} uploads/s  "
                       f"errors {result.errors}  our CPU {1000 * result.cpu_s / per:6.2f} ms"
-                      f"  store CPU {1000 * result.store_cpu_s / per:6.2f} ms per upload",
+                      f"  store CPU {1000 * result.store_cpu_s / per:6.2f} ms per upload  ("
+                      + ", ".join(f"{k} {1000 * v / per:.2f}"
+                                  for k, v in result.cpu_by_process.items()) + ")",
                       flush=True)
         print("\n| size | mode | uploads/s | ratio to raw | our CPU ms/upload "
               "| store CPU ms/upload | errors |")
@@ -280,10 +291,12 @@ async def main() -> None:
         rss: dict[str, float] = {}
         if args.rss_chunks:
             for label, index in (("part_path", 0), ("single_put_path", 1)):
-                peak = await bench.peak_rss(http, args.rss_chunks, index)
+                peak, each = await bench.peak_rss(http, args.rss_chunks, index)
                 rss[label] = round(peak / MIB, 1)
                 print(f"peak RSS edge+upload, {args.rss_chunks} concurrent 10 MiB proxy chunks "
-                      f"({label}): {peak / MIB:.0f} MiB", flush=True)
+                      f"({label}): {peak / MIB:.0f} MiB (peaks alone: edge "
+                      f"{each['edge'] / MIB:.0f}, upload {each['upload'] / MIB:.0f})",
+                      flush=True)
         if args.json:
             text = json.dumps({"results": table, "peak_rss_mib": rss, "args": vars(args)},
                               indent=2)
