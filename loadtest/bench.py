@@ -33,7 +33,7 @@ from typing import Any
 
 from loadtest import audit, report, shapes, users
 from loadtest.settings import STRATEGIES, LoadSettings, SettingsError
-from loadtest.target import REPO_ROOT, Target
+from loadtest.target import REPO_ROOT, Target, TargetError
 
 RESULTS_ROOT = REPO_ROOT / "loadtest" / "results"
 LOCUSTFILE = REPO_ROOT / "loadtest" / "locustfile.py"
@@ -98,7 +98,12 @@ def bench(args: argparse.Namespace) -> int:
         data_dir = RESULTS_ROOT / "_runs" / stamp / "stack"
         say(f"starting a fresh stack in {data_dir} (port offset {args.port_offset}) …")
         stack = Stack(data_dir, args.port_offset)
-        stack.start()
+        try:
+            stack.start()
+        except Exception as exc:  # StackError, PortInUseError: their message names the fix
+            if not args.keep_stack:
+                shutil.rmtree(RESULTS_ROOT / "_runs" / stamp, ignore_errors=True)
+            raise TargetError(f"the stack did not start: {exc}") from exc
         stack_file = data_dir / "stack.json"
         target = Target.from_stack(stack)
         say(f"stack ready at {target.edge_url}")
@@ -197,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         return bench(args)
-    except (SettingsError, users.SetupError) as exc:
+    except (SettingsError, users.SetupError, TargetError) as exc:
         say(f"error: {exc}")
         return 2
     except KeyboardInterrupt:

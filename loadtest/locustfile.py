@@ -4,9 +4,10 @@
       locust -f loadtest/locustfile.py --headless --host http://127.0.0.1:9000 \\
              --csv out/locust --json-file out/locust --stop-timeout 30 --only-summary
 
-Setup (test_start, once): 1000 × SCALE accounts signed up and logged in concurrently (or taken
-from USERS_FILE). Each Locust user takes an account (its own refresh-token family; when users
-outnumber accounts, as in the spike shape, an extra session is opened with a login) and loops:
+Setup (Locust's init event, once, before the shape starts): 1000 × SCALE accounts signed up
+and logged in concurrently (or taken from USERS_FILE). Each Locust user takes an account (its
+own refresh-token family; when users outnumber accounts, as in the spike shape, an extra
+session is opened with a login) and loops:
 
 1. session refresh: POST /auth/refresh (REFRESH_MODE=login: POST /auth/login, as the seed did)
    → checks `refresh 200` / `login 200`, `has token`; sleep THINK_AUTH_S (1 s)
@@ -43,7 +44,7 @@ from typing import Any
 
 import gevent
 from locust import FastHttpUser, LoadTestShape, constant, events, task
-from locust.runners import WorkerRunner
+from locust.runners import MasterRunner, WorkerRunner
 
 from loadtest import shapes
 from loadtest.payload import Payload
@@ -358,13 +359,26 @@ def _progress(environment: Any) -> None:
         rec.flush()
 
 
-@events.test_start.add_listener
-def _on_test_start(environment: Any, **_kw: Any) -> None:
+@events.init.add_listener
+def _on_init(environment: Any, **_kw: Any) -> None:
+    """Setup runs here, before Locust starts the shape's clock (test_start is too late: Locust
+    fires it from inside the first shape tick, and re-fires it while the count is still 0)."""
+    options = getattr(environment, "parsed_options", None)
+    if options is not None and (getattr(options, "list_commands", False)
+                                or getattr(options, "show_task_ratio", False)):
+        return
+    if isinstance(environment.runner, MasterRunner):
+        return  # the workers run the users; each needs USERS_FILE
     _setup_accounts(environment)
     payload()
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Any, **_kw: Any) -> None:
+    if STATE.get("started"):
+        return
+    STATE["started"] = True
     if environment.shape_class is not None:
-        # Locust started the shape's clock before this listener ran; setup (which can take a
-        # while) must not eat into the first stage.
         environment.shape_class.reset_time()
     rec = recorder()
     rec.start()
