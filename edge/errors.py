@@ -46,6 +46,10 @@ _OPAQUE = {
 }
 
 
+# 401s about the presented access token carry a Bearer challenge; a wrong password does not.
+_TOKEN_CODES = frozenset({"UNAUTHENTICATED", "INVALID_TOKEN", "TOKEN_EXPIRED"})
+
+
 class ApiError(Exception):
     """An error answered to the client with the standard body."""
 
@@ -78,7 +82,7 @@ def from_rpc_error(exc: grpc.aio.AioRpcError) -> ApiError:
     retry_after = trailers.get(RETRY_AFTER_KEY)
     if status == 429 or status == 503:
         headers["Retry-After"] = retry_after if isinstance(retry_after, str) else "1"
-    if status == 401:
+    if status == 401 and code in _TOKEN_CODES:
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
     return ApiError(status, code, message, headers)
 

@@ -59,11 +59,18 @@ def test_429_carries_retry_after_from_the_service() -> None:
         429, "TOO_MANY_ATTEMPTS", "42")
 
 
-def test_401_carries_a_bearer_challenge() -> None:
+def test_401_about_the_token_carries_a_bearer_challenge() -> None:
+    error = from_rpc_error(_rpc_error(grpc.StatusCode.UNAUTHENTICATED, "bad",
+                                      (ERROR_CODE_KEY, "TOKEN_EXPIRED")))
+    assert error.status == 401
+    assert error.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_401_for_a_wrong_password_has_no_bearer_challenge() -> None:
     error = from_rpc_error(_rpc_error(grpc.StatusCode.UNAUTHENTICATED, "bad",
                                       (ERROR_CODE_KEY, "INVALID_CREDENTIALS")))
     assert error.status == 401
-    assert error.headers["WWW-Authenticate"].startswith("Bearer")
+    assert "WWW-Authenticate" not in error.headers
 
 
 def test_internal_details_are_never_sent() -> None:
