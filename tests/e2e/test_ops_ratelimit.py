@@ -4,6 +4,7 @@ Redis share one budget."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import socket
 import subprocess
@@ -100,16 +101,22 @@ async def test_user_over_budget_gets_429_and_another_user_is_served(
     assert alice.token not in log
 
 
+@pytest.mark.parametrize("sync_ms", ["100", "0"], ids=["synced", "strict"])
 async def test_two_edges_share_one_budget_through_redis(
-    stack: Stack, session: aiohttp.ClientSession, tmp_path: Path, redis_url: str,
+    stack: Stack, session: aiohttp.ClientSession, tmp_path: Path, redis_url: str, sync_ms: str,
 ) -> None:
     carol = await new_user(session, stack.edge_url, "rl_c")
     dave = await new_user(session, stack.edge_url, "rl_d")
-    first, url1 = start_edge(_edge_env(stack, redis_url), tmp_path / "edge-1.log", **TINY)
+    settle = 0.4 if sync_ms != "0" else 0.0  # let a synced edge report its spending
+    limits = {**TINY, "rate_redis_sync_ms": sync_ms}
+    first, url1 = start_edge(_edge_env(stack, redis_url), tmp_path / "edge-1.log", **limits)
     second: Process | None = None
     try:
-        second, url2 = start_edge(_edge_env(stack, redis_url), tmp_path / "edge-2.log", **TINY)
-        statuses = [(await _get(session, url, carol)).status for url in (url1, url2, url1)]
+        second, url2 = start_edge(_edge_env(stack, redis_url), tmp_path / "edge-2.log", **limits)
+        statuses = []
+        for url in (url1, url2, url1):
+            statuses.append((await _get(session, url, carol)).status)
+            await asyncio.sleep(settle)
         assert statuses == [200, 200, 200]
         refused = await _get(session, url2, carol)
         assert refused.status == 429, "the second edge did not see the first one's spending"
@@ -120,6 +127,8 @@ async def test_two_edges_share_one_budget_through_redis(
         first.stop()
         if second is not None:
             second.stop()
+    assert f'"store": "redis-{"strict" if sync_ms == "0" else "synced-100ms"}"' in (
+        tmp_path / "edge-1.log").read_text()
 
 
 async def test_redis_down_falls_back_to_local_buckets(

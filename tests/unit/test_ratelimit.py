@@ -23,6 +23,7 @@ from edge.ratelimit import (
     RateLimiter,
     RateLimitSettings,
     RedisStore,
+    SyncedStore,
     route_group,
 )
 
@@ -365,3 +366,52 @@ async def test_redis_unreachable_falls_back_fast() -> None:
     assert time.monotonic() - start < 1.0
     assert not limiter.using_shared
     await limiter.close()
+
+
+def _synced(url: str, interval_s: float = 60.0) -> SyncedStore:
+    settings = RateLimitSettings(redis_sync_s=interval_s)
+    return SyncedStore(RedisStore.from_url(url, 1.0), LocalStore(), settings)
+
+
+async def test_synced_edges_share_one_budget(redis_url: str) -> None:
+    """Two edges in synced mode: local decisions while far from empty, Redis's near it."""
+    first, second = _synced(redis_url), _synced(redis_url)
+    try:
+        bucket = [(f"synced:{time.time_ns()}", Limit(0.01, 3))]
+        assert (await first.take(bucket)).allowed  # local: 3 -> 2
+        await first.sync()  # shared: 2
+        assert (await second.take(bucket)).allowed  # local (it never saw the key): 3 -> 2
+        await second.sync()  # shared: 1, second's local: 1
+        assert (await first.take(bucket)).allowed  # local 2 >= half the burst: 2 -> 1
+        await first.sync()  # shared: 0
+        refused = await second.take(bucket)  # local 1 < half: Redis decides
+        assert not refused.allowed and refused.retry_after_s >= 90
+        assert not (await first.take(bucket)).allowed  # first's local is 0 now: Redis again
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_synced_mode_needs_no_redis_call_far_from_empty() -> None:
+    url = f"redis://127.0.0.1:{_free_port()}/0"  # nothing listens there
+    store = _synced(url)
+    try:
+        bucket = [("far", Limit(0.01, 10))]
+        for _ in range(6):  # 10 -> 4: every decision is local (at least 5 tokens left before it)
+            assert (await store.take(bucket)).allowed
+        with pytest.raises(Exception):  # noqa: B017 - below half the burst it asks Redis
+            await store.take(bucket)
+    finally:
+        await store.close()
+
+
+async def test_synced_limiter_falls_back_when_redis_is_down() -> None:
+    url = f"redis://127.0.0.1:{_free_port()}/0"
+    settings = _tiny(files_user="1/m:2")
+    limiter = RateLimiter.create(settings, url, None)
+    try:
+        statuses = [await limiter.check("files", "10.0.0.7", "u7") for _ in range(3)]
+        assert [d.allowed for d in statuses if d] == [True, True, False]
+        assert not limiter.using_shared
+    finally:
+        await limiter.close()
