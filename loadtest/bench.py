@@ -71,6 +71,30 @@ def run_locust(strategy: str, folder: Path, target: Target, stack_file: Path, en
         return proc.wait()
 
 
+def run_strategy(target: Target, stack_file: Path, strategy: str, folder: Path,
+                 env_extra: dict[str, str], user_count: int, stop_timeout_s: int = 30,
+                 prefix: str | None = None) -> dict[str, Any]:
+    """Setup, Locust, audit for one strategy into `folder`; returns the audit summary (with
+    "error" when Locust itself failed). The e2e smoke test calls this too."""
+    folder.mkdir(parents=True, exist_ok=True)
+    users_file = None
+    if strategy != "baseline":
+        users_file = folder / "users.json"
+        say(f"[{strategy}] setup: {user_count} accounts …")
+        users.prepare(target.edge_url, user_count, users_file, prefix=prefix)
+    say(f"[{strategy}] load test …")
+    code = run_locust(strategy, folder, target, stack_file, env_extra, users_file,
+                      stop_timeout_s)
+    if code != 0:
+        say(f"[{strategy}] locust exited {code} (see {folder}/locust.log)")
+        return {"strategy": strategy, "error": f"locust exited {code}",
+                "verdict": "not audited"}
+    say(f"[{strategy}] audit …")
+    summary = audit.audit_run(target, folder, users_file)
+    say(f"[{strategy}] audit: {summary['verdict']}")
+    return summary
+
+
 def bench(args: argparse.Namespace) -> int:
     settings = LoadSettings.from_env({**os.environ, "SCALE": str(args.scale),
                                       "TIME_FACTOR": str(args.time_factor), "SHAPE": args.shape})
@@ -121,26 +145,11 @@ def bench(args: argparse.Namespace) -> int:
         for i, strategy in enumerate(args.strategies):
             if i:
                 time.sleep(args.pause_s)
-            folder = out / strategy
-            folder.mkdir(parents=True, exist_ok=True)
-            users_file = None
-            if strategy != "baseline":
-                users_file = folder / "users.json"
-                say(f"[{strategy}] setup: {settings.user_count} accounts …")
-                users.prepare(target.edge_url, settings.user_count, users_file,
-                              prefix=f"lt{stamp[2:8]}{stamp[9:15]}{strategy[0]}")
-            say(f"[{strategy}] load test …")
-            code = run_locust(strategy, folder, target, stack_file, env_extra, users_file,
-                              args.stop_timeout_s)
-            if code != 0:
-                failures.append(f"{strategy}: locust exited {code} (see {folder}/locust.log)")
-                say(failures[-1])
-                continue
-            say(f"[{strategy}] audit …")
-            summary = audit.audit_run(target, folder, users_file)
-            say(f"[{strategy}] audit: {summary['verdict']}")
-            if any(summary.get(k) for k in audit.VIOLATIONS):
-                failures.append(f"{strategy}: {summary['verdict']}")
+            summary = run_strategy(target, stack_file, strategy, out / strategy, env_extra,
+                                   settings.user_count, args.stop_timeout_s,
+                                   prefix=f"lt{stamp[2:8]}{stamp[9:15]}{strategy[0]}")
+            if summary.get("error") or any(summary.get(k) for k in audit.VIOLATIONS):
+                failures.append(f"{strategy}: {summary.get('error') or summary['verdict']}")
         if args.ghz:
             from loadtest import ghz
 

@@ -1,0 +1,79 @@
+"""A short real load test against the `stack` fixture: Locust with the seed's stress shape shrunk
+to a few users and ~15 s, then the audit. Every iteration must succeed and the audit must be
+clean: no ghost (client success without a file), no orphan object, no duplicate row.
+
+Proxy uploads the default 1 MiB (one chunk); multipart uploads 6 MiB + 1 in 5 MiB parts, so the
+multi-part path (two presigned PUTs, two registrations, one complete) is exercised too.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loadtest import report
+from loadtest.bench import run_strategy
+from loadtest.record import load_uploads, load_workers
+from loadtest.target import Target
+
+pytestmark = pytest.mark.e2e
+
+MIB = 1024 * 1024
+# SCALE 0.005: stage targets 1 → 2 → 4 → 5 → 0 users; TIME_FACTOR 0.04: 14.4 s in all.
+SMOKE_ENV = {"SCALE": "0.005", "TIME_FACTOR": "0.04", "SHAPE": "stress",
+             "THINK_AUTH_S": "0.3", "THINK_LIST_S": "0.3", "THINK_COMPLETE_S": "0.1",
+             "CONFIRM": "1", "PROGRESS_S": "5"}
+CASES = {
+    "proxy": {},
+    "multipart": {"FILE_SIZE": str(6 * MIB + 1), "PART_SIZE": str(5 * MIB)},
+}
+
+
+@pytest.fixture(scope="module")
+def target(stack: Any) -> Target:
+    return Target.from_stack(stack)
+
+
+@pytest.mark.parametrize("strategy", list(CASES))
+def test_smoke_run_has_no_failed_iteration_and_a_clean_audit(
+        strategy: str, stack: Any, target: Target, tmp_path: Path) -> None:
+    folder = tmp_path / strategy
+    summary = run_strategy(target, Path(stack.data_dir) / "stack.json", strategy, folder,
+                           {**SMOKE_ENV, **CASES[strategy]}, user_count=5, stop_timeout_s=30)
+
+    assert "error" not in summary, (folder / "locust.log").read_text()[-3000:]
+    workers = load_workers(folder)
+    failed_checks = {k: v for k, v in workers["checks"].items() if v["fail"]}
+    assert workers["iterations_failed"] == 0, (workers["failed_steps"], failed_checks)
+    assert workers["iterations_ok"] >= 5
+    assert not failed_checks
+
+    uploads = load_uploads(folder)
+    assert len(uploads) == workers["iterations_ok"]
+    assert summary["client_successes"] == len(uploads)
+    assert summary["ghosts"] == 0, summary["ghost_ids"]
+    assert summary["orphans"] == 0, summary["orphan_keys"]
+    assert summary["duplicates"] == 0
+    assert summary["missing_objects"] == 0
+    assert summary["size_mismatches"] == 0
+    assert summary["file_rows"] == summary["objects"] == len(uploads)
+    assert summary["open_multipart_uploads"] == 0
+    assert summary["reaper"]["ok"], summary["reaper"]
+    assert summary["verdict"] == "clean"
+    assert json.loads((folder / "audit.json").read_text())["verdict"] == "clean"
+
+    checks = set(workers["checks"])
+    if strategy == "proxy":
+        assert {"refresh 200", "has token", "files 200", "proxy session 200",
+                "proxy chunk 0 200", "file visible 200"} <= checks
+    else:
+        assert {"multipart session 200", "part 1 s3 200", "part 1 registered",
+                "part 2 s3 200", "part 2 registered", "multipart complete 200"} <= checks
+        assert all(u["size"] == 6 * MIB + 1 for u in uploads)
+
+    runs = report.load_results(folder)
+    assert runs[0].whole.requests > 0 and runs[0].whole.error_rate == 0
+    assert [s.vus for s in runs[0].stages] == [1, 2, 4, 5, 0]
