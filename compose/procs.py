@@ -184,7 +184,8 @@ def wait_until(
     watched: Sequence[Child] = (),
     interval_s: float = 0.2,
 ) -> None:
-    """Poll `ready()` until true; fail early if a watched child dies, or after `timeout_s`."""
+    """Poll `ready()` until true; fail early if a watched child dies, or after `timeout_s`
+    (showing the log of the last watched child: the one being waited for)."""
     deadline = time.monotonic() + timeout_s
     while True:
         for child in watched:
@@ -193,8 +194,10 @@ def wait_until(
         if ready():
             return
         if time.monotonic() > deadline:
-            hint = "".join(f"\n--- last lines of {c.log_path}:\n{tail(c.log_path)}"
-                           for c in watched if c.log_path.exists())
+            hint = ""
+            if watched:  # the last one is the process being waited for
+                log = watched[-1].log_path
+                hint = f"; see its log {log}\n--- last lines of {log}:\n{tail(log)}"
             raise StackError(f"timed out after {timeout_s:.0f}s waiting for {what}{hint}")
         time.sleep(interval_s)
 
