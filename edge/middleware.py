@@ -120,7 +120,8 @@ def _cors(request: web.Request, response: web.StreamResponse) -> None:
         return
     response.headers["Access-Control-Allow-Origin"] = origin
     response.headers["Vary"] = "Origin"
-    response.headers["Access-Control-Expose-Headers"] = "X-Request-ID, Retry-After"
+    response.headers["Access-Control-Expose-Headers"] = (
+        "X-Request-ID, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset")
 
 
 @web.middleware
