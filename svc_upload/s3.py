@@ -1,11 +1,14 @@
 """The only module that speaks S3.
 
-Two kinds of calls:
-- control calls (create/complete/abort multipart, list parts, stat, delete) through the blocking
-  minio SDK, run with `asyncio.to_thread`, each bounded by the urllib3 timeouts from config;
-- byte streams (proxy chunks) through aiohttp PUTs to presigned URLs: the body is an async
-  iterator fed straight from the gRPC stream, with an explicit Content-Length and
-  UNSIGNED-PAYLOAD signing, so bytes are neither buffered whole nor hashed a second time.
+Every S3 call goes out through one aiohttp session to a URL presigned by the minio SDK
+(presigning is pure computation: the region is configured, so no bucket-location lookup):
+- control calls (create/complete/abort multipart, list parts, HEAD, DELETE) with the S3 API
+  timeout from config; measured cheaper than the blocking SDK in a thread (no thread hop, no
+  urllib3, no payload hash);
+- byte streams (proxy chunks): PUTs whose body is an async iterator fed straight from the gRPC
+  stream, with an explicit Content-Length and UNSIGNED-PAYLOAD signing, so bytes are neither
+  buffered whole nor hashed a second time.
+The blocking SDK itself is used only for the bucket check at start-up (in a thread).
 
 Presigned URLs for clients are signed by a second minio client built for the public endpoint;
 both clients are given the region so presigning is pure computation (no bucket-location call).
@@ -19,13 +22,13 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
+from xml.sax.saxutils import escape
 
 import aiohttp
 import urllib3
 from minio import Minio
-from minio.datatypes import Part as MinioPart
 from minio.error import S3Error
 
 from common.logging import get_logger
@@ -37,6 +40,8 @@ log = get_logger(__name__)
 
 T = TypeVar("T")
 _XML_CODE = re.compile(rb"<Code>([^<]+)</Code>")
+_XML_UPLOAD_ID = re.compile(rb"<UploadId>([^<]+)</UploadId>")
+_XML_ETAG = re.compile(rb"<ETag>([^<]+)</ETag>")
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,23 @@ def _minio(endpoint: str, settings: S3Settings) -> Minio:
         region=settings.region,
         http_client=http,
     )
+
+
+def _clean_etag(value: str) -> str:
+    return value.replace("&quot;", "").replace("&#34;", "").strip().strip('"')
+
+
+def _error_from(status: int, payload: bytes) -> Exception:
+    match = _XML_CODE.search(payload)
+    code = match.group(1).decode() if match else f"HTTP {status}"
+    if code == "EntityTooSmall":
+        return EntityTooSmall(code)
+    if code in ("InvalidPart", "InvalidPartOrder"):
+        return InvalidPart(code)
+    if code == "NoSuchUpload":
+        return NoSuchUpload(code)
+    log.warning("s3_error", status=status, code=code)
+    return Unavailable(f"the object store refused the request ({code})")
 
 
 def _refusal(exc: S3Error) -> Exception:
@@ -123,62 +145,82 @@ class S3Store:
 
         await self._call("ensure_bucket", make)
 
-    # multipart control ------------------------------------------------------------------------
+    # control calls: aiohttp to presigned URLs (UNSIGNED-PAYLOAD; signing is pure computation)
+    # rather than the blocking SDK in a thread: cheaper per call, and no thread hop.
+
+    async def _request(self, operation: str, method: str, key: str, query: dict[str, str],
+                       body: bytes | None = None) -> tuple[int, Any, bytes]:
+        url = self._client.get_presigned_url(
+            method, self._bucket, key, expires=timedelta(seconds=int(self._settings.timeout_s)
+                                                         + 60),
+            extra_query_params=dict(query))
+        start = time.perf_counter()
+        try:
+            async with self._http.request(
+                method, url, data=body, timeout=aiohttp.ClientTimeout(
+                    total=self._settings.timeout_s, sock_connect=5.0),
+            ) as response:
+                return response.status, response.headers, await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("s3_unreachable", operation=operation, error=repr(exc))
+            raise Unavailable("the object store is unavailable") from None
+        finally:
+            metrics.S3_DURATION.labels(metrics.SERVICE, operation).observe(
+                time.perf_counter() - start)
 
     async def create_multipart(self, key: str) -> str:
-        return await self._call(
-            metrics.OP_CREATE_MULTIPART,
-            lambda: self._client._create_multipart_upload(self._bucket, key, {}),
-        )
+        status, _, payload = await self._request(metrics.OP_CREATE_MULTIPART, "POST", key,
+                                                 {"uploads": ""})
+        match = _XML_UPLOAD_ID.search(payload)
+        if status != 200 or match is None:
+            raise _error_from(status, payload)
+        return match.group(1).decode()
 
     async def complete_multipart(self, key: str, upload_id: str,
                                  parts: list[tuple[int, str]]) -> str:
         """Completes with exactly the given (part number, ETag) list; returns the final ETag."""
-        minio_parts = [MinioPart(number, etag) for number, etag in parts]
-        result = await self._call(
-            metrics.OP_COMPLETE_MULTIPART,
-            lambda: self._client._complete_multipart_upload(self._bucket, key, upload_id,
-                                                            minio_parts),
-        )
-        return (result.etag or "").strip('"')
+        body = "<CompleteMultipartUpload>" + "".join(
+            f"<Part><PartNumber>{n}</PartNumber><ETag>\"{escape(etag)}\"</ETag></Part>"
+            for n, etag in parts) + "</CompleteMultipartUpload>"
+        status, _, payload = await self._request(metrics.OP_COMPLETE_MULTIPART, "POST", key,
+                                                 {"uploadId": upload_id}, body.encode())
+        # S3 may answer 200 and still report an error in the body.
+        if status != 200 or b"<Error>" in payload:
+            raise _error_from(status, payload)
+        match = _XML_ETAG.search(payload)
+        return _clean_etag(match.group(1).decode()) if match else ""
 
     async def abort_multipart(self, key: str, upload_id: str) -> None:
         """Aborts; an upload that no longer exists counts as aborted."""
-        try:
-            await self._call(
-                metrics.OP_ABORT_MULTIPART,
-                lambda: self._client._abort_multipart_upload(self._bucket, key, upload_id),
-            )
-        except NoSuchUpload:
+        status, _, payload = await self._request(metrics.OP_ABORT_MULTIPART, "DELETE", key,
+                                                 {"uploadId": upload_id})
+        if status in (200, 204, 404):
             return
+        raise _error_from(status, payload)
 
     async def multipart_exists(self, key: str, upload_id: str) -> bool:
-        try:
-            await self._call(
-                metrics.OP_LIST_PARTS,
-                lambda: self._client._list_parts(self._bucket, key, upload_id, max_parts=1),
-            )
-        except NoSuchUpload:
+        status, _, payload = await self._request(metrics.OP_LIST_PARTS, "GET", key,
+                                                 {"uploadId": upload_id, "max-parts": "1"})
+        if status == 200:
+            return True
+        error = _error_from(status, payload)
+        if isinstance(error, NoSuchUpload) or status == 404:
             return False
-        return True
-
-    # objects ----------------------------------------------------------------------------------
+        raise error
 
     async def stat(self, key: str) -> ObjectInfo | None:
-        def stat() -> ObjectInfo | None:
-            try:
-                info = self._client.stat_object(self._bucket, key)
-            except S3Error as exc:
-                if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
-                    return None
-                raise
-            return ObjectInfo(int(info.size or 0), (info.etag or "").strip('"'))
-
-        return await self._call(metrics.OP_STAT_OBJECT, stat)
+        status, headers, payload = await self._request(metrics.OP_STAT_OBJECT, "HEAD", key, {})
+        if status == 404:
+            return None
+        if status != 200:
+            raise _error_from(status, payload)
+        return ObjectInfo(int(headers.get("Content-Length", "0")),
+                          _clean_etag(headers.get("ETag", "")))
 
     async def delete(self, key: str) -> None:
-        await self._call(metrics.OP_DELETE_OBJECT,
-                         lambda: self._client.remove_object(self._bucket, key))
+        status, _, payload = await self._request(metrics.OP_DELETE_OBJECT, "DELETE", key, {})
+        if status not in (200, 204, 404):
+            raise _error_from(status, payload)
 
     # presigning (pure computation: the region is configured) ----------------------------------
 
