@@ -8,9 +8,11 @@ This audit makes that comparison for every run, per test user:
 1. runs the upload reaper once (`python -m svc_upload reap`, the stack's upload env), so expired
    sessions are aborted and sessions stuck in completing are settled before counting;
 2. client side: every upload recorded as successful (record.py, `uploads-*.jsonl`);
-3. file rows: each test user logs in and pages through GET /api/files/me/owned (the public API,
-   so the count is what a user would see); a recorded file missing from the listing is looked up
-   with GET /api/files/f/{id} before it is called a ghost;
+3. file rows: each test user (tokens from the run's sessions-*.json, refreshed) pages through
+   GET /api/files/me/owned (the public API: what a user would see); a recorded file missing from
+   the listing is looked up with GET /api/files/f/{id} before it is called a ghost. Rows of this
+   run are told apart by their file names (`lt-<run tag>-<uuid>.bin`), so accounts can serve
+   several runs;
 4. objects: the bucket listed under `users/<id>/` for each test user (key = users/<owner>/<file>);
 5. S3 multipart uploads still open under those prefixes (ListMultipartUploads);
 6. the files service's own audit (`python -m svc_files audit`), stack-wide, for cross-checking.
@@ -42,8 +44,10 @@ import aiohttp
 from loadtest.record import load_uploads
 from loadtest.target import Target, TargetError
 from loadtest.users import load as load_users
+from loadtest.users import load_sessions, refresh_all
 
 BASELINE_PREFIX = "loadtest-baseline/"
+SESSIONS_AFTER_AUDIT = "sessions-zz-audit.json"  # sorts last: load_sessions() keeps the newest
 VIOLATIONS = ("ghosts", "duplicates", "orphans", "missing_objects", "size_mismatches")
 
 
@@ -98,19 +102,6 @@ def open_multipart_uploads(client: Any, bucket: str, prefix: str = "users/") -> 
 
 
 # ------------------------------------------------------------------------------ API side
-async def _login(session: aiohttp.ClientSession, edge: str, account: dict[str, Any]) -> str:
-    for attempt in range(6):
-        async with session.post(f"{edge}/auth/login", json={
-                "email": account["email"], "password": account["password"]}) as resp:
-            if resp.status == 200:
-                return str((await resp.json())["token"])
-            if resp.status not in (429, 503) or attempt == 5:
-                raise TargetError(f"audit login for {account['email']} → {resp.status}: "
-                                  f"{await resp.text()}")
-        await asyncio.sleep(0.5 * (attempt + 1))
-    raise TargetError("unreachable")
-
-
 async def _owned(session: aiohttp.ClientSession, edge: str, token: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     auth = {"Authorization": f"Bearer {token}"}
@@ -143,7 +134,7 @@ async def collect_rows(edge: str, accounts: list[dict[str, Any]],
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
         async def one(account: dict[str, Any]) -> None:
             async with sem:
-                token = await _login(session, edge, account)
+                token = account["token"]
                 mine = await _owned(session, edge, token)
                 rows[account["user_id"]] = mine
                 listed = {r["file_id"] for r in mine}
@@ -157,17 +148,20 @@ async def collect_rows(edge: str, accounts: list[dict[str, Any]],
 
 # ------------------------------------------------------------------------------ the comparison
 def compare(uploads: list[dict[str, Any]], rows: dict[str, list[dict[str, Any]]],
-            objects: dict[str, set[str]], lookups: dict[str, int]) -> dict[str, Any]:
-    """Pure: recorded successes vs file rows vs object keys, per user. See the module docstring."""
+            objects: dict[str, set[str]], lookups: dict[str, int],
+            run_prefix: str = "lt-") -> dict[str, Any]:
+    """Pure: recorded successes vs file rows vs object keys, per user. See the module docstring.
+
+    `rows` and `objects` are everything the test users own; `run_prefix` (file names of this
+    run: `lt-<run tag>-`) picks this run's rows when accounts served several runs."""
     recorded_ids = {u["file_id"] for u in uploads}
-    recorded_by_name = {u["name"]: u for u in uploads if u.get("name")}
     all_rows = [r for user_rows in rows.values() for r in user_rows]
+    run_rows = [r for r in all_rows if str(r.get("name", "")).startswith(run_prefix)]
     row_ids = {r["file_id"] for r in all_rows}
     rows_by_id = {r["file_id"]: r for r in all_rows}
 
     ghosts = sorted(fid for fid in recorded_ids - row_ids if lookups.get(fid) != 200)
-    names = Counter(r.get("name") for r in all_rows if r.get("name") in recorded_by_name
-                    or str(r.get("name", "")).startswith("lt-"))
+    names = Counter(r.get("name") for r in run_rows)
     duplicates = sum(n - 1 for n in names.values() if n > 1)
     size_mismatches = sorted(
         u["file_id"] for u in uploads
@@ -187,7 +181,8 @@ def compare(uploads: list[dict[str, Any]], rows: dict[str, list[dict[str, Any]]]
     return {
         "client_successes": len(uploads),
         "distinct_recorded_files": len(recorded_ids),
-        "file_rows": len(all_rows),
+        "file_rows": len(run_rows),
+        "file_rows_all_runs": len(all_rows),
         "objects": sum(len(v) for v in objects.values()),
         "users_with_rows": sum(1 for v in rows.values() if v),
         "users_with_objects": sum(1 for v in objects.values() if v),
@@ -199,7 +194,7 @@ def compare(uploads: list[dict[str, Any]], rows: dict[str, list[dict[str, Any]]]
         "missing_objects": len(missing),
         "missing_keys": missing[:50],
         "size_mismatches": len(size_mismatches),
-        "unrecorded_rows": len(row_ids - recorded_ids),
+        "unrecorded_rows": len({r["file_id"] for r in run_rows} - recorded_ids),
         "listing_lag": sum(1 for fid in recorded_ids - row_ids if lookups.get(fid) == 200),
     }
 
@@ -248,7 +243,13 @@ def audit_run(target: Target, results_dir: str | Path, users_file: str | Path | 
     else:
         summary = {"strategy": strategy}
         summary["reaper"] = run_reaper(target) if reap else {"ok": False, "error": "skipped"}
-        accounts = load_users(users_file or results / "users.json")
+        # The newest tokens the run left, refreshed (no password hashing: 1000 logins would
+        # cost minutes of Argon2), and written back for whoever uses these accounts next.
+        latest = {a["user_id"]: a for a in load_sessions(results)}
+        accounts = [latest.get(a["user_id"], a)
+                    for a in load_users(users_file or results / "users.json")]
+        accounts = asyncio.run(refresh_all(target.edge_url, accounts))
+        (results / SESSIONS_AFTER_AUDIT).write_text(json.dumps(accounts, indent=1) + "\n")
         recorded: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for up in uploads:
             recorded[up["user_id"]].append(up)
@@ -256,7 +257,8 @@ def audit_run(target: Target, results_dir: str | Path, users_file: str | Path | 
         client = target.minio()
         objects = {a["user_id"]: list_keys(client, target.s3_bucket, f"users/{a['user_id']}/")
                    for a in accounts}
-        summary.update(compare(uploads, rows, objects, lookups))
+        summary.update(compare(uploads, rows, objects, lookups,
+                               f"lt-{run_info.get('run_tag', '')}"))
         test_prefixes = tuple(f"users/{a['user_id']}/" for a in accounts)
         summary["open_multipart_uploads"] = sum(
             1 for k in open_multipart_uploads(client, target.s3_bucket)

@@ -7,9 +7,11 @@
 1. starts a fresh local stack (`compose.stack.Stack`, data under loadtest/results/_runs/, port
    offset 3000 so it never collides with `make up` or the test stacks), unless --stack is given;
 2. for each strategy (baseline, proxy, multipart by default; STRATEGIES or --strategies):
-   signs up and logs in its own 1000 × SCALE accounts (so audits never mix strategies), runs
-   Locust headless with the shape (SHAPE, SCALE, TIME_FACTOR), printing a progress line every
-   few seconds, then audits the run (loadtest/audit.py);
+   setup (1000 × SCALE accounts signed up and logged in for the first strategy that needs
+   them; later strategies reuse those accounts with fresh tokens, since Argon2 makes sign-ups
+   the slowest step, and the audit tells runs apart by their file names), Locust headless with
+   the shape (SHAPE, SCALE, TIME_FACTOR), a progress line every few seconds, then the audit
+   (loadtest/audit.py);
 3. optionally runs the ghz configurations against the gRPC services (--ghz);
 4. writes loadtest/results/<UTC timestamp>/: per strategy Locust CSV/JSON, worker records,
    audit.json, locust.log; and report.md / report.csv / stages.csv / charts (loadtest/report.py);
@@ -73,15 +75,23 @@ def run_locust(strategy: str, folder: Path, target: Target, stack_file: Path, en
 
 def run_strategy(target: Target, stack_file: Path, strategy: str, folder: Path,
                  env_extra: dict[str, str], user_count: int, stop_timeout_s: int = 30,
-                 prefix: str | None = None) -> dict[str, Any]:
+                 prefix: str | None = None, accounts: list[dict[str, Any]] | None = None
+                 ) -> dict[str, Any]:
     """Setup, Locust, audit for one strategy into `folder`; returns the audit summary (with
-    "error" when Locust itself failed). The e2e smoke test calls this too."""
+    "error" when Locust itself failed). The e2e smoke test calls this too.
+
+    `accounts` (from an earlier strategy) are reused with fresh tokens instead of signing up
+    new ones: Argon2 makes 1000 sign-ups + logins the slowest part of a short run."""
     folder.mkdir(parents=True, exist_ok=True)
     users_file = None
     if strategy != "baseline":
         users_file = folder / "users.json"
-        say(f"[{strategy}] setup: {user_count} accounts …")
-        users.prepare(target.edge_url, user_count, users_file, prefix=prefix)
+        if accounts:
+            say(f"[{strategy}] setup: {len(accounts)} accounts (reused, fresh tokens) …")
+            users.reuse(target.edge_url, accounts, users_file)
+        else:
+            say(f"[{strategy}] setup: {user_count} accounts …")
+            users.prepare(target.edge_url, user_count, users_file, prefix=prefix)
     say(f"[{strategy}] load test …")
     code = run_locust(strategy, folder, target, stack_file, env_extra, users_file,
                       stop_timeout_s)
@@ -133,6 +143,7 @@ def bench(args: argparse.Namespace) -> int:
         say(f"stack ready at {target.edge_url}")
 
     failures: list[str] = []
+    accounts: list[dict[str, Any]] | None = None
     meta: dict[str, Any] = {
         "started_at": stamp, "strategies": args.strategies, "scale": settings.scale,
         "time_factor": settings.time_factor, "shape": settings.shape,
@@ -147,7 +158,9 @@ def bench(args: argparse.Namespace) -> int:
                 time.sleep(args.pause_s)
             summary = run_strategy(target, stack_file, strategy, out / strategy, env_extra,
                                    settings.user_count, args.stop_timeout_s,
-                                   prefix=f"lt{stamp[2:8]}{stamp[9:15]}{strategy[0]}")
+                                   prefix=f"lt{stamp[2:8]}{stamp[9:15]}", accounts=accounts)
+            if strategy != "baseline":
+                accounts = _latest_accounts(out / strategy)
             if summary.get("error") or any(summary.get(k) for k in audit.VIOLATIONS):
                 failures.append(f"{strategy}: {summary.get('error') or summary['verdict']}")
         if args.ghz:
@@ -171,6 +184,12 @@ def bench(args: argparse.Namespace) -> int:
     for failure in failures:
         say(f"FAILED {failure}")
     return 1 if failures else 0
+
+
+def _latest_accounts(folder: Path) -> list[dict[str, Any]]:
+    """users.json of a finished strategy, with the newest tokens its run and audit left."""
+    latest = {a["user_id"]: a for a in users.load_sessions(folder)}
+    return [latest.get(a["user_id"], a) for a in users.load(folder / "users.json")]
 
 
 def _git_commit() -> str:

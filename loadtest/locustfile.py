@@ -92,11 +92,13 @@ class AccountPool:
     def __init__(self) -> None:
         self.accounts: list[dict[str, Any]] = []
         self._free: deque[Session] = deque()
+        self._all: list[Session] = []
         self._extra = 0
 
     def fill(self, accounts: list[dict[str, Any]]) -> None:
         self.accounts = accounts
-        self._free = deque(Session(a, a.get("token"), a.get("refresh_token")) for a in accounts)
+        self._all = [Session(a, a.get("token"), a.get("refresh_token")) for a in accounts]
+        self._free = deque(self._all)
 
     def take(self) -> Session:
         if self._free:
@@ -105,10 +107,23 @@ class AccountPool:
             raise RuntimeError("no accounts: setup did not run")
         account = self.accounts[self._extra % len(self.accounts)]
         self._extra += 1
-        return Session(account, None, None)  # logs in on its first iteration
+        session = Session(account, None, None)  # logs in on its first iteration
+        self._all.append(session)
+        return session
 
     def give_back(self, session: Session) -> None:
         self._free.append(session)
+
+    def latest(self) -> list[dict[str, Any]]:
+        """One entry per account with its newest tokens (sessions back in the pool first: a
+        user stopped mid-refresh may hold a token the server has already rotated)."""
+        free = {id(s) for s in self._free}
+        best: dict[str, Session] = {}
+        for session in sorted(self._all, key=lambda s: id(s) in free):
+            if session.refresh_token:
+                best[session.account["user_id"]] = session
+        return [{**s.account, "token": s.token, "refresh_token": s.refresh_token}
+                for s in best.values()]
 
 
 POOL = AccountPool()
@@ -407,6 +422,9 @@ def _on_test_stop(environment: Any, **_kw: Any) -> None:
         STATE["progress"].kill(block=False)
     rec = recorder()
     rec.flush()
+    if POOL.accounts:  # the newest tokens: the audit and the next run start from these
+        path = Path(SETTINGS.results_dir) / f"sessions-{rec.pid}.json"
+        path.write_text(json.dumps(POOL.latest(), indent=1) + "\n")
     if not isinstance(environment.runner, WorkerRunner):
         _write_run_info({"ended_at": time.time(), "duration_s": time.time() - rec.t0})
     print(f"[done] {SETTINGS.strategy}: iterations ok={rec.iterations_ok} "

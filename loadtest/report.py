@@ -262,7 +262,12 @@ def markdown(runs: list[StrategyRun], root: Path | None = None,
             f"| {a.get('orphans', '—')} | {a.get('missing_objects', '—')} "
             f"| {a.get('unrecorded_rows', '—')} | {a.get('open_multipart_uploads', '—')} "
             f"| {a.get('verdict', 'not audited')} |")
-    charts = [p.name for p in sorted((root or runs[0].folder.parent).glob("*.png"))]
+    folder = root or runs[0].folder.parent
+    ghz_summary = folder / "ghz" / "summary.md"
+    if ghz_summary.exists():
+        lines += ["", "## Internal gRPC methods (ghz, straight at the services)", "",
+                  ghz_summary.read_text().rstrip()]
+    charts = [p.name for p in sorted(folder.glob("*.png"))]
     if charts:
         lines += ["", "## Charts", ""] + [f"![{c}]({c})" for c in charts]
     return "\n".join(lines) + "\n"

@@ -78,6 +78,53 @@ async def register(edge: str, count: int, prefix: str, concurrency: int = 32,
         return list(await asyncio.gather(*(one(i) for i in range(1, count + 1))))
 
 
+async def refresh_one(session: aiohttp.ClientSession, edge: str, account: dict[str, Any]
+                      ) -> dict[str, Any]:
+    """Fresh tokens for an account: POST /auth/refresh (no password hashing), else log in."""
+    if account.get("refresh_token"):
+        async with session.post(f"{edge}/auth/refresh",
+                                json={"refresh_token": account["refresh_token"]}) as resp:
+            if resp.status == 200:
+                body = await resp.json()
+                return {**account, "token": body["token"], "refresh_token": body["refresh_token"]}
+    _, body = await _post(session, f"{edge}/auth/login",
+                          {"email": account["email"], "password": account["password"]}, ok=(200,))
+    return {**account, "token": body["token"], "refresh_token": body["refresh_token"]}
+
+
+async def refresh_all(edge: str, accounts: list[dict[str, Any]], concurrency: int = 32,
+                      timeout_s: float = 60) -> list[dict[str, Any]]:
+    """Every account with fresh tokens (same order); refresh tokens rotate, so callers must
+    keep the result, not the input."""
+    ensure_local(edge)
+    sem = asyncio.Semaphore(concurrency)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as session:
+        async def one(account: dict[str, Any]) -> dict[str, Any]:
+            async with sem:
+                return await refresh_one(session, edge, account)
+        return list(await asyncio.gather(*(one(a) for a in accounts)))
+
+
+def load_sessions(folder: str | Path) -> list[dict[str, Any]]:
+    """The newest tokens a Locust run left (sessions-*.json), one entry per account."""
+    latest: dict[str, dict[str, Any]] = {}
+    for path in sorted(Path(folder).glob("sessions-*.json")):
+        for account in json.loads(path.read_text()):
+            latest[account["user_id"]] = account
+    return list(latest.values())
+
+
+def reuse(edge: str, accounts: list[dict[str, Any]], out: str | Path) -> list[dict[str, Any]]:
+    """The seed's setup for accounts that already exist: fresh tokens, written to `out`."""
+    started = time.monotonic()
+    fresh = asyncio.run(refresh_all(edge, accounts))
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(fresh, indent=1) + "\n")
+    print(f"setup: {len(fresh)} existing accounts refreshed "
+          f"in {time.monotonic() - started:.1f} s → {out}", file=sys.stderr)
+    return fresh
+
+
 def prepare(edge: str, count: int, out: str | Path, prefix: str | None = None,
             concurrency: int = 32) -> list[dict[str, Any]]:
     """Registers the accounts and writes them to `out`; returns them."""
