@@ -170,6 +170,7 @@ def compare(uploads: list[dict[str, Any]], rows: dict[str, list[dict[str, Any]]]
 
     object_ids: dict[str, set[str]] = {
         uid: {k.rsplit("/", 1)[-1] for k in keys} for uid, keys in objects.items()}
+    run_row_ids = {r["file_id"] for r in run_rows}
     orphans: list[str] = []
     missing: list[str] = []
     for uid in set(object_ids) | set(rows):
@@ -183,7 +184,8 @@ def compare(uploads: list[dict[str, Any]], rows: dict[str, list[dict[str, Any]]]
         "distinct_recorded_files": len(recorded_ids),
         "file_rows": len(run_rows),
         "file_rows_all_runs": len(all_rows),
-        "objects": sum(len(v) for v in objects.values()),
+        "objects": sum(1 for ids in object_ids.values() for fid in ids if fid in run_row_ids),
+        "objects_all_runs": sum(len(v) for v in objects.values()),
         "users_with_rows": sum(1 for v in rows.values() if v),
         "users_with_objects": sum(1 for v in objects.values() if v),
         "ghosts": len(ghosts),
@@ -194,7 +196,7 @@ def compare(uploads: list[dict[str, Any]], rows: dict[str, list[dict[str, Any]]]
         "missing_objects": len(missing),
         "missing_keys": missing[:50],
         "size_mismatches": len(size_mismatches),
-        "unrecorded_rows": len({r["file_id"] for r in run_rows} - recorded_ids),
+        "unrecorded_rows": len(run_row_ids - recorded_ids),
         "listing_lag": sum(1 for fid in recorded_ids - row_ids if lookups.get(fid) == 200),
     }
 

@@ -214,6 +214,18 @@ def test_audit_compare_finds_ghosts_orphans_duplicates_and_missing_objects() -> 
     assert audit.verdict(summary).startswith("FAIL: ghosts=1")
 
 
+def test_audit_compare_counts_only_this_runs_rows_when_accounts_are_shared() -> None:
+    uploads = [_up("new", name="lt-run2-x.bin")]
+    rows = {"u1": [_file("new", "lt-run2-x.bin"), _file("old", "lt-run1-y.bin"),
+                   _file("old2", "lt-run1-y.bin")]}
+    objects = {"u1": {"users/u1/new", "users/u1/old", "users/u1/old2"}}
+    summary = audit.compare(uploads, rows, objects, {}, run_prefix="lt-run2-")
+    assert (summary["file_rows"], summary["objects"], summary["file_rows_all_runs"],
+            summary["objects_all_runs"]) == (1, 1, 3, 3)
+    assert summary["duplicates"] == 0 and summary["unrecorded_rows"] == 0
+    assert summary["orphans"] == 0 and audit.verdict(summary) == "clean"
+
+
 def test_open_multipart_uploads_only_warn() -> None:
     summary = {"ghosts": 0, "open_multipart_uploads": 2}
     assert audit.verdict(summary) == "clean (warning: 2 multipart uploads still open)"
