@@ -169,13 +169,13 @@ class Bench:
 
     # runs -------------------------------------------------------------------------------------
 
-    async def run_mode(self, http: aiohttp.ClientSession, mode: str, size: int) -> Result:
+    async def run_mode(self, http: aiohttp.ClientSession, mode: str, size: int,
+                       seconds: float) -> Result:
         op: Callable[[aiohttp.ClientSession, int, bytes, str], Awaitable[None]] = getattr(
             self, mode)
         data = os.urandom(size)
         digest = hashlib.sha256(data).hexdigest()
-        for w in range(2):  # warm-up
-            await op(http, w, data, digest)
+        await op(http, 0, data, digest)  # warm-up
         uploads = errors = 0
         stop_at = 0.0
 
@@ -192,7 +192,7 @@ class Bench:
 
         cpu0, store0, by0 = self.our_cpu(), self.store_cpu(), self.cpu_by_process()
         start = time.monotonic()
-        stop_at = start + self.args.seconds
+        stop_at = start + seconds
         await asyncio.gather(*(worker(w) for w in range(self.args.concurrency)))
         elapsed = time.monotonic() - start
         by1 = self.cpu_by_process()
@@ -247,7 +247,8 @@ async def main() -> None:
     parser.add_argument("--pids", required=True, help="edge=PID,upload=PID,files=PID")
     parser.add_argument("--store-pid", type=int, default=0, help="the S3 store's pid (info)")
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--seconds", type=float, default=15.0, help="per mode and size")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
     parser.add_argument("--sizes", default="1048576,10485760")
     parser.add_argument("--part-size", type=int, default=100 * MIB,
                         help="multipart part size (the original client: 100 MiB)")
@@ -261,9 +262,20 @@ async def main() -> None:
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         await bench.users(http, max(8, args.concurrency))
         results: list[Result] = []
+        # Modes are interleaved in rounds so that a change in machine load (a shared box) hits
+        # every mode alike; each mode runs --seconds in total.
         for size in (int(s) for s in args.sizes.split(",")):
-            for mode in args.modes.split(","):
-                result = await bench.run_mode(http, mode, size)
+            per_mode: dict[str, list[Result]] = {}
+            for _ in range(args.rounds):
+                for mode in args.modes.split(","):
+                    per_mode.setdefault(mode, []).append(
+                        await bench.run_mode(http, mode, size, args.seconds / args.rounds))
+            for mode, runs in per_mode.items():
+                result = Result(mode, size, sum(r.uploads for r in runs),
+                                sum(r.errors for r in runs), sum(r.seconds for r in runs),
+                                sum(r.cpu_s for r in runs), sum(r.store_cpu_s for r in runs),
+                                {k: sum(r.cpu_by_process[k] for r in runs)
+                                 for k in runs[0].cpu_by_process})
                 results.append(result)
                 per = max(1, result.uploads)
                 print(f"{mode:9s} {size / MIB:6.2f} MiB  {result.rate:7.1f} uploads/s  "

@@ -72,7 +72,7 @@ class Ledger(Protocol):
                              ttl_s: float) -> Session: ...
     async def get_session(self, upload_uuid: str) -> Session | None: ...
     async def set_storage_upload_id(self, upload_uuid: str, storage_upload_id: str) -> Session: ...
-    async def record_part(self, upload_uuid: str, part: Part) -> bool: ...
+    async def record_part(self, upload_uuid: str, part: Part) -> int | None: ...
     async def record_claimed_part(self, upload_uuid: str, claim_token: str,
                                   part: Part) -> bool: ...
     async def count_parts(self, upload_uuid: str) -> int: ...
@@ -418,7 +418,7 @@ class UploadService:
             raise
         metrics.bytes_received(PROXY, chunk.received)
         part = Part(part_number, etag, chunk.received, chunk.digest)
-        if not await self._ledger.record_part(session.upload_uuid, part):
+        if await self._ledger.record_part(session.upload_uuid, part) is None:
             return await self._after_inactive(session, index, chunk)
         if await self._ledger.count_parts(session.upload_uuid) < session.total_chunks:
             return self._chunk_result(session, index, chunk, UPLOADING, "")
@@ -439,6 +439,7 @@ class UploadService:
             etag = await self._objects.put_object_stream(claim.storage_key, chunk.expected,
                                                          chunk.stream())
             metrics.bytes_received(PROXY, chunk.received)
+            # Recorded before registering, so a retry can finish it if registration fails.
             part = Part(1, etag, chunk.received, chunk.digest)
             await self._ledger.record_claimed_part(claim.upload_uuid, claim.claim_token, part)
         except BaseException as exc:
@@ -508,13 +509,13 @@ class UploadService:
         error = state_error(session, _now())
         if error is not None:
             raise error
-        if not await self._ledger.record_part(session.upload_uuid,
-                                              Part(part_number, clean, size_bytes, None)):
+        count = await self._ledger.record_part(session.upload_uuid,
+                                               Part(part_number, clean, size_bytes, None))
+        if count is None:
             current = await self._ledger.get_session(session.upload_uuid)
             assert current is not None
             raise state_error(current, _now()) or Conflict(
                 "the upload is already completing or complete", "UPLOAD_IN_PROGRESS")
-        count = await self._ledger.count_parts(session.upload_uuid)
         return RegisteredPart(session.upload_uuid, part_number, count, session.total_chunks)
 
     async def presign_parts(self, owner_id: str, upload_uuid: str,

@@ -113,23 +113,29 @@ class Store:
 
     # chunks / parts ---------------------------------------------------------------------------
 
-    async def record_part(self, upload_uuid: str, part: Part) -> bool:
+    async def record_part(self, upload_uuid: str, part: Part) -> int | None:
         """Upserts a part while the session is still active (pending → uploading on the way).
-        False when the session is no longer active; the row lock taken on the session serialises
+        Returns the number of parts recorded (this statement's snapshot plus this part; a
+        concurrent registration may be missed: callers that decide on it use count_parts), or
+        None when the session is no longer active. The row lock taken on the session serialises
         this with the claim to `completing`, so a part is never added behind a completion."""
         row = await self._one(
             "WITH s AS (UPDATE upload_sessions SET state = %s, updated_at = now()"
             "  WHERE upload_uuid = %s AND state = ANY(%s) AND expires_at > now()"
-            "  RETURNING upload_uuid)"
-            " INSERT INTO upload_parts (upload_uuid, part_number, etag, size_bytes, sha256)"
-            " SELECT upload_uuid, %s, %s, %s, %s FROM s"
-            " ON CONFLICT (upload_uuid, part_number) DO UPDATE SET etag = EXCLUDED.etag,"
-            " size_bytes = EXCLUDED.size_bytes, sha256 = EXCLUDED.sha256, updated_at = now()"
-            " RETURNING part_number",
+            "  RETURNING upload_uuid),"
+            " ins AS (INSERT INTO upload_parts (upload_uuid, part_number, etag, size_bytes, sha256)"
+            "  SELECT upload_uuid, %s, %s, %s, %s FROM s"
+            "  ON CONFLICT (upload_uuid, part_number) DO UPDATE SET etag = EXCLUDED.etag,"
+            "  size_bytes = EXCLUDED.size_bytes, sha256 = EXCLUDED.sha256, updated_at = now()"
+            "  RETURNING (xmax = 0) AS inserted)"
+            " SELECT (SELECT inserted FROM ins) AS inserted,"
+            "  (SELECT count(*) FROM upload_parts WHERE upload_uuid = %s) AS n",
             (UPLOADING, upload_uuid, list(ACTIVE), part.part_number, part.etag, part.size_bytes,
-             part.sha256),
+             part.sha256, upload_uuid),
         )
-        return row is not None
+        if row is None or row["inserted"] is None:
+            return None
+        return int(row["n"]) + (1 if row["inserted"] else 0)
 
     async def record_claimed_part(self, upload_uuid: str, claim_token: str, part: Part) -> bool:
         """Records the single chunk of a one-chunk upload while its writer holds the claim."""

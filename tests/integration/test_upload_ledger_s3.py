@@ -113,14 +113,14 @@ async def put(url: str, data: bytes) -> tuple[int, str]:
 async def test_exactly_one_claim_wins(world: World) -> None:
     service = world.service()
     s = (await service.create_multipart_session(OWNER, "a", 10, 10)).session
-    assert await world.store.record_part(s.upload_uuid, Part(1, "e1", 10, None))
-    assert await world.store.record_part(s.upload_uuid, Part(1, "e2", 10, None))  # upsert
+    assert await world.store.record_part(s.upload_uuid, Part(1, "e1", 10, None)) == 1
+    assert await world.store.record_part(s.upload_uuid, Part(1, "e2", 10, None)) == 1  # upsert
     assert (await world.store.get_part(s.upload_uuid, 1)).etag == "e2"  # type: ignore[union-attr]
     claims = await asyncio.gather(*(world.store.claim_completing(s.upload_uuid, ACTIVE, 30)
                                     for _ in range(10)))
     winners = [c for c in claims if c is not None]
     assert len(winners) == 1 and winners[0].state == COMPLETING
-    assert not await world.store.record_part(s.upload_uuid, Part(1, "late", 10, None))
+    assert await world.store.record_part(s.upload_uuid, Part(1, "late", 10, None)) is None
     assert await world.store.finish_inactive(s.upload_uuid, EXPIRED) is None  # never from
     assert (await world.store.get_session(s.upload_uuid)).state == COMPLETING  # type: ignore[union-attr]
 

@@ -71,13 +71,13 @@ class FakeLedger:
     def _live(self, s: Session) -> bool:
         return s.state in ACTIVE and s.expires_at > now()
 
-    async def record_part(self, upload_uuid: str, part: Part) -> bool:
+    async def record_part(self, upload_uuid: str, part: Part) -> int | None:
         s = self.sessions[upload_uuid]
         if not self._live(s):
-            return False
+            return None
         self.sessions[upload_uuid] = replace(s, state=UPLOADING)
         self.parts[upload_uuid][part.part_number] = part
-        return True
+        return len(self.parts[upload_uuid])
 
     async def record_claimed_part(self, upload_uuid: str, claim_token: str, part: Part) -> bool:
         s = self.sessions[upload_uuid]
