@@ -553,7 +553,8 @@ async def limit(request: web.Request, handler: Handler) -> web.StreamResponse:
     group = route_group(request.path)
     if limiter is None or group is None or not limiter.settings.enabled:
         return await handler(request)
-    user_id = await limiter.verified_user(request)
+    has_user_limit = limiter.settings.limits.get((group, "user")) is not None
+    user_id = await limiter.verified_user(request) if has_user_limit else None
     decision = await limiter.check(group, limiter.client_address(request), user_id)
     if decision is None:
         return await handler(request)
