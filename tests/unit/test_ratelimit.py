@@ -415,3 +415,36 @@ async def test_synced_limiter_falls_back_when_redis_is_down() -> None:
         assert not limiter.using_shared
     finally:
         await limiter.close()
+
+
+async def test_seed_load_pattern_is_never_limited() -> None:
+    """The seed's load test through the default limits: 1000 users behind ONE address, all
+    logging in at once, then iterations of refresh, list, session, chunk, complete at a peak of
+    ~1500 requests/s for a minute, with extra-eager users (5 iterations/s). Not one refusal."""
+    clock = FakeClock()
+    limiter = RateLimiter(RateLimitSettings.from_env(Env({})), clock=clock)
+    refused = 0
+
+    async def hit(group: str, user: int | None) -> None:
+        nonlocal refused
+        decision = await limiter.check(group, "203.0.113.7", f"user-{user}" if user else None)
+        refused += decision is not None and not decision.allowed
+
+    for _ in range(1000):  # start: every user logs in within the same instant
+        await hit("auth", None)
+    iteration = [("auth", False), ("files", True), ("upload", True), ("upload", True),
+                 ("upload", True)]
+    tick = 0.01
+    per_tick = int(1500 * tick / len(iteration))  # iterations started per tick at 1500 req/s
+    next_user = 0
+    for _ in range(int(60 / tick)):
+        clock.now += tick
+        for _ in range(per_tick):
+            next_user = next_user % 1000 + 1
+            for group, with_token in iteration:
+                await hit(group, next_user if with_token else None)
+    for _ in range(20):  # an eager user: 5 iterations within one second
+        clock.now += 0.2
+        for group, with_token in iteration:
+            await hit(group, 1 if with_token else None)
+    assert refused == 0
