@@ -18,6 +18,9 @@ CHANNEL_OPTIONS = (
     # backoff grows to 120 s). While it is down, calls fail at once (wait_for_ready is off).
     ("grpc.initial_reconnect_backoff_ms", 500),
     ("grpc.max_reconnect_backoff_ms", 2_000),
+    # Loopback/LAN peers gain nothing from bandwidth-delay probing; it grew stream windows and
+    # with them the memory held by 100 concurrent chunk streams (332 → 223 MiB RSS measured).
+    ("grpc.http2.bdp_probe", 0),
 )
 
 

@@ -170,6 +170,10 @@ async def serve(
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.so_reuseport", 0),
+            ("grpc.http2.bdp_probe", 0),
+            # Clients ping idle channels every 30 s (common.grpc_client); accept that.
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
         ],
     )
     names = [register(server) for register in registrars]
