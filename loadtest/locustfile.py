@@ -152,13 +152,18 @@ class GoVaultUser(FastHttpUser):
 
     def on_start(self) -> None:
         ensure_local(self.host or "")
-        self.session = POOL.take() if SETTINGS.strategy != "baseline" else None
+        self.session: Session | None = POOL.take() if SETTINGS.strategy != "baseline" else None
 
     def on_stop(self) -> None:
         if self.session is not None:
             POOL.give_back(self.session)
 
     # ------------------------------------------------------------------ helpers
+    def _sess(self) -> Session:
+        if self.session is None:
+            raise RuntimeError("the baseline has no GoVault session")
+        return self.session
+
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.session.token}"} if self.session else {}
 
@@ -166,7 +171,8 @@ class GoVaultUser(FastHttpUser):
               json_body: Any = None, data: bytes | None = None,
               headers: dict[str, str] | None = None, want_json: bool = True) -> Any:
         """One request + its check; returns (parsed body or response); raises StepFailed."""
-        with self.client.request(method, url, name=name, json=json_body, data=data,
+        body_bytes: Any = data  # FastHttpSession sends bytes as they are (its hint says str)
+        with self.client.request(method, url, name=name, json=json_body, data=body_bytes,
                                  headers=headers, catch_response=True) as resp:
             ok = resp.status_code == expect
             body: Any = None
@@ -189,28 +195,30 @@ class GoVaultUser(FastHttpUser):
 
     # ------------------------------------------------------------------ steps
     def login(self) -> None:
-        acct = self.session.account
+        sess = self._sess()
         body = self._call("login 200", "POST", "/auth/login", "/auth/login",
-                          json_body={"email": acct["email"], "password": acct["password"]})
+                          json_body={"email": sess.account["email"],
+                                     "password": sess.account["password"]})
         if not recorder().check("has token", bool(body.get("token"))):
             raise StepFailed("has token")
-        self.session.token, self.session.refresh_token = body["token"], body.get("refresh_token")
+        sess.token, sess.refresh_token = body["token"], body.get("refresh_token")
 
     def refresh(self) -> None:
-        if SETTINGS.refresh_mode == "login" or not self.session.refresh_token:
+        sess = self._sess()
+        if SETTINGS.refresh_mode == "login" or not sess.refresh_token:
             self.login()
             return
         try:
             body = self._call("refresh 200", "POST", "/auth/refresh", "/auth/refresh",
-                              json_body={"refresh_token": self.session.refresh_token})
+                              json_body={"refresh_token": sess.refresh_token})
         except StepFailed:
             # A rejected refresh token (expired, or its family revoked) would fail every later
-            # iteration: start a new session so the next iteration can succeed.
-            self.session.refresh_token = None
+            # iteration: the next iteration starts a new session with a login.
+            sess.refresh_token = None
             raise
         if not recorder().check("has token", bool(body.get("token"))):
             raise StepFailed("has token")
-        self.session.token, self.session.refresh_token = body["token"], body["refresh_token"]
+        sess.token, sess.refresh_token = body["token"], body["refresh_token"]
 
     def list_owned(self) -> None:
         self._call("files 200", "GET", "/api/files/me/owned?page=1", "/api/files/me/owned",
@@ -307,7 +315,7 @@ class GoVaultUser(FastHttpUser):
                     file_id = self.upload_multipart(name, unique)
                 # Recorded before any optional confirm: the server has said "stored".
                 recorder().upload({"strategy": SETTINGS.strategy, "file_id": file_id,
-                                   "user_id": self.session.account["user_id"], "name": name,
+                                   "user_id": self._sess().account["user_id"], "name": name,
                                    "size": payload().size})
                 if SETTINGS.confirm:
                     self.confirm(file_id)
