@@ -15,7 +15,9 @@
 3. optionally runs the ghz configurations against the gRPC services (--ghz);
 4. writes loadtest/results/<UTC timestamp>/: per strategy Locust CSV/JSON, worker records,
    audit.json, locust.log; and report.md / report.csv / stages.csv / charts (loadtest/report.py);
-5. stops the stack. Exit status 1 when an audit found ghosts (or any other violation).
+5. stops the stack and (unless --keep-stack) deletes its data and the files holding its tokens
+   (users.json, sessions-*.json, resolved ghz configs). Exit status 1 when an audit found
+   ghosts (or any other violation).
 
 Other knobs (FILE_SIZE, PART_SIZE, REFRESH_MODE, THINK_*_S, CONFIRM) pass through to Locust.
 """
@@ -177,6 +179,7 @@ def bench(args: argparse.Namespace) -> int:
             stack.stop()
             if not args.keep_stack:
                 shutil.rmtree(RESULTS_ROOT / "_runs" / stamp, ignore_errors=True)
+                scrub_credentials(out)
 
     path = report.build(out)
     print(path.read_text())
@@ -184,6 +187,14 @@ def bench(args: argparse.Namespace) -> int:
     for failure in failures:
         say(f"FAILED {failure}")
     return 1 if failures else 0
+
+
+def scrub_credentials(out: Path) -> None:
+    """Once the stack is gone its tokens are useless, and the results folder should be safe to
+    commit: drop the files that hold tokens (accounts, sessions, resolved ghz configs)."""
+    for pattern in ("*/users.json", "*/sessions-*.json", "ghz/*.config.json"):
+        for path in out.glob(pattern):
+            path.unlink(missing_ok=True)
 
 
 def _latest_accounts(folder: Path) -> list[dict[str, Any]]:

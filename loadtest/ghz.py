@@ -92,6 +92,18 @@ async def _credentials(edge: str, refresh_count: int) -> dict[str, Any]:
             "REFRESH_TOKENS": tokens, "REFRESH_TOKENS_COUNT": len(tokens)}
 
 
+def redact(data: dict[str, Any]) -> dict[str, Any]:
+    """ghz echoes its options (tokens in metadata, refresh tokens in data) and every request's
+    details; the saved report keeps the numbers, not the credentials nor 5000 detail rows."""
+    options = data.get("options") or {}
+    if isinstance(options.get("metadata"), dict) and "authorization" in options["metadata"]:
+        options["metadata"]["authorization"] = "Bearer <redacted>"
+    if "data" in options:
+        options["data"] = "<redacted>"
+    data.pop("details", None)
+    return data
+
+
 def summarize(name: str, data: dict[str, Any]) -> dict[str, Any]:
     lat = {f"p{int(d['percentage'])}": d["latency"] / 1e6
            for d in data.get("latencyDistribution") or []}
@@ -134,7 +146,9 @@ def run_all(target: Target, out: Path, configs: list[str] | None = None,
         if proc.returncode != 0 or not report_path.exists():
             results.append({"config": path.stem, "error": (proc.stderr or proc.stdout)[-1000:]})
             continue
-        results.append(summarize(path.stem, json.loads(report_path.read_text())))
+        data = redact(json.loads(report_path.read_text()))
+        report_path.write_text(json.dumps(data, indent=1) + "\n")
+        results.append(summarize(path.stem, data))
     lines = ["| method | calls | RPS | avg | p50 | p95 | p99 | status codes |",
              "|---|---|---|---|---|---|---|---|"]
     for r in results:
