@@ -1,7 +1,8 @@
 # GoVault task runner. Every target first makes sure .venv matches pyproject.toml
 # (scripts/ensure-venv reinstalls only when pyproject.toml or the package list changed).
 #
-#   make up      the whole stack on this machine, no Docker (Ctrl-C stops it)
+#   make up      the whole stack on this machine, no Docker, + Prometheus when installed
+#                (Ctrl-C stops it; UP_ARGS=--no-prometheus without Prometheus)
 #   make deps    only PostgreSQL + SeaweedFS (+ Redis), e.g. to run one service by hand
 #   make test    unit, integration and e2e tests (starts its own stacks on other ports)
 #   make gen     regenerate gen/ from proto/

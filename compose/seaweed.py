@@ -20,6 +20,7 @@ import urllib3
 from minio import Minio
 
 from compose.errors import StackError
+from compose.ports import is_listening
 from compose.procs import Child, Supervisor, wait_until
 
 # flag -> compose.ports name
@@ -125,6 +126,12 @@ class LocalSeaweed:
         self.child = self.supervisor.spawn("seaweedfs", argv, env)
         wait_s3(self.endpoint, self.access_key, self.secret_key, None,
                 f"SeaweedFS S3 on {self.endpoint}", timeout_s, [self.child])
+        # S3 answers before the admin server listens: wait for every port, so that a ready stack
+        # owns all of them (a port check by another stack, still_listening(), see the same set).
+        names = list(PORT_FLAGS.values())
+        wait_until(f"every SeaweedFS listener ({', '.join(names)})",
+                   lambda: all(is_listening(self.host, self.ports[n]) for n in names),
+                   timeout_s, [self.child])
 
     def stop(self) -> None:
         if self.child is not None:

@@ -1,13 +1,17 @@
 """`Stack`: the whole GoVault topology on one machine, from Python.
 
     stack = Stack(".data", port_offset=0)   # nothing happens yet
-    stack.start()    # deps, then auth, files, upload, edge; returns once the edge is ready
+    stack.start()    # deps, then auth, files, upload, edge (+ Prometheus); returns once ready
     stack.edge_url, stack.database_urls["auth"], stack.s3_endpoint, stack.service_env("files")
-    stack.stop()     # services, Redis, SeaweedFS, PostgreSQL; frees the data directory
+    stack.prometheus_url   # http://127.0.0.1:9090, or None (not installed / prometheus=False)
+    stack.stop()     # Prometheus, services, Redis, SeaweedFS, PostgreSQL; frees the data directory
 
 `Stack(..., services=False)` (or `start_deps()` alone) brings up only PostgreSQL, SeaweedFS and
-Redis, for integration tests. `GOVAULT_PG_ADMIN_URL`, `GOVAULT_S3_ENDPOINT` (+ keys) and
-`GOVAULT_REDIS_URL` in `environ` replace the matching private server with an existing one.
+Redis, for integration tests. With services, a local Prometheus scraping the four processes
+(compose/prometheus_local.py) starts last when the `prometheus` binary is installed, unless
+`prometheus=False`; `start_prometheus()` / `stop_prometheus()` run it on demand.
+`GOVAULT_PG_ADMIN_URL`, `GOVAULT_S3_ENDPOINT` (+ keys) and `GOVAULT_REDIS_URL` in `environ`
+replace the matching private server with an existing one.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 
-from compose import claims, credentials, ports, postgres, redis, seaweed
+from compose import claims, credentials, ports, postgres, prometheus_local, redis, seaweed
 from compose.errors import StackError
 from compose.health import grpc_serving, http_ok
 from compose.lock import DataDirLock
@@ -53,12 +57,16 @@ class Stack:
         host: str = "127.0.0.1",
         start_timeout_s: float = 90.0,
         commands: Mapping[str, Sequence[str]] | None = None,
+        prometheus: bool = True,
+        prometheus_scrape_interval_s: float = 10.0,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.port_offset = port_offset
         self.ports = ports.shifted(port_offset)
         self.host = host
         self.with_services = services
+        self.with_prometheus = prometheus
+        self.prometheus_scrape_interval_s = prometheus_scrape_interval_s
         self.start_timeout_s = start_timeout_s
         self.fast_unsafe_pg = fast_unsafe_pg
         self.environ = dict(os.environ if environ is None else environ)
@@ -86,22 +94,28 @@ class Stack:
         self.redis_url: str | None = None
         self.service_token = ""
         self.env: dict[str, str] = {}  # GOVAULT_* shared by every process
+        # Filled by start_prometheus().
+        self.prometheus_url: str | None = None
 
         self._pg: postgres.LocalPostgres | None = None
         self._s3: seaweed.LocalSeaweed | None = None
         self._redis: redis.LocalRedis | None = None
         self._processes: dict[str, Child] = {}
+        self._prometheus: Child | None = None
         self._deps_up = False
         self._claimed = False
         self._atexit_registered = False
 
     # ----------------------------------------------------------------------------- lifecycle
     def start(self) -> Stack:
-        """Dependencies, then (unless services=False) the four processes; stops all on failure."""
+        """Dependencies, then (unless services=False) the four processes and Prometheus (unless
+        prometheus=False or not installed); stops all on failure."""
         try:
             self.start_deps()
             if self.with_services:
                 self.start_services()
+                if self.with_prometheus:
+                    self.start_prometheus()
         except BaseException:
             self.stop()
             raise
@@ -149,9 +163,43 @@ class Stack:
             wait_until(what, ready, self.start_timeout_s, list(self.supervisor.children))
         self._write_state()
 
+    def start_prometheus(self, scrape_interval_s: float | None = None) -> str | None:
+        """Prometheus scraping the four processes' metrics ports (jobs edge/auth/upload/files, as
+        in compose/prometheus.yml), until GET /-/ready; its URL, or None when the `prometheus`
+        binary is not installed. Needs the services (start_services() first)."""
+        if self._prometheus is not None:
+            return self.prometheus_url
+        if not self._processes:
+            raise StackError("start_services() first: Prometheus scrapes the services")
+        interval = scrape_interval_s or self.prometheus_scrape_interval_s
+        port = self.ports["prometheus"]
+        targets = {name: f"{self.host}:{self.metrics_ports[name]}"
+                   for name in prometheus_local.JOBS}
+        argv = prometheus_local.prometheus_argv(self.data_dir / "prometheus", targets, port,
+                                                host=self.host, scrape_interval_s=interval)
+        if argv is None:
+            return None
+        ports.ensure_free(self.ports, ["prometheus"], self.host)
+        url = f"http://{self.host}:{port}"
+        self._prometheus = self.supervisor.spawn("prometheus", argv, self._plain_env())
+        wait_until(f"prometheus GET {url}/-/ready", lambda: http_ok(f"{url}/-/ready"),
+                   self.start_timeout_s, list(self.supervisor.children))
+        self.prometheus_url = url
+        self._write_state()
+        return url
+
+    def stop_prometheus(self) -> None:
+        """Stop Prometheus (if this stack runs one); the rest keeps running."""
+        child, self._prometheus, self.prometheus_url = self._prometheus, None, None
+        if child is not None:
+            self.supervisor.stop(child)
+            if self._lock.held and self._deps_up:
+                self._write_state()
+
     def stop(self) -> None:
         """Stop everything this stack started, in order; idempotent, never raises for one step."""
-        steps: list[tuple[str, Callable[[], object]]] = [
+        steps: list[tuple[str, Callable[[], object]]] = [("stop prometheus", self.stop_prometheus)]
+        steps += [
             (f"stop {name}", partial(self.supervisor.stop, child))
             for name in reversed(PROCESSES) if (child := self._processes.get(name)) is not None]
         deps = (("redis", self._redis), ("seaweedfs", self._s3), ("postgres", self._pg))
@@ -190,7 +238,8 @@ class Stack:
         return self.supervisor.first_dead()
 
     def log_path(self, name: str) -> Path:
-        """DATA/logs/<name>.log for auth, files, upload, edge, postgres, seaweedfs, redis."""
+        """DATA/logs/<name>.log for auth, files, upload, edge, postgres, seaweedfs, redis,
+        prometheus."""
         return self.log_dir / f"{name}.log"
 
     def bound_ports(self) -> dict[str, int]:
@@ -236,7 +285,13 @@ class Stack:
             names.append("redis")
         if self.with_services:
             names += ports.SERVICE_PORTS
+            if self.with_prometheus and prometheus_local.find_prometheus():
+                names.append("prometheus")
         return names
+
+    def _plain_env(self) -> dict[str, str]:
+        """The launcher's environment without any GOVAULT_* (for third-party servers)."""
+        return {k: v for k, v in self.environ.items() if not k.startswith("GOVAULT_")}
 
     def _start_postgres(self, creds: credentials.Credentials) -> None:
         names = list(DATABASES.values())
@@ -328,6 +383,7 @@ class Stack:
             "s3_access_key": self.s3_access_key,
             "s3_secret_key": self.s3_secret_key,
             "redis_url": self.redis_url,
+            "prometheus_url": self.prometheus_url,
             "service_token": self.service_token,
             "log_dir": str(self.log_dir),
             "env": self.env,

