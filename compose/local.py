@@ -30,8 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     stack = Stack(args.data_dir, args.port_offset, services=args.command == "up", echo=args.echo,
                   prometheus=args.prometheus)
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _interrupt)  # behave like Ctrl-C: stop in order
+    # SIGINT too: a launcher started in the background inherits SIGINT ignored, and then Ctrl-C
+    # (or `kill -INT`) would do nothing. Every signal stops the stack in order.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
     ready = False
     try:
         try:
