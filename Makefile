@@ -4,7 +4,7 @@
 #   make up      the whole stack on this machine, no Docker, + Prometheus when installed
 #                (Ctrl-C stops it; UP_ARGS=--no-prometheus without Prometheus)
 #   make deps    only PostgreSQL + SeaweedFS (+ Redis), e.g. to run one service by hand
-#   make test    unit, integration and e2e tests (starts its own stacks on other ports)
+#   make test    gen/ freshness, then unit, integration and e2e tests (own stacks, other ports)
 #   make gen     regenerate gen/ from proto/
 #   make lint    ruff, mypy, gen/ freshness, buf lint (when npx exists)
 #   make bench   load test (SCALE=0.1 TIME_FACTOR=0.1 make bench for a short run)
@@ -36,7 +36,7 @@ up: venv
 deps: venv
 	$(PY) -m compose.local deps --data-dir $(DATA_DIR) --port-offset $(PORT_OFFSET) $(UP_ARGS)
 
-test: venv system-deps
+test: venv system-deps check-gen
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 gen: venv

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from common.tokens import Identity, TokenError
 from edge.errors import ApiError
-from edge.keys import VERIFIER
+from edge.keys import USER_ID, VERIFIER
 
 _CHALLENGE = 'Bearer realm="govault"'
 
@@ -36,7 +36,7 @@ async def optional_identity(request: web.Request) -> Identity | None:
     except TokenError as exc:
         code = "TOKEN_EXPIRED" if exc.expired else "INVALID_TOKEN"
         raise _unauthorized(str(exc), code, "invalid_token") from None
-    request["user_id"] = identity.user_id
+    request[USER_ID] = identity.user_id
     return identity
 
 

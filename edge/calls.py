@@ -7,12 +7,12 @@ from typing import Any
 from aiohttp import web
 
 from common.tokens import Identity
-from edge.keys import SETTINGS, UPSTREAMS
+from edge.keys import REQUEST_ID, SETTINGS, UPSTREAMS
 from edge.upstreams import unary
 
 
 def request_id(request: web.Request) -> str:
-    return str(request["request_id"])
+    return request[REQUEST_ID]
 
 
 def client_ip(request: web.Request) -> str:

@@ -11,3 +11,7 @@ from edge.upstreams import Upstreams
 SETTINGS = web.AppKey("settings", EdgeSettings)
 UPSTREAMS = web.AppKey("upstreams", Upstreams)
 VERIFIER = web.AppKey("verifier", TokenVerifier)
+
+# Per-request values the middleware and routes share.
+REQUEST_ID = web.RequestKey("request_id", str)
+USER_ID = web.RequestKey("user_id", str)

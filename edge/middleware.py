@@ -15,7 +15,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from common.logging import get_logger
 from common.metrics import LATENCY_BUCKETS
 from edge.errors import ApiError, error_response
-from edge.keys import SETTINGS
+from edge.keys import REQUEST_ID, SETTINGS, USER_ID
 
 log = get_logger("edge.http")
 
@@ -55,7 +55,7 @@ def route_template(request: web.Request) -> str:
 async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     incoming = request.headers.get("X-Request-ID", "")
     request_id = incoming if _SANE_ID.match(incoming) else uuid.uuid4().hex
-    request["request_id"] = request_id
+    request[REQUEST_ID] = request_id
     route = route_template(request)
     method = request.method if request.method in _METHODS else "OTHER"
     structlog.contextvars.clear_contextvars()
@@ -92,7 +92,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
             "request",
             status=status,
             error_code=error_code,
-            user_id=request.get("user_id"),
+            user_id=request.get(USER_ID),
             duration_ms=round(elapsed * 1000, 2),
         )
 

@@ -16,7 +16,7 @@ from edge import openapi
 from edge.auth import require_identity
 from edge.calls import rpc
 from edge.http import read_json, string
-from edge.keys import SETTINGS
+from edge.keys import SETTINGS, USER_ID
 from edge.shape import timestamp
 
 
@@ -40,7 +40,7 @@ async def login(request: web.Request) -> web.Response:
     message = auth_pb2.LoginRequest(email=string(body, "email"),
                                     password=string(body, "password"))
     reply = await rpc(request, "auth", "Login", message)
-    request["user_id"] = reply.user.user_id
+    request[USER_ID] = reply.user.user_id
     return web.json_response({
         "token": reply.access_token,
         "username": reply.user.username,
