@@ -112,7 +112,8 @@ def bench(args: argparse.Namespace) -> int:
                                       "TIME_FACTOR": str(args.time_factor), "SHAPE": args.shape})
     plan = shapes.stages(settings.shape, settings.scale, settings.time_factor)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    out = Path(args.out) if args.out else RESULTS_ROOT / stamp
+    # Absolute: Locust runs with each strategy's folder as its working directory.
+    out = (Path(args.out) if args.out else RESULTS_ROOT / stamp).resolve()
     out.mkdir(parents=True, exist_ok=True)
     env_extra = {k: os.environ[k] for k in PASS_THROUGH if os.environ.get(k)}
     env_extra.update({"SCALE": str(settings.scale), "TIME_FACTOR": str(settings.time_factor),
