@@ -8,14 +8,19 @@ default `max_connections = 100` keeps ample headroom for migrations, audits and 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
+import psycopg
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
-from psycopg_pool import AsyncConnectionPool
+from psycopg import errors as pg_errors
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from common.config import Env
+from common.errors import GoVaultError, Unavailable
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,29 @@ async def open_pool(settings: DatabaseSettings, service: str) -> AsyncConnection
     await pool.open(wait=True, timeout=30)
     _PoolCollector.track(service, pool)
     return pool
+
+
+@asynccontextmanager
+async def pooled(
+    pool: AsyncConnectionPool,
+    what: str,
+    on_unique: Callable[[pg_errors.UniqueViolation], GoVaultError] | None = None,
+) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    """A pooled connection whose failures are domain errors: pool timeout → Unavailable("the
+    <what> database is busy"), a lost or refused connection → Unavailable. With `on_unique`, a
+    unique violation raised inside the block becomes the error it returns (each store says what
+    was taken); without it, UniqueViolation propagates for the caller to map."""
+    try:
+        async with pool.connection() as conn:
+            yield conn
+    except PoolTimeout:
+        raise Unavailable(f"the {what} database is busy, retry shortly") from None
+    except pg_errors.UniqueViolation as exc:
+        if on_unique is None:
+            raise
+        raise on_unique(exc) from None
+    except psycopg.OperationalError:
+        raise Unavailable(f"the {what} database is unavailable") from None
 
 
 class _PoolCollector(Collector):

@@ -6,16 +6,17 @@ connection → Unavailable."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool
 
-from svc_auth.errors import AlreadyExists, Unavailable
+from common.db import pooled
+from svc_auth.errors import AlreadyExists
 from svc_auth.models import Credentials, RefreshTokenRecord, User
 
 _USER_COLUMNS = "u.user_id::text, u.username, u.email, u.created_at"
@@ -37,15 +38,8 @@ class PgStore:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
 
-    @asynccontextmanager
-    async def _conn(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        try:
-            async with self._pool.connection() as conn:
-                yield conn
-        except PoolTimeout:
-            raise Unavailable("the auth database is busy, retry shortly") from None
-        except psycopg.OperationalError:
-            raise Unavailable("the auth database is unavailable") from None
+    def _conn(self) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
+        return pooled(self._pool, "auth")
 
     async def create_user(self, username: str, email: str, password_hash: str) -> User:
         try:

@@ -6,16 +6,17 @@ Connections are autocommit (common.db); multi-statement work opens a transaction
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg.rows import tuple_row
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool
 
-from svc_files.errors import AlreadyExists, Unavailable
+from common.db import pooled
+from svc_files.errors import AlreadyExists
 from svc_files.models import (
     FileGrant,
     FileRecord,
@@ -43,21 +44,16 @@ def _share(row: Sequence[Any]) -> Share:
     return Share(user_id=row[0], email=row[1], permission=row[2], created_at=row[3])
 
 
+def _taken(exc: pg_errors.UniqueViolation) -> AlreadyExists:
+    return AlreadyExists(f"already exists ({exc.diag.constraint_name})")
+
+
 class FileStore:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
 
-    @asynccontextmanager
-    async def _conn(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        try:
-            async with self._pool.connection() as conn:
-                yield conn
-        except PoolTimeout:
-            raise Unavailable("the files database is busy, try again shortly") from None
-        except pg_errors.UniqueViolation as exc:
-            raise AlreadyExists(f"already exists ({exc.diag.constraint_name})") from None
-        except psycopg.OperationalError:
-            raise Unavailable("the files database is unavailable") from None
+    def _conn(self) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
+        return pooled(self._pool, "files", _taken)
 
     async def _fetchall(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         async with self._conn() as conn:

@@ -10,11 +10,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-import psycopg
+from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool
 
-from svc_upload.errors import AlreadyExists, Unavailable
+from common.db import pooled
+from svc_upload.errors import AlreadyExists
 from svc_upload.model import (
     ABORTED,
     ACTIVE,
@@ -39,33 +40,25 @@ def _session(row: dict[str, Any] | None) -> Session | None:
     return Session(**row) if row is not None else None
 
 
+def _duplicate(_: pg_errors.UniqueViolation) -> AlreadyExists:
+    return AlreadyExists("duplicate upload session")
+
+
 class Store:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
 
     async def _one(self, sql: str, params: tuple[Any, ...]) -> dict[str, Any] | None:
-        try:
-            async with self._pool.connection() as conn:
-                cur = conn.cursor(row_factory=dict_row)
-                await cur.execute(sql, params)  # type: ignore[arg-type]
-                return await cur.fetchone() if cur.description else None
-        except PoolTimeout:
-            raise Unavailable("the upload database is saturated, retry shortly") from None
-        except psycopg.errors.UniqueViolation:
-            raise AlreadyExists("duplicate upload session") from None
-        except psycopg.OperationalError:
-            raise Unavailable("the upload database is unavailable") from None
+        async with pooled(self._pool, "upload", _duplicate) as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(sql, params)  # type: ignore[arg-type]
+            return await cur.fetchone() if cur.description else None
 
     async def _all(self, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
-        try:
-            async with self._pool.connection() as conn:
-                cur = conn.cursor(row_factory=dict_row)
-                await cur.execute(sql, params)  # type: ignore[arg-type]
-                return await cur.fetchall()
-        except PoolTimeout:
-            raise Unavailable("the upload database is saturated, retry shortly") from None
-        except psycopg.OperationalError:
-            raise Unavailable("the upload database is unavailable") from None
+        async with pooled(self._pool, "upload") as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(sql, params)  # type: ignore[arg-type]
+            return await cur.fetchall()
 
     # sessions -------------------------------------------------------------------------------
 
