@@ -7,37 +7,12 @@ from dataclasses import dataclass
 from common.config import ConfigError, Env
 from common.db import DatabaseSettings
 from common.grpc_server import GrpcServerSettings
+from common.s3_client import S3Settings
+
+__all__ = ["DEFAULT_GRPC_PORT", "DEFAULT_METRICS_PORT", "FilesSettings", "Rules", "S3Settings"]
 
 DEFAULT_GRPC_PORT = 50053
 DEFAULT_METRICS_PORT = 9103
-
-
-@dataclass(frozen=True)
-class S3Settings:
-    endpoint: str  # what this service uses, e.g. http://127.0.0.1:8333
-    public_endpoint: str  # what clients use (presigned URLs)
-    access_key: str
-    secret_key: str
-    bucket: str
-    region: str
-    timeout_s: float
-
-    @classmethod
-    def from_env(cls, env: Env) -> S3Settings:
-        endpoint = env.str("S3_ENDPOINT")
-        for name, value in (("S3_ENDPOINT", endpoint),
-                            ("S3_PUBLIC_ENDPOINT", env.optional("S3_PUBLIC_ENDPOINT"))):
-            if value and not value.startswith(("http://", "https://")):
-                raise ConfigError(f"GOVAULT_{name} must start with http:// or https://")
-        return cls(
-            endpoint=endpoint,
-            public_endpoint=env.str("S3_PUBLIC_ENDPOINT", endpoint),
-            access_key=env.str("S3_ACCESS_KEY"),
-            secret_key=env.str("S3_SECRET_KEY"),
-            bucket=env.str("S3_BUCKET", "govault"),
-            region=env.str("S3_REGION", "us-east-1"),
-            timeout_s=env.float("S3_TIMEOUT_S", 30.0),
-        )
 
 
 @dataclass(frozen=True)

@@ -13,38 +13,19 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import urllib3
-from minio import Minio
 from minio.commonconfig import CopySource
 from minio.error import InvalidResponseError, S3Error, ServerError
 
+from common.s3_client import S3Settings, minio_client
 from svc_files import metrics
-from svc_files.config import S3Settings
 from svc_files.errors import Unavailable
 
 T = TypeVar("T")
 
 _MISSING_CODES = {"NoSuchKey", "NoSuchObject", "NotFound"}
-
-
-def _client(endpoint: str, settings: S3Settings) -> Minio:
-    parts = urlsplit(endpoint)
-    http = urllib3.PoolManager(
-        timeout=urllib3.Timeout(connect=min(5.0, settings.timeout_s), read=settings.timeout_s),
-        retries=urllib3.Retry(total=2, backoff_factor=0.2,
-                              status_forcelist=(500, 502, 503, 504)),
-        maxsize=32,
-    )
-    return Minio(
-        parts.netloc,
-        access_key=settings.access_key,
-        secret_key=settings.secret_key,
-        secure=parts.scheme == "https",
-        region=settings.region,
-        http_client=http,
-    )
 
 
 def content_disposition(file_name: str) -> str:
@@ -59,8 +40,8 @@ class ObjectStore:
     def __init__(self, settings: S3Settings) -> None:
         self._settings = settings
         self._bucket = settings.bucket
-        self._client = _client(settings.endpoint, settings)
-        self._presigner = _client(settings.public_endpoint, settings)
+        self._client = minio_client(settings, settings.endpoint)
+        self._presigner = minio_client(settings, settings.public_endpoint)
 
     async def _call(self, operation: str, fn: Callable[[], T]) -> T:
         start = time.perf_counter()

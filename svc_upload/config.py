@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
+from common import s3_client
 from common.config import ConfigError, Env
 from common.db import DatabaseSettings
 from common.grpc_server import GrpcServerSettings
@@ -12,29 +13,17 @@ MIB = 1024 * 1024
 
 
 @dataclass(frozen=True)
-class S3Settings:
-    endpoint: str
-    public_endpoint: str
-    access_key: str
-    secret_key: str
-    bucket: str
-    region: str
-    timeout_s: float  # per S3 API call (create/complete/stat/abort/list)
-    transfer_timeout_s: float  # per streamed PUT of one chunk
+class S3Settings(s3_client.S3Settings):
+    """The shared S3 settings plus what the proxy's streaming and start-up need."""
+
+    transfer_timeout_s: float  # per streamed PUT of one chunk (timeout_s: per S3 API call)
     max_connections: int
     create_bucket: bool
 
     @classmethod
     def from_env(cls, env: Env) -> S3Settings:
-        endpoint = env.str("S3_ENDPOINT")
         return cls(
-            endpoint=endpoint,
-            public_endpoint=env.str("S3_PUBLIC_ENDPOINT", endpoint),
-            access_key=env.str("S3_ACCESS_KEY"),
-            secret_key=env.str("S3_SECRET_KEY"),
-            bucket=env.str("S3_BUCKET", "govault"),
-            region=env.str("S3_REGION", "us-east-1"),
-            timeout_s=env.float("S3_TIMEOUT_S", 30.0),
+            **asdict(s3_client.S3Settings.from_env(env)),
             transfer_timeout_s=env.float("S3_TRANSFER_TIMEOUT_S", 300.0),
             max_connections=env.int("S3_MAX_CONNECTIONS", 256),
             create_bucket=env.bool("S3_CREATE_BUCKET", True),

@@ -23,7 +23,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
 import aiohttp
@@ -32,6 +31,7 @@ from minio import Minio
 from minio.error import S3Error
 
 from common.logging import get_logger
+from common.s3_client import minio_client
 from svc_upload import metrics
 from svc_upload.config import S3Settings
 from svc_upload.errors import EntityTooSmall, InvalidPart, NoSuchUpload, Unavailable
@@ -48,24 +48,6 @@ _XML_ETAG = re.compile(rb"<ETag>([^<]+)</ETag>")
 class ObjectInfo:
     size_bytes: int
     etag: str
-
-
-def _minio(endpoint: str, settings: S3Settings) -> Minio:
-    parts = urlsplit(endpoint)
-    http = urllib3.PoolManager(
-        timeout=urllib3.Timeout(connect=5.0, read=settings.timeout_s),
-        maxsize=32,
-        retries=urllib3.Retry(total=2, backoff_factor=0.2,
-                              status_forcelist=(500, 502, 503, 504)),
-    )
-    return Minio(
-        parts.netloc,
-        access_key=settings.access_key,
-        secret_key=settings.secret_key,
-        secure=parts.scheme == "https",
-        region=settings.region,
-        http_client=http,
-    )
 
 
 def _clean_etag(value: str) -> str:
@@ -112,8 +94,8 @@ class S3Store:
             timeout=aiohttp.ClientTimeout(total=settings.transfer_timeout_s, sock_connect=5.0),
             auto_decompress=False,
         )
-        store = cls(settings, _minio(settings.endpoint, settings),
-                    _minio(settings.public_endpoint, settings), http)
+        store = cls(settings, minio_client(settings, settings.endpoint),
+                    minio_client(settings, settings.public_endpoint), http)
         if settings.create_bucket:
             await store.ensure_bucket()
         return store
