@@ -13,8 +13,11 @@ Must not: read another service's tables, trust client-declared sizes or ETags as
 result (size comes from a stat of the object), or abort an S3 upload the ledger marks
 `completing`/`completed`.
 
-Layout: server.py (gRPC ⇄ domain), service.py (rules), store.py (SQL), s3.py (the only S3
-module), files_client.py (RegisterFile), reaper.py (periodic + `python -m svc_upload reap`).
+Layout: server.py (gRPC ⇄ domain), service.py (rules: the UploadService entry point, sessions,
+status, abort, expiry) with proxy.py (chunks), multipart.py (parts), completion.py (finishing a
+claimed session), rules.py (checks without I/O) and seams.py (the Protocols); store.py (SQL),
+s3.py (the only S3 module), files_client.py (RegisterFile), reaper.py (periodic +
+`python -m svc_upload reap`).
 
 Whole-object checksums stored with the file:
 - proxy, one chunk: the SHA-256 hex of the object;

@@ -13,7 +13,7 @@ from svc_upload.errors import (
     InvalidArgument,
     Unavailable,
 )
-from svc_upload.service import FileRegistration
+from svc_upload.seams import FileRegistration
 
 
 class GrpcFilesRegistry:

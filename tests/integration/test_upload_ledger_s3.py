@@ -28,7 +28,8 @@ from svc_upload.config import S3Settings, UploadRules
 from svc_upload.model import ACTIVE, COMPLETED, COMPLETING, EXPIRED, Part
 from svc_upload.reaper import Reaper
 from svc_upload.s3 import S3Store
-from svc_upload.service import FileRegistration, UploadService
+from svc_upload.seams import FileRegistration
+from svc_upload.service import UploadService
 from svc_upload.store import Store
 
 pytestmark = pytest.mark.integration

@@ -27,13 +27,9 @@ from svc_upload.model import (
     Part,
     Session,
 )
-from svc_upload.service import (
-    FileRegistration,
-    UploadService,
-    composite_checksum,
-    validate_name,
-    validate_size,
-)
+from svc_upload.rules import composite_checksum, validate_name, validate_size
+from svc_upload.seams import FileRegistration
+from svc_upload.service import UploadService
 
 MIB = 1024 * 1024
 OWNER = "11111111-1111-4111-8111-111111111111"

@@ -1,0 +1,161 @@
+"""Completing an upload, shared by proxy chunks, multipart completes and the reaper.
+
+Only the holder of the `completing` claim finishes a session: it makes the object final,
+measures it, registers it with the files service and marks it completed. Everyone else waits for
+that result, or takes over a claim whose lease has lapsed (a crashed holder).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from common.logging import get_logger
+from svc_upload import metrics
+from svc_upload.config import UploadRules
+from svc_upload.errors import (
+    Conflict,
+    EntityTooSmall,
+    FailedPrecondition,
+    InvalidArgument,
+    InvalidPart,
+    NoSuchUpload,
+    Unavailable,
+)
+from svc_upload.model import COMPLETED, COMPLETING, MULTIPART, PROXY, UPLOADING, Part, Session
+from svc_upload.rules import composite_checksum, guess_mime, now, require_all_parts, state_error
+from svc_upload.seams import FileRegistration, FilesRegistry, Ledger, ObjectStore
+
+log = get_logger(__name__)
+
+_POLL_S = 0.05
+
+
+class Completion:
+    def __init__(self, ledger: Ledger, objects: ObjectStore, files: FilesRegistry,
+                 rules: UploadRules) -> None:
+        self._ledger = ledger
+        self._objects = objects
+        self._files = files
+        self._rules = rules
+
+    async def await_completion(self, session: Session) -> Session:
+        """Someone else holds `completing`: wait for their result (or take over a stale claim)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._rules.completion_wait_s
+        while True:
+            current = await self._ledger.get_session(session.upload_uuid)
+            assert current is not None
+            if current.state == COMPLETED:
+                return current
+            if current.state == COMPLETING:
+                claim = await self._ledger.claim_completing(current.upload_uuid, (),
+                                                            self._rules.completing_lease_s)
+                if claim is not None:
+                    return await self.finish(claim)
+            else:
+                error = state_error(current, now())
+                if error is not None:
+                    raise error
+                raise FailedPrecondition("the upload is not complete: check its status and "
+                                         "re-send what is missing", "UPLOAD_NOT_ACTIVE")
+            if loop.time() >= deadline:
+                raise Conflict("the upload is being completed, retry shortly",
+                               "UPLOAD_IN_PROGRESS")
+            await asyncio.sleep(_POLL_S)
+
+    async def finish(self, claim: Session, streamed: Part | None = None) -> Session:
+        """Holder of the claim: make the object final, measure it, register it, mark it
+        completed. Client-fixable refusals put the session back to `uploading`; failures after
+        the object became final keep it `completing` with a lapsed lease (the next call or the
+        reaper finishes it). `streamed`: the one chunk of a one-chunk proxy upload this call
+        has just written, counted and hashed (its size is already measured: no stat)."""
+        token = claim.claim_token
+        assert token is not None
+        uid = claim.upload_uuid
+        parts = [streamed] if streamed else await self._ledger.list_parts(uid)
+        try:
+            if claim.method == PROXY and claim.total_chunks == 1:
+                if not parts or not parts[0].sha256:
+                    raise FailedPrecondition("the chunk is missing", "PARTS_MISSING")
+                checksum = parts[0].sha256
+            else:
+                require_all_parts(claim, parts)
+                final_etag = await self._complete_store_upload(claim, parts)
+                checksum = (composite_checksum([p.sha256 or "" for p in parts])
+                            if claim.method == PROXY else final_etag)
+        except (FailedPrecondition, Unavailable):
+            await self._ledger.release_claim(uid, token, UPLOADING)
+            raise
+        except Conflict:
+            raise
+        size = streamed.size_bytes if streamed else await self._measure(claim)
+        if size != claim.file_size_bytes:
+            await self._objects.delete(claim.storage_key)
+            await self._ledger.mark_failed(uid, token, f"stored object is {size} "
+                                           f"bytes, declared {claim.file_size_bytes}")
+            metrics.session_outcome(claim.method, "failed")
+            raise InvalidArgument(
+                f"the uploaded parts add up to {size} bytes, but the session "
+                f"declared {claim.file_size_bytes}; the upload failed", "PART_SIZE_MISMATCH")
+        mime = guess_mime(claim.file_name)
+        try:
+            registered = await self._files.register_file(FileRegistration(
+                upload_id=uid, file_id=claim.file_id, owner_id=claim.owner_id,
+                name=claim.file_name, mime_type=mime, size_bytes=size,
+                checksum=checksum, storage_key=claim.storage_key))
+        except BaseException:
+            await asyncio.shield(self._ledger.release_claim(uid, token, COMPLETING))
+            raise
+        if registered != claim.file_id:
+            log.warning("registered_file_id_differs", expected=claim.file_id, got=registered)
+        done = await self._ledger.mark_completed(uid, token, size_bytes=size,
+                                                 checksum=checksum, mime_type=mime)
+        if done is None:  # our claim was taken over; the new holder finishes the same way
+            return await self.await_completion(claim)
+        metrics.session_outcome(claim.method, "completed")
+        if claim.method == MULTIPART:
+            metrics.bytes_received(MULTIPART, size)
+        log.info("upload_completed", upload_uuid=uid, file_id=claim.file_id,
+                 method=claim.method, size_bytes=size)
+        return done
+
+    async def _measure(self, claim: Session) -> int:
+        """The real size of the final object (a stat). Failures keep the claim, lease lapsed."""
+        assert claim.claim_token is not None
+        try:
+            info = await self._objects.stat(claim.storage_key)
+        except BaseException:
+            await asyncio.shield(self._ledger.release_claim(claim.upload_uuid,
+                                                            claim.claim_token, COMPLETING))
+            raise
+        if info is None:
+            await self._ledger.release_claim(claim.upload_uuid, claim.claim_token, COMPLETING)
+            raise Unavailable("the completed object is not visible in the store yet")
+        return info.size_bytes
+
+    async def _complete_store_upload(self, claim: Session, parts: list[Part]) -> str:
+        """CompleteMultipartUpload with the ETags recorded in the ledger (never rebuilt from
+        ListParts: some stores keep stale versions of re-uploaded parts)."""
+        assert claim.storage_upload_id is not None
+        try:
+            return await self._objects.complete_multipart(
+                claim.storage_key, claim.storage_upload_id,
+                [(p.part_number, p.etag) for p in parts])
+        except EntityTooSmall:
+            raise FailedPrecondition(
+                "a part other than the last is smaller than 5 MiB: re-upload it at the "
+                "declared size, register it again, then complete", "PART_TOO_SMALL") from None
+        except InvalidPart:
+            raise FailedPrecondition(
+                "a registered part was not found in the store with the reported ETag: "
+                "re-upload it, register it again, then complete", "PART_NOT_UPLOADED") from None
+        except NoSuchUpload:
+            # Completed by an earlier holder that crashed before recording it, or gone.
+            info = await self._objects.stat(claim.storage_key)
+            if info is None:
+                assert claim.claim_token is not None
+                await self._ledger.mark_failed(claim.upload_uuid, claim.claim_token,
+                                               "the store no longer knows the multipart upload")
+                metrics.session_outcome(claim.method, "failed")
+                raise Conflict("the upload can no longer be completed", "UPLOAD_FAILED") from None
+            return info.etag

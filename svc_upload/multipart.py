@@ -1,0 +1,125 @@
+"""Multipart uploads: the client PUTs parts straight to S3 at presigned URLs and registers each
+one here; completing makes S3 join exactly the registered parts.
+
+Creating the session (and its first URLs) is in service.py with the proxy's session creation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from svc_upload.completion import Completion
+from svc_upload.config import UploadRules
+from svc_upload.errors import Conflict, FailedPrecondition, InvalidArgument
+from svc_upload.model import ACTIVE, COMPLETED, COMPLETING, MULTIPART, Part, Session
+from svc_upload.rules import (
+    list_numbers,
+    now,
+    presign_expiry_s,
+    require_all_parts,
+    state_error,
+)
+from svc_upload.seams import Ledger, ObjectStore
+
+
+@dataclass(frozen=True)
+class RegisteredPart:
+    upload_uuid: str
+    part_number: int
+    registered_parts: int
+    total_chunks: int
+
+
+@dataclass(frozen=True)
+class PresignedParts:
+    parts: list[tuple[int, str]]
+    expires_at: datetime
+
+
+def require_multipart(session: Session) -> None:
+    if session.method != MULTIPART:
+        raise FailedPrecondition("this session is a proxy upload: send chunks instead",
+                                 "UPLOAD_NOT_ACTIVE")
+
+
+class MultipartParts:
+    """Part registration, more presigned URLs and completion of a session already checked to
+    be the caller's."""
+
+    def __init__(self, ledger: Ledger, objects: ObjectStore, completion: Completion,
+                 rules: UploadRules) -> None:
+        self._ledger = ledger
+        self._objects = objects
+        self._completion = completion
+        self._rules = rules
+
+    async def register_part(self, session: Session, part_number: int, size_bytes: int,
+                            etag: str) -> RegisteredPart:
+        require_multipart(session)
+        if not 1 <= part_number <= session.total_chunks:
+            raise InvalidArgument(f"part_number must be between 1 and {session.total_chunks}",
+                                  "PART_OUT_OF_RANGE")
+        expected = session.expected_part_size(part_number)
+        if size_bytes != expected:
+            raise InvalidArgument(f"part {part_number} must be {expected} bytes",
+                                  "PART_SIZE_MISMATCH")
+        clean = etag.strip().strip('"').strip()
+        if not clean or len(clean) > 128:
+            raise InvalidArgument("etag is required (the ETag header S3 returned for the part)")
+        if session.state in (COMPLETING, COMPLETED):
+            existing = await self._ledger.get_part(session.upload_uuid, part_number)
+            if session.state == COMPLETED and existing is not None and existing.etag == clean:
+                return RegisteredPart(session.upload_uuid, part_number, session.total_chunks,
+                                      session.total_chunks)
+            raise Conflict("the upload is already completing or complete", "UPLOAD_IN_PROGRESS"
+                           if session.state == COMPLETING else "CONFLICT")
+        error = state_error(session, now())
+        if error is not None:
+            raise error
+        count = await self._ledger.record_part(session.upload_uuid,
+                                               Part(part_number, clean, size_bytes, None))
+        if count is None:
+            current = await self._ledger.get_session(session.upload_uuid)
+            assert current is not None
+            raise state_error(current, now()) or Conflict(
+                "the upload is already completing or complete", "UPLOAD_IN_PROGRESS")
+        return RegisteredPart(session.upload_uuid, part_number, count, session.total_chunks)
+
+    async def presign_parts(self, session: Session, part_numbers: list[int]) -> PresignedParts:
+        require_multipart(session)
+        error = state_error(session, now())
+        if error is not None:
+            raise error
+        if session.state not in ACTIVE:
+            raise Conflict("the upload is already completing or complete", "UPLOAD_NOT_ACTIVE")
+        if not part_numbers:  # all parts not yet registered
+            have = {p.part_number for p in await self._ledger.list_parts(session.upload_uuid)}
+            part_numbers = [n for n in range(1, session.total_chunks + 1) if n not in have]
+        numbers = sorted(set(part_numbers))
+        bad = [n for n in numbers if not 1 <= n <= session.total_chunks]
+        if bad:
+            raise InvalidArgument(f"part numbers out of range 1..{session.total_chunks}: "
+                                  f"{list_numbers(bad)}", "PART_OUT_OF_RANGE")
+        assert session.storage_upload_id is not None
+        expiry = presign_expiry_s(self._rules)
+        urls = await self._objects.presign_parts(session.storage_key, session.storage_upload_id,
+                                                 numbers, expiry)
+        return PresignedParts(list(zip(numbers, urls, strict=True)),
+                              now() + timedelta(seconds=expiry))
+
+    async def complete(self, session: Session) -> Session:
+        require_multipart(session)
+        if session.state == COMPLETED:
+            return session
+        error = state_error(session, now())
+        if error is not None:
+            raise error
+        if session.state in ACTIVE:
+            parts = await self._ledger.list_parts(session.upload_uuid)
+            require_all_parts(session, parts)
+        claim = await self._ledger.claim_completing(session.upload_uuid, ACTIVE,
+                                                    self._rules.completing_lease_s)
+        if claim is None:
+            return await self._completion.await_completion(session)
+        return await self._completion.finish(claim)

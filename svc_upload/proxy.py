@@ -1,0 +1,215 @@
+"""Proxy uploads: chunks streamed through the service (gRPC client stream → S3), counted and
+hashed on the way, never held whole.
+
+Chunk i of a multi-chunk file becomes part i+1 of the session's S3 multipart upload; a one-chunk
+file is one PUT to the final key under the `completing` claim. A chunk for a session that is
+already completing or completed is replayed: the same bytes get the completed result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from common.logging import get_logger
+from svc_upload import metrics
+from svc_upload.completion import Completion
+from svc_upload.config import UploadRules
+from svc_upload.errors import (
+    Conflict,
+    FailedPrecondition,
+    GoVaultError,
+    InvalidArgument,
+    NoSuchUpload,
+)
+from svc_upload.model import ACTIVE, COMPLETED, COMPLETING, PROXY, UPLOADING, Part, Session
+from svc_upload.rules import SHA256_HEX, now, state_error
+from svc_upload.seams import Ledger, ObjectStore
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    upload_uuid: str
+    chunk_index: int
+    state: str
+    file_id: str  # set once the upload is completed
+    received_bytes: int
+    checksum_sha256: str
+
+
+class _Chunk:
+    """One chunk's bytes on their way through: counted, hashed, validated, never held whole.
+
+    `stream()` yields the frames but holds back the last one until the length and the client's
+    checksum have been verified, so a rejected chunk never reaches the store complete."""
+
+    def __init__(self, frames: AsyncIterator[bytes], expected: int, claimed_sha: str) -> None:
+        self._frames = frames
+        self.expected = expected
+        self.claimed_sha = claimed_sha
+        self.received = 0
+        self.digest = ""
+        self.error: GoVaultError | None = None
+        self._hasher = hashlib.sha256()
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        held: bytes | None = None
+        try:
+            async for frame in self._frames:
+                if not frame:
+                    continue
+                self.received += len(frame)
+                if self.received > self.expected:
+                    raise InvalidArgument(
+                        f"the chunk is longer than the expected {self.expected} bytes",
+                        "CHUNK_TOO_LARGE")
+                self._hasher.update(frame)
+                if held is not None:
+                    yield held
+                held = frame
+            if self.received < self.expected:
+                raise InvalidArgument(
+                    f"the chunk has {self.received} bytes, expected {self.expected}",
+                    "CHUNK_SIZE_MISMATCH")
+            self.digest = self._hasher.hexdigest()
+            if self.claimed_sha and self.claimed_sha != self.digest:
+                raise InvalidArgument("the chunk does not match its checksum",
+                                      "CHECKSUM_MISMATCH")
+            if held is not None:
+                yield held
+        except GoVaultError as exc:
+            self.error = exc
+            raise
+
+    async def drain(self) -> str:
+        async for _ in self.stream():
+            pass
+        return self.digest
+
+
+class ProxyChunks:
+    def __init__(self, ledger: Ledger, objects: ObjectStore, completion: Completion,
+                 rules: UploadRules) -> None:
+        self._ledger = ledger
+        self._objects = objects
+        self._completion = completion
+        self._rules = rules
+
+    async def upload_chunk(self, session: Session, chunk_index: int, checksum_sha256: str,
+                           content_length: int, frames: AsyncIterator[bytes]) -> ChunkResult:
+        """Chunk `chunk_index` of `session` (already checked to be the caller's)."""
+        if session.method != PROXY:
+            raise FailedPrecondition("this session is a multipart upload: PUT parts to S3",
+                                     "UPLOAD_NOT_ACTIVE")
+        if not 0 <= chunk_index < session.total_chunks:
+            raise InvalidArgument(
+                f"chunk index must be between 0 and {session.total_chunks - 1}",
+                "CHUNK_OUT_OF_RANGE")
+        expected = session.expected_part_size(chunk_index + 1)
+        if content_length > expected:
+            raise InvalidArgument(f"chunk {chunk_index} must be {expected} bytes",
+                                  "CHUNK_TOO_LARGE")
+        if 0 < content_length < expected:
+            raise InvalidArgument(f"chunk {chunk_index} must be {expected} bytes",
+                                  "CHUNK_SIZE_MISMATCH")
+        claimed = checksum_sha256.strip().lower()
+        if claimed and not SHA256_HEX.match(claimed):
+            raise InvalidArgument("the checksum must be a hex SHA-256")
+        error = state_error(session, now())
+        if error is not None:
+            raise error
+        chunk = _Chunk(frames, expected, claimed)
+        if session.state in (COMPLETING, COMPLETED):
+            return await self._replay_chunk(session, chunk_index, chunk)
+        if session.total_chunks == 1:
+            return await self._single_chunk(session, chunk)
+        return await self._chunk_part(session, chunk_index, chunk)
+
+    async def _chunk_part(self, session: Session, index: int, chunk: _Chunk) -> ChunkResult:
+        """Chunk i of a multi-chunk file → part i+1 of the session's S3 multipart upload."""
+        assert session.storage_upload_id is not None
+        part_number = index + 1
+        try:
+            etag = await self._objects.upload_part_stream(
+                session.storage_key, session.storage_upload_id, part_number, chunk.expected,
+                chunk.stream())
+        except BaseException as exc:
+            if chunk.error is not None:
+                # The store's copy of this part may no longer match what was recorded.
+                await self._ledger.delete_part(session.upload_uuid, part_number)
+                raise chunk.error from None
+            if isinstance(exc, NoSuchUpload):
+                return await self._after_inactive(session, index, chunk)
+            raise
+        metrics.bytes_received(PROXY, chunk.received)
+        part = Part(part_number, etag, chunk.received, chunk.digest)
+        if await self._ledger.record_part(session.upload_uuid, part) is None:
+            return await self._after_inactive(session, index, chunk)
+        if await self._ledger.count_parts(session.upload_uuid) < session.total_chunks:
+            return self._chunk_result(session, index, chunk, UPLOADING, "")
+        claim = await self._ledger.claim_completing(session.upload_uuid, (UPLOADING,),
+                                                    self._rules.completing_lease_s)
+        done = (await self._completion.finish(claim) if claim
+                else await self._completion.await_completion(session))
+        return self._chunk_result(done, index, chunk, COMPLETED, done.file_id)
+
+    async def _single_chunk(self, session: Session, chunk: _Chunk) -> ChunkResult:
+        """A one-chunk file: claim the session first, then one PUT to the final key, so no
+        concurrent writer can race it. Any failure reverts the claim and deletes the object."""
+        claim = await self._ledger.claim_completing(session.upload_uuid, ACTIVE,
+                                                    self._rules.completing_lease_s)
+        if claim is None:
+            return await self._replay_chunk(session, 0, chunk)
+        assert claim.claim_token is not None
+        try:
+            etag = await self._objects.put_object_stream(claim.storage_key, chunk.expected,
+                                                         chunk.stream())
+            metrics.bytes_received(PROXY, chunk.received)
+            # Recorded before registering, so a retry can finish it if registration fails.
+            part = Part(1, etag, chunk.received, chunk.digest)
+            await self._ledger.record_claimed_part(claim.upload_uuid, claim.claim_token, part)
+        except BaseException as exc:
+            await asyncio.shield(self._undo_single(claim))
+            if chunk.error is not None:
+                raise chunk.error from None
+            raise exc
+        done = await self._completion.finish(claim, part)
+        return self._chunk_result(done, 0, chunk, COMPLETED, done.file_id)
+
+    async def _undo_single(self, claim: Session) -> None:
+        assert claim.claim_token is not None
+        await self._ledger.release_claim(claim.upload_uuid, claim.claim_token, UPLOADING)
+        try:
+            await self._objects.delete(claim.storage_key)
+        except GoVaultError:
+            log.warning("single_chunk_cleanup_failed", upload_uuid=claim.upload_uuid)
+
+    async def _after_inactive(self, session: Session, index: int, chunk: _Chunk) -> ChunkResult:
+        """The session stopped accepting chunks while this one streamed."""
+        current = await self._ledger.get_session(session.upload_uuid)
+        assert current is not None
+        error = state_error(current, now())
+        if error is not None:
+            raise error
+        return await self._replay_chunk(current, index, chunk)
+
+    async def _replay_chunk(self, session: Session, index: int, chunk: _Chunk) -> ChunkResult:
+        """A chunk for a session that is completing or completed: the same bytes get the
+        completed result; different bytes are a conflict. Nothing is written to the store."""
+        digest = chunk.digest or await chunk.drain()
+        done = (session if session.state == COMPLETED
+                else await self._completion.await_completion(session))
+        part = await self._ledger.get_part(done.upload_uuid, index + 1)
+        if part is None or part.sha256 != digest:
+            raise Conflict("the upload is already complete with different bytes for this chunk")
+        return self._chunk_result(done, index, chunk, COMPLETED, done.file_id)
+
+    @staticmethod
+    def _chunk_result(session: Session, index: int, chunk: _Chunk, state: str,
+                      file_id: str) -> ChunkResult:
+        return ChunkResult(session.upload_uuid, index, state, file_id, chunk.received,
+                           chunk.digest)

@@ -1,0 +1,96 @@
+"""Upload rules that need nothing but their arguments: names, sizes, ids, checksums, why a
+session can take no more, which parts are missing. No I/O here (no grpc, psycopg or minio); the
+operations in service.py, proxy.py, multipart.py and completion.py apply them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import re
+from datetime import UTC, datetime
+
+from svc_upload.config import UploadRules
+from svc_upload.errors import Conflict, FailedPrecondition, GoVaultError, InvalidArgument
+from svc_upload.model import ABORTED, ACTIVE, EXPIRED, FAILED, PROXY, Part, Session
+
+MIB = 1024 * 1024
+S3_MIN_PART_BYTES = 5 * MIB
+S3_MAX_PART_BYTES = 5 * 1024 * MIB
+S3_MAX_PARTS = 10_000
+MAX_NAME_CHARS = 255
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def validate_name(name: str) -> str:
+    if not name or not name.strip():
+        raise InvalidArgument("file_name is required")
+    if len(name) > MAX_NAME_CHARS:
+        raise InvalidArgument(f"file_name must be at most {MAX_NAME_CHARS} characters")
+    if any(ch in "/\\" or ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in name):
+        raise InvalidArgument("file_name must not contain path separators or control characters")
+    if name in (".", ".."):
+        raise InvalidArgument("file_name must not be '.' or '..'")
+    return name
+
+
+def validate_size(size: int, max_bytes: int) -> int:
+    if size <= 0:
+        raise InvalidArgument("file_size_bytes must be greater than 0")
+    if size > max_bytes:
+        raise InvalidArgument(f"file_size_bytes must be at most {max_bytes}", "FILE_TOO_LARGE")
+    return size
+
+
+def parse_upload_uuid(value: str) -> str:
+    lowered = value.strip().lower()
+    if not _UUID.match(lowered):
+        raise InvalidArgument("upload_uuid must be a UUID")
+    return lowered
+
+
+def composite_checksum(digests_hex: list[str]) -> str:
+    """Whole-object checksum of a multi-chunk proxy upload: SHA-256 over the concatenated raw
+    per-chunk SHA-256 digests, suffixed `-N` (the shape of S3 composite checksums)."""
+    joined = b"".join(bytes.fromhex(d) for d in digests_hex)
+    return f"{hashlib.sha256(joined).hexdigest()}-{len(digests_hex)}"
+
+
+def guess_mime(name: str) -> str:
+    return mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"
+
+
+def presign_expiry_s(rules: UploadRules) -> int:
+    """Lifetime of presigned part URLs, within what S3 accepts (1 s to 7 days)."""
+    return max(1, min(rules.presign_expiry_s, 7 * 24 * 3600))
+
+
+def state_error(session: Session, now: datetime) -> GoVaultError | None:
+    """Why a session can take no more chunks/parts/completes, or None if it still can."""
+    if session.state == ABORTED:
+        return Conflict("the upload was aborted", "UPLOAD_ABORTED")
+    if session.state == EXPIRED or (session.state in ACTIVE and session.expires_at <= now):
+        return Conflict("the upload session expired", "UPLOAD_EXPIRED")
+    if session.state == FAILED:
+        reason = f": {session.failure_reason}" if session.failure_reason else ""
+        return Conflict(f"the upload failed{reason}", "UPLOAD_FAILED")
+    return None
+
+
+def require_all_parts(session: Session, parts: list[Part]) -> None:
+    have = {p.part_number for p in parts}
+    missing = [n for n in range(1, session.total_chunks + 1) if n not in have]
+    if missing:
+        noun = "chunks" if session.method == PROXY else "parts"
+        shown = [n - 1 for n in missing] if session.method == PROXY else missing
+        raise FailedPrecondition(f"missing {noun}: {list_numbers(shown)}", "PARTS_MISSING")
+
+
+def list_numbers(numbers: list[int], limit: int = 50) -> str:
+    text = ", ".join(str(n) for n in numbers[:limit])
+    return text + (f" … ({len(numbers)} in all)" if len(numbers) > limit else "")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
