@@ -68,6 +68,7 @@ class AuthSettings:
     access_token_ttl_s: int
     refresh_token_ttl_s: int
     user_cache_ttl_s: float
+    token_purge_interval_s: float
 
     @classmethod
     def from_env(cls, env: Env | None = None) -> AuthSettings:
@@ -82,6 +83,7 @@ class AuthSettings:
             access_token_ttl_s=env.int("ACCESS_TOKEN_TTL_S", 15 * 60),
             refresh_token_ttl_s=env.int("REFRESH_TOKEN_TTL_S", 30 * 24 * 3600),
             user_cache_ttl_s=env.float("USER_CACHE_TTL_S", 10.0),
+            token_purge_interval_s=env.float("TOKEN_PURGE_INTERVAL_S", 3600.0),
         )
         if settings.access_token_ttl_s < 1 or settings.refresh_token_ttl_s < 1:
             raise ConfigError("token lifetimes must be positive")

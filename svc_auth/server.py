@@ -3,6 +3,7 @@ process wiring (`run`). Domain errors are raised as-is; the shared interceptor m
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import grpc
@@ -16,6 +17,7 @@ from common.logging import get_logger
 from common.migrations import apply_migrations
 from common.tokens import ALGORITHM, TokenVerifier
 from svc_auth.config import AuthSettings
+from svc_auth.housekeeping import purge_forever
 from svc_auth.models import User
 from svc_auth.passwords import Argon2Hasher
 from svc_auth.service import AuthService, Session, UserCache
@@ -143,7 +145,8 @@ async def run(settings: AuthSettings) -> None:
         settings.throttle.max_failures_per_address,
         settings.throttle.max_keys,
     )
-    service = AuthService(PgStore(pool), hasher, issuer, throttle, settings.refresh_token_ttl_s,
+    store = PgStore(pool)
+    service = AuthService(store, hasher, issuer, throttle, settings.refresh_token_ttl_s,
                           user_cache=UserCache(settings.user_cache_ttl_s))
     servicer = AuthServicer(service, issuer, verifier, settings.service_token)
 
@@ -151,7 +154,13 @@ async def run(settings: AuthSettings) -> None:
         auth_pb2_grpc.add_AuthServiceServicer_to_server(servicer, server)
         return SERVICE_NAME
 
+    # Expired refresh tokens are purged in the background (0 turns it off).
+    purge = (asyncio.create_task(purge_forever(store, settings.token_purge_interval_s))
+             if settings.token_purge_interval_s > 0 else None)
+
     async def close_hasher() -> None:
+        if purge is not None:
+            purge.cancel()
         hasher.close()
 
     log.info("auth_starting", kid=issuer.kid, hash_workers=settings.hashing.workers,
