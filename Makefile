@@ -8,6 +8,7 @@
 #   make gen     regenerate gen/ from proto/
 #   make lint    ruff, mypy, gen/ freshness, buf lint (when npx exists)
 #   make bench   load test (SCALE=0.1 TIME_FACTOR=0.1 make bench for a short run)
+#   make ghz     ghz against the running `make up` stack (installs ghz with `go install` if missing)
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -19,7 +20,7 @@ PORT_OFFSET ?= 0
 PYTEST_ARGS ?=
 SOURCES := $(wildcard common edge svc_auth svc_upload svc_files compose loadtest)
 
-.PHONY: help venv system-deps up deps test gen check-gen lint bench
+.PHONY: help venv system-deps up deps test gen check-gen lint bench ghz
 
 help:
 	@sed -n 's/^#   /  /p' $(MAKEFILE_LIST)
@@ -57,3 +58,8 @@ lint: venv check-gen
 bench: venv
 	$(if $(SCALE),SCALE=$(SCALE)) $(if $(TIME_FACTOR),TIME_FACTOR=$(TIME_FACTOR)) \
 		$(PY) -m loadtest.bench $(BENCH_ARGS)
+
+GHZ_OUT ?= loadtest/results/ghz-$(shell date -u +%Y%m%dT%H%M%SZ)
+
+ghz: venv
+	$(PY) -m loadtest.ghz --stack $(DATA_DIR) --out $(GHZ_OUT)
