@@ -44,8 +44,9 @@ class EdgeSettings:
             max_chunk_bytes=env.int("MAX_CHUNK_BYTES", 64 * 1024 * 1024),
             cors_origins=env.list("CORS_ORIGINS"),
             trust_forwarded_for=env.bool("TRUST_FORWARDED_FOR", False),
-            # The bound catches a stuck upstream (fast 503 instead of a pile-up of waiting calls); it
-            # is not a concurrency cap for healthy load: 512 shed 7 % of the seed's 1000-user run.
+            # The bound catches a stuck upstream (fast 503 instead of a pile-up of waiting
+            # calls); it is not a concurrency cap for healthy load: 512 shed 7 % of the seed's
+            # 1000-user run.
             upstream_max_in_flight=env.int("UPSTREAM_MAX_IN_FLIGHT", 2048),
             shutdown_grace_s=env.float("SHUTDOWN_GRACE_S", 10.0),
             log_level=env.str("LOG_LEVEL", "info"),
