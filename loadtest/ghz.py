@@ -147,7 +147,9 @@ def run_all(target: Target, out: Path, configs: list[str] | None = None,
             results.append({"config": path.stem, "error": (proc.stderr or proc.stdout)[-1000:]})
             continue
         data = redact(json.loads(report_path.read_text()))
-        report_path.write_text(json.dumps(data, indent=1) + "\n")
+        # Keep saved reports free of this checkout's absolute path (ghz echoes the proto paths).
+        text = json.dumps(data, indent=1).replace(f"{REPO_ROOT}/", "")
+        report_path.write_text(text + "\n")
         results.append(summarize(path.stem, data))
     lines = ["| method | calls | RPS | avg | p50 | p95 | p99 | status codes |",
              "|---|---|---|---|---|---|---|---|"]
