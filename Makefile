@@ -4,9 +4,9 @@
 #   make up      the whole stack on this machine, no Docker, + Prometheus when installed
 #                (Ctrl-C stops it; UP_ARGS=--no-prometheus without Prometheus)
 #   make deps    only PostgreSQL + SeaweedFS (+ Redis), e.g. to run one service by hand
-#   make test    gen/ freshness, then unit, integration and e2e tests (own stacks, other ports)
+#   make test    `make lint`, then unit, integration and e2e tests (own stacks, other ports)
 #   make gen     regenerate gen/ from proto/
-#   make lint    ruff, mypy, gen/ freshness, buf lint (when npx exists)
+#   make lint    gen/ freshness, ruff, mypy (strict for the product), buf lint (when npx exists)
 #   make bench   load test (SCALE=0.1 TIME_FACTOR=0.1 make bench for a short run)
 #   make ghz     ghz against the running `make up` stack (installs ghz with `go install` if missing)
 
@@ -18,7 +18,7 @@ PY := $(VENV)/bin/python
 DATA_DIR ?= .data
 PORT_OFFSET ?= 0
 PYTEST_ARGS ?=
-SOURCES := $(wildcard common edge svc_auth svc_upload svc_files compose loadtest)
+SOURCES := $(wildcard common edge svc_auth svc_upload svc_files compose loadtest tests)
 
 .PHONY: help venv system-deps up deps test gen check-gen lint bench ghz
 
@@ -37,7 +37,7 @@ up: venv
 deps: venv
 	$(PY) -m compose.local deps --data-dir $(DATA_DIR) --port-offset $(PORT_OFFSET) $(UP_ARGS)
 
-test: venv system-deps check-gen
+test: venv system-deps lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 gen: venv

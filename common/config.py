@@ -74,3 +74,44 @@ class Env:
         if value is None:
             return default
         return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+# --- the typed settings loader (pydantic-settings) ------------------------------------------
+# New settings classes derive from `Settings` and are built with `load(cls)`; the `Env` reader
+# above remains only until every config.py has moved over (issue #9).
+
+from typing import TypeVar  # noqa: E402
+
+from pydantic import ValidationError  # noqa: E402
+from pydantic_settings import BaseSettings, SettingsConfigDict  # noqa: E402
+
+
+class Settings(BaseSettings):
+    """Base of every settings class: `GOVAULT_<FIELD>` variables, frozen once read, unknown
+    variables ignored, an empty variable treated as unset. Units in field names
+    (`rpc_timeout_s`, `chunk_size_bytes`)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=PREFIX, frozen=True, extra="ignore", env_ignore_empty=True,
+        case_sensitive=False,
+    )
+
+
+S = TypeVar("S", bound=Settings)
+
+
+def load(cls: type[S], environ: Mapping[str, str] | None = None) -> S:
+    """`cls` read from the environment (or `environ`, for tests); a missing or malformed value
+    stops the process with one clear line per problem (ConfigError)."""
+    try:
+        if environ is None:
+            return cls()
+        values = {key[len(PREFIX):].lower(): value for key, value in environ.items()
+                  if key.startswith(PREFIX) and value != ""}
+        fields = cls.model_fields
+        return cls.model_validate({k: v for k, v in values.items() if k in fields})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{PREFIX}{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors())
+        raise ConfigError(problems) from None
