@@ -131,16 +131,17 @@ STATE: dict[str, Any] = {"recorder": None, "payload": None, "minio": None, "targ
 
 
 def recorder() -> Recorder:
-    rec = STATE["recorder"]
+    rec: Recorder | None = STATE["recorder"]
     if rec is None:
         rec = STATE["recorder"] = Recorder(SETTINGS.results_dir, SETTINGS.strategy, _stage_index)
     return rec
 
 
 def payload() -> Payload:
-    if STATE["payload"] is None:
-        STATE["payload"] = Payload(SETTINGS.file_size_bytes)
-    return STATE["payload"]
+    made: Payload | None = STATE["payload"]
+    if made is None:
+        made = STATE["payload"] = Payload(SETTINGS.file_size_bytes)
+    return made
 
 
 # ---------------------------------------------------------------------------------- the user
@@ -338,7 +339,7 @@ class SeedShape(LoadTestShape):
     use_common_options = False
 
     def tick(self) -> tuple[int, float] | None:
-        return shapes.tick(PLAN, self.get_run_time())
+        return shapes.tick(PLAN, self.get_run_time())  # type: ignore[no-untyped-call]
 
 
 # ---------------------------------------------------------------------------------- events
@@ -382,7 +383,7 @@ def _progress(environment: Any) -> None:
         rec.flush()
 
 
-@events.init.add_listener
+@events.init.add_listener  # type: ignore[untyped-decorator]
 def _on_init(environment: Any, **_kw: Any) -> None:
     """Setup runs here, before Locust starts the shape's clock (test_start is too late: Locust
     fires it from inside the first shape tick, and re-fires it while the count is still 0)."""
@@ -396,7 +397,7 @@ def _on_init(environment: Any, **_kw: Any) -> None:
     payload()
 
 
-@events.test_start.add_listener
+@events.test_start.add_listener  # type: ignore[untyped-decorator]
 def _on_test_start(environment: Any, **_kw: Any) -> None:
     if STATE.get("started"):
         return
@@ -419,12 +420,12 @@ def _on_test_start(environment: Any, **_kw: Any) -> None:
         STATE["progress"] = gevent.spawn(_progress, environment)
 
 
-@events.request.add_listener
+@events.request.add_listener  # type: ignore[untyped-decorator]
 def _on_request(response_time: float, exception: Any, **_kw: Any) -> None:
     recorder().request(response_time or 0.0, exception is not None)
 
 
-@events.test_stop.add_listener
+@events.test_stop.add_listener  # type: ignore[untyped-decorator]
 def _on_test_stop(environment: Any, **_kw: Any) -> None:
     if STATE.get("progress") is not None:
         STATE["progress"].kill(block=False)
@@ -439,7 +440,7 @@ def _on_test_stop(environment: Any, **_kw: Any) -> None:
           f"failed={rec.iterations_failed} uploads recorded={rec.uploads}", flush=True)
 
 
-@events.quitting.add_listener
+@events.quitting.add_listener  # type: ignore[untyped-decorator]
 def _on_quitting(environment: Any, **_kw: Any) -> None:
     if STATE["recorder"] is not None:
         STATE["recorder"].close()

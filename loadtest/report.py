@@ -32,6 +32,7 @@ import csv
 import json
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -317,7 +318,7 @@ def charts(runs: list[StrategyRun], out: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     written: list[Path] = []
-    metrics = (
+    metrics: tuple[tuple[str, str, Callable[[Row], float], bool], ...] = (
         ("rps_vs_vus.png", "Throughput (requests/s)", lambda r: r.rps, False),
         ("p95_vs_vus.png", "p95 latency (s)", lambda r: r.p95_ms / 1000, False),
         ("error_rate_vs_vus.png", "Error rate (%)", lambda r: 100 * r.error_rate, False),

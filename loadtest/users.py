@@ -141,7 +141,7 @@ def prepare(edge: str, count: int, out: str | Path, prefix: str | None = None,
 
 
 def load(path: str | Path) -> list[dict[str, Any]]:
-    users = json.loads(Path(path).read_text())
+    users: list[dict[str, Any]] = json.loads(Path(path).read_text())
     if not users:
         raise SetupError(f"{path} holds no accounts")
     return users

@@ -13,7 +13,8 @@ directories on their own ports, so they run next to a developer's `make up`:
 - `no_loop_blocking`: fails the (async) test if a callback blocks the event loop > 100 ms.
 
 They never skip: a stack that cannot start fails the run with the end of the failing log.
-Tests under tests/integration and tests/e2e get the `integration` / `e2e` marker automatically.
+Tests under tests/integration, tests/e2e and tests/tooling get the `integration` / `e2e` /
+`tooling` marker automatically.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from tests.fixtures.stacks import start_stack, stop_stack  # noqa: E402
 MARKERS = {
     "integration": "needs real PostgreSQL and S3 (started by the fixtures)",
     "e2e": "drives the whole stack over HTTP (started by the fixtures)",
+    "tooling": "the launcher, compose files, dashboards and load-test tooling (not the product)",
 }
 
 

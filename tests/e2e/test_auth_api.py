@@ -10,7 +10,7 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -18,6 +18,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from compose import Stack
 from svc_auth.tokens import key_id, load_private_key
 from tests.support.users import PASSWORD, new_user
 
@@ -31,7 +32,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 @pytest.fixture
-def base(stack) -> str:
+def base(stack: Stack) -> str:
     return str(stack.edge_url)
 
 
@@ -40,7 +41,7 @@ def _tag() -> str:
 
 
 async def _call(http: aiohttp.ClientSession, method: str, url: str,
-                **kwargs: Any) -> tuple[int, Any, aiohttp.typedefs.LooseHeaders]:
+                **kwargs: Any) -> tuple[int, Any, Mapping[str, str]]:
     async with http.request(method, url, **kwargs) as response:
         text = await response.text()
         body = json.loads(text) if text else None
@@ -228,7 +229,8 @@ def _b64(data: bytes) -> str:
 
 def _segments(token: str) -> tuple[dict[str, Any], dict[str, Any], str]:
     header, payload, signature = token.split(".")
-    decode = lambda s: json.loads(base64.urlsafe_b64decode(s + "=" * (-len(s) % 4)))  # noqa: E731
+    decode: Callable[[str], dict[str, Any]] = lambda s: json.loads(  # noqa: E731
+        base64.urlsafe_b64decode(s + "=" * (-len(s) % 4)))
     return decode(header), decode(payload), signature
 
 

@@ -5,7 +5,7 @@ validation of ids and names, the public link, and RegisterFile's service credent
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -13,6 +13,7 @@ import grpc
 import pytest
 from govault.files.v1 import files_pb2, files_pb2_grpc
 
+from tests.fixtures.logs import ServiceLog
 from tests.support.files import upload_file
 from tests.support.users import User, new_user
 
@@ -380,7 +381,8 @@ async def test_internal_route_is_not_public(http: aiohttp.ClientSession, base_ur
 
 
 async def test_request_id_reaches_the_files_service_and_nothing_failed_inside(
-    http: aiohttp.ClientSession, base_url: str, alice: User, service_log,  # type: ignore[no-untyped-def]
+    http: aiohttp.ClientSession, base_url: str, alice: User,
+    service_log: Callable[[str], ServiceLog],
 ) -> None:
     log = service_log("files")
     request_id = f"files-e2e-{uuid.uuid4().hex[:12]}"

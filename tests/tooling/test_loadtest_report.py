@@ -160,18 +160,24 @@ def test_shapes_scale_round_like_k6_and_shrink_with_time_factor() -> None:
 
 def test_tick_ramps_linearly_and_stops_after_the_last_stage() -> None:
     plan = shapes.stages("stress", scale=1)
-    assert shapes.tick(plan, 0) == (0, pytest.approx(250 / 60 * 2))
-    assert shapes.tick(plan, 30)[0] == 125
-    assert shapes.tick(plan, 60)[0] == 250
-    assert shapes.tick(plan, 240)[0] == 875  # halfway through 750 → 1000 over 2 min
-    assert shapes.tick(plan, 359)[0] == 17
+    def users_at(t: float) -> int:
+        tick = shapes.tick(plan, t)
+        assert tick is not None
+        return tick[0]
+
+    first = shapes.tick(plan, 0)
+    assert first is not None and first[0] == 0 and first[1] == pytest.approx(250 / 60 * 2)
+    assert users_at(30) == 125
+    assert users_at(60) == 250
+    assert users_at(240) == 875  # halfway through 750 → 1000 over 2 min
+    assert users_at(359) == 17
     assert shapes.tick(plan, 360) is None
 
 
 # ------------------------------------------------------------------------------ histograms
 def test_bucket_and_percentile() -> None:
     assert [bucket_ms(x) for x in (7.4, 99.6, 123, 1234, 12345)] == [7, 100, 120, 1200, 12000]
-    hist = {10: 50, 20: 45, 1000: 5}
+    hist: dict[int | str, int] = {10: 50, 20: 45, 1000: 5}
     assert percentile(hist, 0.5) == 10
     assert percentile(hist, 0.95) == 20
     assert percentile(hist, 0.99) == 1000

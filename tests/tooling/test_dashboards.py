@@ -27,7 +27,8 @@ CONTRIBUTING = ROOT / "CONTRIBUTING.md"
 DATASOURCE_UID = "prometheus"
 
 # `process_*` in CONTRIBUTING.md: the prometheus-client defaults the dashboards use.
-PROCESS_METRICS = {"process_cpu_seconds_total": set(), "process_resident_memory_bytes": set()}
+PROCESS_METRICS: dict[str, set[str]] = {
+    "process_cpu_seconds_total": set(), "process_resident_memory_bytes": set()}
 # Labels Prometheus itself adds, or that histograms carry.
 IMPLICIT_LABELS = {"job", "instance", "le", "__name__"}
 

@@ -49,12 +49,14 @@ SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|ACCESS_KEY")
 @pytest.fixture(scope="module")
 def raw() -> dict[str, Any]:
     """The compose file as written (variables not interpolated)."""
-    return yaml.safe_load(COMPOSE_FILE.read_text())
+    loaded: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text())
+    return loaded
 
 
 @pytest.fixture(scope="module")
 def services(raw: dict[str, Any]) -> dict[str, Any]:
-    return raw["services"]
+    found: dict[str, Any] = raw["services"]
+    return found
 
 
 def _env(service: dict[str, Any]) -> dict[str, str]:
