@@ -6,8 +6,12 @@
     deps   only PostgreSQL, SeaweedFS and Redis (for integration tests or running a service
            by hand with the environment written to DATA/stack.json).
 
-Exit status: 0 after a requested stop, 1 when something failed to start or died (the message
-names the process and its log), 130 when interrupted during start-up or killed by a second Ctrl-C.
+While it runs, a process that dies on its own (a GoVault service, PostgreSQL, SeaweedFS, Redis,
+Prometheus) is started again after a growing delay (0.5 s … 30 s), and each death and restart is
+printed with the process's log path; the services answer 503 while a dependency is down.
+
+Exit status: 0 after a requested stop, 1 when something failed to start (the message names the
+process and its log), 130 when interrupted during start-up or killed by a second Ctrl-C.
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ from types import FrameType
 from psycopg.conninfo import conninfo_to_dict
 
 from compose.errors import LockedError, PortInUseError, StackError
-from compose.procs import death_message
 from compose.stack import DATABASES, Stack
 
 
@@ -64,12 +67,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _supervise(stack: Stack) -> int:
+    """Runs until Ctrl-C / SIGTERM, restarting whatever dies (with backoff) and saying so."""
     while True:
-        dead = stack.dead_process()
-        if dead is not None:
-            say("error: " + death_message(dead))
-            say("stopping everything")
-            return 1
+        for event in stack.supervise_once():
+            say(event)
         time.sleep(0.5)
 
 

@@ -86,6 +86,11 @@ class Supervisor:
             self._echo().follow(child.name, log_path)
         return child
 
+    def forget(self, child: Child) -> None:
+        """Drop a child that has exited (before it is started again)."""
+        if child in self.children and not child.alive():
+            self.children.remove(child)
+
     def first_dead(self) -> Child | None:
         return next((child for child in self.children if not child.alive()), None)
 

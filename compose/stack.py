@@ -5,6 +5,15 @@
     stack.edge_url, stack.database_urls["auth"], stack.s3_endpoint, stack.service_env("files")
     stack.prometheus_url   # http://127.0.0.1:9090, or None (not installed / prometheus=False)
     stack.stop()     # Prometheus, services, Redis, SeaweedFS, PostgreSQL; frees the data directory
+    stack.supervise_once()  # restarts, after a growing delay, whatever died on its own
+
+Supervision: a process of the stack that dies on its own (any of the four GoVault processes,
+and PostgreSQL, SeaweedFS, Redis and Prometheus when the stack runs them) is started again with
+backoff (compose/restarts.py), as compose's `restart:` policy does in containers. `make up` calls
+`supervise_once()` twice a second and prints what happened; `Stack(..., supervise=True)` runs it
+in a background thread (test stacks for fault injection). An external server (GOVAULT_PG_ADMIN_URL,
+GOVAULT_S3_ENDPOINT, GOVAULT_REDIS_URL) is not the launcher's to restart: while it is down the
+services answer 503 and recover by themselves when it returns.
 
 `Stack(..., services=False)` (or `start_deps()` alone) brings up only PostgreSQL, SeaweedFS and
 Redis, for integration tests. With services, a local Prometheus scraping the four processes
@@ -20,6 +29,7 @@ import atexit
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
@@ -30,6 +40,7 @@ from compose.errors import StackError
 from compose.health import grpc_serving, http_ok
 from compose.lock import DataDirLock
 from compose.procs import Child, Supervisor, wait_until
+from compose.restarts import RestartPolicy
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Start order: files and upload call auth; upload calls files.
@@ -59,6 +70,7 @@ class Stack:
         commands: Mapping[str, Sequence[str]] | None = None,
         prometheus: bool = True,
         prometheus_scrape_interval_s: float = 10.0,
+        supervise: bool = False,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.port_offset = port_offset
@@ -102,9 +114,18 @@ class Stack:
         self._redis: redis.LocalRedis | None = None
         self._processes: dict[str, Child] = {}
         self._prometheus: Child | None = None
+        self._prometheus_argv: list[str] = []
         self._deps_up = False
         self._claimed = False
         self._atexit_registered = False
+        # Supervision (supervise_once): restarts with backoff, never while stopping.
+        self.restart_policy = RestartPolicy()
+        self.supervision_events: list[str] = []
+        self._supervise = supervise
+        self._supervise_lock = threading.Lock()
+        self._stopping = False
+        self._supervisor_thread: threading.Thread | None = None
+        self._halt = threading.Event()
 
     # ----------------------------------------------------------------------------- lifecycle
     def start(self) -> Stack:
@@ -119,6 +140,11 @@ class Stack:
         except BaseException:
             self.stop()
             raise
+        if self._supervise:
+            self._halt.clear()
+            self._supervisor_thread = threading.Thread(
+                target=self._supervise_forever, name="stack-supervisor", daemon=True)
+            self._supervisor_thread.start()
         return self
 
     def start_deps(self) -> None:
@@ -181,6 +207,7 @@ class Stack:
             return None
         ports.ensure_free(self.ports, ["prometheus"], self.host)
         url = f"http://{self.host}:{port}"
+        self._prometheus_argv = argv
         self._prometheus = self.supervisor.spawn("prometheus", argv, self._plain_env())
         wait_until(f"prometheus GET {url}/-/ready", lambda: http_ok(f"{url}/-/ready"),
                    self.start_timeout_s, list(self.supervisor.children))
@@ -198,6 +225,12 @@ class Stack:
 
     def stop(self) -> None:
         """Stop everything this stack started, in order; idempotent, never raises for one step."""
+        with self._supervise_lock:
+            self._stopping = True  # nothing is restarted from here on
+        self._halt.set()
+        if self._supervisor_thread is not None:
+            self._supervisor_thread.join(timeout=5)
+            self._supervisor_thread = None
         steps: list[tuple[str, Callable[[], object]]] = [("stop prometheus", self.stop_prometheus)]
         steps += [
             (f"stop {name}", partial(self.supervisor.stop, child))
@@ -220,6 +253,7 @@ class Stack:
         if self._lock.held:
             (self.data_dir / STATE_FILE).unlink(missing_ok=True)
             self._lock.release()
+        self._stopping = False
 
     def kill(self) -> None:
         """SIGKILL every child at once (second Ctrl-C). PostgreSQL recovers on the next start."""
@@ -232,10 +266,78 @@ class Stack:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    # ----------------------------------------------------------------------------- supervision
+    def supervise_once(self) -> list[str]:
+        """Starts again every process of this stack that died on its own, once its backoff delay
+        has passed; returns one line per event (died, restarted, restart failed)."""
+        events: list[str] = []
+        with self._supervise_lock:
+            if self._stopping:
+                return events
+            for name, child, restart in self._watched():
+                if child.alive():
+                    continue
+                if not self.restart_policy.down(name):
+                    delay = self.restart_policy.died(name)
+                    events.append(f"{child.describe_exit()}; restarting it in {delay:.1f}s "
+                                  f"(log: {child.log_path})")
+                if not self.restart_policy.due(name):
+                    continue
+                self.supervisor.forget(child)
+                self.restart_policy.started(name)
+                try:
+                    restart()
+                except StackError as exc:
+                    events.append(f"restarting {name} failed, will retry: {exc}")
+                    continue
+                count = self.restart_policy.restarts(name)
+                events.append(f"{name} restarted (restart #{count})")
+            if events:
+                self.supervision_events.extend(events)
+                if self._lock.held:
+                    self._write_state()
+        return events
+
+    def _supervise_forever(self, interval_s: float = 0.5) -> None:
+        while not self._halt.wait(interval_s):
+            for event in self.supervise_once():
+                print(f"launcher: {event}", file=sys.stderr, flush=True)
+
+    def _watched(self) -> list[tuple[str, Child, Callable[[], object]]]:
+        """(name, current child, how to start it again) for every process this stack runs."""
+        watched: list[tuple[str, Child, Callable[[], object]]] = []
+        deps = (("postgres", self._pg), ("seaweedfs", self._s3), ("redis", self._redis))
+        for name, dep in deps:
+            if dep is not None and dep.child is not None:
+                watched.append((name, dep.child, dep.start))
+        for name, child in self._processes.items():
+            watched.append((name, child, partial(self._respawn, name)))
+        if self._prometheus is not None and self._prometheus_argv:
+            watched.append(("prometheus", self._prometheus, self._respawn_prometheus))
+        return watched
+
+    def _respawn(self, name: str) -> None:
+        """A GoVault process again, not waiting for it: it reconnects to its dependencies on its
+        own, and readiness shows in /ready and the gRPC health service."""
+        self._processes[name] = self.supervisor.spawn(
+            name, self.commands[name], self.service_env(name), cwd=REPO_ROOT)
+
+    def _respawn_prometheus(self) -> None:
+        self._prometheus = self.supervisor.spawn("prometheus", self._prometheus_argv,
+                                                 self._plain_env())
+
     # ----------------------------------------------------------------------------- queries
     def dead_process(self) -> Child | None:
         """The first child that exited on its own (None while all run)."""
         return self.supervisor.first_dead()
+
+    def pid(self, name: str) -> int | None:
+        """The current process id of `name` (a GoVault process, postgres, seaweedfs, redis or
+        prometheus run by this stack), or None."""
+        for watched, child, _ in self._watched():
+            if watched == name:
+                return child.pid
+        return None
 
     def log_path(self, name: str) -> Path:
         """DATA/logs/<name>.log for auth, files, upload, edge, postgres, seaweedfs, redis,
@@ -387,5 +489,7 @@ class Stack:
             "service_token": self.service_token,
             "log_dir": str(self.log_dir),
             "env": self.env,
+            "restarts": {name: self.restart_policy.restarts(name)
+                         for name, _, _ in self._watched()},
         }
         credentials.write_private(self.data_dir / STATE_FILE, json.dumps(state, indent=2) + "\n")

@@ -5,7 +5,9 @@ no listener behind while the data survives a restart."""
 from __future__ import annotations
 
 import io
+import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -13,6 +15,8 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import psycopg
@@ -175,3 +179,56 @@ def test_stop_leaves_no_listener_and_data_survives_restart() -> None:
     finally:
         stop_stack(again, keep_logs=False)
     assert again.still_listening() == {}
+
+
+def _wait_for(what: str, check: Callable[[], bool], timeout_s: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.3)
+
+
+def _replaced(stack: Stack, name: str, old_pid: int) -> bool:
+    return stack.pid(name) not in (None, old_pid)
+
+
+def _post_json(url: str, body: dict[str, str]) -> int:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
+
+
+def test_a_killed_service_or_postgres_is_restarted_and_the_stack_recovers() -> None:
+    """Supervision (`make up`, Stack(supervise=True)): kill -9 of a GoVault process or of
+    PostgreSQL is followed by a restart with backoff, reported, and the API works again."""
+    data_dir = make_data_dir("supervise")
+    stack = Stack(data_dir, offset_for("scratch"), services=True, prometheus=False,
+                  environ=isolated_environ(), fast_unsafe_pg=True, supervise=True)
+    stack.start()
+    try:
+        def sign_up() -> int:
+            name = f"sup{uuid.uuid4().hex[:10]}"
+            return _post_json(f"{stack.edge_url}/auth/signup", {
+                "username": name, "email": f"{name}@example.com", "password": "long enough"})
+
+        assert sign_up() == 200
+        for name in ("upload", "postgres"):
+            old = stack.pid(name)
+            assert old is not None
+            os.kill(old, signal.SIGKILL)
+            _wait_for(f"{name} restarted", partial(_replaced, stack, name, old))
+            _wait_for("the edge ready", lambda: anonymous_get(f"{stack.edge_url}/ready") == 200)
+            _wait_for("a sign-up to succeed", lambda: sign_up() == 200)
+        events = "\n".join(stack.supervision_events)
+        assert "upload (pid" in events and "upload restarted" in events, events
+        assert "postgres restarted" in events, events
+        assert stack.dead_process() is None
+    finally:
+        stop_stack(stack, keep_logs=False)
+    assert stack.still_listening() == {}

