@@ -3,8 +3,10 @@ an existing S3 endpoint (`GOVAULT_S3_ENDPOINT` + keys). Either way the private b
 with the minio SDK if missing (no bucket policy: anonymous requests are denied).
 
 `weed mini` opens master, volume, filer, S3 and admin listeners plus a gRPC port for each; every
-one is passed explicitly (see compose.ports) so two stacks can run side by side. WebDAV, the admin
-UI, the Iceberg and Lance endpoints and telemetry are off; everything binds to 127.0.0.1.
+one is passed explicitly (see compose.ports) so two stacks can run side by side. The filer's HTTP
+API (unauthenticated), WebDAV, the admin UI, the Iceberg and Lance endpoints and telemetry are
+off; everything binds to 127.0.0.1, and the data directory is 0700 (object data files are not
+readable by other local users).
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ PORT_FLAGS = {
     "admin.port.grpc": "weed_admin_grpc",
 }
 FIXED_FLAGS = (
+    # Only the S3 API serves objects: the filer's HTTP API would read, write and delete any
+    # object without credentials (the S3 gateway talks to the filer over gRPC).
+    "-disableHttp",
     "-master.telemetry=false",
     "-webdav=false",
     "-admin.ui=false",
@@ -114,6 +119,7 @@ class LocalSeaweed:
 
     def start(self, timeout_s: float = 60.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)
         argv = [find_weed(), "mini", f"-dir={self.data_dir}", f"-ip={self.host}",
                 f"-ip.bind={self.host}", *FIXED_FLAGS]
         argv += [f"-{flag}={self.ports[name]}" for flag, name in PORT_FLAGS.items()]

@@ -84,6 +84,30 @@ def test_bucket_exists_and_is_private(stack_deps: Stack) -> None:
         s3.remove_object(stack_deps.s3_bucket, key)
 
 
+def test_only_the_s3_api_serves_objects(stack_deps: Stack) -> None:
+    """The store's filer HTTP port would serve (and take) objects without credentials: it is
+    off, and the object data on disk is not readable by other local users."""
+    s3 = s3_client(stack_deps)
+    key = f"launcher-test/{uuid.uuid4()}"
+    s3.put_object(stack_deps.s3_bucket, key, io.BytesIO(b"private bytes"), 13)
+    try:
+        filer = f"http://127.0.0.1:{stack_deps.ports['weed_filer']}"
+        assert anonymous_get(f"{filer}/buckets/{stack_deps.s3_bucket}/{key}") != 200
+        request = urllib.request.Request(f"{filer}/buckets/{stack_deps.s3_bucket}/planted",
+                                         data=b"x", method="PUT")
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                status = int(response.status)
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        assert status >= 400
+        assert "planted" not in [o.object_name for o in
+                                 s3.list_objects(stack_deps.s3_bucket, prefix="planted")]
+        assert (stack_deps.data_dir / "s3").stat().st_mode & 0o777 == 0o700
+    finally:
+        s3.remove_object(stack_deps.s3_bucket, key)
+
+
 def test_s3_rejects_wrong_keys(stack_deps: Stack) -> None:
     bad = Minio(stack_deps.s3_endpoint.split("://", 1)[1], access_key=stack_deps.s3_access_key,
                 secret_key="not-the-secret", secure=False)
