@@ -39,6 +39,7 @@ MARKERS = {
     "integration": "needs real PostgreSQL and S3 (started by the fixtures)",
     "e2e": "drives the whole stack over HTTP (started by the fixtures)",
     "tooling": "the launcher, compose files, dashboards and load-test tooling (not the product)",
+    "faults": "kills and freezes processes of a stack of its own under upload load",
 }
 
 
