@@ -40,6 +40,7 @@ MARKERS = {
     "e2e": "drives the whole stack over HTTP (started by the fixtures)",
     "tooling": "the launcher, compose files, dashboards and load-test tooling (not the product)",
     "faults": "kills and freezes processes of a stack of its own under upload load",
+    "fuzz": "schema fuzzing of the running stack's public API (schemathesis)",
 }
 
 
