@@ -9,6 +9,7 @@
 #   make lint    gen/ freshness, ruff, mypy (strict for the product), buf lint (when npx exists)
 #   make bench   load test (SCALE=0.1 TIME_FACTOR=0.1 make bench for a short run)
 #   make ghz     ghz against the running `make up` stack (installs ghz with `go install` if missing)
+#   make profile CPU per upload per process + py-spy flame graphs (PROFILE_OUT=folder)
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -20,7 +21,7 @@ PORT_OFFSET ?= 0
 PYTEST_ARGS ?=
 SOURCES := $(wildcard common edge svc_auth svc_upload svc_files compose loadtest tests)
 
-.PHONY: help venv system-deps up deps test gen check-gen lint bench ghz
+.PHONY: help venv system-deps up deps test gen check-gen lint bench ghz profile
 
 help:
 	@sed -n 's/^#   /  /p' $(MAKEFILE_LIST)
@@ -63,3 +64,8 @@ GHZ_OUT ?= loadtest/results/ghz-$(shell date -u +%Y%m%dT%H%M%SZ)
 
 ghz: venv
 	$(PY) -m loadtest.ghz --stack $(DATA_DIR) --out $(GHZ_OUT)
+
+PROFILE_OUT ?= loadtest/results/profile-$(shell date -u +%Y%m%dT%H%M%SZ)
+
+profile: venv
+	$(PY) -m loadtest.profile --out $(PROFILE_OUT) $(PROFILE_ARGS)

@@ -1,0 +1,205 @@
+"""Where GoVault's CPU goes per upload: the upload benchmark with a sampling profiler attached.
+
+    python -m loadtest.profile --out loadtest/results/profile-<label>   (`make profile`)
+        [--size 1048576] [--modes raw,proxy,multipart] [--seconds 20] [--port-offset 3500]
+
+It starts a stack of its own (the launcher, in a temporary directory, no Prometheus, port offset
+3500 by default so it meets neither `make up` nor the tests) and stops it afterwards. For each
+mode it runs `loadtest.bench_uploads`' clients (8 concurrent by default) for --seconds while
+py-spy (from PyPI) samples every GoVault process, and writes:
+
+- `<mode>/<process>.svg`: a flame graph of on-CPU samples (edge, auth, upload, files);
+- `profile.md` / `profile.json`: uploads/s, the ratio to raw presigned PUTs, and CPU ms per upload
+  for each process, PostgreSQL's backends included (the postmaster and its children, with the CPU
+  of backends that exited meanwhile) and the S3 store — all measured in the same run.
+
+Figures from a shared or busy machine are not comparable with each other: compare ratios and
+per-upload CPU from one run on a quiet machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from loadtest.bench_uploads import CLK_TCK, MIB, Bench, Result
+
+PROFILED = ("edge", "auth", "upload", "files")
+
+
+def _stat(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def tree_cpu_seconds(leader: int) -> float:
+    """CPU of a process and its children: the leader and every live child (utime+stime) plus
+    the leader's reaped children (cutime+cstime), so PostgreSQL backends that exited still count.
+    (Backends leave the postmaster's process group with setsid(), so the group would miss them.)"""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = _stat(int(entry))
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        if int(entry) == leader:
+            total += sum(int(f) for f in fields[11:15]) / CLK_TCK
+        elif int(fields[1]) == leader:  # ppid
+            total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return total
+
+
+@dataclass
+class Processes:
+    """What is measured: name → (pid, with its children?)."""
+
+    members: dict[str, tuple[int, bool]]
+
+    def cpu(self) -> dict[str, float]:
+        out = {}
+        for name, (pid, group) in self.members.items():
+            if group:
+                out[name] = tree_cpu_seconds(pid)
+            else:
+                fields = _stat(pid)
+                out[name] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+        return out
+
+
+def find_py_spy() -> str:
+    found = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(found).exists():
+        raise SystemExit("py-spy is not installed: `make venv` (it is a dev dependency)")
+    return found
+
+
+def start_profilers(out: Path, pids: dict[str, int], seconds: float,
+                    rate: int) -> list[subprocess.Popen[bytes]]:
+    out.mkdir(parents=True, exist_ok=True)
+    spy = find_py_spy()
+    return [subprocess.Popen(
+        [spy, "record", "--pid", str(pid), "--rate", str(rate), "--duration",
+         str(max(1, int(seconds))), "--nonblocking", "--format", "flamegraph",
+         "--output", str(out / f"{name}.svg")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for name, pid in pids.items()]
+
+
+async def profile_mode(bench: Bench, http: aiohttp.ClientSession, procs: Processes,
+                       mode: str, size: int, seconds: float, out: Path, rate: int,
+                       profiled: dict[str, int]) -> dict[str, Any]:
+    spies = start_profilers(out / mode, profiled, seconds, rate) if mode != "raw" else []
+    before = procs.cpu()
+    result: Result = await bench.run_mode(http, mode, size, seconds)
+    after = procs.cpu()
+    for spy in spies:
+        _, err = await asyncio.to_thread(spy.communicate)
+        if spy.returncode != 0:
+            print(f"py-spy failed ({spy.args!r}): {err.decode(errors='replace')[-300:]}",
+                  file=sys.stderr)
+    per = max(1, result.uploads)
+    cpu_ms = {name: round(1000 * (after[name] - before[name]) / per, 2) for name in after}
+    return {"mode": mode, "size_bytes": size, "uploads": result.uploads,
+            "errors": result.errors, "uploads_per_s": round(result.rate, 1),
+            "cpu_ms_per_upload": cpu_ms,
+            "ours_ms_per_upload": round(sum(v for k, v in cpu_ms.items() if k != "store"), 2)}
+
+
+def write_report(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+    raw = next((r for r in rows if r["mode"] == "raw"), None)
+    names = [*PROFILED, "postgres", "store"]
+    lines = [f"# GoVault CPU per upload — {meta['when']}", "",
+             f"`python -m loadtest.profile {meta['argv']}`; {meta['concurrency']} concurrent "
+             f"clients, {meta['seconds']:.0f} s per mode, {meta['size_bytes'] / MIB:g} MiB "
+             "objects, one stack, one run. CPU in ms per completed upload; *ours* = edge + "
+             "auth + upload + files + PostgreSQL backends.", "",
+             "| mode | uploads/s | ÷ raw | ours | " + " | ".join(names) + " | errors |",
+             "|---|---|---|---|" + "---|" * len(names) + "---|"]
+    for row in rows:
+        ratio = (row["uploads_per_s"] / raw["uploads_per_s"]
+                 if raw and raw["uploads_per_s"] else float("nan"))
+        cpu = row["cpu_ms_per_upload"]
+        lines.append(f"| {row['mode']} | {row['uploads_per_s']} | {ratio:.2f} | "
+                     f"{row['ours_ms_per_upload'] if row['mode'] != 'raw' else '–'} | "
+                     + " | ".join(str(cpu.get(n, "–")) for n in names)
+                     + f" | {row['errors']} |")
+    lines += ["", "Flame graphs (on-CPU samples, py-spy): "
+              + ", ".join(f"[{r['mode']}/{n}]({r['mode']}/{n}.svg)"
+                          for r in rows if r["mode"] != "raw" for n in PROFILED), ""]
+    text = "\n".join(lines)
+    (out / "profile.md").write_text(text)
+    (out / "profile.json").write_text(json.dumps({"rows": rows, **meta}, indent=2) + "\n")
+    return text
+
+
+async def run(args: argparse.Namespace, out: Path, edge_url: str, env: dict[str, str],
+              procs: Processes, profiled: dict[str, int]) -> str:
+    os.environ.update({k: v for k, v in env.items() if k.startswith("GOVAULT_S3_")})
+    bench = Bench(argparse.Namespace(
+        edge_url=edge_url, pids=",".join(f"{k}={v}" for k, v in profiled.items()),
+        store_pid=0, concurrency=args.concurrency, part_size=args.part_size))
+    rows = []
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
+                                     timeout=aiohttp.ClientTimeout(total=600)) as http:
+        await bench.users(http, max(8, args.concurrency))
+        for mode in args.modes.split(","):
+            row = await profile_mode(bench, http, procs, mode, args.size, args.seconds, out,
+                                     args.rate, profiled)
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    meta = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "argv": " ".join(sys.argv[1:]), "concurrency": args.concurrency,
+            "seconds": args.seconds, "size_bytes": args.size, "load_average": os.getloadavg()}
+    return write_report(out, rows, meta)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m loadtest.profile", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", required=True, help="folder for the report and flame graphs")
+    parser.add_argument("--port-offset", type=int, default=3500)
+    parser.add_argument("--size", type=int, default=MIB)
+    parser.add_argument("--part-size", type=int, default=100 * MIB)
+    parser.add_argument("--modes", default="raw,proxy,multipart")
+    parser.add_argument("--seconds", type=float, default=20.0, help="per mode")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
+    args = parser.parse_args(argv)
+    find_py_spy()
+    from compose import Stack
+
+    data_dir = Path(tempfile.mkdtemp(prefix="govault-profile-"))
+    data_dir.chmod(0o755)  # PostgreSQL's own user must reach its data directory
+    stack = Stack(data_dir, args.port_offset, prometheus=False)
+    try:
+        stack.start()
+        pids = {name: stack.pid(name) for name in (*PROFILED, "postgres", "seaweedfs")}
+        if any(pid is None for pid in pids.values()):
+            raise SystemExit(f"missing processes: {pids}")
+        profiled = {name: int(pids[name] or 0) for name in PROFILED}
+        procs = Processes({**{n: (p, False) for n, p in profiled.items()},
+                           "postgres": (int(pids["postgres"] or 0), True),
+                           "store": (int(pids["seaweedfs"] or 0), False)})
+        out = Path(args.out).resolve()
+        print(asyncio.run(run(args, out, stack.edge_url, stack.env, procs, profiled)))
+    finally:
+        stack.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
