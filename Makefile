@@ -2,7 +2,8 @@
 # (scripts/ensure-venv reinstalls only when pyproject.toml or the package list changed).
 #
 #   make up      the whole stack on this machine, no Docker, + Prometheus when installed
-#                (Ctrl-C stops it; UP_ARGS=--no-prometheus without Prometheus)
+#                (Ctrl-C stops it; UP_ARGS=--no-prometheus without Prometheus; REPLICAS=2 runs
+#                two instances of each gRPC service behind the edge)
 #   make deps    only PostgreSQL + SeaweedFS (+ Redis), e.g. to run one service by hand
 #   make test    `make lint`, then unit, integration and e2e tests (own stacks, other ports)
 #   make gen     regenerate gen/ from proto/
@@ -18,6 +19,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DATA_DIR ?= .data
 PORT_OFFSET ?= 0
+REPLICAS ?= 1
 PYTEST_ARGS ?=
 SOURCES := $(wildcard common edge svc_auth svc_upload svc_files compose loadtest tests)
 
@@ -33,7 +35,8 @@ system-deps:
 	@scripts/ensure-system-deps
 
 up: venv
-	$(PY) -m compose.local up --data-dir $(DATA_DIR) --port-offset $(PORT_OFFSET) $(UP_ARGS)
+	$(PY) -m compose.local up --data-dir $(DATA_DIR) --port-offset $(PORT_OFFSET) \
+		--replicas $(REPLICAS) $(UP_ARGS)
 
 deps: venv
 	$(PY) -m compose.local deps --data-dir $(DATA_DIR) --port-offset $(PORT_OFFSET) $(UP_ARGS)

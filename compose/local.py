@@ -26,13 +26,14 @@ from types import FrameType
 from psycopg.conninfo import conninfo_to_dict
 
 from compose.errors import LockedError, PortInUseError, StackError
+from compose.ports import MAX_REPLICAS
 from compose.stack import DATABASES, Stack
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     stack = Stack(args.data_dir, args.port_offset, services=args.command == "up", echo=args.echo,
-                  prometheus=args.prometheus)
+                  prometheus=args.prometheus, replicas=args.replicas)
     # SIGINT too: a launcher started in the background inherits SIGINT ignored, and then Ctrl-C
     # (or `kill -INT`) would do nothing. Every signal stops the stack in order.
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -81,7 +82,8 @@ def _print_ready(stack: Stack, command: str, prometheus: bool = True) -> None:
     lines = []
     if command == "up":
         lines.append(f"GoVault is ready at {stack.edge_url}  (Ctrl-C stops everything)")
-        lines.append(f"  gRPC:       {', '.join(f'{k} {v}' for k, v in stack.grpc_addrs.items())}")
+        lines.append("  gRPC:       " + ", ".join(f"{svc} {' '.join(addrs)}"
+                                                  for svc, addrs in stack.replica_addrs.items()))
         if stack.prometheus_url:
             scraped = ", ".join(f"{k} :{v}" for k, v in stack.metrics_ports.items())
             lines.append(f"  Prometheus: {stack.prometheus_url} (scraping {scraped})")
@@ -132,6 +134,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="added to every port, to run a second stack next to the first")
     parser.add_argument("--echo", action="store_true",
                         help="also copy every process's log lines to this terminal")
+    parser.add_argument("--replicas", type=int, default=1, choices=range(1, MAX_REPLICAS + 1),
+                        metavar="N", help="instances of each gRPC service (the edge balances "
+                        f"over them; 1-{MAX_REPLICAS}, default 1)")
     parser.add_argument("--no-prometheus", dest="prometheus", action="store_false",
                         help="`up` without the local Prometheus (started when installed)")
     return parser

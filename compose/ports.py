@@ -42,8 +42,31 @@ BASE_PORTS: dict[str, int] = {
     "weed_admin_grpc": 33646,
 }
 
+# Replicas 2..MAX_REPLICAS of each gRPC service (`make up REPLICAS=2`): the first one's ports
+# + 10 per replica (auth-2 on 50061, metrics 9111; auth-3 on 50071, …).
+MAX_REPLICAS = 4
+REPLICATED = ("auth", "upload", "files")
+for _svc in REPLICATED:
+    for _k in range(2, MAX_REPLICAS + 1):
+        BASE_PORTS[f"{_svc}-{_k}"] = BASE_PORTS[_svc] + 10 * (_k - 1)
+        BASE_PORTS[f"{_svc}-{_k}_metrics"] = BASE_PORTS[f"{_svc}_metrics"] + 10 * (_k - 1)
+
 SERVICE_PORTS = ("edge", "edge_metrics", "auth", "auth_metrics", "upload", "upload_metrics",
                  "files", "files_metrics")
+
+
+def replica_names(service: str, replicas: int) -> list[str]:
+    """`auth`, `auth-2`, … : the process names of `replicas` instances of `service`."""
+    if not 1 <= replicas <= MAX_REPLICAS:
+        raise ValueError(f"replicas must be between 1 and {MAX_REPLICAS}, got {replicas}")
+    return [service, *(f"{service}-{k}" for k in range(2, replicas + 1))]
+
+
+def service_ports(replicas: int) -> list[str]:
+    """Every port name the GoVault processes bind with `replicas` instances of each service."""
+    extra = [f"{name}{suffix}" for svc in REPLICATED for name in replica_names(svc, replicas)[1:]
+             for suffix in ("", "_metrics")]
+    return [*SERVICE_PORTS, *extra]
 SEAWEED_PORTS = tuple(n for n in BASE_PORTS if n == "s3" or n.startswith(("s3_", "weed_")))
 MAX_OFFSET = 65535 - max(BASE_PORTS.values())
 

@@ -19,7 +19,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import yaml
@@ -28,6 +28,7 @@ CONFIG_FILE = "prometheus.yml"
 LOG_FILE = "prometheus.log"
 # The jobs of compose/prometheus.yml; dashboards filter process panels on these names.
 JOBS = ("edge", "auth", "upload", "files")
+Targets = str | Sequence[str]  # one "host:port", or one per replica
 
 
 def find_prometheus() -> str | None:
@@ -38,13 +39,16 @@ def find_prometheus() -> str | None:
 
 
 def scrape_config(
-    targets: Mapping[str, str], *, scrape_interval_s: float = 10.0, self_target: str | None = None
+    targets: Mapping[str, Targets], *, scrape_interval_s: float = 10.0,
+    self_target: str | None = None,
 ) -> dict[str, object]:
-    """The config dict: one job per `targets` entry (job name → "host:port")."""
+    """The config dict: one job per `targets` entry (job name → "host:port", or a list of them
+    when a service runs several replicas)."""
     interval = f"{scrape_interval_s:g}s"
     timeout = f"{min(scrape_interval_s, 5.0):g}s"
     jobs: list[dict[str, object]] = [
-        {"job_name": job, "static_configs": [{"targets": [target]}]}
+        {"job_name": job,
+         "static_configs": [{"targets": [target] if isinstance(target, str) else list(target)}]}
         for job, target in targets.items()
     ]
     if self_target:
@@ -57,7 +61,7 @@ def scrape_config(
 
 
 def write_config(
-    data_dir: Path, targets: Mapping[str, str], *, scrape_interval_s: float = 10.0,
+    data_dir: Path, targets: Mapping[str, Targets], *, scrape_interval_s: float = 10.0,
     self_target: str | None = None,
 ) -> Path:
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -69,7 +73,7 @@ def write_config(
 
 
 def prometheus_argv(
-    data_dir: Path, targets: Mapping[str, str], port: int, *, host: str = "127.0.0.1",
+    data_dir: Path, targets: Mapping[str, Targets], port: int, *, host: str = "127.0.0.1",
     scrape_interval_s: float = 10.0, retention: str = "7d",
 ) -> list[str] | None:
     """Writes the config under `data_dir`; the command line, or None without a binary."""
@@ -89,7 +93,7 @@ def prometheus_argv(
 
 
 def start_prometheus(
-    data_dir: str | os.PathLike[str], targets: dict[str, str], port: int, *,
+    data_dir: str | os.PathLike[str], targets: Mapping[str, Targets], port: int, *,
     host: str = "127.0.0.1", scrape_interval_s: float = 10.0,
 ) -> subprocess.Popen[bytes] | None:
     """Starts Prometheus scraping `targets` (job → "host:port"); None when it is not installed."""

@@ -45,7 +45,7 @@ from compose.restarts import RestartPolicy
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Start order: files and upload call auth; upload calls files.
 SERVICES = ("auth", "files", "upload")
-PROCESSES = (*SERVICES, "edge")
+PROCESSES = (*SERVICES, "edge")  # one instance each; `replicas` adds auth-2, files-2, …
 MODULES = {"auth": "svc_auth", "files": "svc_files", "upload": "svc_upload", "edge": "edge"}
 DATABASES = {"auth": "govault_auth", "upload": "govault_upload", "files": "govault_files"}
 STATE_FILE = "stack.json"
@@ -71,6 +71,7 @@ class Stack:
         prometheus: bool = True,
         prometheus_scrape_interval_s: float = 10.0,
         supervise: bool = False,
+        replicas: int = 1,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.port_offset = port_offset
@@ -82,8 +83,13 @@ class Stack:
         self.start_timeout_s = start_timeout_s
         self.fast_unsafe_pg = fast_unsafe_pg
         self.environ = dict(os.environ if environ is None else environ)
+        # Instances: auth, auth-2, …, files, …, upload, …, then edge (start order).
+        self.replicas = replicas
+        self.instances = [name for svc in SERVICES for name in ports.replica_names(svc, replicas)]
+        self.instances.append("edge")
         # argv per process; default `python -m <module>` (override to profile or stub one)
-        self.commands = {name: [sys.executable, "-m", MODULES[name]] for name in PROCESSES}
+        self.commands = {name: [sys.executable, "-m", MODULES[_base(name)]]
+                         for name in self.instances}
         self.commands.update({name: list(argv) for name, argv in (commands or {}).items()})
         self.log_dir = self.data_dir / "logs"
         self.supervisor = Supervisor(self.log_dir, echo=echo)
@@ -91,8 +97,13 @@ class Stack:
 
         # Known before start.
         self.edge_url = f"http://{host}:{self.ports['edge']}"
+        # The first instance of each service (what tools and tests call directly) …
         self.grpc_addrs = {name: f"{host}:{self.ports[name]}" for name in SERVICES}
-        self.metrics_ports = {name: self.ports[f"{name}_metrics"] for name in PROCESSES}
+        # … and every instance: what the edge and the services balance over.
+        self.replica_addrs = {svc: [f"{host}:{self.ports[name]}"
+                                    for name in ports.replica_names(svc, replicas)]
+                              for svc in SERVICES}
+        self.metrics_ports = {name: self.ports[f"{name}_metrics"] for name in self.instances}
         self.jwt_private_key_file = self.data_dir / credentials.JWT_KEY_FILE
         self.s3_bucket = self.environ.get("GOVAULT_S3_BUCKET") or "govault"
         self.s3_region = self.environ.get("GOVAULT_S3_REGION") or "us-east-1"
@@ -174,8 +185,8 @@ class Stack:
         """auth, files, upload (each until its gRPC health says SERVING), then edge until /ready."""
         if not self._deps_up:
             raise StackError("start_deps() first")
-        ports.ensure_free(self.ports, ports.SERVICE_PORTS, self.host)
-        for name in PROCESSES:
+        ports.ensure_free(self.ports, ports.service_ports(self.replicas), self.host)
+        for name in self.instances:
             child = self.supervisor.spawn(
                 name, self.commands[name], self.service_env(name), cwd=REPO_ROOT)
             self._processes[name] = child
@@ -183,7 +194,7 @@ class Stack:
                 what, url = "edge GET /ready", f"{self.edge_url}/ready"
                 ready = lambda url=url: http_ok(url)  # noqa: E731
             else:
-                addr = self.grpc_addrs[name]
+                addr = f"{self.host}:{self.ports[name]}"
                 what = f"{name} gRPC health on {addr}"
                 ready = lambda addr=addr: grpc_serving(addr)  # noqa: E731
             wait_until(what, ready, self.start_timeout_s, list(self.supervisor.children))
@@ -199,8 +210,8 @@ class Stack:
             raise StackError("start_services() first: Prometheus scrapes the services")
         interval = scrape_interval_s or self.prometheus_scrape_interval_s
         port = self.ports["prometheus"]
-        targets = {name: f"{self.host}:{self.metrics_ports[name]}"
-                   for name in prometheus_local.JOBS}
+        targets = {job: [f"{self.host}:{self.metrics_ports[name]}" for name in self.instances
+                         if _base(name) == job] for job in prometheus_local.JOBS}
         argv = prometheus_local.prometheus_argv(self.data_dir / "prometheus", targets, port,
                                                 host=self.host, scrape_interval_s=interval)
         if argv is None:
@@ -234,7 +245,8 @@ class Stack:
         steps: list[tuple[str, Callable[[], object]]] = [("stop prometheus", self.stop_prometheus)]
         steps += [
             (f"stop {name}", partial(self.supervisor.stop, child))
-            for name in reversed(PROCESSES) if (child := self._processes.get(name)) is not None]
+            for name in reversed(self.instances)
+            if (child := self._processes.get(name)) is not None]
         deps = (("redis", self._redis), ("seaweedfs", self._s3), ("postgres", self._pg))
         steps += [(f"stop {name}", dep.stop) for name, dep in deps if dep is not None]
         steps.append(("kill leftovers", self.supervisor.kill_all))
@@ -331,6 +343,13 @@ class Stack:
         """The first child that exited on its own (None while all run)."""
         return self.supervisor.first_dead()
 
+    def grpc_target(self, service: str) -> str:
+        """The gRPC target for every instance of `service`: `host:port`, or with replicas the
+        gRPC name `ipv4:host:port,host:port` (the channel balances over and fails over between
+        them)."""
+        addrs = self.replica_addrs[service]
+        return addrs[0] if len(addrs) == 1 else "ipv4:" + ",".join(addrs)
+
     def pid(self, name: str) -> int | None:
         """The current process id of `name` (a GoVault process, postgres, seaweedfs, redis or
         prometheus run by this stack), or None."""
@@ -362,7 +381,7 @@ class Stack:
             env["GOVAULT_EDGE_PORT"] = str(self.ports["edge"])
         else:
             env["GOVAULT_GRPC_PORT"] = str(self.ports[name])
-            env["GOVAULT_DATABASE_URL"] = self.database_urls[name]
+            env["GOVAULT_DATABASE_URL"] = self.database_urls[_base(name)]
         return env
 
     def create_database(self, name: str) -> str:
@@ -386,7 +405,7 @@ class Stack:
         if not self.environ.get("GOVAULT_REDIS_URL") and redis.find_redis_server():
             names.append("redis")
         if self.with_services:
-            names += ports.SERVICE_PORTS
+            names += ports.service_ports(self.replicas)
             if self.with_prometheus and prometheus_local.find_prometheus():
                 names.append("prometheus")
         return names
@@ -452,9 +471,9 @@ class Stack:
     def _common_env(self) -> dict[str, str]:
         env = {
             "GOVAULT_LISTEN_HOST": self.host,
-            "GOVAULT_AUTH_ADDR": self.grpc_addrs["auth"],
-            "GOVAULT_UPLOAD_ADDR": self.grpc_addrs["upload"],
-            "GOVAULT_FILES_ADDR": self.grpc_addrs["files"],
+            "GOVAULT_AUTH_ADDR": self.grpc_target("auth"),
+            "GOVAULT_UPLOAD_ADDR": self.grpc_target("upload"),
+            "GOVAULT_FILES_ADDR": self.grpc_target("files"),
             "GOVAULT_SERVICE_TOKEN": self.service_token,
             "GOVAULT_JWT_PRIVATE_KEY_FILE": str(self.jwt_private_key_file),
             "GOVAULT_S3_ENDPOINT": self.s3_endpoint,
@@ -478,6 +497,7 @@ class Stack:
             "services": bool(self._processes),
             "edge_url": self.edge_url,
             "grpc_addrs": self.grpc_addrs,
+            "replica_addrs": self.replica_addrs,
             "metrics_ports": self.metrics_ports,
             "database_urls": self.database_urls,
             "s3_endpoint": self.s3_endpoint,
@@ -493,3 +513,8 @@ class Stack:
                          for name, _, _ in self._watched()},
         }
         credentials.write_private(self.data_dir / STATE_FILE, json.dumps(state, indent=2) + "\n")
+
+
+def _base(name: str) -> str:
+    """`auth-2` → `auth` (the service an instance belongs to)."""
+    return name.split("-", 1)[0]

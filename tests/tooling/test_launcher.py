@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -216,9 +217,19 @@ def _replaced(stack: Stack, name: str, old_pid: int) -> bool:
     return stack.pid(name) not in (None, old_pid)
 
 
-def _post_json(url: str, body: dict[str, str]) -> int:
+def _post_for_body(url: str, body: dict[str, str]) -> bytes:
     request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
                                      headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return bytes(response.read())
+
+
+def _post_json(url: str, body: dict[str, Any], token: str = "") -> int:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return int(response.status)
@@ -253,6 +264,37 @@ def test_a_killed_service_or_postgres_is_restarted_and_the_stack_recovers() -> N
         assert "upload (pid" in events and "upload restarted" in events, events
         assert "postgres restarted" in events, events
         assert stack.dead_process() is None
+    finally:
+        stop_stack(stack, keep_logs=False)
+    assert stack.still_listening() == {}
+
+
+def test_replicas_run_behind_one_edge_and_a_killed_replica_is_routed_around() -> None:
+    """`make up REPLICAS=2`: two instances of each gRPC service, every caller pointed at both;
+    with one upload instance killed (and not restarted) uploads still succeed."""
+    stack = Stack(make_data_dir("replicas"), offset_for("scratch"), services=True,
+                  prometheus=False, environ=isolated_environ(), fast_unsafe_pg=True, replicas=2)
+    stack.start()
+    try:
+        assert stack.instances == ["auth", "auth-2", "files", "files-2", "upload", "upload-2",
+                                   "edge"]
+        target = stack.grpc_target("upload")
+        assert target.startswith("ipv4:") and target.count(",") == 1
+        assert stack.service_env("edge")["GOVAULT_UPLOAD_ADDR"] == target
+        name = f"rep{uuid.uuid4().hex[:10]}"
+        account = {"username": name, "email": f"{name}@example.com", "password": "long enough"}
+        assert _post_json(f"{stack.edge_url}/auth/signup", account) == 200
+        token = json.loads(_post_for_body(f"{stack.edge_url}/auth/login", account))["token"]
+
+        def session_created() -> bool:
+            return _post_json(f"{stack.edge_url}/api/upload/proxy/session",
+                              {"file_name": "r.bin", "file_size_bytes": 10},
+                              token=token) == 200
+
+        assert session_created()
+        os.kill(stack.pid("upload") or 0, signal.SIGKILL)
+        _wait_for("an upload session through the surviving replica", session_created, 30)
+        assert all(session_created() for _ in range(10))
     finally:
         stop_stack(stack, keep_logs=False)
     assert stack.still_listening() == {}
