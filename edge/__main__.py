@@ -14,12 +14,12 @@ from edge.config import EdgeSettings
 def main() -> None:
     settings = EdgeSettings.from_env()
     configure_logging("edge", settings.log_level)
-    start_metrics_server(settings.metrics_port, settings.host)
+    start_metrics_server(settings.metrics_port, settings.listen_host)
     install_event_loop()
     web.run_app(
         build_app(settings),
-        host=settings.host,
-        port=settings.port,
+        host=settings.listen_host,
+        port=settings.edge_port,
         access_log=None,
         shutdown_timeout=settings.shutdown_grace_s,
         print=None,

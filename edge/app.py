@@ -10,11 +10,12 @@ from aiohttp import web
 from common.grpc_client import auth_key_loader
 from common.logging import get_logger
 from common.tokens import TokenVerifier
-from edge import middleware, ratelimit
+from edge import middleware
 from edge.config import EdgeSettings
 from edge.keys import SETTINGS, UPSTREAMS, VERIFIER
+from edge.ratelimit import middleware as ratelimit
 from edge.routes import ROUTE_MODULES
-from edge.upstreams import Upstreams
+from edge.upstream import Upstreams
 
 log = get_logger(__name__)
 
@@ -24,8 +25,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[UPSTREAMS] = upstreams
     app[VERIFIER] = TokenVerifier(auth_key_loader(upstreams.auth))
     settings = app[SETTINGS]
-    limiter = ratelimit.RateLimiter.create(settings.rate_limit, settings.redis_url, app[VERIFIER],
-                                           settings.trust_forwarded_for)
+    limiter = ratelimit.RateLimiter.create(settings.rate_limit, settings.redis_url)
     app[ratelimit.LIMITER] = limiter
     yield
     await limiter.close()

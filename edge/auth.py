@@ -1,4 +1,6 @@
-"""Bearer-token checks at the edge (the services verify the same token again themselves)."""
+"""Bearer-token checks at the edge (the services verify the same token again themselves). The
+token is parsed once per request (`edge.request.caller`) and verified once: the rate limiter and
+the handler share the verified identity."""
 
 from __future__ import annotations
 
@@ -6,38 +8,39 @@ from aiohttp import web
 
 from common.tokens import Identity, TokenError
 from edge.errors import ApiError
-from edge.keys import USER_ID, VERIFIER
+from edge.keys import IDENTITY, USER_ID, VERIFIER
+from edge.request import caller
 
 _CHALLENGE = 'Bearer realm="govault"'
 
 
 def _unauthorized(message: str, code: str, error: str | None = None) -> ApiError:
     challenge = _CHALLENGE + (f', error="{error}"' if error else "")
-    return ApiError(401, code, message, {"WWW-Authenticate": challenge})
+    return ApiError(code, message, {"WWW-Authenticate": challenge})
 
 
-def bearer(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization")
-    if header is None:
-        return None
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise _unauthorized("the Authorization header must be 'Bearer <token>'", "INVALID_TOKEN",
-                            "invalid_request")
-    return token.strip()
+async def verify(request: web.Request, token: str) -> Identity:
+    """The token's identity (kept on the request); TokenError when it is not valid."""
+    identity = request.get(IDENTITY)
+    if identity is None:
+        identity = await request.app[VERIFIER].verify(token)
+        request[IDENTITY] = identity
+        request[USER_ID] = identity.user_id
+    return identity
 
 
 async def optional_identity(request: web.Request) -> Identity | None:
-    token = bearer(request)
-    if token is None:
+    who = caller(request)
+    if who.malformed:
+        raise _unauthorized("the Authorization header must be 'Bearer <token>'", "INVALID_TOKEN",
+                            "invalid_request")
+    if who.token is None:
         return None
     try:
-        identity = await request.app[VERIFIER].verify(token)
+        return await verify(request, who.token)
     except TokenError as exc:
         code = "TOKEN_EXPIRED" if exc.expired else "INVALID_TOKEN"
         raise _unauthorized(str(exc), code, "invalid_token") from None
-    request[USER_ID] = identity.user_id
-    return identity
 
 
 async def require_identity(request: web.Request) -> Identity:

@@ -51,14 +51,15 @@ _TOKEN_CODES = frozenset({"UNAUTHENTICATED", "INVALID_TOKEN", "TOKEN_EXPIRED"})
 
 
 class ApiError(Exception):
-    """An error answered to the client with the standard body."""
+    """An error answered to the client with the standard body. Its HTTP status is the code's
+    in the catalog (`common.errors.CODES`); only a service's error, mapped through
+    `STATUS_TABLE`, names its status itself."""
 
-    def __init__(
-        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
-    ) -> None:
+    def __init__(self, code: str, message: str, headers: dict[str, str] | None = None, *,
+                 status: int | None = None) -> None:
         super().__init__(message)
         assert code in CODES, f"unknown error code {code}"
-        self.status = status
+        self.status = CODES[code] if status is None else status
         self.code = code
         self.message = message
         self.headers = headers or {}
@@ -76,7 +77,7 @@ def from_rpc_error(exc: grpc.aio.AioRpcError) -> ApiError:
     if not isinstance(code, str) or code not in CODES:
         code = DEFAULT_CODES.get(status_code, "INTERNAL")
     if status == 500:
-        return ApiError(500, "INTERNAL", "internal error")
+        return ApiError("INTERNAL", "internal error")
     message = _OPAQUE.get(status_code) or exc.details() or code.lower().replace("_", " ")
     headers: dict[str, str] = {}
     retry_after = trailers.get(RETRY_AFTER_KEY)
@@ -84,13 +85,12 @@ def from_rpc_error(exc: grpc.aio.AioRpcError) -> ApiError:
         headers["Retry-After"] = retry_after if isinstance(retry_after, str) else "1"
     if status == 401 and code in _TOKEN_CODES:
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
-    return ApiError(status, code, message, headers)
+    return ApiError(code, message, headers, status=status)
 
 
 def error_response(error: ApiError, request_id: str) -> web.Response:
-    response = web.json_response(
+    return web.json_response(
         {"error": error.message, "code": error.code, "request_id": request_id},
         status=error.status,
         headers=error.headers,
     )
-    return response

@@ -1,17 +1,23 @@
-"""Typed application keys: what the edge creates once at start-up and closes at shutdown."""
+"""Typed application and request keys: what the edge creates once at start-up and closes at
+shutdown, and the per-request values the middleware and routes share."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aiohttp import web
 
-from common.tokens import TokenVerifier
+from common.tokens import Identity, TokenVerifier
 from edge.config import EdgeSettings
-from edge.upstreams import Upstreams
+
+if TYPE_CHECKING:
+    from edge.upstream import Upstreams
 
 SETTINGS = web.AppKey("settings", EdgeSettings)
-UPSTREAMS = web.AppKey("upstreams", Upstreams)
+UPSTREAMS: web.AppKey[Upstreams] = web.AppKey("upstreams")
 VERIFIER = web.AppKey("verifier", TokenVerifier)
 
-# Per-request values the middleware and routes share.
 REQUEST_ID = web.RequestKey("request_id", str)
 USER_ID = web.RequestKey("user_id", str)
+# the verified identity of the bearer token, once verified (by the rate limiter or a handler)
+IDENTITY = web.RequestKey("identity", Identity)

@@ -72,15 +72,16 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
             response = error_response(exc, request_id)
         except web.HTTPException as exc:
             error_code, message = _http_exception_code(exc)
-            response = error_response(ApiError(exc.status, error_code, message,
-                                               _passthrough_headers(exc)), request_id)
+            response = error_response(ApiError(error_code, message, _passthrough_headers(exc),
+                                               status=exc.status), request_id)
         except Exception:
             log.exception("unhandled_error")
             error_code = "INTERNAL"
-            response = error_response(ApiError(500, "INTERNAL", "internal error"), request_id)
+            response = error_response(ApiError("INTERNAL", "internal error"), request_id)
         status = response.status
         response.headers["X-Request-ID"] = request_id
-        response.headers.update(SECURITY_HEADERS)
+        for name, value in SECURITY_HEADERS.items():  # a route may send its own (a web page's CSP)
+            response.headers.setdefault(name, value)
         _cors(request, response)
         return response
     finally:
@@ -134,5 +135,5 @@ async def cors_preflight(request: web.Request, handler: Handler) -> web.StreamRe
                 "Access-Control-Allow-Headers": CORS_HEADERS,
                 "Access-Control-Max-Age": "600",
             })
-        raise ApiError(403, "PERMISSION_DENIED", "origin not allowed")
+        raise ApiError("PERMISSION_DENIED", "origin not allowed")
     return await handler(request)

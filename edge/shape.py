@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC
+from typing import Any
 
+import msgspec
+from aiohttp import web
 from google.protobuf.timestamp_pb2 import Timestamp
+
+_ENCODER = msgspec.json.Encoder()
 
 
 def timestamp(ts: Timestamp) -> str | None:
@@ -12,3 +17,9 @@ def timestamp(ts: Timestamp) -> str | None:
     if ts.seconds == 0 and ts.nanos == 0:
         return None
     return ts.ToDatetime(tzinfo=UTC).isoformat().replace("+00:00", "Z")
+
+
+def reply(body: Any, status: int = 200) -> web.Response:
+    """A JSON response from an API model (or a list of them)."""
+    return web.Response(body=_ENCODER.encode(body), status=status,
+                        content_type="application/json")

@@ -1,4 +1,5 @@
-"""One module per area, each with `setup_routes(app)` and its `OPENAPI_PATHS`."""
+"""One module per area: handlers only, each module with `setup_routes(app)` registering its
+handlers at the paths of their `edge.api` operations."""
 
 from __future__ import annotations
 

@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from aiohttp import web
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from edge import openapi
+from edge import api
+from edge.api import ops
 from edge.keys import UPSTREAMS
-
-OPENAPI_PATHS: dict[str, Any] = {
-    "/health": {"get": {"summary": "Liveness (no dependencies)", "tags": ["operations"],
-                        "responses": {"200": {"description": "alive"}}}},
-    "/ready": {"get": {"summary": "Readiness: every upstream service is serving",
-                       "tags": ["operations"],
-                       "responses": {"200": {"description": "ready"},
-                                     "503": {"description": "an upstream is not serving"}}}},
-    "/openapi.json": {"get": {"summary": "This document", "tags": ["operations"],
-                              "responses": {"200": {"description": "OpenAPI 3 document"}}}},
-}
 
 
 async def health(_request: web.Request) -> web.Response:
@@ -28,7 +17,7 @@ async def health(_request: web.Request) -> web.Response:
 
 
 async def ready(request: web.Request) -> web.Response:
-    upstreams = request.app[UPSTREAMS].by_name
+    upstreams = request.app[UPSTREAMS].channels
 
     async def check(name: str) -> tuple[str, str]:
         stub = health_pb2_grpc.HealthStub(upstreams[name].channel)
@@ -46,10 +35,10 @@ async def ready(request: web.Request) -> web.Response:
 
 
 async def openapi_document(_request: web.Request) -> web.Response:
-    return web.json_response(openapi.document())
+    return web.json_response(api.document())
 
 
 def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/health", health)
-    app.router.add_get("/ready", ready)
-    app.router.add_get("/openapi.json", openapi_document)
+    for operation, handler in ((ops.HEALTH, health), (ops.READY, ready),
+                               (ops.OPENAPI, openapi_document)):
+        app.router.add_route(operation.method.upper(), operation.path, handler)

@@ -3,29 +3,24 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
+from typing import cast
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from common.config import ConfigError, Env
-from common.tokens import Identity, TokenError
-from edge import middleware, ratelimit
-from edge.ratelimit import (
-    LIMITER,
-    Limit,
-    LocalStore,
-    RateLimiter,
-    RateLimitSettings,
-    RedisStore,
-    SyncedStore,
-    route_group,
-)
-from tests.support.tools import require_tool
+from common.config import ConfigError, load
+from common.tokens import Identity, TokenError, TokenVerifier
+from edge import middleware
+from edge.keys import VERIFIER
+from edge.ratelimit import middleware as ratelimit
+from edge.ratelimit import spec
+from edge.ratelimit.local import LocalStore
+from edge.ratelimit.middleware import LIMITER, RateLimiter
+from edge.ratelimit.spec import Limit, RateLimitSettings, route_group
+
+Client = TestClient[web.Request, web.Application]
 
 
 class FakeClock:
@@ -64,33 +59,33 @@ def test_limit_parse_rejects(spec: str) -> None:
 
 
 def test_settings_defaults_and_overrides() -> None:
-    settings = RateLimitSettings.from_env(Env({
+    settings = load(RateLimitSettings, {
         "GOVAULT_RATE_UPLOAD_USER": "5/s:7",
         "GOVAULT_RATE_FILES_IP": "off",
-    }))
+    })
     assert settings.enabled
     assert settings.limits[("upload", "user")] == Limit(5.0, 7)
     assert settings.limits[("files", "ip")] is None
-    assert settings.limits[("auth", "ip")] == Limit.parse(ratelimit.DEFAULT_SPECS[("auth", "ip")])
-    assert set(settings.limits) == {(g, s) for g in ratelimit.GROUPS for s in ratelimit.SCOPES}
+    assert settings.limits[("auth", "ip")] == Limit.parse(spec.DEFAULT_SPECS[("auth", "ip")])
+    assert set(settings.limits) == {(g, s) for g in spec.GROUPS for s in spec.SCOPES}
 
 
 def test_settings_bad_value_names_the_variable() -> None:
     with pytest.raises(ConfigError, match="GOVAULT_RATE_AUTH_USER"):
-        RateLimitSettings.from_env(Env({"GOVAULT_RATE_AUTH_USER": "lots"}))
+        load(RateLimitSettings, {"GOVAULT_RATE_AUTH_USER": "lots"})
 
 
 def test_settings_can_be_disabled() -> None:
-    assert not RateLimitSettings.from_env(Env({"GOVAULT_RATE_LIMIT_ENABLED": "false"})).enabled
+    assert not load(RateLimitSettings, {"GOVAULT_RATE_LIMIT_ENABLED": "false"}).enabled
 
 
 def test_defaults_fit_the_seed_load_test() -> None:
     """1000 users behind one address at ~1500 req/s, ~5 requests per user per iteration."""
-    limits = RateLimitSettings.from_env(Env({})).limits
+    limits = load(RateLimitSettings, {}).limits
     for group in ("upload", "files"):
         ip = limits[(group, "ip")]
         assert ip is not None and ip.rate_per_s >= 1500 and ip.burst >= 3000
-    for group in ratelimit.GROUPS:
+    for group in spec.GROUPS:
         user = limits[(group, "user")]
         assert user is not None and user.burst >= 20 and user.rate_per_s >= 10
 
@@ -192,14 +187,14 @@ class BrokenStore:
     def __init__(self) -> None:
         self.calls = 0
 
-    async def take(self, buckets: list[ratelimit.Bucket]) -> ratelimit.Decision:
+    async def take(self, buckets: list[spec.Bucket]) -> spec.Decision:
         self.calls += 1
         raise ConnectionError("redis is down")
 
 
 def _tiny(**specs: str) -> RateLimitSettings:
     env = {f"GOVAULT_RATE_{k.upper()}": v for k, v in specs.items()}
-    return RateLimitSettings.from_env(Env(env))
+    return load(RateLimitSettings, env)
 
 
 async def test_shared_store_failure_falls_back_then_retries() -> None:
@@ -235,9 +230,10 @@ async def _ok(_request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
-async def _client(settings: RateLimitSettings) -> TestClient:
+async def _client(settings: RateLimitSettings) -> Client:
     app = web.Application(middlewares=[middleware.observe, ratelimit.limit])
-    app[LIMITER] = RateLimiter(settings, FakeVerifier())  # type: ignore[arg-type]
+    app[LIMITER] = RateLimiter(settings)
+    app[VERIFIER] = cast(TokenVerifier, FakeVerifier())
     for path in ("/api/files/me/owned", "/health", "/auth/login"):
         app.router.add_get(path, _ok)
     client = TestClient(TestServer(app))
@@ -246,14 +242,14 @@ async def _client(settings: RateLimitSettings) -> TestClient:
 
 
 @pytest.fixture
-async def tiny_client() -> AsyncIterator[TestClient]:
+async def tiny_client() -> AsyncIterator[Client]:
     client = await _client(_tiny(files_user="1/m:2", files_ip="1000/s", auth_ip="1/m:1"))
     yield client
     await client.close()
 
 
 async def test_user_over_budget_gets_429_while_another_user_is_served(
-    tiny_client: TestClient,
+    tiny_client: Client,
 ) -> None:
     alice = {"Authorization": "Bearer valid-alice"}
     bob = {"Authorization": "Bearer valid-bob"}
@@ -274,7 +270,7 @@ async def test_user_over_budget_gets_429_while_another_user_is_served(
     assert (await tiny_client.get("/api/files/me/owned", headers=bob)).status == 200
 
 
-async def test_invalid_token_gets_no_user_bucket(tiny_client: TestClient) -> None:
+async def test_invalid_token_gets_no_user_bucket(tiny_client: Client) -> None:
     """A forged token must not spend a real user's budget: only the address bucket applies."""
     for _ in range(5):
         response = await tiny_client.get("/api/files/me/owned",
@@ -285,7 +281,7 @@ async def test_invalid_token_gets_no_user_bucket(tiny_client: TestClient) -> Non
     assert ok.status == 200
 
 
-async def test_address_bucket_and_exempt_health(tiny_client: TestClient) -> None:
+async def test_address_bucket_and_exempt_health(tiny_client: Client) -> None:
     assert (await tiny_client.get("/auth/login")).status == 200
     refused = await tiny_client.get("/auth/login")
     assert refused.status == 429
@@ -303,116 +299,11 @@ async def test_disabled_limiter_adds_nothing() -> None:
         await client.close()
 
 
-async def test_metric_counts_refusals(tiny_client: TestClient) -> None:
+async def test_metric_counts_refusals(tiny_client: Client) -> None:
     before = ratelimit.RATE_LIMITED.labels("auth")._value.get()
     await tiny_client.get("/auth/login")
     await tiny_client.get("/auth/login")
     assert ratelimit.RATE_LIMITED.labels("auth")._value.get() >= before + 1
-
-
-# ----------------------------------------------------------------------------- Redis (Lua script)
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    binary = require_tool("redis-server")
-    port = _free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no"], stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.terminate()
-    proc.wait(10)
-
-
-async def test_redis_bucket_is_shared_and_atomic(redis_url: str) -> None:
-    first = RedisStore.from_url(redis_url, 1.0)
-    second = RedisStore.from_url(redis_url, 1.0)
-    try:
-        key = f"test:{time.time_ns()}"
-        bucket = [(key, Limit(0.01, 3))]
-        results = [await store.take(bucket) for store in (first, second, first)]
-        assert [d.allowed for d in results] == [True, True, True]
-        assert [d.remaining for d in results] == [2, 1, 0]
-        refused = await second.take(bucket)
-        assert not refused.allowed and refused.retry_after_s >= 90  # 1 token at 0.01/s
-        # all or nothing: the refused user bucket leaves the address bucket untouched
-        other = (f"{key}:ip", Limit(1.0, 5))
-        assert not (await first.take([other, *bucket])).allowed
-        assert (await first.take([other])).remaining == 4
-    finally:
-        await first.close()
-        await second.close()
-
-
-async def test_redis_unreachable_falls_back_fast() -> None:
-    url = f"redis://127.0.0.1:{_free_port()}/0"  # nothing listens there
-    limiter = RateLimiter(_tiny(), shared=RedisStore.from_url(url, 0.2))
-    start = time.monotonic()
-    decision = await limiter.check("files", "10.0.0.9", "u9")
-    assert decision is not None and decision.allowed
-    assert time.monotonic() - start < 1.0
-    assert not limiter.using_shared
-    await limiter.close()
-
-
-def _synced(url: str, interval_s: float = 60.0) -> SyncedStore:
-    settings = RateLimitSettings(redis_sync_s=interval_s)
-    return SyncedStore(RedisStore.from_url(url, 1.0), LocalStore(), settings)
-
-
-async def test_synced_edges_share_one_budget(redis_url: str) -> None:
-    """Two edges in synced mode: local decisions while far from empty, Redis's near it."""
-    first, second = _synced(redis_url), _synced(redis_url)
-    try:
-        bucket = [(f"synced:{time.time_ns()}", Limit(0.01, 3))]
-        assert (await first.take(bucket)).allowed  # local: 3 -> 2
-        await first.sync()  # shared: 2
-        assert (await second.take(bucket)).allowed  # local (it never saw the key): 3 -> 2
-        await second.sync()  # shared: 1, second's local: 1
-        assert (await first.take(bucket)).allowed  # local 2 >= half the burst: 2 -> 1
-        await first.sync()  # shared: 0
-        refused = await second.take(bucket)  # local 1 < half: Redis decides
-        assert not refused.allowed and refused.retry_after_s >= 90
-        assert not (await first.take(bucket)).allowed  # first's local is 0 now: Redis again
-    finally:
-        await first.close()
-        await second.close()
-
-
-async def test_synced_mode_needs_no_redis_call_far_from_empty() -> None:
-    url = f"redis://127.0.0.1:{_free_port()}/0"  # nothing listens there
-    store = _synced(url)
-    try:
-        bucket = [("far", Limit(0.01, 10))]
-        for _ in range(6):  # 10 -> 4: every decision is local (at least 5 tokens left before it)
-            assert (await store.take(bucket)).allowed
-        with pytest.raises(Exception):  # noqa: B017 - below half the burst it asks Redis
-            await store.take(bucket)
-    finally:
-        await store.close()
-
-
-async def test_synced_limiter_falls_back_when_redis_is_down() -> None:
-    url = f"redis://127.0.0.1:{_free_port()}/0"
-    settings = _tiny(files_user="1/m:2")
-    limiter = RateLimiter.create(settings, url, None)
-    try:
-        statuses = [await limiter.check("files", "10.0.0.7", "u7") for _ in range(3)]
-        assert [d.allowed for d in statuses if d] == [True, True, False]
-        assert not limiter.using_shared
-    finally:
-        await limiter.close()
 
 
 async def test_seed_load_pattern_is_never_limited() -> None:
@@ -420,7 +311,7 @@ async def test_seed_load_pattern_is_never_limited() -> None:
     logging in at once, then iterations of refresh, list, session, chunk, complete at a peak of
     ~1500 requests/s for a minute, with extra-eager users (5 iterations/s). Not one refusal."""
     clock = FakeClock()
-    limiter = RateLimiter(RateLimitSettings.from_env(Env({})), clock=clock)
+    limiter = RateLimiter(load(RateLimitSettings, {}), clock=clock)
     refused = 0
 
     async def hit(group: str, user: int | None) -> None:

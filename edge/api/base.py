@@ -1,0 +1,78 @@
+"""The pieces every area's API description is built from: constrained field types (each integer
+bounded by what its proto field and database column hold, no string carrying a NUL), the
+`Operation` record of one route (method, path, models, parameters, errors), and `Param`.
+
+Request bodies are msgspec Structs: one decode both parses and validates them (about 4 µs for a
+typical body here, against 6 µs for pydantic's `model_validate_json`; see the commit), unknown
+fields are ignored (clients of the original send extra fields), and the same Structs produce the
+OpenAPI schemas (`edge.api.document`), so the description and the checks cannot drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+# PostgreSQL text cannot hold NUL, and no GoVault string needs one: rejected before any RPC.
+NO_NUL = r"^[^\x00]*$"
+
+
+def text(*, min_length: int | None = None, max_length: int | None = None,
+         description: str | None = None) -> msgspec.Meta:
+    """A string constraint that also refuses NUL characters."""
+    return msgspec.Meta(pattern=NO_NUL, min_length=min_length, max_length=max_length,
+                        description=description)
+
+
+Text = Annotated[str, text()]
+Uuid = Annotated[str, msgspec.Meta(pattern=UUID_PATTERN, extra_json_schema={"format": "uuid"})]
+Timestamp = Annotated[str | None, msgspec.Meta(extra_json_schema={"format": "date-time"})]
+Size = Annotated[int, msgspec.Meta(ge=1, le=INT64_MAX, description="bytes (int64)")]
+PartNumber = Annotated[int, msgspec.Meta(ge=1, le=INT32_MAX, description="1-based (int32)")]
+Count = int
+
+
+class Model(msgspec.Struct, omit_defaults=True):
+    """Base of request and response models (unknown fields in a request are ignored)."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """A query, header or path parameter with its JSON schema."""
+
+    name: str
+    where: Literal["query", "header", "path"]
+    schema: Mapping[str, Any]
+    required: bool = False
+    description: str | None = None
+
+
+Auth = Literal["required", "optional", "none"]
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One route: what it takes and what it answers. `errors` lists the statuses specific to
+    the operation; the ones every route of its kind can answer (bad body, missing token, rate
+    limit, unavailable upstream) are added by the document."""
+
+    method: str
+    path: str
+    summary: str
+    tag: str
+    ok_status: int = 200
+    ok: type[Model] | None = None
+    ok_list: bool = False  # the success body is a JSON array of `ok`
+    body: type[Model] | None = None
+    body_required: bool = True
+    raw_body: bool = False  # application/octet-stream (a proxy chunk)
+    params: tuple[Param, ...] = ()
+    errors: Mapping[int, str] = field(default_factory=dict)
+    auth: Auth = "required"
+    upstream: bool = True  # calls a service: may answer 503/504

@@ -1,0 +1,168 @@
+"""Request and response models of the uploads area, and its operations."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from edge.api.base import (
+    INT32_MAX,
+    UUID_PATTERN,
+    Model,
+    Operation,
+    Param,
+    PartNumber,
+    Size,
+    Timestamp,
+    Uuid,
+    text,
+)
+
+FileName = Annotated[str, text(min_length=1, max_length=255,
+                               description="no path separators or control characters")]
+ETag = Annotated[str, text(min_length=1, max_length=1024)]
+
+
+class ProxySession(Model):
+    file_name: FileName
+    file_size_bytes: Size
+
+
+class ProxySessionReply(Model):
+    upload_uuid: Uuid
+    total_chunks: int
+    chunk_size_bytes: int
+    expires_at: Timestamp
+
+
+class ChunkReply(Model):
+    status: Annotated[str, msgspec.Meta(description="uploading, or completed")]
+    upload_uuid: Uuid
+    chunk_index: int
+    received_bytes: int
+    checksum: Annotated[str, msgspec.Meta(description="hex SHA-256 of the chunk")]
+    file_id: Annotated[str, msgspec.Meta(description="present when completed")] = ""
+
+
+class Status(Model):
+    upload_uuid: Uuid
+    status: str
+    upload_method: Annotated[str, msgspec.Meta(description="proxy or multipart")]
+    total_chunks: int
+    received: list[int]
+    expires_at: Timestamp
+    file_name: str
+    file_size_bytes: int
+    chunk_size_bytes: int
+    file_id: str = ""
+
+
+class PartUrl(Model):
+    part_number: int
+    url: str
+
+
+class MultipartSession(Model):
+    file_name: FileName
+    file_size_bytes: Size
+    part_size_bytes: Size
+
+
+class MultipartSessionReply(Model):
+    upload_uuid: Uuid
+    total_chunks: int
+    storage_upload_id: str
+    parts: list[PartUrl]
+    expires_at: Timestamp
+    part_size_bytes: int
+    urls_expire_at: Timestamp
+
+
+class Part(Model):
+    upload_uuid: Uuid
+    part_number: PartNumber
+    size_bytes: Size
+    etag: ETag
+
+
+class PartReply(Model):
+    upload_uuid: Uuid
+    part_number: int
+    registered_parts: int
+    total_chunks: int
+
+
+class Presign(Model):
+    upload_uuid: Uuid
+    part_numbers: Annotated[list[PartNumber], msgspec.Meta(
+        max_length=10_000, description="empty: every part not yet registered")] = []
+
+
+class PresignReply(Model):
+    parts: list[PartUrl]
+    expires_at: Timestamp
+
+
+class Upload(Model):
+    upload_uuid: Uuid
+
+
+class CompleteReply(Model):
+    file_id: str
+    size_bytes: int
+    checksum: str
+    upload_uuid: Uuid
+    status: str
+    file_name: str
+
+
+_SESSION_ERRORS = {
+    404: "no such upload session (or not the caller's): UPLOAD_NOT_FOUND",
+    409: "the session cannot take this (UPLOAD_ABORTED, UPLOAD_EXPIRED, UPLOAD_FAILED, "
+         "UPLOAD_IN_PROGRESS, CONFLICT)",
+}
+UPLOAD_UUID_SCHEMA = {"type": "string", "format": "uuid", "pattern": UUID_PATTERN}
+
+PROXY_SESSION = Operation(
+    "post", "/api/upload/proxy/session", "Start a proxy upload (the server fixes the chunk size)",
+    "uploads", ok=ProxySessionReply, body=ProxySession)
+PROXY_CHUNK = Operation(
+    "post", "/api/upload/proxy/chunk",
+    "Send chunk `id` (0-based) as the raw body; the response to the chunk that completes the "
+    "upload is sent after the file is stored and registered", "uploads",
+    ok=ChunkReply, raw_body=True, errors={**_SESSION_ERRORS, 413: "the chunk is too large"},
+    params=(
+        Param("id", "query", {"type": "integer", "minimum": 0, "maximum": INT32_MAX},
+              required=True, description="chunk index, 0-based"),
+        Param("Upload-UUID", "header", UPLOAD_UUID_SCHEMA, required=True),
+        Param("Checksum", "header", {"type": "string"},
+              description="hex SHA-256 of the chunk; a mismatch → 400 CHECKSUM_MISMATCH"),
+    ))
+STATUS = Operation(
+    "get", "/api/upload/status",
+    "Where an upload stands (received chunk indexes or part numbers)", "uploads",
+    ok=Status, errors=_SESSION_ERRORS,
+    params=(Param("upload_uuid", "query", UPLOAD_UUID_SCHEMA, required=True),))
+MULTIPART_SESSION = Operation(
+    "post", "/api/upload/multipart/session",
+    "Start a direct-to-S3 multipart upload; returns presigned part URLs", "uploads",
+    ok=MultipartSessionReply, body=MultipartSession)
+MULTIPART_PART = Operation(
+    "post", "/api/upload/multipart/part",
+    "Report a part's ETag (idempotent; a new ETag replaces the old one)", "uploads",
+    ok=PartReply, body=Part, errors=_SESSION_ERRORS)
+MULTIPART_PRESIGN = Operation(
+    "post", "/api/upload/multipart/presign",
+    "Fresh presigned URLs for parts (empty list: every part not yet registered)", "uploads",
+    ok=PresignReply, body=Presign, errors=_SESSION_ERRORS)
+MULTIPART_COMPLETE = Operation(
+    "post", "/api/upload/multipart/complete",
+    "Complete the upload (idempotent: repeating it returns the same file). checksum is S3's "
+    "multipart ETag", "uploads", ok=CompleteReply, body=Upload, errors=_SESSION_ERRORS)
+ABORT = Operation(
+    "post", "/api/upload/abort", "Abort an upload (the S3 multipart upload is aborted)",
+    "uploads", ok_status=204, body=Upload, errors=_SESSION_ERRORS)
+
+OPERATIONS = (PROXY_SESSION, PROXY_CHUNK, STATUS, MULTIPART_SESSION, MULTIPART_PART,
+              MULTIPART_PRESIGN, MULTIPART_COMPLETE, ABORT)

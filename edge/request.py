@@ -1,0 +1,136 @@
+"""Reading a request: the caller (bearer token and client address, parsed once per request and
+kept on it), JSON bodies decoded and validated into the API's models, query integers and UUID
+parameters. Every malformed input is a 400 with a precise message, never a 500."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from typing import TypeVar
+
+import msgspec
+from aiohttp import web
+
+from edge.api.base import UUID_PATTERN, Model
+from edge.errors import ApiError
+from edge.keys import SETTINGS
+
+M = TypeVar("M", bound=Model)
+_UUID = re.compile(UUID_PATTERN)
+_DIGITS = re.compile(r"^[0-9]{1,19}$")  # ASCII only: str.isdigit() also accepts "²"
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """What the request says about who sends it: the bearer token (None when absent), whether
+    the Authorization header was malformed, and the client address."""
+
+    token: str | None
+    malformed: bool
+    address: str
+
+
+CALLER = web.RequestKey("caller", Caller)
+
+
+def caller(request: web.Request) -> Caller:
+    """The request's caller, parsed on first use and reused by the limiter and the handler."""
+    if CALLER in request:
+        return request[CALLER]
+    token: str | None = None
+    malformed = False
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _, rest = header.partition(" ")
+        rest = rest.strip()
+        if scheme.lower() == "bearer" and rest:
+            token = rest
+        else:
+            malformed = True
+    address = request.remote or ""
+    settings = request.app.get(SETTINGS)
+    if settings is not None and settings.trust_forwarded_for:
+        first = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
+        address = first or address
+    found = Caller(token, malformed, address)
+    request[CALLER] = found
+    return found
+
+
+def invalid(message: str, code: str = "INVALID_ARGUMENT") -> ApiError:
+    return ApiError(code, message)
+
+
+@cache
+def _decoder(model: type[M]) -> msgspec.json.Decoder[M]:
+    return msgspec.json.Decoder(model)
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The whole JSON body (however many reads it arrives in), bounded by max_json_bytes."""
+    max_bytes = request.app[SETTINGS].max_json_bytes
+    if request.content_type != "application/json":
+        raise ApiError("UNSUPPORTED_MEDIA_TYPE", "the body must be application/json")
+    too_large = ApiError("PAYLOAD_TOO_LARGE", f"the body must be at most {max_bytes} bytes")
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise too_large
+    parts: list[bytes] = []
+    size = 0
+    while data := await request.content.read(max_bytes + 1 - size):
+        parts.append(data)
+        size += len(data)
+        if size > max_bytes:
+            raise too_large
+    return b"".join(parts)
+
+
+def decode(raw: bytes, model: type[M]) -> M:
+    """`raw` as `model`: INVALID_JSON when it is not a JSON object, INVALID_ARGUMENT when a
+    field is missing, mistyped or out of range. Unknown fields are ignored."""
+    try:
+        decoded: M = _decoder(model).decode(raw)
+    except msgspec.ValidationError as exc:
+        # The decoder validates as it parses: make sure the JSON itself was well formed.
+        if not isinstance(_plain_json(raw), dict):
+            raise invalid("the body must be a JSON object", "INVALID_JSON") from None
+        raise invalid(str(exc)) from None
+    except (msgspec.DecodeError, RecursionError):
+        raise _not_json() from None
+    return decoded
+
+
+def _not_json() -> ApiError:
+    return invalid("the body is not valid JSON", "INVALID_JSON")
+
+
+def _plain_json(raw: bytes) -> object:
+    try:
+        return msgspec.json.decode(raw)
+    except (msgspec.DecodeError, RecursionError):
+        # malformed, a lone surrogate, or nested beyond what the decoder follows
+        raise _not_json() from None
+
+
+async def read_model(request: web.Request, model: type[M]) -> M:
+    return decode(await read_body(request), model)
+
+
+def query_int(request: web.Request, name: str, default: int, *, minimum: int, maximum: int,
+              code: str = "INVALID_ARGUMENT") -> int:
+    """A query parameter of ASCII digits within [minimum, maximum] (the range of its proto field),
+    or `default` when absent."""
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    if not _DIGITS.match(raw) or not minimum <= int(raw) <= maximum:
+        raise invalid(f"query parameter {name} must be an integer from {minimum} to {maximum}",
+                      code)
+    return int(raw)
+
+
+def uuid_param(value: str | None, name: str) -> str:
+    """A UUID from a path, query or header parameter: 400 when malformed."""
+    if not value or not _UUID.match(value):
+        raise invalid(f"{name} must be a UUID")
+    return value.lower()
