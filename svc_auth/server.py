@@ -11,8 +11,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from govault.auth.v1 import auth_pb2, auth_pb2_grpc
 
 from common.db import open_pool
-from common.grpc_server import serve
-from common.identity import CLIENT_IP, caller, metadata_value, require_service
+from common.grpc.server import serve
+from common.identity import CLIENT_IP, Context, caller, metadata_value, require_service
 from common.logging import get_logger
 from common.migrations import apply_migrations
 from common.tokens import ALGORITHM, TokenVerifier
@@ -52,13 +52,13 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         self._service_token = service_token
 
     async def SignUp(
-        self, request: auth_pb2.SignUpRequest, context: grpc.aio.ServicerContext
+        self, request: auth_pb2.SignUpRequest, context: Context
     ) -> auth_pb2.SignUpResponse:
         user = await self._service.sign_up(request.username, request.email, request.password)
         return auth_pb2.SignUpResponse(user_id=user.user_id)
 
     async def Login(
-        self, request: auth_pb2.LoginRequest, context: grpc.aio.ServicerContext
+        self, request: auth_pb2.LoginRequest, context: Context
     ) -> auth_pb2.LoginResponse:
         address = metadata_value(context, CLIENT_IP) or ""
         session = await self._service.login(request.email, request.password, address)
@@ -70,7 +70,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         )
 
     async def Refresh(
-        self, request: auth_pb2.RefreshRequest, context: grpc.aio.ServicerContext
+        self, request: auth_pb2.RefreshRequest, context: Context
     ) -> auth_pb2.RefreshResponse:
         session: Session = await self._service.refresh(request.refresh_token)
         return auth_pb2.RefreshResponse(
@@ -80,20 +80,20 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         )
 
     async def Logout(
-        self, request: auth_pb2.LogoutRequest, context: grpc.aio.ServicerContext
+        self, request: auth_pb2.LogoutRequest, context: Context
     ) -> auth_pb2.LogoutResponse:
         await self._service.logout(request.refresh_token)
         return auth_pb2.LogoutResponse()
 
     async def GetUser(
-        self, request: auth_pb2.GetUserRequest, context: grpc.aio.ServicerContext
+        self, request: auth_pb2.GetUserRequest, context: Context
     ) -> auth_pb2.GetUserResponse:
         identity = await caller(context, self._verifier)
         user = await self._service.get_user(identity.user_id)
         return auth_pb2.GetUserResponse(user=user_message(user))
 
     async def GetPublicKeys(
-        self, request: auth_pb2.GetPublicKeysRequest, context: grpc.aio.ServicerContext
+        self, request: auth_pb2.GetPublicKeysRequest, context: Context
     ) -> auth_pb2.GetPublicKeysResponse:
         return auth_pb2.GetPublicKeysResponse(keys=[
             auth_pb2.PublicKey(kid=kid, alg=ALGORITHM, public_key_pem=pem)
@@ -101,7 +101,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         ])
 
     async def ResolveUsers(
-        self, request: auth_pb2.ResolveUsersRequest, context: grpc.aio.ServicerContext
+        self, request: auth_pb2.ResolveUsersRequest, context: Context
     ) -> auth_pb2.ResolveUsersResponse:
         require_service(context, self._service_token)
         known, unknown = await self._service.resolve_users(list(request.emails))

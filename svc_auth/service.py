@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from common.errors import InvalidArgument, ResourceExhausted, Unauthenticated
 from common.logging import get_logger
-from svc_auth.errors import InvalidArgument, ResourceExhausted, Unauthenticated
+from svc_auth.errors import invalid_credentials, too_many_attempts
 from svc_auth.metrics import LOGINS, REFRESHES
 from svc_auth.models import Credentials, RefreshTokenRecord, User
 from svc_auth.tokens import AccessToken, hash_refresh_token, new_refresh_token
@@ -35,7 +36,6 @@ EMAIL_RE = re.compile(
 )
 PASSWORD_MIN, PASSWORD_MAX = 8, 256
 RESOLVE_MAX = 1000
-INVALID_CREDENTIALS = "invalid email or password"
 
 
 class Store(Protocol):
@@ -174,8 +174,7 @@ class AuthService:
         wait = self._throttle.retry_after_s(email, client_address)
         if wait:
             LOGINS.labels("throttled").inc()
-            raise ResourceExhausted("too many failed logins, try again later",
-                                    "TOO_MANY_ATTEMPTS", retry_after_s=wait)
+            raise too_many_attempts(wait)
         credentials = await self._store.credentials_by_email(email)
         try:
             if credentials is None:
@@ -190,7 +189,7 @@ class AuthService:
         if not ok or credentials is None:
             self._throttle.record_failure(email, client_address)
             LOGINS.labels("invalid_credentials").inc()
-            raise Unauthenticated(INVALID_CREDENTIALS, "INVALID_CREDENTIALS")
+            raise invalid_credentials()
         self._throttle.record_success(email, client_address)
         LOGINS.labels("success").inc()
         await self._upgrade_hash(credentials, password)

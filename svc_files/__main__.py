@@ -11,18 +11,20 @@ from pathlib import Path
 
 from govault.auth.v1 import auth_pb2_grpc
 
+from common.background import every
 from common.config import Env
 from common.db import DatabaseSettings, open_pool
-from common.grpc_client import auth_key_loader, open_channel
-from common.grpc_server import install_event_loop, serve
+from common.grpc.client import open_channel
+from common.grpc.server import serve
 from common.logging import configure_logging, get_logger
+from common.loop import install_event_loop
 from common.metrics import start_metrics_server
 from common.migrations import apply_migrations
-from common.tokens import TokenVerifier
+from common.tokens import TokenVerifier, auth_key_loader
 from svc_files import metrics
 from svc_files.config import FilesSettings, S3Settings
 from svc_files.directory import AuthDirectory
-from svc_files.janitor import Janitor, every
+from svc_files.janitor import Janitor
 from svc_files.s3 import ObjectStore
 from svc_files.server import FilesServicer, registrar
 from svc_files.service import FilesService

@@ -12,8 +12,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -110,14 +108,3 @@ class Janitor:
         metrics.PENDING_DELETES.set(report.pending_deletes)
         return report
 
-
-async def every(interval_s: float, name: str, job: Callable[[], Awaitable[object]]) -> None:
-    """Runs `job()` every `interval_s` until cancelled; a failing run is logged, not fatal."""
-    while True:
-        await asyncio.sleep(interval_s)
-        try:
-            await job()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception(f"{name}_failed")

@@ -19,9 +19,9 @@ import urllib3
 from minio.commonconfig import CopySource
 from minio.error import InvalidResponseError, S3Error, ServerError
 
+from common.errors import Unavailable
 from common.s3_client import S3Settings, minio_client
 from svc_files import metrics
-from svc_files.errors import Unavailable
 
 T = TypeVar("T")
 

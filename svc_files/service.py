@@ -24,15 +24,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from common.errors import InvalidArgument, PermissionDenied, Unauthenticated
 from common.logging import get_logger
 from svc_files.config import Rules
-from svc_files.errors import (
-    InvalidArgument,
-    PermissionDenied,
-    Unauthenticated,
-    file_not_found,
-    share_not_found,
-)
+from svc_files.errors import file_not_found, share_not_found
 from svc_files.models import (
     EDITOR,
     PERMISSIONS,

@@ -7,8 +7,8 @@ import asyncio
 import json
 import sys
 
-from common.grpc_server import install_event_loop
 from common.logging import configure_logging
+from common.loop import install_event_loop
 from svc_upload.config import UploadSettings
 from svc_upload.server import reap_once, run
 

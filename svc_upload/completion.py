@@ -9,18 +9,11 @@ from __future__ import annotations
 
 import asyncio
 
+from common.errors import Conflict, FailedPrecondition, InvalidArgument, Unavailable
 from common.logging import get_logger
 from svc_upload import metrics
 from svc_upload.config import UploadRules
-from svc_upload.errors import (
-    Conflict,
-    EntityTooSmall,
-    FailedPrecondition,
-    InvalidArgument,
-    InvalidPart,
-    NoSuchUpload,
-    Unavailable,
-)
+from svc_upload.errors import EntityTooSmall, InvalidPart, NoSuchUpload
 from svc_upload.model import COMPLETED, COMPLETING, MULTIPART, PROXY, UPLOADING, Part, Session
 from svc_upload.rules import composite_checksum, guess_mime, now, require_all_parts, state_error
 from svc_upload.seams import FileRegistration, FilesRegistry, Ledger, ObjectStore

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from common.errors import Conflict, FailedPrecondition, InvalidArgument
 from svc_upload.completion import Completion
 from svc_upload.config import UploadRules
-from svc_upload.errors import Conflict, FailedPrecondition, InvalidArgument
 from svc_upload.model import ACTIVE, COMPLETED, COMPLETING, MULTIPART, Part, Session
 from svc_upload.rules import (
     list_numbers,

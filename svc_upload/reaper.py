@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import asdict, dataclass, field
 
+from common.errors import GoVaultError
 from common.logging import get_logger
-from svc_upload.errors import GoVaultError
 from svc_upload.model import COMPLETED
 from svc_upload.service import UploadService
 from svc_upload.store import Store

@@ -30,11 +30,12 @@ import urllib3
 from minio import Minio
 from minio.error import S3Error
 
+from common.errors import Unavailable
 from common.logging import get_logger
 from common.s3_client import minio_client
 from svc_upload import metrics
 from svc_upload.config import S3Settings
-from svc_upload.errors import EntityTooSmall, InvalidPart, NoSuchUpload, Unavailable
+from svc_upload.errors import EntityTooSmall, InvalidPart, NoSuchUpload
 
 log = get_logger(__name__)
 

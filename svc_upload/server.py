@@ -16,15 +16,15 @@ from govault.files.v1 import files_pb2_grpc
 from govault.upload.v1 import upload_pb2, upload_pb2_grpc
 
 from common.db import open_pool
-from common.grpc_client import auth_key_loader, open_channel
-from common.grpc_server import serve
-from common.identity import caller
+from common.errors import GoVaultError, InvalidArgument
+from common.grpc.client import open_channel
+from common.grpc.server import serve
+from common.identity import Context, caller
 from common.logging import get_logger
 from common.metrics import start_metrics_server
 from common.migrations import apply_migrations
-from common.tokens import TokenVerifier
+from common.tokens import TokenVerifier, auth_key_loader
 from svc_upload.config import UploadSettings
-from svc_upload.errors import GoVaultError, InvalidArgument
 from svc_upload.files_client import GrpcFilesRegistry
 from svc_upload.model import MULTIPART, PROXY, Session
 from svc_upload.reaper import Reaper
@@ -68,7 +68,7 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
         self._verifier = verifier
 
     async def CreateProxySession(self, request: upload_pb2.CreateProxySessionRequest,
-                                 context: grpc.aio.ServicerContext
+                                 context: Context
                                  ) -> upload_pb2.CreateProxySessionResponse:
         identity = await caller(context, self._verifier)
         new = await self._service.create_proxy_session(identity.user_id, request.file_name,
@@ -79,7 +79,7 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
             chunk_size_bytes=s.part_size_bytes, expires_at=_ts(s.expires_at))
 
     async def UploadChunk(self, request_iterator: AsyncIterator[upload_pb2.UploadChunkRequest],
-                          context: grpc.aio.ServicerContext) -> upload_pb2.UploadChunkResponse:
+                          context: Context) -> upload_pb2.UploadChunkResponse:
         identity = await caller(context, self._verifier)
         frames = request_iterator.__aiter__()
         try:
@@ -111,7 +111,7 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
             received_bytes=result.received_bytes, checksum_sha256=result.checksum_sha256)
 
     async def GetStatus(self, request: upload_pb2.GetStatusRequest,
-                        context: grpc.aio.ServicerContext) -> upload_pb2.GetStatusResponse:
+                        context: Context) -> upload_pb2.GetStatusResponse:
         identity = await caller(context, self._verifier)
         status = await self._service.get_status(identity.user_id, request.upload_uuid)
         s = status.session
@@ -123,7 +123,7 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
             file_size_bytes=s.file_size_bytes, chunk_size_bytes=s.part_size_bytes)
 
     async def CreateMultipartSession(self, request: upload_pb2.CreateMultipartSessionRequest,
-                                     context: grpc.aio.ServicerContext
+                                     context: Context
                                      ) -> upload_pb2.CreateMultipartSessionResponse:
         identity = await caller(context, self._verifier)
         new = await self._service.create_multipart_session(
@@ -137,7 +137,7 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
             urls_expire_at=_ts(new.urls_expire_at))
 
     async def RegisterPart(self, request: upload_pb2.RegisterPartRequest,
-                           context: grpc.aio.ServicerContext) -> upload_pb2.RegisterPartResponse:
+                           context: Context) -> upload_pb2.RegisterPartResponse:
         identity = await caller(context, self._verifier)
         result = await self._service.register_part(
             identity.user_id, request.upload_uuid, request.part_number, request.size_bytes,
@@ -147,7 +147,7 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
             registered_parts=result.registered_parts, total_chunks=result.total_chunks)
 
     async def PresignParts(self, request: upload_pb2.PresignPartsRequest,
-                           context: grpc.aio.ServicerContext) -> upload_pb2.PresignPartsResponse:
+                           context: Context) -> upload_pb2.PresignPartsResponse:
         identity = await caller(context, self._verifier)
         result = await self._service.presign_parts(identity.user_id, request.upload_uuid,
                                                    list(request.part_numbers))
@@ -155,14 +155,14 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
                                                expires_at=_ts(result.expires_at))
 
     async def CompleteMultipart(self, request: upload_pb2.CompleteMultipartRequest,
-                                context: grpc.aio.ServicerContext
+                                context: Context
                                 ) -> upload_pb2.CompleteMultipartResponse:
         identity = await caller(context, self._verifier)
         s = await self._service.complete_multipart(identity.user_id, request.upload_uuid)
         return _complete_response(s)
 
     async def Abort(self, request: upload_pb2.AbortRequest,
-                    context: grpc.aio.ServicerContext) -> upload_pb2.AbortResponse:
+                    context: Context) -> upload_pb2.AbortResponse:
         identity = await caller(context, self._verifier)
         await self._service.abort(identity.user_id, request.upload_uuid)
         return upload_pb2.AbortResponse()

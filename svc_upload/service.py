@@ -22,11 +22,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from common.errors import Conflict, GoVaultError, InvalidArgument
 from common.logging import get_logger
 from svc_upload import metrics
 from svc_upload.completion import Completion
 from svc_upload.config import UploadRules
-from svc_upload.errors import Conflict, GoVaultError, InvalidArgument, not_found
+from svc_upload.errors import not_found
 from svc_upload.model import (
     ABORTED,
     ACTIVE,

@@ -22,7 +22,7 @@ from govault.files.v1 import files_pb2, files_pb2_grpc
 
 from common.db import DatabaseSettings, open_pool
 from common.errors import ERROR_CODE_KEY
-from common.grpc_server import ObservabilityInterceptor
+from common.grpc.server import ObservabilityInterceptor
 from common.migrations import apply_migrations
 from common.tokens import AUDIENCE, ISSUER, TokenVerifier
 from svc_files.config import Rules, S3Settings
