@@ -34,7 +34,7 @@ def _is_uuid(value: str) -> bool:
     return True
 
 
-class PgStore:
+class PgAccounts:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
 

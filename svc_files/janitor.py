@@ -14,29 +14,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
 from common.logging import get_logger
 from svc_files import metrics
-from svc_files.models import PendingDelete
+from svc_files.seams import JanitorCatalog, JanitorObjects
 
 log = get_logger(__name__)
 
 MAX_BACKOFF_S = 300.0
-
-
-class JanitorStore(Protocol):
-    async def due_deletes(self, limit: int) -> list[PendingDelete]: ...
-    async def key_is_live(self, storage_key: str) -> bool: ...
-    async def finish_delete(self, pending_id: int) -> None: ...
-    async def delete_failed(self, pending_id: int, error: str, retry_in_s: float) -> None: ...
-    async def count_pending(self) -> int: ...
-    async def audit_keys(self) -> tuple[set[str], set[str]]: ...
-
-
-class JanitorObjects(Protocol):
-    async def remove(self, key: str) -> None: ...
-    async def list_objects(self, prefix: str = "users/") -> dict[str, datetime]: ...
 
 
 @dataclass(frozen=True)
@@ -61,7 +46,7 @@ def backoff_s(attempts: int) -> float:
 
 
 class Janitor:
-    def __init__(self, store: JanitorStore, objects: JanitorObjects, batch: int = 100) -> None:
+    def __init__(self, store: JanitorCatalog, objects: JanitorObjects, batch: int = 100) -> None:
         self._store = store
         self._objects = objects
         self._batch = batch

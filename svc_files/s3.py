@@ -36,7 +36,7 @@ def content_disposition(file_name: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(file_name, safe='')}"
 
 
-class ObjectStore:
+class S3Objects:
     def __init__(self, settings: S3Settings) -> None:
         self._settings = settings
         self._bucket = settings.bucket

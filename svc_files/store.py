@@ -48,7 +48,7 @@ def _taken(exc: pg_errors.UniqueViolation) -> AlreadyExists:
     return AlreadyExists(f"already exists ({exc.diag.constraint_name})")
 
 
-class FileStore:
+class PgCatalog:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
 

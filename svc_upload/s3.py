@@ -79,7 +79,7 @@ def _refusal(exc: S3Error) -> Exception:
     return Unavailable(f"the object store refused the request ({exc.code})")
 
 
-class S3Store:
+class S3Objects:
     def __init__(self, settings: S3Settings, client: Minio, presigner: Minio,
                  http: aiohttp.ClientSession) -> None:
         self._settings = settings
@@ -89,7 +89,7 @@ class S3Store:
         self._http = http
 
     @classmethod
-    async def open(cls, settings: S3Settings) -> S3Store:
+    async def open(cls, settings: S3Settings) -> S3Objects:
         http = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=settings.max_connections),
             timeout=aiohttp.ClientTimeout(total=settings.transfer_timeout_s, sock_connect=5.0),

@@ -1,41 +1,24 @@
 """gRPC ⇄ domain for the upload service: converts protobuf to calls on `UploadService` and
-results back; domain errors become statuses in the shared interceptor. Also wires the process:
-pool, migrations, S3, channels, reaper, server."""
+results back; domain errors become statuses in the shared interceptor. Nothing else: the process
+is wired in __main__.py."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime
-from pathlib import Path
 
-import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
-from govault.auth.v1 import auth_pb2_grpc
-from govault.files.v1 import files_pb2_grpc
 from govault.upload.v1 import upload_pb2, upload_pb2_grpc
 
-from common.db import open_pool
 from common.errors import GoVaultError, InvalidArgument
-from common.grpc.client import open_channel
-from common.grpc.server import serve
 from common.identity import Context, caller
 from common.logging import get_logger
-from common.metrics import start_metrics_server
-from common.migrations import apply_migrations
-from common.tokens import TokenVerifier, auth_key_loader
-from svc_upload.config import UploadSettings
-from svc_upload.files_client import GrpcFilesRegistry
-from svc_upload.model import MULTIPART, PROXY, Session
-from svc_upload.reaper import Reaper
-from svc_upload.s3 import S3Store
+from common.tokens import TokenVerifier
+from svc_upload.models import MULTIPART, PROXY, Session
 from svc_upload.service import UploadService
-from svc_upload.store import Store
 
 log = get_logger(__name__)
 
-SERVICE = "upload"
-MIGRATIONS = Path(__file__).parent / "migrations"
 DRAIN_LIMIT_BYTES = 128 * 1024 * 1024
 
 STATES = {
@@ -184,55 +167,3 @@ def _complete_response(s: Session) -> upload_pb2.CompleteMultipartResponse:
         upload_uuid=s.upload_uuid, file_id=s.file_id, size_bytes=s.result_size_bytes or 0,
         checksum=s.result_checksum or "", file_name=s.file_name, state=STATES[s.state])
 
-
-async def run(settings: UploadSettings) -> None:
-    """Start-up order: migrations, pool, S3, channels; then serve; shutdown in reverse."""
-    await apply_migrations(settings.db.url, MIGRATIONS)
-    pool = await open_pool(settings.db, SERVICE)
-    objects = await S3Store.open(settings.s3)
-    auth_channel = open_channel(settings.auth_addr)
-    files_channel = open_channel(settings.files_addr)
-    verifier = TokenVerifier(auth_key_loader(auth_pb2_grpc.AuthServiceStub(auth_channel),
-                                             settings.rpc_timeout_s))
-    files = GrpcFilesRegistry(files_pb2_grpc.FilesServiceStub(files_channel),
-                              settings.service_token, settings.register_timeout_s)
-    store = Store(pool)
-    service = UploadService(store, objects, files, settings.rules)
-    reaper = Reaper(service, store, settings.rules.completing_lease_s, settings.reaper_batch)
-    reaper_task = (asyncio.create_task(reaper.run_forever(settings.reaper_interval_s))
-                   if settings.reaper_interval_s > 0 else None)
-    start_metrics_server(settings.server.metrics_port, settings.server.host)
-
-    def register(server: grpc.aio.Server) -> str:
-        upload_pb2_grpc.add_UploadServiceServicer_to_server(
-            UploadServicer(service, verifier), server)
-        return str(upload_pb2.DESCRIPTOR.services_by_name["UploadService"].full_name)
-
-    async def shutdown() -> None:
-        if reaper_task is not None:
-            reaper_task.cancel()
-        await auth_channel.close()
-        await files_channel.close()
-        await objects.close()
-        await pool.close()
-
-    await serve(SERVICE, settings.server, [register], [shutdown])
-
-
-async def reap_once(settings: UploadSettings) -> dict[str, object]:
-    """One reaper pass with the service's own configuration (the `reap` command)."""
-    pool = await open_pool(settings.db, SERVICE)
-    objects = await S3Store.open(settings.s3)
-    files_channel = open_channel(settings.files_addr)
-    try:
-        files = GrpcFilesRegistry(files_pb2_grpc.FilesServiceStub(files_channel),
-                                  settings.service_token, settings.register_timeout_s)
-        store = Store(pool)
-        service = UploadService(store, objects, files, settings.rules)
-        reaper = Reaper(service, store, settings.rules.completing_lease_s,
-                        settings.reaper_batch)
-        return (await reaper.run_once()).as_dict()
-    finally:
-        await files_channel.close()
-        await objects.close()
-        await pool.close()

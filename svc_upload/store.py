@@ -16,7 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from common.db import pooled
 from common.errors import AlreadyExists
-from svc_upload.model import (
+from svc_upload.models import (
     ABORTED,
     ACTIVE,
     COMPLETED,
@@ -44,7 +44,7 @@ def _duplicate(_: pg_errors.UniqueViolation) -> AlreadyExists:
     return AlreadyExists("duplicate upload session")
 
 
-class Store:
+class PgLedger:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
 
