@@ -41,7 +41,7 @@ class Env:
     def int(self, name: builtins.str, default: object = _MISSING) -> builtins.int:
         value = self._raw(name, default)
         if value is None:
-            return int(default)  # type: ignore[call-overload]
+            return int(default)  # type: ignore[call-overload,no-any-return]
         try:
             return int(value)
         except ValueError:

@@ -1,24 +1,25 @@
-"""The domain error tree every service raises, and its one mapping to gRPC status codes.
+"""The domain error tree every service raises, and the closed catalog of stable error codes.
 
     GoVaultError (code: stable string from CODES)
-    ├── InvalidArgument      → INVALID_ARGUMENT     (HTTP 400)
-    ├── FailedPrecondition   → FAILED_PRECONDITION  (HTTP 400)
-    ├── Unauthenticated      → UNAUTHENTICATED      (HTTP 401)
-    ├── PermissionDenied     → PERMISSION_DENIED    (HTTP 403)
-    ├── NotFound             → NOT_FOUND            (HTTP 404)
-    ├── AlreadyExists        → ALREADY_EXISTS       (HTTP 409)
-    ├── Conflict             → ABORTED              (HTTP 409)
-    ├── ResourceExhausted    → RESOURCE_EXHAUSTED   (HTTP 429, retry_after_s)
-    └── Unavailable          → UNAVAILABLE          (HTTP 503)
+    ├── InvalidArgument
+    ├── FailedPrecondition
+    ├── Unauthenticated
+    ├── PermissionDenied
+    ├── NotFound
+    ├── AlreadyExists
+    ├── Conflict
+    ├── ResourceExhausted    (retry_after_s)
+    └── Unavailable
 
-Services raise these from `service.py`/`store.py`; the gRPC interceptor turns them into a status
-with the stable code in trailing metadata (`govault-error-code`). Anything else is INTERNAL and is
-logged with its traceback, never sent to the client.
+Services raise these from `service.py`/`store.py`. The errors know nothing of transports: the
+gRPC status for each class is chosen at the server boundary (`common.grpc.server.DOMAIN_TO_GRPC`,
+applied by the interceptor, with the stable code in trailing metadata `govault-error-code`), and
+a service-to-service client turns a status back into these (`common.grpc.client
+.rpc_error_to_domain`). Anything else is INTERNAL and is logged with its traceback, never sent to
+the client.
 """
 
 from __future__ import annotations
-
-import grpc
 
 ERROR_CODE_KEY = "govault-error-code"
 RETRY_AFTER_KEY = "retry-after"
@@ -53,7 +54,6 @@ CODES: dict[str, int] = {
 
 
 class GoVaultError(Exception):
-    grpc_code = grpc.StatusCode.INTERNAL
     default_code = "INTERNAL"
 
     def __init__(self, message: str, code: str | None = None) -> None:
@@ -64,42 +64,34 @@ class GoVaultError(Exception):
 
 
 class InvalidArgument(GoVaultError):
-    grpc_code = grpc.StatusCode.INVALID_ARGUMENT
     default_code = "INVALID_ARGUMENT"
 
 
 class FailedPrecondition(GoVaultError):
-    grpc_code = grpc.StatusCode.FAILED_PRECONDITION
     default_code = "FAILED_PRECONDITION"
 
 
 class Unauthenticated(GoVaultError):
-    grpc_code = grpc.StatusCode.UNAUTHENTICATED
     default_code = "UNAUTHENTICATED"
 
 
 class PermissionDenied(GoVaultError):
-    grpc_code = grpc.StatusCode.PERMISSION_DENIED
     default_code = "PERMISSION_DENIED"
 
 
 class NotFound(GoVaultError):
-    grpc_code = grpc.StatusCode.NOT_FOUND
     default_code = "NOT_FOUND"
 
 
 class AlreadyExists(GoVaultError):
-    grpc_code = grpc.StatusCode.ALREADY_EXISTS
     default_code = "ALREADY_EXISTS"
 
 
 class Conflict(GoVaultError):
-    grpc_code = grpc.StatusCode.ABORTED
     default_code = "CONFLICT"
 
 
 class ResourceExhausted(GoVaultError):
-    grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
     default_code = "RATE_LIMITED"
 
     def __init__(self, message: str, code: str | None = None, retry_after_s: int = 1) -> None:
@@ -108,13 +100,4 @@ class ResourceExhausted(GoVaultError):
 
 
 class Unavailable(GoVaultError):
-    grpc_code = grpc.StatusCode.UNAVAILABLE
     default_code = "UNAVAILABLE"
-
-
-def grpc_status_for(exc: GoVaultError) -> tuple[grpc.StatusCode, str, tuple[tuple[str, str], ...]]:
-    """The one mapping from a domain error to (status code, details, trailing metadata)."""
-    trailers: list[tuple[str, str]] = [(ERROR_CODE_KEY, exc.code)]
-    if isinstance(exc, ResourceExhausted):
-        trailers.append((RETRY_AFTER_KEY, str(exc.retry_after_s)))
-    return exc.grpc_code, exc.message, tuple(trailers)

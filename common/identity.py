@@ -4,28 +4,36 @@ here, never a bare user-id header) or a fellow service (`x-govault-service` cred
 from __future__ import annotations
 
 import hmac
+from typing import Any, TypeAlias
 
 import grpc
 import structlog
 
 from common.errors import PermissionDenied, Unauthenticated
+from common.grpc.client import (  # outgoing_metadata: the edge imports it from here
+    AUTHORIZATION,
+    CLIENT_IP,
+    REQUEST_ID,
+    SERVICE_CREDENTIAL,
+    outgoing_metadata,
+)
+
+__all__ = ["AUTHORIZATION", "CLIENT_IP", "REQUEST_ID", "SERVICE_CREDENTIAL", "Context", "caller",
+           "metadata_value", "optional_caller", "outgoing_metadata", "require_service"]
 from common.tokens import Identity, TokenError, TokenVerifier
 
-AUTHORIZATION = "authorization"
-SERVICE_CREDENTIAL = "x-govault-service"
-REQUEST_ID = "x-request-id"
-CLIENT_IP = "x-client-ip"
+# The servicer context of any method (the request/response types do not matter here).
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 
 
-def metadata_value(context: grpc.aio.ServicerContext, key: str) -> str | None:
-    for item in context.invocation_metadata() or ():
-        if item.key == key:
-            value = item.value
+def metadata_value(context: Context, key: str) -> str | None:
+    for item_key, value in context.invocation_metadata() or ():
+        if item_key == key:
             return value.decode() if isinstance(value, bytes) else value
     return None
 
 
-def bearer_token(context: grpc.aio.ServicerContext) -> str | None:
+def bearer_token(context: Context) -> str | None:
     header = metadata_value(context, AUTHORIZATION)
     if not header:
         return None
@@ -36,7 +44,7 @@ def bearer_token(context: grpc.aio.ServicerContext) -> str | None:
 
 
 async def optional_caller(
-    context: grpc.aio.ServicerContext, verifier: TokenVerifier
+    context: Context, verifier: TokenVerifier
 ) -> Identity | None:
     """The caller when a token is present; an invalid token is still an error."""
     token = bearer_token(context)
@@ -51,41 +59,16 @@ async def optional_caller(
     return identity
 
 
-async def caller(context: grpc.aio.ServicerContext, verifier: TokenVerifier) -> Identity:
+async def caller(context: Context, verifier: TokenVerifier) -> Identity:
     identity = await optional_caller(context, verifier)
     if identity is None:
         raise Unauthenticated("an access token is required")
     return identity
 
 
-def require_service(context: grpc.aio.ServicerContext, service_token: str) -> None:
+def require_service(context: Context, service_token: str) -> None:
     presented = metadata_value(context, SERVICE_CREDENTIAL)
     if not presented:
         raise Unauthenticated("this method is internal: a service credential is required")
     if not hmac.compare_digest(presented.encode(), service_token.encode()):
         raise PermissionDenied("invalid service credential")
-
-
-def outgoing_metadata(
-    *,
-    token: str | None = None,
-    request_id: str | None = None,
-    service_token: str | None = None,
-    client_ip: str | None = None,
-) -> tuple[tuple[str, str], ...]:
-    """Metadata for a call to another GoVault service."""
-    items: list[tuple[str, str]] = []
-    if token:
-        items.append((AUTHORIZATION, f"Bearer {token}"))
-    if request_id:
-        items.append((REQUEST_ID, request_id))
-    if service_token:
-        items.append((SERVICE_CREDENTIAL, service_token))
-    if client_ip:
-        items.append((CLIENT_IP, client_ip))
-    return tuple(items)
-
-
-def current_request_id() -> str | None:
-    value = structlog.contextvars.get_contextvars().get("request_id")
-    return value if isinstance(value, str) else None

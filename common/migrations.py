@@ -50,7 +50,7 @@ async def apply_migrations(url: str, folder: Path) -> list[int]:
             for version, path in pending_files(folder):
                 if version in done:
                     continue
-                await conn.execute(path.read_text())  # type: ignore[arg-type]
+                await conn.execute(path.read_text())
                 await conn.execute(
                     "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
                     (version, path.name),

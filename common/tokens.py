@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from govault.auth.v1 import auth_pb2, auth_pb2_grpc
 
 ALGORITHM = "EdDSA"
 ISSUER = "govault-auth"
@@ -130,3 +131,13 @@ class TokenVerifier:
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return identity
+
+
+def auth_key_loader(stub: auth_pb2_grpc.AuthServiceAsyncStub, timeout_s: float = 5.0) -> KeyLoader:
+    """A KeyLoader reading the auth service's GetPublicKeys."""
+
+    async def load() -> dict[str, str]:
+        response = await stub.GetPublicKeys(auth_pb2.GetPublicKeysRequest(), timeout=timeout_s)
+        return {key.kid: key.public_key_pem for key in response.keys}
+
+    return load

@@ -5,8 +5,11 @@ only process that hashes passwords (Argon2id, off the event loop, bounded: `pass
 the only one that issues access tokens (`tokens.py`); every other process only verifies them
 with the public keys served by GetPublicKeys.
 
-Layers: `server.py` (protobuf ⇄ domain, caller identity from metadata) → `service.py` (rules:
-validation, login throttling, refresh rotation and reuse detection; no grpc/psycopg) →
-`store.py` (the only SQL). It must not read another service's database, log passwords or tokens,
+Layers: `__main__.py` (the composition root: all wiring) · `server.py` (protobuf ⇄ domain,
+caller identity from metadata) → `service.py` (the entry point: login throttling, refresh
+rotation and reuse detection; no grpc/psycopg) with `rules.py` (input checks, no I/O) and
+`seams.py` (the Protocols: Accounts, Hasher, Issuer, Throttle) → `store.py` (PgAccounts, the
+only SQL), `passwords.py` (Argon2Hasher), `tokens.py` (TokenIssuer), `throttle.py`,
+`housekeeping.py` (refresh-token purge). It must not read another service's database, log passwords or tokens,
 or block the event loop.
 """

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from common.config import ConfigError, Env
 from common.db import DatabaseSettings
-from common.grpc_server import GrpcServerSettings
+from common.grpc.server import GrpcServerSettings
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""Auth's error tree: the shared domain errors (common.errors), re-exported so auth modules
-import them from one place. Stable codes used here (all in `common.errors.CODES`):
+"""Auth's own named errors. The tree itself is `common.errors`; the codes used here (all in
+`common.errors.CODES`):
 
     InvalidArgument    INVALID_ARGUMENT                       (bad username/email/password)
     Unauthenticated    INVALID_CREDENTIALS, INVALID_REFRESH_TOKEN, REFRESH_TOKEN_REUSED,
@@ -7,30 +7,28 @@ import them from one place. Stable codes used here (all in `common.errors.CODES`
     AlreadyExists      EMAIL_TAKEN, USERNAME_TAKEN
     ResourceExhausted  TOO_MANY_ATTEMPTS (login throttle), OVERLOADED (hash queue full)
     Unavailable        UNAVAILABLE (database pool exhausted or unreachable)
-
-The one mapping to gRPC codes is `common.errors.grpc_status_for`, applied by the interceptor.
 """
 
 from __future__ import annotations
 
-from common.errors import (
-    AlreadyExists,
-    GoVaultError,
-    InvalidArgument,
-    NotFound,
-    PermissionDenied,
-    ResourceExhausted,
-    Unauthenticated,
-    Unavailable,
-)
+from common.errors import AlreadyExists, ResourceExhausted, Unauthenticated
 
-__all__ = [
-    "AlreadyExists",
-    "GoVaultError",
-    "InvalidArgument",
-    "NotFound",
-    "PermissionDenied",
-    "ResourceExhausted",
-    "Unauthenticated",
-    "Unavailable",
-]
+INVALID_CREDENTIALS_MESSAGE = "invalid email or password"
+
+
+def invalid_credentials() -> Unauthenticated:
+    """The one answer to a wrong password and to an unknown email (existence is not leaked)."""
+    return Unauthenticated(INVALID_CREDENTIALS_MESSAGE, "INVALID_CREDENTIALS")
+
+
+def too_many_attempts(retry_after_s: int) -> ResourceExhausted:
+    return ResourceExhausted("too many failed logins, try again later", "TOO_MANY_ATTEMPTS",
+                             retry_after_s=retry_after_s)
+
+
+def email_taken() -> AlreadyExists:
+    return AlreadyExists("an account with this email already exists", "EMAIL_TAKEN")
+
+
+def username_taken() -> AlreadyExists:
+    return AlreadyExists("this username is taken", "USERNAME_TAKEN")

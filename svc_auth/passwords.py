@@ -27,8 +27,8 @@ from typing import TypeVar
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from common.errors import ResourceExhausted
 from svc_auth.config import HashSettings
-from svc_auth.errors import ResourceExhausted
 from svc_auth.metrics import PASSWORD_HASH_SECONDS
 
 T = TypeVar("T")

@@ -10,63 +10,24 @@ race) is reuse: the whole family is revoked and every token in it stops working.
 
 from __future__ import annotations
 
-import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
+from common.errors import InvalidArgument, ResourceExhausted, Unauthenticated
 from common.logging import get_logger
-from svc_auth.errors import InvalidArgument, ResourceExhausted, Unauthenticated
+from svc_auth.errors import invalid_credentials, too_many_attempts
 from svc_auth.metrics import LOGINS, REFRESHES
 from svc_auth.models import Credentials, RefreshTokenRecord, User
+from svc_auth.rules import normalize_email, validate_email, validate_password, validate_username
+from svc_auth.seams import Accounts, Hasher, Issuer, Throttle
 from svc_auth.tokens import AccessToken, hash_refresh_token, new_refresh_token
 
 log = get_logger(__name__)
 
-USERNAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{3,64}$")
-# local@domain.tld: no whitespace, control characters, quotes or angle brackets; one @; a dot in
-# the domain with labels of letters, digits and hyphens.
-EMAIL_RE = re.compile(
-    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]{1,64}"
-    r"@(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
-)
-PASSWORD_MIN, PASSWORD_MAX = 8, 256
 RESOLVE_MAX = 1000
-INVALID_CREDENTIALS = "invalid email or password"
-
-
-class Store(Protocol):
-    async def create_user(self, username: str, email: str, password_hash: str) -> User: ...
-    async def credentials_by_email(self, email: str) -> Credentials | None: ...
-    async def user_by_id(self, user_id: str) -> User | None: ...
-    async def users_by_emails(self, emails: Sequence[str]) -> list[User]: ...
-    async def update_password_hash(self, user_id: str, password_hash: str) -> None: ...
-    async def create_family(self, user_id: str, token_hash: bytes, expires_at: datetime) -> str: ...
-    async def find_refresh_token(self, token_hash: bytes) -> RefreshTokenRecord | None: ...
-    async def rotate_refresh_token(
-        self, old_hash: bytes, new_hash: bytes, expires_at: datetime
-    ) -> bool: ...
-    async def revoke_family(self, family_id: str) -> None: ...
-
-
-class Hasher(Protocol):
-    async def hash(self, password: str) -> str: ...
-    async def verify(self, password_hash: str, password: str) -> bool: ...
-    async def verify_dummy(self, password: str) -> None: ...
-    def needs_rehash(self, password_hash: str) -> bool: ...
-
-
-class Issuer(Protocol):
-    def issue(self, user_id: str, username: str, email: str) -> AccessToken: ...
-
-
-class Throttle(Protocol):
-    def retry_after_s(self, email: str, address: str) -> int: ...
-    def record_failure(self, email: str, address: str) -> None: ...
-    def record_success(self, email: str, address: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -76,33 +37,6 @@ class Session:
     access: AccessToken
     refresh_token: str
     user: User
-
-
-def normalize_email(email: str) -> str:
-    return email.strip().lower()
-
-
-def validate_username(username: str) -> str:
-    if not USERNAME_RE.match(username):
-        raise InvalidArgument(
-            "username must be 3-64 characters: letters, digits, '_', '.' or '-'")
-    return username
-
-
-def validate_email(email: str) -> str:
-    normalized = normalize_email(email)
-    if len(normalized) > 254 or not EMAIL_RE.match(normalized):
-        raise InvalidArgument("email must be a valid address such as name@example.com")
-    return normalized
-
-
-def validate_password(password: str) -> str:
-    if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
-        raise InvalidArgument(
-            f"password must be {PASSWORD_MIN}-{PASSWORD_MAX} characters long")
-    if "\x00" in password:
-        raise InvalidArgument("password must not contain NUL characters")
-    return password
 
 
 class UserCache:
@@ -142,7 +76,7 @@ def _utcnow() -> datetime:
 class AuthService:
     def __init__(
         self,
-        store: Store,
+        store: Accounts,
         hasher: Hasher,
         issuer: Issuer,
         throttle: Throttle,
@@ -174,8 +108,7 @@ class AuthService:
         wait = self._throttle.retry_after_s(email, client_address)
         if wait:
             LOGINS.labels("throttled").inc()
-            raise ResourceExhausted("too many failed logins, try again later",
-                                    "TOO_MANY_ATTEMPTS", retry_after_s=wait)
+            raise too_many_attempts(wait)
         credentials = await self._store.credentials_by_email(email)
         try:
             if credentials is None:
@@ -190,7 +123,7 @@ class AuthService:
         if not ok or credentials is None:
             self._throttle.record_failure(email, client_address)
             LOGINS.labels("invalid_credentials").inc()
-            raise Unauthenticated(INVALID_CREDENTIALS, "INVALID_CREDENTIALS")
+            raise invalid_credentials()
         self._throttle.record_success(email, client_address)
         LOGINS.labels("success").inc()
         await self._upgrade_hash(credentials, password)

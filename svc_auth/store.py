@@ -16,7 +16,7 @@ from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool
 
 from common.db import pooled
-from svc_auth.errors import AlreadyExists
+from svc_auth.errors import email_taken, username_taken
 from svc_auth.models import Credentials, RefreshTokenRecord, User
 
 _USER_COLUMNS = "u.user_id::text, u.username, u.email, u.created_at"
@@ -34,7 +34,7 @@ def _is_uuid(value: str) -> bool:
     return True
 
 
-class PgStore:
+class PgAccounts:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
 
@@ -53,9 +53,8 @@ class PgStore:
         except pg_errors.UniqueViolation as exc:
             constraint = exc.diag.constraint_name or ""
             if "email" in constraint:
-                raise AlreadyExists("an account with this email already exists",
-                                    "EMAIL_TAKEN") from None
-            raise AlreadyExists("this username is taken", "USERNAME_TAKEN") from None
+                raise email_taken() from None
+            raise username_taken() from None
         assert row is not None
         return _user(row)
 

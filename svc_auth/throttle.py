@@ -17,6 +17,8 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
+from svc_auth.config import ThrottleSettings
+
 
 class SlidingWindow:
     def __init__(
@@ -83,6 +85,11 @@ class LoginThrottle:
     ) -> None:
         self._by_email = SlidingWindow(max_per_email, window_s, max_keys, clock)
         self._by_address = SlidingWindow(max_per_address, window_s, max_keys, clock)
+
+    @classmethod
+    def from_settings(cls, settings: ThrottleSettings) -> LoginThrottle:
+        return cls(settings.window_s, settings.max_failures_per_email,
+                   settings.max_failures_per_address, settings.max_keys)
 
     def retry_after_s(self, email: str, address: str) -> int:
         wait = self._by_email.retry_after_s(email)

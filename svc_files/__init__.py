@@ -4,13 +4,18 @@ Owns the files database (tables `files`, `file_shares`, `public_files`, `file_sh
 `pending_deletes`) and, for objects whose file it has registered, their deletion and copies in
 the S3 bucket. It never writes file bytes (the upload service does) and never reads another
 service's tables: users are resolved through auth `ResolveUsers` with the service credential.
+It does not know the edge's REST paths: a public link is a flag on the file; the edge builds
+the URL clients see.
 
-    server.py   gRPC ⇄ domain conversion, caller identity; nothing else
-    service.py  the rules (access matrix, validation); no grpc / psycopg / minio imports
-    store.py    SQL → dataclasses (models.py); SQLSTATEs → domain errors
-    s3.py       the only module speaking S3 (minio, blocking → asyncio.to_thread)
-    directory.py  auth ResolveUsers client (emails → user ids)
-    janitor.py  retries owed object deletions; audit (rows vs objects), `python -m svc_files audit`
+    __main__.py   the composition root: wiring, `serve` and the `audit` command
+    server.py     gRPC ⇄ domain conversion, caller identity; nothing else
+    service.py    the entry point of every operation and the order of its side effects
+    rules.py      the access matrix and validators (no I/O)
+    seams.py      the Protocols: Catalog, Objects, Directory (+ the janitor's)
+    store.py      PgCatalog: SQL → dataclasses (models.py); SQLSTATEs → domain errors
+    s3.py         S3Objects: the only module speaking S3 (on common.s3)
+    directory.py  AuthDirectory: auth ResolveUsers client (emails → user ids)
+    janitor.py    retries owed object deletions; audit (rows vs objects)
 
 Access: owner > editor (rename) > viewer (read, copy, shortcut) > public (read, copy, shortcut).
 A file the caller may not see is FILE_NOT_FOUND (404, existence not leaked); one they may see but

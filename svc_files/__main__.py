@@ -1,5 +1,6 @@
-"""`python -m svc_files` runs the gRPC server; `python -m svc_files audit [--grace-s N]` prints
-the rows-vs-objects audit as JSON (needs GOVAULT_DATABASE_URL and the S3 variables only)."""
+"""The files service's composition root (all wiring is here): `python -m svc_files` runs the
+gRPC server; `python -m svc_files audit [--grace-s N]` prints the rows-vs-objects audit as JSON
+(needs GOVAULT_DATABASE_URL and the S3 variables only)."""
 
 from __future__ import annotations
 
@@ -11,22 +12,24 @@ from pathlib import Path
 
 from govault.auth.v1 import auth_pb2_grpc
 
+from common import background
 from common.config import Env
 from common.db import DatabaseSettings, open_pool
-from common.grpc_client import auth_key_loader, open_channel
-from common.grpc_server import install_event_loop, serve
+from common.grpc.client import open_channel
+from common.grpc.server import serve
 from common.logging import configure_logging, get_logger
+from common.loop import install_event_loop
 from common.metrics import start_metrics_server
 from common.migrations import apply_migrations
-from common.tokens import TokenVerifier
+from common.tokens import TokenVerifier, auth_key_loader
 from svc_files import metrics
 from svc_files.config import FilesSettings, S3Settings
 from svc_files.directory import AuthDirectory
-from svc_files.janitor import Janitor, every
-from svc_files.s3 import ObjectStore
+from svc_files.janitor import Janitor
+from svc_files.s3 import S3Objects
 from svc_files.server import FilesServicer, registrar
 from svc_files.service import FilesService
-from svc_files.store import FileStore
+from svc_files.store import PgCatalog
 
 SERVICE = "files"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -41,27 +44,21 @@ async def run(settings: FilesSettings) -> None:
     auth_channel = open_channel(settings.auth_addr)
     auth = auth_pb2_grpc.AuthServiceStub(auth_channel)
     verifier = TokenVerifier(auth_key_loader(auth, settings.rpc_timeout_s))
-    store = FileStore(pool)
-    objects = ObjectStore(settings.s3)
+    store = PgCatalog(pool)
+    objects = S3Objects(settings.s3)
     service = FilesService(
         store, objects, AuthDirectory(auth, settings.service_token, settings.rpc_timeout_s),
         settings.rules,
     )
     janitor = Janitor(store, objects, settings.janitor_batch)
-    tasks: list[asyncio.Task[None]] = []
-    if settings.janitor_interval_s > 0:
-        tasks.append(asyncio.create_task(
-            every(settings.janitor_interval_s, "janitor", janitor.run_once)))
-    if settings.audit_interval_s > 0:
-        async def audit_job() -> None:
-            await janitor.audit(grace_s=settings.audit_grace_s)
-
-        tasks.append(asyncio.create_task(every(settings.audit_interval_s, "audit", audit_job)))
+    tasks = [
+        background.start(settings.janitor_interval_s, "janitor", janitor.run_once),
+        background.start(settings.audit_interval_s, "audit",
+                         lambda: janitor.audit(grace_s=settings.audit_grace_s)),
+    ]
 
     async def shutdown() -> None:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await background.stop(tasks)
         await auth_channel.close()
         await pool.close()
 
@@ -74,7 +71,7 @@ async def audit(grace_s: float) -> dict[str, object]:
     db = DatabaseSettings.from_env(env)
     pool = await open_pool(DatabaseSettings(db.url, 1, 2, db.pool_timeout_s), SERVICE)
     try:
-        janitor = Janitor(FileStore(pool), ObjectStore(S3Settings.from_env(env)))
+        janitor = Janitor(PgCatalog(pool), S3Objects(S3Settings.from_env(env)))
         report = await janitor.audit(grace_s=grace_s)
         return report.as_dict()
     finally:

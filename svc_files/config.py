@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from common.config import ConfigError, Env
 from common.db import DatabaseSettings
-from common.grpc_server import GrpcServerSettings
+from common.grpc.server import GrpcServerSettings
 from common.s3_client import S3Settings
 
 __all__ = ["DEFAULT_GRPC_PORT", "DEFAULT_METRICS_PORT", "FilesSettings", "Rules", "S3Settings"]

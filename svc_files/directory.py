@@ -1,5 +1,6 @@
 """The user directory: auth `ResolveUsers` (emails → user ids), called with the service
-credential and a deadline. Auth errors other than "unavailable" are not the caller's fault."""
+credential and a deadline; its failures become domain errors by the one shared policy
+(`common.grpc.client.rpc_error_to_domain`)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,13 @@ from collections.abc import Sequence
 import grpc
 from govault.auth.v1 import auth_pb2, auth_pb2_grpc
 
-from common.identity import current_request_id, outgoing_metadata
-from svc_files.errors import Unavailable
+from common.grpc.client import current_request_id, outgoing_metadata, rpc_error_to_domain
 from svc_files.models import ResolvedUser
 
 
 class AuthDirectory:
     def __init__(
-        self, stub: auth_pb2_grpc.AuthServiceStub, service_token: str, timeout_s: float
+        self, stub: auth_pb2_grpc.AuthServiceAsyncStub, service_token: str, timeout_s: float
     ) -> None:
         self._stub = stub
         self._service_token = service_token
@@ -32,9 +32,7 @@ class AuthDirectory:
                 metadata=metadata,
             )
         except grpc.aio.AioRpcError as exc:
-            if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                raise Unavailable("the auth service is unavailable") from None
-            raise RuntimeError(f"ResolveUsers failed: {exc.code().name}") from None
+            raise rpc_error_to_domain(exc, "auth") from None
         found: dict[str, ResolvedUser] = {}
         for user in reply.users:
             normalized = (user.normalized_email or user.email).strip().lower()

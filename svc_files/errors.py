@@ -1,40 +1,17 @@
-"""The files service's errors: the common tree, plus named constructors for its stable codes.
+"""The files service's own named errors. The tree itself is `common.errors`; the codes used here:
 
-    GoVaultError
-    ├── InvalidArgument     INVALID_ARGUMENT, UNKNOWN_RECIPIENTS, TOO_MANY_RECIPIENTS,
-    │                       CANNOT_SHARE_WITH_SELF
-    ├── Unauthenticated     UNAUTHENTICATED (no caller / no service credential)
-    ├── PermissionDenied    PERMISSION_DENIED (may see the file, may not change it)
-    ├── NotFound            FILE_NOT_FOUND (missing, deleted, or not visible), SHARE_NOT_FOUND
-    ├── AlreadyExists       ALREADY_EXISTS (a unique key taken: file id, storage key)
-    └── Unavailable         UNAVAILABLE (database pool exhausted, S3 or auth unreachable)
-
-The one mapping to gRPC codes is `common.errors.grpc_status_for`, applied by the interceptor.
+    InvalidArgument     INVALID_ARGUMENT, UNKNOWN_RECIPIENTS, TOO_MANY_RECIPIENTS,
+                        CANNOT_SHARE_WITH_SELF
+    Unauthenticated     UNAUTHENTICATED (no caller / no service credential)
+    PermissionDenied    PERMISSION_DENIED (may see the file, may not change it)
+    NotFound            FILE_NOT_FOUND (missing, deleted, or not visible), SHARE_NOT_FOUND
+    AlreadyExists       ALREADY_EXISTS (a unique key taken: file id, storage key)
+    Unavailable         UNAVAILABLE (database pool exhausted, S3 or auth unreachable)
 """
 
 from __future__ import annotations
 
-from common.errors import (
-    AlreadyExists,
-    GoVaultError,
-    InvalidArgument,
-    NotFound,
-    PermissionDenied,
-    Unauthenticated,
-    Unavailable,
-)
-
-__all__ = [
-    "AlreadyExists",
-    "GoVaultError",
-    "InvalidArgument",
-    "NotFound",
-    "PermissionDenied",
-    "Unauthenticated",
-    "Unavailable",
-    "file_not_found",
-    "share_not_found",
-]
+from common.errors import NotFound
 
 
 def file_not_found() -> NotFound:

@@ -12,33 +12,16 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
 from common.logging import get_logger
 from svc_files import metrics
-from svc_files.models import PendingDelete
+from svc_files.seams import JanitorCatalog, JanitorObjects
 
 log = get_logger(__name__)
 
 MAX_BACKOFF_S = 300.0
-
-
-class JanitorStore(Protocol):
-    async def due_deletes(self, limit: int) -> list[PendingDelete]: ...
-    async def key_is_live(self, storage_key: str) -> bool: ...
-    async def finish_delete(self, pending_id: int) -> None: ...
-    async def delete_failed(self, pending_id: int, error: str, retry_in_s: float) -> None: ...
-    async def count_pending(self) -> int: ...
-    async def audit_keys(self) -> tuple[set[str], set[str]]: ...
-
-
-class JanitorObjects(Protocol):
-    async def remove(self, key: str) -> None: ...
-    async def list_objects(self, prefix: str = "users/") -> dict[str, datetime]: ...
 
 
 @dataclass(frozen=True)
@@ -63,7 +46,7 @@ def backoff_s(attempts: int) -> float:
 
 
 class Janitor:
-    def __init__(self, store: JanitorStore, objects: JanitorObjects, batch: int = 100) -> None:
+    def __init__(self, store: JanitorCatalog, objects: JanitorObjects, batch: int = 100) -> None:
         self._store = store
         self._objects = objects
         self._batch = batch
@@ -110,14 +93,3 @@ class Janitor:
         metrics.PENDING_DELETES.set(report.pending_deletes)
         return report
 
-
-async def every(interval_s: float, name: str, job: Callable[[], Awaitable[object]]) -> None:
-    """Runs `job()` every `interval_s` until cancelled; a failing run is logged, not fatal."""
-    while True:
-        await asyncio.sleep(interval_s)
-        try:
-            await job()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception(f"{name}_failed")

@@ -19,9 +19,9 @@ import urllib3
 from minio.commonconfig import CopySource
 from minio.error import InvalidResponseError, S3Error, ServerError
 
+from common.errors import Unavailable
 from common.s3_client import S3Settings, minio_client
 from svc_files import metrics
-from svc_files.errors import Unavailable
 
 T = TypeVar("T")
 
@@ -36,7 +36,7 @@ def content_disposition(file_name: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(file_name, safe='')}"
 
 
-class ObjectStore:
+class S3Objects:
     def __init__(self, settings: S3Settings) -> None:
         self._settings = settings
         self._bucket = settings.bucket

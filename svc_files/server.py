@@ -11,7 +11,7 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from govault.files.v1 import files_pb2, files_pb2_grpc
 
-from common.identity import caller, optional_caller, require_service
+from common.identity import Context, caller, optional_caller, require_service
 from common.tokens import TokenVerifier
 from svc_files.models import EDITOR, VIEWER, FileView, Page, Share
 from svc_files.service import FilesService
@@ -19,7 +19,7 @@ from svc_files.service import FilesService
 _PERMISSION_TO_PB = {VIEWER: files_pb2.PERMISSION_VIEWER, EDITOR: files_pb2.PERMISSION_EDITOR}
 _PERMISSION_FROM_PB = {v: k for k, v in _PERMISSION_TO_PB.items()}
 
-Ctx: TypeAlias = grpc.aio.ServicerContext
+Ctx: TypeAlias = Context
 
 
 def _ts(value: datetime) -> Timestamp:
@@ -53,7 +53,7 @@ def share_pb(share: Share) -> files_pb2.Share:
 
 
 def permission_from_pb(value: int) -> str:
-    return _PERMISSION_FROM_PB.get(value, "")  # type: ignore[call-overload]
+    return _PERMISSION_FROM_PB.get(value, "")  # type: ignore[call-overload,no-any-return]
 
 
 def _page_fields(page: Page) -> dict[str, object]:

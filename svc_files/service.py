@@ -1,177 +1,48 @@
-"""The files rules: who may do what with a file, validation, and the order of side effects.
-
-Access matrix (`access_for`): owner → OWNER; a share → EDITOR or VIEWER; a public file → PUBLIC;
-anyone else (and anonymous callers of private files) → NONE.
-
-| operation                        | needs            | otherwise                         |
-|----------------------------------|------------------|-----------------------------------|
-| GetFile, GetDownloadUrl          | PUBLIC (anon ok) | 404 FILE_NOT_FOUND                |
-| CopyFile, CreateShortcut         | PUBLIC + a user  | 404                               |
-| RenameFile                       | EDITOR           | 403 if visible, else 404          |
-| DeleteFile, shares, public link  | OWNER            | 403 if visible, else 404          |
-| DeleteShortcut                   | a user           | idempotent: 204 whatever existed  |
-
-No grpc, psycopg or minio here: the store, the object store and the user directory are the small
-Protocols below, so the rules are unit-tested with in-memory fakes.
+"""The files service: the entry point of every files operation and the order of its side
+effects (object first then row for copies; row + pending delete in one transaction, then the
+object, for deletes). The access matrix and validators it applies are in rules.py; the
+database, the bucket and the user directory are the Protocols in seams.py, so these operations
+are unit-tested with in-memory fakes. No grpc, psycopg or minio here.
 """
 
 from __future__ import annotations
 
-import mimetypes
-import unicodedata
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
+from common.errors import InvalidArgument, Unauthenticated
 from common.logging import get_logger
 from svc_files.config import Rules
-from svc_files.errors import (
-    InvalidArgument,
-    PermissionDenied,
-    Unauthenticated,
-    file_not_found,
-    share_not_found,
-)
+from svc_files.errors import file_not_found, share_not_found
 from svc_files.models import (
-    EDITOR,
-    PERMISSIONS,
     Access,
     DownloadLink,
-    FileGrant,
-    FileRecord,
     FileView,
     NewFile,
     Page,
-    ResolvedUser,
     Share,
     ShareGrant,
     Shortcut,
 )
+from svc_files.rules import (
+    access_for,
+    guess_mime,
+    normalize_email,
+    require_access,
+    storage_key_for,
+    validate_name,
+    validate_permission,
+    validate_uuid,
+)
+from svc_files.seams import Catalog, Directory, Objects
 
 log = get_logger(__name__)
 
-DEFAULT_MIME = "application/octet-stream"
-MAX_NAME_CHARS = 255
-MAX_EMAIL_CHARS = 320
 
-
-class FileStore(Protocol):
-    async def register_file(self, new: NewFile) -> tuple[FileRecord, bool]: ...
-    async def insert_file(self, new: NewFile) -> FileRecord: ...
-    async def get_grant(self, file_id: str, user_id: str | None) -> FileGrant | None: ...
-    async def list_owned(self, owner_id: str, limit: int, offset: int) -> list[FileRecord]: ...
-    async def list_shared(self, user_id: str, limit: int, offset: int) -> list[FileGrant]: ...
-    async def list_shortcuts(self, user_id: str, limit: int, offset: int) -> list[FileGrant]: ...
-    async def rename(self, file_id: str, name: str) -> bool: ...
-    async def soft_delete(self, file_id: str) -> int | None: ...
-    async def enqueue_delete(self, storage_key: str) -> int: ...
-    async def finish_delete(self, pending_id: int) -> None: ...
-    async def upsert_shares(self, file_id: str, grants: Sequence[ShareGrant]) -> list[Share]: ...
-    async def list_shares(self, file_id: str) -> list[Share]: ...
-    async def update_share(self, file_id: str, user_id: str, permission: str) -> bool: ...
-    async def remove_share(self, file_id: str, user_id: str) -> bool: ...
-    async def set_public(self, file_id: str, public: bool) -> None: ...
-    async def add_shortcut(self, file_id: str, user_id: str, shortcut_id: str) -> Shortcut: ...
-    async def remove_shortcut(self, file_id: str, user_id: str) -> None: ...
-
-
-class ObjectStore(Protocol):
-    async def copy(self, source_key: str, target_key: str) -> None: ...
-    async def remove(self, key: str) -> None: ...
-    def presign_get(self, key: str, ttl: timedelta, file_name: str, mime_type: str) -> str: ...
-
-
-class Directory(Protocol):
-    async def resolve(self, emails: Sequence[str]) -> dict[str, ResolvedUser]:
-        """Normalised email → user, for the emails that have an account."""
-        ...
-
-
-# ----------------------------------------------------------------------------------- pure rules
-def access_for(grant: FileGrant, caller_id: str | None) -> Access:
-    file = grant.file
-    if caller_id is not None and caller_id == file.owner_id:
-        return Access.OWNER
-    if caller_id is not None and grant.share_permission == EDITOR:
-        return Access.EDITOR
-    if caller_id is not None and grant.share_permission is not None:
-        return Access.VIEWER
-    if file.is_public:
-        return Access.PUBLIC
-    return Access.NONE
-
-
-def require_access(grant: FileGrant | None, caller_id: str | None, needed: Access) -> FileView:
-    """The caller's view of the file, or 404 when they may not see it / 403 when they may see it
-    but not do this."""
-    if grant is None:
-        raise file_not_found()
-    access = access_for(grant, caller_id)
-    if access == Access.NONE:
-        raise file_not_found()
-    if access < needed:
-        raise PermissionDenied(
-            "only the owner may do this" if needed == Access.OWNER
-            else "you may view this file but not change it"
-        )
-    return FileView(grant.file, access)
-
-
-def validate_name(name: str, field: str = "name") -> str:
-    if not name or not name.strip():
-        raise InvalidArgument(f"{field} must not be empty")
-    if len(name) > MAX_NAME_CHARS:
-        raise InvalidArgument(f"{field} must be at most {MAX_NAME_CHARS} characters")
-    if "/" in name or "\\" in name:
-        raise InvalidArgument(f"{field} must not contain / or \\")
-    if any(unicodedata.category(ch) == "Cc" for ch in name):
-        raise InvalidArgument(f"{field} must not contain control characters")
-    if name in {".", ".."}:
-        raise InvalidArgument(f"{field} must not be . or ..")
-    return name
-
-
-def validate_uuid(value: str, field: str) -> str:
-    try:
-        return str(uuid.UUID(value))
-    except (ValueError, TypeError, AttributeError):
-        raise InvalidArgument(f"{field} must be a UUID") from None
-
-
-def guess_mime(name: str, declared: str) -> str:
-    """The declared type when it looks like one (`type/subtype[; params]`), else a guess from the
-    name, else application/octet-stream. Never an error: a registration must not fail over it."""
-    declared = declared.strip()
-    if (declared and len(declared) <= 255 and "/" in declared.split(";", 1)[0]
-            and not any(unicodedata.category(ch) == "Cc" for ch in declared)):
-        return declared
-    guessed, _ = mimetypes.guess_type(name, strict=False)
-    return guessed or DEFAULT_MIME
-
-
-def normalize_email(email: str) -> str:
-    normalized = email.strip().lower()
-    local, at, domain = normalized.partition("@")
-    if not at or not local or not domain or len(normalized) > MAX_EMAIL_CHARS:
-        raise InvalidArgument(f"not an email address: {email!r}")
-    return normalized
-
-
-def validate_permission(permission: str) -> str:
-    if permission not in PERMISSIONS:
-        raise InvalidArgument("permission must be viewer or editor")
-    return permission
-
-
-def storage_key_for(owner_id: str, file_id: str) -> str:
-    return f"users/{owner_id}/{file_id}"
-
-
-# ----------------------------------------------------------------------------------- the service
 class FilesService:
     def __init__(
-        self, store: FileStore, objects: ObjectStore, directory: Directory, rules: Rules
+        self, store: Catalog, objects: Objects, directory: Directory, rules: Rules
     ) -> None:
         self._store = store
         self._objects = objects

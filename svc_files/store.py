@@ -16,7 +16,7 @@ from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 
 from common.db import pooled
-from svc_files.errors import AlreadyExists
+from common.errors import AlreadyExists
 from svc_files.models import (
     FileGrant,
     FileRecord,
@@ -48,7 +48,7 @@ def _taken(exc: pg_errors.UniqueViolation) -> AlreadyExists:
     return AlreadyExists(f"already exists ({exc.diag.constraint_name})")
 
 
-class FileStore:
+class PgCatalog:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
 
@@ -178,7 +178,7 @@ class FileStore:
                     return None
                 for table in ("file_shares", "public_files", "file_shortcuts"):
                     await conn.execute(
-                        f"DELETE FROM {table} WHERE file_id = %s", (file_id,)  # type: ignore[arg-type]
+                        f"DELETE FROM {table} WHERE file_id = %s", (file_id,)
                     )
                 cur = await conn.execute(
                     "INSERT INTO pending_deletes (storage_key) VALUES (%s) RETURNING id", (row[0],)

@@ -13,11 +13,17 @@ Must not: read another service's tables, trust client-declared sizes or ETags as
 result (size comes from a stat of the object), or abort an S3 upload the ledger marks
 `completing`/`completed`.
 
-Layout: server.py (gRPC ⇄ domain), service.py (rules: the UploadService entry point, sessions,
-status, abort, expiry) with proxy.py (chunks), multipart.py (parts), completion.py (finishing a
-claimed session), rules.py (checks without I/O) and seams.py (the Protocols); store.py (SQL),
-s3.py (the only S3 module), files_client.py (RegisterFile), reaper.py (periodic +
-`python -m svc_upload reap`).
+Layout: __main__.py (the composition root: wiring, `serve` and the `reap` command), server.py
+(gRPC ⇄ domain), service.py (the UploadService entry point: sessions, status, abort, expiry)
+with proxy.py (chunks), multipart.py (parts), completion.py (finishing a claimed session),
+rules.py (checks without I/O), seams.py (the Protocols: Ledger, Objects, FilesRegistry),
+models.py; store.py (PgLedger: SQL), s3.py (S3Objects: the only S3 module, on common.s3),
+files_client.py (GrpcFilesRegistry: RegisterFile), reaper.py (one pass; run periodically by
+common.background and by `python -m svc_upload reap`).
+
+Early rejection of a chunk: the server drains what the client is still sending before the
+status goes out (a client still writing into a finished call sees a transport error instead of
+the status), up to a bound; the edge does the same on its side of the stream.
 
 Whole-object checksums stored with the file:
 - proxy, one chunk: the SHA-256 hex of the object;

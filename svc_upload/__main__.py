@@ -1,21 +1,103 @@
-"""`python -m svc_upload` serves; `python -m svc_upload reap` runs one reaper pass and prints a
-JSON summary."""
+"""The upload service's composition root: `python -m svc_upload` serves; `python -m svc_upload
+reap` runs one reaper pass and prints a JSON summary. All wiring is here and nowhere else."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
-from common.grpc_server import install_event_loop
+import grpc
+from govault.auth.v1 import auth_pb2_grpc
+from govault.files.v1 import files_pb2_grpc
+from govault.upload.v1 import upload_pb2, upload_pb2_grpc
+
+from common import background
+from common.db import open_pool
+from common.grpc.client import open_channel
+from common.grpc.server import serve
 from common.logging import configure_logging
+from common.loop import install_event_loop
+from common.metrics import start_metrics_server
+from common.migrations import apply_migrations
+from common.tokens import TokenVerifier, auth_key_loader
 from svc_upload.config import UploadSettings
-from svc_upload.server import reap_once, run
+from svc_upload.files_client import GrpcFilesRegistry
+from svc_upload.reaper import Reaper
+from svc_upload.s3 import S3Objects
+from svc_upload.server import UploadServicer
+from svc_upload.service import UploadService
+from svc_upload.store import PgLedger
+
+SERVICE = "upload"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@dataclass(frozen=True)
+class Parts:
+    service: UploadService
+    reaper: Reaper
+
+
+@asynccontextmanager
+async def parts(settings: UploadSettings) -> AsyncIterator[Parts]:
+    """Pool, S3, the files channel and what is built on them; closed in reverse order."""
+    pool = await open_pool(settings.db, SERVICE)
+    try:
+        objects = await S3Objects.open(settings.s3)
+        try:
+            files_channel = open_channel(settings.files_addr)
+            try:
+                files = GrpcFilesRegistry(files_pb2_grpc.FilesServiceStub(files_channel),
+                                          settings.service_token, settings.register_timeout_s)
+                ledger = PgLedger(pool)
+                service = UploadService(ledger, objects, files, settings.rules)
+                yield Parts(service, Reaper(service, ledger, settings.rules.completing_lease_s,
+                                            settings.reaper_batch))
+            finally:
+                await files_channel.close()
+        finally:
+            await objects.close()
+    finally:
+        await pool.close()
+
+
+async def run(settings: UploadSettings) -> None:
+    """Start-up order: migrations, pool, S3, channels; then serve; shutdown in reverse."""
+    await apply_migrations(settings.db.url, MIGRATIONS)
+    async with parts(settings) as built:
+        auth_channel = open_channel(settings.auth_addr)
+        verifier = TokenVerifier(auth_key_loader(auth_pb2_grpc.AuthServiceStub(auth_channel),
+                                                 settings.rpc_timeout_s))
+        reaper_task = background.start(settings.reaper_interval_s, "reaper",
+                                       built.reaper.run_once)
+        start_metrics_server(settings.server.metrics_port, settings.server.host)
+
+        def register(server: grpc.aio.Server) -> str:
+            upload_pb2_grpc.add_UploadServiceServicer_to_server(
+                UploadServicer(built.service, verifier), server)
+            return str(upload_pb2.DESCRIPTOR.services_by_name["UploadService"].full_name)
+
+        async def shutdown() -> None:
+            await background.stop([reaper_task])
+            await auth_channel.close()
+
+        await serve(SERVICE, settings.server, [register], [shutdown])
+
+
+async def reap_once(settings: UploadSettings) -> dict[str, object]:
+    """One reaper pass with the service's own configuration (the `reap` command)."""
+    async with parts(settings) as built:
+        return (await built.reaper.run_once()).as_dict()
 
 
 def main(argv: list[str]) -> int:
     settings = UploadSettings.from_env()
-    configure_logging("upload", settings.server.log_level)
+    configure_logging(SERVICE, settings.server.log_level)
     if argv[:1] == ["reap"]:
         summary = asyncio.run(reap_once(settings))
         print(json.dumps(summary), flush=True)

@@ -9,21 +9,14 @@ from __future__ import annotations
 
 import asyncio
 
+from common.errors import Conflict, FailedPrecondition, InvalidArgument, Unavailable
 from common.logging import get_logger
 from svc_upload import metrics
 from svc_upload.config import UploadRules
-from svc_upload.errors import (
-    Conflict,
-    EntityTooSmall,
-    FailedPrecondition,
-    InvalidArgument,
-    InvalidPart,
-    NoSuchUpload,
-    Unavailable,
-)
-from svc_upload.model import COMPLETED, COMPLETING, MULTIPART, PROXY, UPLOADING, Part, Session
+from svc_upload.errors import EntityTooSmall, InvalidPart, NoSuchUpload
+from svc_upload.models import COMPLETED, COMPLETING, MULTIPART, PROXY, UPLOADING, Part, Session
 from svc_upload.rules import composite_checksum, guess_mime, now, require_all_parts, state_error
-from svc_upload.seams import FileRegistration, FilesRegistry, Ledger, ObjectStore
+from svc_upload.seams import FileRegistration, FilesRegistry, Ledger, Objects
 
 log = get_logger(__name__)
 
@@ -31,7 +24,7 @@ _POLL_S = 0.05
 
 
 class Completion:
-    def __init__(self, ledger: Ledger, objects: ObjectStore, files: FilesRegistry,
+    def __init__(self, ledger: Ledger, objects: Objects, files: FilesRegistry,
                  rules: UploadRules) -> None:
         self._ledger = ledger
         self._objects = objects

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from common import s3_client
 from common.config import ConfigError, Env
 from common.db import DatabaseSettings
-from common.grpc_server import GrpcServerSettings
+from common.grpc.server import GrpcServerSettings
 
 MIB = 1024 * 1024
 

@@ -1,4 +1,4 @@
-"""Domain errors of the upload service.
+"""The upload service's own named errors. The tree itself is `common.errors`; the codes used:
 
     GoVaultError (common.errors; code from CODES)
     ├── InvalidArgument      bad name/size, CHECKSUM_MISMATCH, CHUNK_* , PART_*, FILE_TOO_LARGE
@@ -16,29 +16,7 @@
 
 from __future__ import annotations
 
-from common.errors import (
-    AlreadyExists,
-    Conflict,
-    FailedPrecondition,
-    GoVaultError,
-    InvalidArgument,
-    NotFound,
-    Unavailable,
-)
-
-__all__ = [
-    "AlreadyExists",
-    "Conflict",
-    "EntityTooSmall",
-    "FailedPrecondition",
-    "GoVaultError",
-    "InvalidArgument",
-    "InvalidPart",
-    "NoSuchUpload",
-    "NotFound",
-    "StoreRefused",
-    "Unavailable",
-]
+from common.errors import NotFound
 
 
 class StoreRefused(Exception):

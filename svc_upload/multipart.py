@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from common.errors import Conflict, FailedPrecondition, InvalidArgument
 from svc_upload.completion import Completion
 from svc_upload.config import UploadRules
-from svc_upload.errors import Conflict, FailedPrecondition, InvalidArgument
-from svc_upload.model import ACTIVE, COMPLETED, COMPLETING, MULTIPART, Part, Session
+from svc_upload.models import ACTIVE, COMPLETED, COMPLETING, MULTIPART, Part, Session
 from svc_upload.rules import (
     list_numbers,
     now,
@@ -20,7 +20,7 @@ from svc_upload.rules import (
     require_all_parts,
     state_error,
 )
-from svc_upload.seams import Ledger, ObjectStore
+from svc_upload.seams import Ledger, Objects
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class MultipartParts:
     """Part registration, more presigned URLs and completion of a session already checked to
     be the caller's."""
 
-    def __init__(self, ledger: Ledger, objects: ObjectStore, completion: Completion,
+    def __init__(self, ledger: Ledger, objects: Objects, completion: Completion,
                  rules: UploadRules) -> None:
         self._ledger = ledger
         self._objects = objects

@@ -13,20 +13,15 @@ import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from common.errors import Conflict, FailedPrecondition, GoVaultError, InvalidArgument
 from common.logging import get_logger
 from svc_upload import metrics
 from svc_upload.completion import Completion
 from svc_upload.config import UploadRules
-from svc_upload.errors import (
-    Conflict,
-    FailedPrecondition,
-    GoVaultError,
-    InvalidArgument,
-    NoSuchUpload,
-)
-from svc_upload.model import ACTIVE, COMPLETED, COMPLETING, PROXY, UPLOADING, Part, Session
+from svc_upload.errors import NoSuchUpload
+from svc_upload.models import ACTIVE, COMPLETED, COMPLETING, PROXY, UPLOADING, Part, Session
 from svc_upload.rules import SHA256_HEX, now, state_error
-from svc_upload.seams import Ledger, ObjectStore
+from svc_upload.seams import Ledger, Objects
 
 log = get_logger(__name__)
 
@@ -92,7 +87,7 @@ class _Chunk:
 
 
 class ProxyChunks:
-    def __init__(self, ledger: Ledger, objects: ObjectStore, completion: Completion,
+    def __init__(self, ledger: Ledger, objects: Objects, completion: Completion,
                  rules: UploadRules) -> None:
         self._ledger = ledger
         self._objects = objects

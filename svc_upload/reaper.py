@@ -4,20 +4,19 @@ and checking they are gone) and finishes sessions stuck in `completing` past the
 It never aborts an S3 upload the ledger marks `completing` or `completed`: expiry is a
 conditional update from pending/uploading only, and the abort happens after winning it.
 
-Runs periodically inside the service (`GOVAULT_UPLOAD_REAPER_INTERVAL_S`, 0 disables) and on
-demand: `python -m svc_upload reap` (same environment; prints a JSON summary).
+Runs periodically inside the service (`common.background.every`, `GOVAULT_UPLOAD_REAPER_INTERVAL_S`,
+0 disables) and on demand: `python -m svc_upload reap` (same environment; prints a JSON summary).
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import asdict, dataclass, field
 
+from common.errors import GoVaultError
 from common.logging import get_logger
-from svc_upload.errors import GoVaultError
-from svc_upload.model import COMPLETED
+from svc_upload.models import COMPLETED
+from svc_upload.seams import ExpiringLedger
 from svc_upload.service import UploadService
-from svc_upload.store import Store
 
 log = get_logger(__name__)
 
@@ -36,7 +35,7 @@ class ReapSummary:
 
 
 class Reaper:
-    def __init__(self, service: UploadService, store: Store, lease_s: float,
+    def __init__(self, service: UploadService, store: ExpiringLedger, lease_s: float,
                  batch: int) -> None:
         self._service = service
         self._store = store
@@ -73,13 +72,3 @@ class Reaper:
             log.info("reaper_pass", **{k: v for k, v in summary.as_dict().items()
                                        if k != "expired_uploads"})
         return summary
-
-    async def run_forever(self, interval_s: float) -> None:
-        while True:
-            await asyncio.sleep(interval_s)
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("reaper_pass_failed")

@@ -10,9 +10,9 @@ import mimetypes
 import re
 from datetime import UTC, datetime
 
+from common.errors import Conflict, FailedPrecondition, GoVaultError, InvalidArgument
 from svc_upload.config import UploadRules
-from svc_upload.errors import Conflict, FailedPrecondition, GoVaultError, InvalidArgument
-from svc_upload.model import ABORTED, ACTIVE, EXPIRED, FAILED, PROXY, Part, Session
+from svc_upload.models import ABORTED, ACTIVE, EXPIRED, FAILED, PROXY, Part, Session
 
 MIB = 1024 * 1024
 S3_MIN_PART_BYTES = 5 * MIB

@@ -30,11 +30,12 @@ import urllib3
 from minio import Minio
 from minio.error import S3Error
 
+from common.errors import Unavailable
 from common.logging import get_logger
 from common.s3_client import minio_client
 from svc_upload import metrics
 from svc_upload.config import S3Settings
-from svc_upload.errors import EntityTooSmall, InvalidPart, NoSuchUpload, Unavailable
+from svc_upload.errors import EntityTooSmall, InvalidPart, NoSuchUpload
 
 log = get_logger(__name__)
 
@@ -78,7 +79,7 @@ def _refusal(exc: S3Error) -> Exception:
     return Unavailable(f"the object store refused the request ({exc.code})")
 
 
-class S3Store:
+class S3Objects:
     def __init__(self, settings: S3Settings, client: Minio, presigner: Minio,
                  http: aiohttp.ClientSession) -> None:
         self._settings = settings
@@ -88,7 +89,7 @@ class S3Store:
         self._http = http
 
     @classmethod
-    async def open(cls, settings: S3Settings) -> S3Store:
+    async def open(cls, settings: S3Settings) -> S3Objects:
         http = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=settings.max_connections),
             timeout=aiohttp.ClientTimeout(total=settings.transfer_timeout_s, sock_connect=5.0),

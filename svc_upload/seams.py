@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from svc_upload.model import Part, Session
+from svc_upload.models import Part, Session
 
 
 class Ledger(Protocol):
@@ -35,6 +35,13 @@ class Ledger(Protocol):
     async def finish_inactive(self, upload_uuid: str, to_state: str) -> Session | None: ...
 
 
+class ExpiringLedger(Protocol):
+    """What the reaper reads from the ledger."""
+
+    async def expired_sessions(self, limit: int) -> list[Session]: ...
+    async def stuck_completing(self, lease_s: float, limit: int) -> list[Session]: ...
+
+
 class ObjectInfoLike(Protocol):
     @property
     def size_bytes(self) -> int: ...
@@ -42,7 +49,7 @@ class ObjectInfoLike(Protocol):
     def etag(self) -> str: ...
 
 
-class ObjectStore(Protocol):
+class Objects(Protocol):
     async def create_multipart(self, key: str) -> str: ...
     async def complete_multipart(self, key: str, upload_id: str,
                                  parts: list[tuple[int, str]]) -> str: ...

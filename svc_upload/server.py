@@ -1,41 +1,24 @@
 """gRPC ⇄ domain for the upload service: converts protobuf to calls on `UploadService` and
-results back; domain errors become statuses in the shared interceptor. Also wires the process:
-pool, migrations, S3, channels, reaper, server."""
+results back; domain errors become statuses in the shared interceptor. Nothing else: the process
+is wired in __main__.py."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime
-from pathlib import Path
 
-import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
-from govault.auth.v1 import auth_pb2_grpc
-from govault.files.v1 import files_pb2_grpc
 from govault.upload.v1 import upload_pb2, upload_pb2_grpc
 
-from common.db import open_pool
-from common.grpc_client import auth_key_loader, open_channel
-from common.grpc_server import serve
-from common.identity import caller
+from common.errors import GoVaultError, InvalidArgument
+from common.identity import Context, caller
 from common.logging import get_logger
-from common.metrics import start_metrics_server
-from common.migrations import apply_migrations
 from common.tokens import TokenVerifier
-from svc_upload.config import UploadSettings
-from svc_upload.errors import GoVaultError, InvalidArgument
-from svc_upload.files_client import GrpcFilesRegistry
-from svc_upload.model import MULTIPART, PROXY, Session
-from svc_upload.reaper import Reaper
-from svc_upload.s3 import S3Store
+from svc_upload.models import MULTIPART, PROXY, Session
 from svc_upload.service import UploadService
-from svc_upload.store import Store
 
 log = get_logger(__name__)
 
-SERVICE = "upload"
-MIGRATIONS = Path(__file__).parent / "migrations"
 DRAIN_LIMIT_BYTES = 128 * 1024 * 1024
 
 STATES = {
@@ -68,7 +51,7 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
         self._verifier = verifier
 
     async def CreateProxySession(self, request: upload_pb2.CreateProxySessionRequest,
-                                 context: grpc.aio.ServicerContext
+                                 context: Context
                                  ) -> upload_pb2.CreateProxySessionResponse:
         identity = await caller(context, self._verifier)
         new = await self._service.create_proxy_session(identity.user_id, request.file_name,
@@ -79,7 +62,7 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
             chunk_size_bytes=s.part_size_bytes, expires_at=_ts(s.expires_at))
 
     async def UploadChunk(self, request_iterator: AsyncIterator[upload_pb2.UploadChunkRequest],
-                          context: grpc.aio.ServicerContext) -> upload_pb2.UploadChunkResponse:
+                          context: Context) -> upload_pb2.UploadChunkResponse:
         identity = await caller(context, self._verifier)
         frames = request_iterator.__aiter__()
         try:
@@ -111,7 +94,7 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
             received_bytes=result.received_bytes, checksum_sha256=result.checksum_sha256)
 
     async def GetStatus(self, request: upload_pb2.GetStatusRequest,
-                        context: grpc.aio.ServicerContext) -> upload_pb2.GetStatusResponse:
+                        context: Context) -> upload_pb2.GetStatusResponse:
         identity = await caller(context, self._verifier)
         status = await self._service.get_status(identity.user_id, request.upload_uuid)
         s = status.session
@@ -123,7 +106,7 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
             file_size_bytes=s.file_size_bytes, chunk_size_bytes=s.part_size_bytes)
 
     async def CreateMultipartSession(self, request: upload_pb2.CreateMultipartSessionRequest,
-                                     context: grpc.aio.ServicerContext
+                                     context: Context
                                      ) -> upload_pb2.CreateMultipartSessionResponse:
         identity = await caller(context, self._verifier)
         new = await self._service.create_multipart_session(
@@ -137,7 +120,7 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
             urls_expire_at=_ts(new.urls_expire_at))
 
     async def RegisterPart(self, request: upload_pb2.RegisterPartRequest,
-                           context: grpc.aio.ServicerContext) -> upload_pb2.RegisterPartResponse:
+                           context: Context) -> upload_pb2.RegisterPartResponse:
         identity = await caller(context, self._verifier)
         result = await self._service.register_part(
             identity.user_id, request.upload_uuid, request.part_number, request.size_bytes,
@@ -147,7 +130,7 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
             registered_parts=result.registered_parts, total_chunks=result.total_chunks)
 
     async def PresignParts(self, request: upload_pb2.PresignPartsRequest,
-                           context: grpc.aio.ServicerContext) -> upload_pb2.PresignPartsResponse:
+                           context: Context) -> upload_pb2.PresignPartsResponse:
         identity = await caller(context, self._verifier)
         result = await self._service.presign_parts(identity.user_id, request.upload_uuid,
                                                    list(request.part_numbers))
@@ -155,14 +138,14 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
                                                expires_at=_ts(result.expires_at))
 
     async def CompleteMultipart(self, request: upload_pb2.CompleteMultipartRequest,
-                                context: grpc.aio.ServicerContext
+                                context: Context
                                 ) -> upload_pb2.CompleteMultipartResponse:
         identity = await caller(context, self._verifier)
         s = await self._service.complete_multipart(identity.user_id, request.upload_uuid)
         return _complete_response(s)
 
     async def Abort(self, request: upload_pb2.AbortRequest,
-                    context: grpc.aio.ServicerContext) -> upload_pb2.AbortResponse:
+                    context: Context) -> upload_pb2.AbortResponse:
         identity = await caller(context, self._verifier)
         await self._service.abort(identity.user_id, request.upload_uuid)
         return upload_pb2.AbortResponse()
@@ -184,55 +167,3 @@ def _complete_response(s: Session) -> upload_pb2.CompleteMultipartResponse:
         upload_uuid=s.upload_uuid, file_id=s.file_id, size_bytes=s.result_size_bytes or 0,
         checksum=s.result_checksum or "", file_name=s.file_name, state=STATES[s.state])
 
-
-async def run(settings: UploadSettings) -> None:
-    """Start-up order: migrations, pool, S3, channels; then serve; shutdown in reverse."""
-    await apply_migrations(settings.db.url, MIGRATIONS)
-    pool = await open_pool(settings.db, SERVICE)
-    objects = await S3Store.open(settings.s3)
-    auth_channel = open_channel(settings.auth_addr)
-    files_channel = open_channel(settings.files_addr)
-    verifier = TokenVerifier(auth_key_loader(auth_pb2_grpc.AuthServiceStub(auth_channel),
-                                             settings.rpc_timeout_s))
-    files = GrpcFilesRegistry(files_pb2_grpc.FilesServiceStub(files_channel),
-                              settings.service_token, settings.register_timeout_s)
-    store = Store(pool)
-    service = UploadService(store, objects, files, settings.rules)
-    reaper = Reaper(service, store, settings.rules.completing_lease_s, settings.reaper_batch)
-    reaper_task = (asyncio.create_task(reaper.run_forever(settings.reaper_interval_s))
-                   if settings.reaper_interval_s > 0 else None)
-    start_metrics_server(settings.server.metrics_port, settings.server.host)
-
-    def register(server: grpc.aio.Server) -> str:
-        upload_pb2_grpc.add_UploadServiceServicer_to_server(
-            UploadServicer(service, verifier), server)
-        return str(upload_pb2.DESCRIPTOR.services_by_name["UploadService"].full_name)
-
-    async def shutdown() -> None:
-        if reaper_task is not None:
-            reaper_task.cancel()
-        await auth_channel.close()
-        await files_channel.close()
-        await objects.close()
-        await pool.close()
-
-    await serve(SERVICE, settings.server, [register], [shutdown])
-
-
-async def reap_once(settings: UploadSettings) -> dict[str, object]:
-    """One reaper pass with the service's own configuration (the `reap` command)."""
-    pool = await open_pool(settings.db, SERVICE)
-    objects = await S3Store.open(settings.s3)
-    files_channel = open_channel(settings.files_addr)
-    try:
-        files = GrpcFilesRegistry(files_pb2_grpc.FilesServiceStub(files_channel),
-                                  settings.service_token, settings.register_timeout_s)
-        store = Store(pool)
-        service = UploadService(store, objects, files, settings.rules)
-        reaper = Reaper(service, store, settings.rules.completing_lease_s,
-                        settings.reaper_batch)
-        return (await reaper.run_once()).as_dict()
-    finally:
-        await files_channel.close()
-        await objects.close()
-        await pool.close()

@@ -22,12 +22,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from common.errors import Conflict, GoVaultError, InvalidArgument
 from common.logging import get_logger
 from svc_upload import metrics
 from svc_upload.completion import Completion
 from svc_upload.config import UploadRules
-from svc_upload.errors import Conflict, GoVaultError, InvalidArgument, not_found
-from svc_upload.model import (
+from svc_upload.errors import not_found
+from svc_upload.models import (
     ABORTED,
     ACTIVE,
     COMPLETED,
@@ -51,7 +52,7 @@ from svc_upload.rules import (
     validate_name,
     validate_size,
 )
-from svc_upload.seams import FilesRegistry, Ledger, ObjectStore
+from svc_upload.seams import FilesRegistry, Ledger, Objects
 
 log = get_logger(__name__)
 
@@ -70,7 +71,7 @@ class Status:
 
 
 class UploadService:
-    def __init__(self, ledger: Ledger, objects: ObjectStore, files: FilesRegistry,
+    def __init__(self, ledger: Ledger, objects: Objects, files: FilesRegistry,
                  rules: UploadRules) -> None:
         self._ledger = ledger
         self._objects = objects

@@ -15,8 +15,8 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from common.db import pooled
-from svc_upload.errors import AlreadyExists
-from svc_upload.model import (
+from common.errors import AlreadyExists
+from svc_upload.models import (
     ABORTED,
     ACTIVE,
     COMPLETED,
@@ -44,20 +44,20 @@ def _duplicate(_: pg_errors.UniqueViolation) -> AlreadyExists:
     return AlreadyExists("duplicate upload session")
 
 
-class Store:
+class PgLedger:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
 
     async def _one(self, sql: str, params: tuple[Any, ...]) -> dict[str, Any] | None:
         async with pooled(self._pool, "upload", _duplicate) as conn:
             cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(sql, params)  # type: ignore[arg-type]
+            await cur.execute(sql, params)
             return await cur.fetchone() if cur.description else None
 
     async def _all(self, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
         async with pooled(self._pool, "upload") as conn:
             cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(sql, params)  # type: ignore[arg-type]
+            await cur.execute(sql, params)
             return await cur.fetchall()
 
     # sessions -------------------------------------------------------------------------------

@@ -14,11 +14,11 @@ from psycopg_pool import AsyncConnectionPool
 from common.db import DatabaseSettings, open_pool
 from common.errors import AlreadyExists, Unauthenticated, Unavailable
 from common.migrations import apply_migrations
+from svc_auth.__main__ import MIGRATIONS
 from svc_auth.config import HashSettings
 from svc_auth.passwords import Argon2Hasher
-from svc_auth.server import MIGRATIONS
 from svc_auth.service import AuthService
-from svc_auth.store import PgStore
+from svc_auth.store import PgAccounts
 from svc_auth.throttle import LoginThrottle
 from svc_auth.tokens import TokenIssuer, hash_refresh_token, new_refresh_token
 
@@ -43,8 +43,8 @@ async def pool(auth_db_url: str, migrated: list[int]) -> AsyncIterator[AsyncConn
 
 
 @pytest.fixture
-def store(pool: AsyncConnectionPool) -> PgStore:
-    return PgStore(pool)
+def store(pool: AsyncConnectionPool) -> PgAccounts:
+    return PgAccounts(pool)
 
 
 def _tag() -> str:
@@ -75,7 +75,7 @@ async def test_concurrent_migrations_are_safe(stack_deps) -> None:
     assert sorted(results) == [[], [], [1]]
 
 
-async def test_users_round_trip(store: PgStore) -> None:
+async def test_users_round_trip(store: PgAccounts) -> None:
     tag = _tag()
     user = await store.create_user(f"u_{tag}", f"{tag}@example.com", "$argon2id$fake")
     assert user.created_at.tzinfo is not None
@@ -92,7 +92,7 @@ async def test_users_round_trip(store: PgStore) -> None:
     assert creds is not None and creds.password_hash == "$argon2id$new"
 
 
-async def test_unique_email_and_case_insensitive_username(store: PgStore) -> None:
+async def test_unique_email_and_case_insensitive_username(store: PgAccounts) -> None:
     tag = _tag()
     await store.create_user(f"u_{tag}", f"{tag}@example.com", "h")
     with pytest.raises(AlreadyExists) as email:
@@ -103,7 +103,7 @@ async def test_unique_email_and_case_insensitive_username(store: PgStore) -> Non
     assert name.value.code == "USERNAME_TAKEN"
 
 
-async def test_refresh_family_rotation_and_revocation(store: PgStore) -> None:
+async def test_refresh_family_rotation_and_revocation(store: PgAccounts) -> None:
     tag = _tag()
     user = await store.create_user(f"u_{tag}", f"{tag}@example.com", "h")
     first = hash_refresh_token(new_refresh_token())
@@ -128,7 +128,7 @@ async def test_refresh_family_rotation_and_revocation(store: PgStore) -> None:
     assert await store.find_refresh_token(hash_refresh_token("never issued")) is None
 
 
-async def test_concurrent_rotations_have_exactly_one_winner(store: PgStore) -> None:
+async def test_concurrent_rotations_have_exactly_one_winner(store: PgAccounts) -> None:
     tag = _tag()
     user = await store.create_user(f"u_{tag}", f"{tag}@example.com", "h")
     token = hash_refresh_token(new_refresh_token())
@@ -139,7 +139,7 @@ async def test_concurrent_rotations_have_exactly_one_winner(store: PgStore) -> N
     assert results.count(True) == 1
 
 
-async def test_expired_token_cannot_rotate_and_is_cleaned_up(store: PgStore) -> None:
+async def test_expired_token_cannot_rotate_and_is_cleaned_up(store: PgAccounts) -> None:
     tag = _tag()
     user = await store.create_user(f"u_{tag}", f"{tag}@example.com", "h")
     token = hash_refresh_token(new_refresh_token())
@@ -154,12 +154,12 @@ async def test_exhausted_pool_is_unavailable(auth_db_url: str, migrated: list[in
     try:
         async with pool.connection():
             with pytest.raises(Unavailable):
-                await PgStore(pool).user_by_id(str(uuid.uuid4()))
+                await PgAccounts(pool).user_by_id(str(uuid.uuid4()))
     finally:
         await pool.close()
 
 
-async def test_service_refresh_reuse_against_postgres(store: PgStore) -> None:
+async def test_service_refresh_reuse_against_postgres(store: PgAccounts) -> None:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     hasher = Argon2Hasher(HashSettings(1, 1024, 1, 1, 8))

@@ -22,15 +22,15 @@ from govault.files.v1 import files_pb2, files_pb2_grpc
 
 from common.db import DatabaseSettings, open_pool
 from common.errors import ERROR_CODE_KEY
-from common.grpc_server import ObservabilityInterceptor
+from common.grpc.server import ObservabilityInterceptor
 from common.migrations import apply_migrations
 from common.tokens import AUDIENCE, ISSUER, TokenVerifier
 from svc_files.config import Rules, S3Settings
 from svc_files.models import ResolvedUser
-from svc_files.s3 import ObjectStore
+from svc_files.s3 import S3Objects
 from svc_files.server import FilesServicer, registrar
 from svc_files.service import FilesService
-from svc_files.store import FileStore
+from svc_files.store import PgCatalog
 
 pytestmark = pytest.mark.integration
 
@@ -77,7 +77,7 @@ async def stub(stack_deps, keys: Keys) -> AsyncIterator[files_pb2_grpc.FilesServ
     pool = await open_pool(DatabaseSettings(url, 1, 4, 2.0), "files-grpc-it")
     s3 = S3Settings(stack_deps.s3_endpoint, stack_deps.s3_endpoint, stack_deps.s3_access_key,
                     stack_deps.s3_secret_key, stack_deps.s3_bucket, stack_deps.s3_region, 10.0)
-    service = FilesService(FileStore(pool), ObjectStore(s3), Directory(), Rules())
+    service = FilesService(PgCatalog(pool), S3Objects(s3), Directory(), Rules())
     servicer = FilesServicer(service, TokenVerifier(keys.load), SERVICE_TOKEN)
     server = grpc.aio.server(interceptors=[ObservabilityInterceptor("files")])
     registrar(servicer)(server)

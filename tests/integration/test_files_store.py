@@ -25,9 +25,9 @@ from common.migrations import apply_migrations
 from svc_files.config import Rules, S3Settings
 from svc_files.janitor import Janitor
 from svc_files.models import NewFile, ResolvedUser, ShareGrant
-from svc_files.s3 import ObjectStore
+from svc_files.s3 import S3Objects
 from svc_files.service import FilesService
-from svc_files.store import FileStore
+from svc_files.store import PgCatalog
 
 pytestmark = pytest.mark.integration
 
@@ -56,8 +56,8 @@ async def pool(files_db_url: str, migrated: list[int]) -> AsyncIterator[AsyncCon
 
 
 @pytest.fixture
-def store(pool: AsyncConnectionPool) -> FileStore:
-    return FileStore(pool)
+def store(pool: AsyncConnectionPool) -> PgCatalog:
+    return PgCatalog(pool)
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +80,8 @@ def minio(s3_settings: S3Settings) -> Minio:
 
 
 @pytest.fixture
-def objects(s3_settings: S3Settings, minio: Minio) -> ObjectStore:
-    return ObjectStore(s3_settings)
+def objects(s3_settings: S3Settings, minio: Minio) -> S3Objects:
+    return S3Objects(s3_settings)
 
 
 class Directory:
@@ -104,7 +104,7 @@ def exists(minio: Minio, bucket: str, key: str) -> bool:
     return True
 
 
-async def register(store: FileStore, owner: str, name: str = "a.txt",
+async def register(store: PgCatalog, owner: str, name: str = "a.txt",
                    key: str | None = None) -> NewFile:
     file_id = uid()
     new = NewFile(uid(), file_id, owner, name, "text/plain", 3, "c",
@@ -118,7 +118,7 @@ async def test_migrations_are_idempotent(files_db_url: str, migrated: list[int])
     assert await apply_migrations(files_db_url, MIGRATIONS) == []
 
 
-async def test_register_is_idempotent_and_unique(store: FileStore) -> None:
+async def test_register_is_idempotent_and_unique(store: PgCatalog) -> None:
     owner = uid()
     new = await register(store, owner)
     again, created = await store.register_file(NewFile(new.upload_id, uid(), owner, "b", "x/y", 1,
@@ -130,7 +130,7 @@ async def test_register_is_idempotent_and_unique(store: FileStore) -> None:
         await store.register_file(NewFile(uid(), uid(), owner, "b", "x/y", 1, "", new.storage_key))
 
 
-async def test_lists_order_visibility_and_pages(store: FileStore) -> None:
+async def test_lists_order_visibility_and_pages(store: PgCatalog) -> None:
     owner, friend = uid(), uid()
     made = [await register(store, owner, f"f{i}") for i in range(5)]
     page1 = await store.list_owned(owner, 3, 0)
@@ -162,12 +162,12 @@ async def test_pool_exhaustion_is_unavailable(files_db_url: str, migrated: list[
     try:
         async with pool.connection():
             with pytest.raises(Unavailable):
-                await FileStore(pool).list_owned(uid(), 1, 0)
+                await PgCatalog(pool).list_owned(uid(), 1, 0)
     finally:
         await pool.close()
 
 
-async def test_service_against_real_store_and_s3(store: FileStore, objects: ObjectStore,
+async def test_service_against_real_store_and_s3(store: PgCatalog, objects: S3Objects,
                                                  minio: Minio, s3_settings: S3Settings) -> None:
     bucket = s3_settings.bucket
     owner, friend = uid(), uid()
@@ -195,7 +195,7 @@ async def test_service_against_real_store_and_s3(store: FileStore, objects: Obje
         data.release_conn()
 
 
-async def test_janitor_retries_and_audit(store: FileStore, objects: ObjectStore, minio: Minio,
+async def test_janitor_retries_and_audit(store: PgCatalog, objects: S3Objects, minio: Minio,
                                          s3_settings: S3Settings) -> None:
     bucket = s3_settings.bucket
     owner = uid()
@@ -208,7 +208,7 @@ async def test_janitor_retries_and_audit(store: FileStore, objects: ObjectStore,
     missing = await register(store, owner)  # a row whose object never arrived
 
     # an unreachable S3 leaves the delete owed; a working one settles it
-    broken = ObjectStore(S3Settings("http://127.0.0.1:9", "http://127.0.0.1:9", "k", "s",
+    broken = S3Objects(S3Settings("http://127.0.0.1:9", "http://127.0.0.1:9", "k", "s",
                                     bucket, "us-east-1", 0.5))
     pending_id = await store.soft_delete(gone.file_id)
     assert pending_id is not None
@@ -245,7 +245,7 @@ async def test_audit_command_prints_json(files_db_url: str, migrated: list[int],
 
 
 async def test_presign_makes_no_network_call() -> None:
-    nowhere = ObjectStore(S3Settings("http://127.0.0.1:9", "https://cdn.example", "k", "s",
+    nowhere = S3Objects(S3Settings("http://127.0.0.1:9", "https://cdn.example", "k", "s",
                                      "bucket", "us-east-1", 0.5))
     url = nowhere.presign_get("users/a/b", timedelta(minutes=5), "a.txt", "text/plain")
     assert url.startswith("https://cdn.example/bucket/users/a/b?")

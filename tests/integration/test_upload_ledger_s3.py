@@ -25,12 +25,12 @@ from common.db import DatabaseSettings, open_pool
 from common.errors import Conflict, InvalidArgument
 from common.migrations import apply_migrations
 from svc_upload.config import S3Settings, UploadRules
-from svc_upload.model import ACTIVE, COMPLETED, COMPLETING, EXPIRED, Part
+from svc_upload.models import ACTIVE, COMPLETED, COMPLETING, EXPIRED, Part
 from svc_upload.reaper import Reaper
-from svc_upload.s3 import S3Store
+from svc_upload.s3 import S3Objects
 from svc_upload.seams import FileRegistration
 from svc_upload.service import UploadService
-from svc_upload.store import Store
+from svc_upload.store import PgLedger
 
 pytestmark = pytest.mark.integration
 
@@ -71,8 +71,8 @@ RULES = UploadRules(chunk_size_bytes=5 * MIB, max_file_size_bytes=100 * MIB,
 
 @dataclass
 class World:
-    store: Store
-    objects: S3Store
+    store: PgLedger
+    objects: S3Objects
     files: Files
     deps: Deps
 
@@ -85,9 +85,9 @@ async def world(deps: Deps) -> AsyncIterator[World]:
     await apply_migrations(deps.database_url, MIGRATIONS)
     assert await apply_migrations(deps.database_url, MIGRATIONS) == []  # idempotent
     pool = await open_pool(DatabaseSettings(deps.database_url, 1, 20, 10), "upload-it")
-    objects = await S3Store.open(deps.s3)
+    objects = await S3Objects.open(deps.s3)
     try:
-        yield World(Store(pool), objects, Files(), deps)
+        yield World(PgLedger(pool), objects, Files(), deps)
     finally:
         await objects.close()
         await pool.close()

@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from svc_auth.housekeeping import purge_forever, purge_once
+from common.background import every
+from svc_auth.housekeeping import purge_once
 
 
 class FakeStore:
@@ -33,7 +34,7 @@ async def test_purge_once_empties_in_batches() -> None:
 
 async def test_purge_forever_survives_a_failed_pass() -> None:
     store = FakeStore(expired=3, fail_first=True)
-    task = asyncio.create_task(purge_forever(store, interval_s=0.01))
+    task = asyncio.create_task(every(0.01, "token_purge", lambda: purge_once(store)))
     for _ in range(100):
         await asyncio.sleep(0.01)
         if store.expired == 0:

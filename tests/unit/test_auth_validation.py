@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from common.errors import InvalidArgument
-from svc_auth.service import normalize_email, validate_email, validate_password, validate_username
+from svc_auth.rules import normalize_email, validate_email, validate_password, validate_username
 
 
 @pytest.mark.parametrize("name", ["abc", "alice_01", "a.b-c", "A" * 64, "Test_User.9"])

@@ -11,7 +11,7 @@ from prometheus_client import REGISTRY
 from svc_files.config import S3Settings
 from svc_files.janitor import Janitor, backoff_s
 from svc_files.models import PendingDelete
-from svc_files.s3 import ObjectStore, content_disposition
+from svc_files.s3 import S3Objects, content_disposition
 
 OLD = datetime(2020, 1, 1, tzinfo=UTC)
 
@@ -110,7 +110,7 @@ def test_presign_uses_public_endpoint_without_network() -> None:
     settings = S3Settings(endpoint="http://127.0.0.1:1", public_endpoint="https://files.example:8443",
                           access_key="k", secret_key="s", bucket="bkt", region="us-east-1",
                           timeout_s=1.0)
-    url = ObjectStore(settings).presign_get("users/u/f", timedelta(seconds=90), "ü.bin",
+    url = S3Objects(settings).presign_get("users/u/f", timedelta(seconds=90), "ü.bin",
                                             "application/octet-stream")
     parts = urlsplit(url)
     assert (parts.scheme, parts.netloc, parts.path) == ("https", "files.example:8443",

@@ -29,13 +29,8 @@ from svc_files.models import (
     ShareGrant,
     Shortcut,
 )
-from svc_files.service import (
-    FilesService,
-    access_for,
-    guess_mime,
-    require_access,
-    validate_name,
-)
+from svc_files.rules import access_for, guess_mime, require_access, validate_name
+from svc_files.service import FilesService
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

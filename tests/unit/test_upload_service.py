@@ -16,7 +16,7 @@ import pytest
 from common.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from svc_upload.config import UploadRules
 from svc_upload.errors import EntityTooSmall, InvalidPart, NoSuchUpload
-from svc_upload.model import (
+from svc_upload.models import (
     ABORTED,
     ACTIVE,
     COMPLETED,

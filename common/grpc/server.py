@@ -1,0 +1,257 @@
+"""gRPC server bootstrap: interceptor (request id, one log line per call, metrics, error
+mapping), the standard health service, reflection, and graceful shutdown on SIGTERM/SIGINT
+(a second signal exits at once)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import Counter, Gauge, Histogram
+
+from common.config import Env
+from common.errors import (
+    ERROR_CODE_KEY,
+    RETRY_AFTER_KEY,
+    AlreadyExists,
+    Conflict,
+    FailedPrecondition,
+    GoVaultError,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    Unauthenticated,
+    Unavailable,
+)
+from common.grpc.client import REQUEST_ID
+from common.identity import Context
+from common.logging import get_logger
+from common.metrics import LATENCY_BUCKETS
+
+log = get_logger(__name__)
+
+HANDLED = Counter(
+    "govault_grpc_server_handled_total", "gRPC calls handled", ["service", "method", "code"]
+)
+HANDLING_SECONDS = Histogram(
+    "govault_grpc_server_handling_seconds",
+    "gRPC call latency",
+    ["service", "method"],
+    buckets=LATENCY_BUCKETS,
+)
+IN_FLIGHT = Gauge("govault_grpc_server_in_flight", "gRPC calls in progress", ["service"])
+
+_QUIET_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
+
+# The one table from domain errors to gRPC status codes (the edge maps status → HTTP in its own
+# table; common.grpc.client maps status → domain error for calls between services).
+DOMAIN_TO_GRPC: dict[type[GoVaultError], grpc.StatusCode] = {
+    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    NotFound: grpc.StatusCode.NOT_FOUND,
+    AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    Conflict: grpc.StatusCode.ABORTED,
+    ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Unavailable: grpc.StatusCode.UNAVAILABLE,
+}
+
+
+def grpc_status_for(exc: GoVaultError) -> tuple[grpc.StatusCode, str, tuple[tuple[str, str], ...]]:
+    """(status code, details, trailing metadata) for a domain error: the nearest class in
+    DOMAIN_TO_GRPC (a service's own subclass maps like its parent); INTERNAL if none."""
+    code = next((DOMAIN_TO_GRPC[cls] for cls in type(exc).__mro__ if cls in DOMAIN_TO_GRPC),
+                grpc.StatusCode.INTERNAL)
+    trailers: list[tuple[str, str]] = [(ERROR_CODE_KEY, exc.code)]
+    if isinstance(exc, ResourceExhausted):
+        trailers.append((RETRY_AFTER_KEY, str(exc.retry_after_s)))
+    return code, exc.message, tuple(trailers)
+
+
+@dataclass(frozen=True)
+class GrpcServerSettings:
+    host: str
+    port: int
+    metrics_port: int
+    grace_s: float
+    max_message_bytes: int
+    log_level: str
+
+    @classmethod
+    def from_env(cls, env: Env, default_port: int, default_metrics_port: int) -> GrpcServerSettings:
+        return cls(
+            host=env.str("LISTEN_HOST", "127.0.0.1"),
+            port=env.int("GRPC_PORT", default_port),
+            metrics_port=env.int("METRICS_PORT", default_metrics_port),
+            grace_s=env.float("SHUTDOWN_GRACE_S", 10.0),
+            max_message_bytes=env.int("GRPC_MAX_MESSAGE_BYTES", 8 * 1024 * 1024),
+            log_level=env.str("LOG_LEVEL", "info"),
+        )
+
+
+class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
+    """Binds request_id/rpc into the log context, writes one line per call, counts it, and maps
+    domain errors to statuses. Unknown exceptions become INTERNAL and are logged with traceback."""
+
+    def __init__(self, service: str) -> None:
+        self._service = service
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails],
+                               Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        found = await continuation(details)
+        if found is None or details.method.startswith(_QUIET_PREFIXES):
+            return found
+        handler: Any = found
+        method = details.method.rpartition("/")[2]
+        request_id = _request_id(details.invocation_metadata)
+        if handler.unary_unary:
+            inner_uu = handler.unary_unary
+
+            async def unary(request: Any, context: Context) -> Any:
+                return await self._observe(method, request_id, context, inner_uu(request, context))
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_unary:
+            inner_su = handler.stream_unary
+
+            async def stream(requests: Any, context: Context) -> Any:
+                return await self._observe(method, request_id, context, inner_su(requests, context))
+
+            return grpc.stream_unary_rpc_method_handler(
+                stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return found
+
+    async def _observe(
+        self,
+        method: str,
+        request_id: str,
+        context: Context,
+        call: Awaitable[Any],
+    ) -> Any:
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id, rpc=method)
+        start = time.perf_counter()
+        code = grpc.StatusCode.OK
+        error_code: str | None = None
+        IN_FLIGHT.labels(self._service).inc()
+        try:
+            return await call
+        except GoVaultError as exc:
+            code, message, trailers = grpc_status_for(exc)
+            error_code = exc.code
+            await context.abort(code, message, trailers)
+        except asyncio.CancelledError:
+            code = grpc.StatusCode.CANCELLED
+            raise
+        except grpc.aio.AbortError:
+            code = context.code() or grpc.StatusCode.UNKNOWN
+            raise
+        except Exception:
+            code = grpc.StatusCode.INTERNAL
+            log.exception("rpc_failed")
+            await context.abort(code, "internal error", ((ERROR_CODE_KEY, "INTERNAL"),))
+        finally:
+            elapsed = time.perf_counter() - start
+            IN_FLIGHT.labels(self._service).dec()
+            HANDLED.labels(self._service, method, code.name).inc()
+            HANDLING_SECONDS.labels(self._service, method).observe(elapsed)
+            log.info(
+                "rpc",
+                code=code.name,
+                error_code=error_code,
+                duration_ms=round(elapsed * 1000, 2),
+            )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _request_id(metadata: Sequence[Any] | None) -> str:
+    for item in metadata or ():
+        if item.key == REQUEST_ID and item.value:
+            value = item.value
+            return value.decode() if isinstance(value, bytes) else str(value)
+    return uuid.uuid4().hex
+
+
+Registrar = Callable[[grpc.aio.Server], str]  # registers a servicer, returns its full name
+
+
+async def serve(
+    service: str,
+    settings: GrpcServerSettings,
+    registrars: Sequence[Registrar],
+    on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
+) -> None:
+    """Runs the server until SIGTERM/SIGINT, then drains within the grace period."""
+    server = grpc.aio.server(
+        interceptors=[ObservabilityInterceptor(service)],
+        options=[
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.max_send_message_length", settings.max_message_bytes),
+            ("grpc.so_reuseport", 0),
+            ("grpc.http2.bdp_probe", 0),
+            # Clients ping idle channels every 30 s (common.grpc.client); accept that.
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ],
+    )
+    names = [register(server) for register in registrars]
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+         reflection.SERVICE_NAME],
+        server,
+    )
+    address = f"{settings.host}:{settings.port}"
+    if server.add_insecure_port(address) == 0:
+        raise SystemExit(f"{service}: cannot listen on {address}")
+    await server.start()
+    for name in ["", *names]:
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("grpc_server_started", address=address, services=names)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = 0
+
+    def on_signal() -> None:
+        nonlocal signals
+        signals += 1
+        if signals > 1:
+            log.warning("second_signal_exiting_now")
+            os._exit(1)
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal)
+    await stop.wait()
+    log.info("grpc_server_stopping", grace_s=settings.grace_s)
+    await health_servicer.enter_graceful_shutdown()
+    await server.stop(settings.grace_s)
+    for hook in on_shutdown:
+        await hook()
+    log.info("grpc_server_stopped")
+

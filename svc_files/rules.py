@@ -1,0 +1,107 @@
+"""The files rules that need nothing but their arguments: who may do what with a file (the access
+matrix) and the validators. No I/O here; service.py applies them.
+
+Access matrix (`access_for`): owner → OWNER; a share → EDITOR or VIEWER; a public file → PUBLIC;
+anyone else (and anonymous callers of private files) → NONE.
+
+| operation                        | needs            | otherwise                         |
+|----------------------------------|------------------|-----------------------------------|
+| GetFile, GetDownloadUrl          | PUBLIC (anon ok) | 404 FILE_NOT_FOUND                |
+| CopyFile, CreateShortcut         | PUBLIC + a user  | 404                               |
+| RenameFile                       | EDITOR           | 403 if visible, else 404          |
+| DeleteFile, shares, public link  | OWNER            | 403 if visible, else 404          |
+| DeleteShortcut                   | a user           | idempotent: 204 whatever existed  |
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import unicodedata
+import uuid
+
+from common.errors import InvalidArgument, PermissionDenied
+from svc_files.errors import file_not_found
+from svc_files.models import EDITOR, PERMISSIONS, Access, FileGrant, FileView
+
+DEFAULT_MIME = "application/octet-stream"
+MAX_NAME_CHARS = 255
+MAX_EMAIL_CHARS = 320
+
+
+def access_for(grant: FileGrant, caller_id: str | None) -> Access:
+    file = grant.file
+    if caller_id is not None and caller_id == file.owner_id:
+        return Access.OWNER
+    if caller_id is not None and grant.share_permission == EDITOR:
+        return Access.EDITOR
+    if caller_id is not None and grant.share_permission is not None:
+        return Access.VIEWER
+    if file.is_public:
+        return Access.PUBLIC
+    return Access.NONE
+
+
+def require_access(grant: FileGrant | None, caller_id: str | None, needed: Access) -> FileView:
+    """The caller's view of the file, or 404 when they may not see it / 403 when they may see it
+    but not do this."""
+    if grant is None:
+        raise file_not_found()
+    access = access_for(grant, caller_id)
+    if access == Access.NONE:
+        raise file_not_found()
+    if access < needed:
+        raise PermissionDenied(
+            "only the owner may do this" if needed == Access.OWNER
+            else "you may view this file but not change it"
+        )
+    return FileView(grant.file, access)
+
+
+def validate_name(name: str, field: str = "name") -> str:
+    if not name or not name.strip():
+        raise InvalidArgument(f"{field} must not be empty")
+    if len(name) > MAX_NAME_CHARS:
+        raise InvalidArgument(f"{field} must be at most {MAX_NAME_CHARS} characters")
+    if "/" in name or "\\" in name:
+        raise InvalidArgument(f"{field} must not contain / or \\")
+    if any(unicodedata.category(ch) == "Cc" for ch in name):
+        raise InvalidArgument(f"{field} must not contain control characters")
+    if name in {".", ".."}:
+        raise InvalidArgument(f"{field} must not be . or ..")
+    return name
+
+
+def validate_uuid(value: str, field: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except (ValueError, TypeError, AttributeError):
+        raise InvalidArgument(f"{field} must be a UUID") from None
+
+
+def guess_mime(name: str, declared: str) -> str:
+    """The declared type when it looks like one (`type/subtype[; params]`), else a guess from the
+    name, else application/octet-stream. Never an error: a registration must not fail over it."""
+    declared = declared.strip()
+    if (declared and len(declared) <= 255 and "/" in declared.split(";", 1)[0]
+            and not any(unicodedata.category(ch) == "Cc" for ch in declared)):
+        return declared
+    guessed, _ = mimetypes.guess_type(name, strict=False)
+    return guessed or DEFAULT_MIME
+
+
+def normalize_email(email: str) -> str:
+    normalized = email.strip().lower()
+    local, at, domain = normalized.partition("@")
+    if not at or not local or not domain or len(normalized) > MAX_EMAIL_CHARS:
+        raise InvalidArgument(f"not an email address: {email!r}")
+    return normalized
+
+
+def validate_permission(permission: str) -> str:
+    if permission not in PERMISSIONS:
+        raise InvalidArgument("permission must be viewer or editor")
+    return permission
+
+
+def storage_key_for(owner_id: str, file_id: str) -> str:
+    return f"users/{owner_id}/{file_id}"
