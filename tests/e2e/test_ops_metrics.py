@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from compose import Stack
 from tests.support.files import upload_file
 from tests.support.users import User, new_user
-from tests.unit.test_dashboards import documented_metrics, used_metrics
+from tests.tooling.test_dashboards import documented_metrics, used_metrics
 
 PROCESSES = ("edge", "auth", "upload", "files")
 HEX = "[0-9a-fA-F]"
