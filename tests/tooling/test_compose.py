@@ -8,6 +8,7 @@ are run here against stand-in servers, and the init steps are run as plain Pytho
 from __future__ import annotations
 
 import http.server
+import importlib
 import os
 import re
 import socket
@@ -25,6 +26,7 @@ import pytest
 import yaml
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from common.config import Settings
 from compose import container_init
 from tests.support.tools import require_tool
 
@@ -121,11 +123,27 @@ def test_three_postgresql_16(services: dict[str, Any]) -> None:
         assert "pg_isready" in " ".join(services[db]["healthcheck"]["test"])
 
 
+def settings_variables() -> set[str]:
+    """Every GOVAULT_ variable a typed settings class (common.config.Settings) reads."""
+    for module in ("edge.config", "svc_auth.config", "svc_upload.config", "svc_files.config"):
+        importlib.import_module(module)
+    names: set[str] = set()
+    pending: list[type[Settings]] = [Settings]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        for field_name, info in cls.model_fields.items():
+            alias = info.validation_alias
+            names.add(alias.upper() if isinstance(alias, str) else f"GOVAULT_{field_name.upper()}")
+    return names
+
+
 def test_ports_and_env_names_follow_contributing(services: dict[str, Any]) -> None:
     contributing = (ROOT / "CONTRIBUTING.md").read_text()
     documented = set(re.findall(r"`(GOVAULT_[A-Z0-9_]+)`", contributing))
     code = "\n".join(path.read_text() for folder in ("edge", "common")
                      for path in (ROOT / folder).rglob("*.py"))
+    read_by_settings = settings_variables()
     for name, (_, port, metrics_port) in PROCESSES.items():
         env = _env(services[name])
         assert env["GOVAULT_LISTEN_HOST"] == "0.0.0.0"
@@ -133,7 +151,8 @@ def test_ports_and_env_names_follow_contributing(services: dict[str, Any]) -> No
         assert env["GOVAULT_EDGE_PORT" if name == "edge" else "GOVAULT_GRPC_PORT"] == str(port)
         for key in env:
             assert key.startswith("GOVAULT_"), f"{name}: {key} is not a GOVAULT_ variable"
-            read_in_code = f'"{key.removeprefix("GOVAULT_")}"' in code
+            read_in_code = (f'"{key.removeprefix("GOVAULT_")}"' in code
+                            or key in read_by_settings)
             assert key in documented or read_in_code, f"{name}: {key} is read by nothing"
         for peer, (_, peer_port, _) in PROCESSES.items():
             if peer != "edge":
