@@ -37,6 +37,12 @@ class EdgeSettings(Settings):
     # not a concurrency cap for healthy load: 512 shed 7 % of the seed's 1000-user run.
     upstream_max_in_flight: int = 2048
     shutdown_grace_s: float = 10.0
+    # idle keep-alive connections, and connections that have not sent a request's headers, are
+    # closed after this (edge/server.py)
+    keepalive_timeout_s: float = 15.0
+    # open connections per client address (0: no cap); the seed's load test runs 1000 users
+    # behind one address, so the default leaves room for that
+    max_connections_per_client: int = 4096
     log_level: str = "info"
     redis_url: str | None = None
     # not a variable of its own: read from GOVAULT_RATE_* by `from_env`

@@ -69,11 +69,19 @@ def http_status_for(code: grpc.StatusCode) -> int:
     return STATUS_TABLE.get(code, 500)
 
 
+# Statuses GoVault services only ever send with a stable code in the trailers: without one, the
+# call broke in transport (the service died mid-call, a stream was reset), so the upstream is
+# unavailable, and the client may retry.
+_TRANSPORT_FAILURES = frozenset({grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN})
+
+
 def from_rpc_error(exc: grpc.aio.AioRpcError) -> ApiError:
     status_code = exc.code()
-    status = http_status_for(status_code)
     trailers = dict(exc.trailing_metadata() or ())  # grpc.aio.Metadata yields (key, value)
     code = trailers.get(ERROR_CODE_KEY)
+    if status_code in _TRANSPORT_FAILURES and code is None:
+        status_code = grpc.StatusCode.UNAVAILABLE
+    status = http_status_for(status_code)
     if not isinstance(code, str) or code not in CODES:
         code = DEFAULT_CODES.get(status_code, "INTERNAL")
     if status == 500:

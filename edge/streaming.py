@@ -68,7 +68,15 @@ async def _stream_chunk(request: web.Request, header: upload_pb2.ChunkHeader,
         except BaseException:
             stream.cancel()
             raise
-        return await stream
+        try:
+            return await stream
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the request itself is being cancelled (client gone, shutdown)
+            # the call was cancelled under us: its channel broke (the service died)
+            raise ApiError("UNAVAILABLE", "the upload service went away, retry the chunk",
+                           {"Retry-After": "1"}) from None
 
 
 async def _drain(request: web.Request) -> None:

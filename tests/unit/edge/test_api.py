@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 from google.protobuf.timestamp_pb2 import Timestamp
 from govault.files.v1 import files_pb2
+from openapi_spec_validator import validate
 
 from edge import api
 from edge.api.base import Model
@@ -40,6 +41,10 @@ def test_every_registered_route_is_documented() -> None:
     documented = {(method, path) for path, ops in document["paths"].items() for method in ops}
     assert registered == documented
     assert len(registered) == 32
+
+
+def test_document_is_a_valid_openapi_description() -> None:
+    validate(json.loads(json.dumps(api.document())))
 
 
 def test_document_is_json_and_every_error_uses_the_error_body() -> None:

@@ -21,7 +21,7 @@ TABLE = [
     (grpc.StatusCode.CANCELLED, 499),
     (grpc.StatusCode.UNAVAILABLE, 503),
     (grpc.StatusCode.DEADLINE_EXCEEDED, 504),
-    (grpc.StatusCode.INTERNAL, 500),
+    (grpc.StatusCode.INTERNAL, 500),  # with the service's INTERNAL code; bare: see below
     (grpc.StatusCode.UNKNOWN, 500),
     (grpc.StatusCode.UNIMPLEMENTED, 500),
     (grpc.StatusCode.DATA_LOSS, 500),
@@ -74,8 +74,18 @@ def test_401_for_a_wrong_password_has_no_bearer_challenge() -> None:
 
 
 def test_internal_details_are_never_sent() -> None:
-    error = from_rpc_error(_rpc_error(grpc.StatusCode.INTERNAL, "psycopg exploded at line 3"))
+    error = from_rpc_error(_rpc_error(grpc.StatusCode.INTERNAL, "psycopg exploded at line 3",
+                                      (ERROR_CODE_KEY, "INTERNAL")))
     assert (error.status, error.code, error.message) == (500, "INTERNAL", "internal error")
+
+
+@pytest.mark.parametrize("code", [grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN])
+def test_a_call_broken_in_transport_is_unavailable_and_retryable(code: grpc.StatusCode) -> None:
+    """A service always names its error code; a bare INTERNAL/UNKNOWN means the call broke
+    (the upload service was killed while a chunk streamed): 503 UNAVAILABLE + Retry-After."""
+    error = from_rpc_error(_rpc_error(code, "Received RST_STREAM with error code 2"))
+    assert (error.status, error.code) == (503, "UNAVAILABLE")
+    assert error.headers["Retry-After"] == "1" and "RST_STREAM" not in error.message
 
 
 def test_unavailable_message_is_opaque_and_retryable() -> None:
