@@ -264,6 +264,20 @@ def test_every_manifest_matches_the_kubernetes_schemas(
             "ServiceAccount"} <= kinds
 
 
+def test_names_fit_dns_labels_even_for_the_longest_release_name(helm: str,
+                                                                 tmp_path: Path) -> None:
+    longest = "r" * 53  # helm's limit for release names
+    result = _helm(helm, "template", longest, str(CHART), "--namespace", NAMESPACE,
+                   "--kube-version", KUBE_VERSIONS[-1],
+                   "-f", str(_values_file(tmp_path, CUSTOM_VALUES | {"fullnameOverride": ""})))
+    assert result.returncode == 0, result.stderr
+    docs = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    names = [doc["metadata"]["name"] for doc in docs]
+    assert len(names) == len({(d["kind"], d["metadata"]["name"]) for d in docs})
+    for name in names:
+        assert re.fullmatch(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", name), name
+
+
 # ----------------------------------------------------------------------------- processes
 def test_one_deployment_per_process_from_one_image(install: Rendered) -> None:
     images = set()

@@ -34,9 +34,10 @@ upload: [edge]
 files: [edge, upload]
 {{- end -}}
 
-{{/* Resource name of one process: (dict "root" $ "component" "auth"). */}}
+{{/* Resource name of one process: (dict "root" $ "component" "auth"). At most 57 characters,
+so "<name>-metrics" (the edge's metrics Service) still fits a 63-character DNS label. */}}
 {{- define "govault.componentName" -}}
-{{- printf "%s-%s" (include "govault.fullname" .root | trunc 56 | trimSuffix "-") .component -}}
+{{- printf "%s-%s" (include "govault.fullname" .root | trunc 50 | trimSuffix "-") .component -}}
 {{- end -}}
 
 {{- define "govault.selectorLabels" -}}
