@@ -604,6 +604,21 @@ def test_auth_loads_the_signing_key_from_the_mounted_secret(
 
 
 # ----------------------------------------------------------------------------- pods
+def test_no_field_is_left_empty(install: Rendered) -> None:
+    """A dangling `key:` renders as null: legal, but a template slip a reviewer would flag."""
+    def walk(node: Any, path: str) -> None:
+        assert node is not None, f"{path} is null"
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{path}.{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{path}[{i}]")
+
+    for doc in install.docs:
+        walk(doc, f"{doc['kind']}/{doc['metadata']['name']}")
+
+
 def test_pods_run_unprivileged_on_a_read_only_root(install: Rendered) -> None:
     for process in PROCESSES:
         pod = install.deployment(process)["spec"]["template"]["spec"]
