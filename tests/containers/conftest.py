@@ -66,6 +66,7 @@ def compose_stack() -> Iterator[engine.ComposeStack]:
     cache = engine.cache_dir()
     podman = engine.Podman(cache)
     engine.ensure_images(podman, cache)
+    engine.remove_stale_projects(podman)
     offset, ports = _claim_ports()
     workdir = Path(tempfile.mkdtemp(prefix="govault-containers-"))
     stack = engine.ComposeStack(podman, workdir, ports)

@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -279,13 +280,51 @@ def ensure_images(podman: Podman, cache: Path) -> None:
 
 
 # ----------------------------------------------------------------------------------- compose
+PROJECT_PREFIX = "govault-ct-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_projects(podman: Podman) -> list[str]:
+    """Removes the containers, volumes and networks of container-test projects whose pytest
+    process is gone (a run killed before its teardown); returns their names."""
+    listed = podman("ps", "-a", "--format", "{{.Labels}}", "--filter",
+                    "label=com.docker.compose.project")
+    projects = set(re.findall(rf"com\.docker\.compose\.project:({PROJECT_PREFIX}(\d+))",
+                              listed.stdout))
+    networks = podman("network", "ls", "--format", "{{.Name}}").stdout.split()
+    projects |= {(m[1], m[2]) for n in networks
+                 if (m := re.match(rf"({PROJECT_PREFIX}(\d+))_", n))}
+    stale = sorted(name for name, pid in projects if not _alive(int(pid)))
+    for name in stale:
+        label = f"label=com.docker.compose.project={name}"
+        ids = podman("ps", "-a", "-q", "--filter", label).stdout.split()
+        if ids:
+            podman("rm", "-f", "-t", "5", *ids, check=False)
+        volumes = podman("volume", "ls", "-q", "--filter", label).stdout.split()
+        if volumes:
+            podman("volume", "rm", "-f", *volumes, check=False)
+        for network in networks:
+            if network.startswith(f"{name}_"):
+                podman("network", "rm", "-f", network, check=False)
+    return stale
+
+
 class ComposeStack:
     """The compose file run as users run it, under a private project name and `.env`."""
 
     def __init__(self, podman: Podman, workdir: Path, ports: dict[str, int]) -> None:
         self.podman = podman
         self.workdir = workdir
-        self.project = f"govault-ct-{os.getpid()}"
+        self.project = f"{PROJECT_PREFIX}{os.getpid()}"
         self.ports = ports
         self.label = f"label=com.docker.compose.project={self.project}"
         self.socket = workdir / "podman.sock"
@@ -313,7 +352,15 @@ class ComposeStack:
     prometheus_url = property(lambda self: f"http://127.0.0.1:{self.ports['prometheus']}")
 
     # -- engine API socket and healthchecks
+    def inventory(self) -> dict[str, set[str]]:
+        """Every container, volume and network podman knows (of any project)."""
+        networks = self.podman("network", "ls", "--format", "{{.Name}}").stdout
+        return {"containers": set(self.podman("ps", "-a", "-q").stdout.split()),
+                "volumes": set(self.podman("volume", "ls", "-q").stdout.split()),
+                "networks": set(networks.split())}
+
     def start_engine(self) -> None:
+        self.before = self.inventory()
         log = (self.workdir / "podman-service.log").open("wb")
         self._service = subprocess.Popen(
             ["podman", "system", "service", "--time=0", f"unix://{self.socket}"],
@@ -342,11 +389,13 @@ class ComposeStack:
     def _run_healthchecks(self) -> None:
         """What systemd timers do for podman elsewhere: run the healthcheck of every container
         of this project that is still starting, every 2 s."""
-        while not self._stop.wait(2.0):
-            listed = self.podman("ps", "-q", "--filter", self.label, "--filter", "health=starting",
-                                 check=False, timeout=60)
-            for container in listed.stdout.split():
-                self.podman("healthcheck", "run", container, check=False, timeout=60)
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            while not self._stop.wait(2.0):
+                listed = self.podman("ps", "-q", "--filter", self.label, "--filter",
+                                     "health=starting", check=False, timeout=60)
+                checks = [pool.submit(self.podman, "healthcheck", "run", container, check=False,
+                                      timeout=60) for container in listed.stdout.split()]
+                wait(checks)
 
     # -- compose
     def compose(self, *args: str, timeout: float = 900,

@@ -1,13 +1,14 @@
 #!/bin/sh
 # The official postgres image's start-up, reduced to what docker-compose.yml relies on: as root,
-# fix the data directory's owner and mode and drop to `postgres`; on first start (empty PGDATA),
+# fix the data directory's owner and mode and become `postgres` (exec: postgres stays PID 1
+# and gets the stop signal); on first start (empty PGDATA),
 # initdb with POSTGRES_USER / POSTGRES_PASSWORD (scram-sha-256 over TCP), create POSTGRES_DB.
 set -eu
 if [ "${1:-}" = "postgres" ] && [ "$(id -u)" = 0 ]; then
   mkdir -p "$PGDATA"
   chown postgres:postgres "$PGDATA"
   chmod 0700 "$PGDATA"
-  exec runuser -u postgres -- "$0" "$@"
+  exec setpriv --reuid=postgres --regid=postgres --init-groups "$0" "$@"
 fi
 if [ "${1:-}" = "postgres" ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
   : "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD must be set}"
