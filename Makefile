@@ -5,7 +5,9 @@
 #                (Ctrl-C stops it; UP_ARGS=--no-prometheus without Prometheus; REPLICAS=2 runs
 #                two instances of each gRPC service behind the edge)
 #   make deps    only PostgreSQL + SeaweedFS (+ Redis), e.g. to run one service by hand
-#   make test    `make lint`, then unit, integration and e2e tests (own stacks, other ports)
+#   make test    `make lint`, then unit, integration, e2e and container tests (own stacks,
+#                other ports)
+#   make compose-test  only the container test (docker-compose.yml built and run with podman)
 #   make gen     regenerate gen/ from proto/
 #   make lint    gen/ freshness, ruff, mypy (strict for the product), buf lint (when npx exists)
 #   make bench   load test (SCALE=0.1 TIME_FACTOR=0.1 make bench for a short run)
@@ -23,7 +25,7 @@ REPLICAS ?= 1
 PYTEST_ARGS ?=
 SOURCES := $(wildcard common edge svc_auth svc_upload svc_files compose loadtest tests)
 
-.PHONY: help venv system-deps up deps test gen check-gen lint bench ghz profile
+.PHONY: help venv system-deps up deps test compose-test gen check-gen lint bench ghz profile
 
 help:
 	@sed -n 's/^#   /  /p' $(MAKEFILE_LIST)
@@ -43,6 +45,9 @@ deps: venv
 
 test: venv system-deps lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+compose-test: venv system-deps
+	$(PY) -m pytest -m containers tests/containers $(PYTEST_ARGS)
 
 gen: venv
 	scripts/gen-protos

@@ -16,7 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from compose import Stack
-from tests.support.files import upload_file
+from tests.support.files import upload_file, upload_one_part
 from tests.support.users import User, new_user
 from tests.tooling.test_dashboards import documented_metrics, used_metrics
 
@@ -63,23 +63,7 @@ async def drive_traffic(session: aiohttp.ClientSession, base: str) -> User:
         await _ok(r, 401)
     file_id = await upload_file(session, base, user, b"metrics" * 1000, "metrics.bin")
     # multipart: one small part straight to S3, then complete
-    data = b"m" * 4096
-    async with session.post(f"{base}/api/upload/multipart/session", headers=user.auth,
-                            json={"file_name": "mp.bin", "file_size_bytes": len(data),
-                                  "part_size_bytes": 5 * 1024 * 1024}) as r:
-        multipart = await _ok(r)
-    parts = multipart["parts"]
-    assert isinstance(parts, list)
-    async with session.put(parts[0]["url"], data=data) as r:
-        assert r.status == 200, await r.text()
-        etag = r.headers["ETag"].strip('"')
-    async with session.post(f"{base}/api/upload/multipart/part", headers=user.auth,
-                            json={"upload_uuid": multipart["upload_uuid"], "part_number": 1,
-                                  "size_bytes": len(data), "etag": etag}) as r:
-        await _ok(r)
-    async with session.post(f"{base}/api/upload/multipart/complete", headers=user.auth,
-                            json={"upload_uuid": multipart["upload_uuid"]}) as r:
-        await _ok(r)
+    await upload_one_part(session, base, user, b"m" * 4096, "mp.bin")
     # an aborted proxy session
     async with session.post(f"{base}/api/upload/proxy/session", headers=user.auth,
                             json={"file_name": "gone.bin", "file_size_bytes": 10}) as r:
