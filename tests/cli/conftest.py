@@ -23,18 +23,20 @@ def new_cli(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Callable[
     return make
 
 
+def make_signed_up(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Cli:
+    """A CLI home logged in as a brand-new user (`cli.email`, `cli.username`, `cli.user_id`),
+    signed up through `govault signup`."""
+    cli = Cli(tmp_path_factory.mktemp("cli-home"), stack.edge_url)
+    tag = uuid.uuid4().hex[:10]
+    cli.username, cli.email = f"cli_{tag}", f"cli-{tag}@example.com"
+    result = cli.run("signup", "--username", cli.username, "--email", cli.email,
+                     env={"GOVAULT_PASSWORD": PASSWORD})
+    assert result.code == 0, result
+    cli.user_id = result.stdout.strip()
+    return cli
+
+
 @pytest.fixture
-def signed_up(new_cli: Callable[[], Cli]) -> Callable[[], Cli]:
-    """`signed_up()` → a CLI home logged in as a brand-new user (`cli.email`, `cli.username`)."""
-
-    def make() -> Cli:
-        cli = new_cli()
-        tag = uuid.uuid4().hex[:10]
-        cli.username, cli.email = f"cli_{tag}", f"cli-{tag}@example.com"
-        result = cli.run("signup", "--username", cli.username, "--email", cli.email,
-                         env={"GOVAULT_PASSWORD": PASSWORD})
-        assert result.code == 0, result
-        cli.user_id = result.stdout.strip()
-        return cli
-
-    return make
+def signed_up(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Callable[[], Cli]:
+    """`signed_up()` → `make_signed_up` for this test."""
+    return lambda: make_signed_up(stack, tmp_path_factory)

@@ -8,12 +8,13 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from client import GoVaultClient, MemoryTokenStore, Tokens
 
 PASSWORD = "Test@1234"
 MIB = 1024 * 1024
@@ -56,50 +57,41 @@ class Cli:
         return entry
 
     def start(self, *args: str, env: dict[str, str] | None = None,
-              stdin: int | None = subprocess.DEVNULL) -> subprocess.Popen[str]:
-        return subprocess.Popen([str(GOVAULT), *args], env={**self.env, **(env or {})},
-                                cwd=self.home, stdin=stdin, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+              stdin: int | None = subprocess.DEVNULL, measure_rss_to: Path | None = None
+              ) -> subprocess.Popen[str]:
+        command = [str(GOVAULT), *args]
+        if measure_rss_to is not None:
+            command = [sys.executable, "-c", _MEASURE_RSS, str(measure_rss_to), *command]
+        return subprocess.Popen(command, env={**self.env, **(env or {})}, cwd=self.home,
+                                stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
 
     def run(self, *args: str, env: dict[str, str] | None = None, input: str | None = None,
-            timeout: float = 120) -> Result:
-        """Runs to the end; measures the process's own peak RSS (wait4)."""
-        proc = self.start(*args, env=env,
+            timeout: float = 120, measure_rss: bool = False) -> Result:
+        rss_file = self.home / "max_rss" if measure_rss else None
+        proc = self.start(*args, env=env, measure_rss_to=rss_file,
                           stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL)
-        stdout, stderr, rss = _communicate(proc, input, timeout)
+        try:
+            stdout, stderr = proc.communicate(input, timeout=timeout)
+        finally:
+            proc.kill()
+            proc.wait()
+        rss = int(rss_file.read_text()) if rss_file is not None else 0
         return Result(proc.returncode, stdout, stderr, rss)
 
 
-def _communicate(proc: subprocess.Popen[str], input: str | None,
-                 timeout: float) -> tuple[str, str, int]:
-    # communicate() reaps the child without returning its rusage, so collect the output in
-    # threads and reap it ourselves with wait4.
-    chunks: dict[str, str] = {}
-
-    def read(name: str) -> None:
-        stream = getattr(proc, name)
-        chunks[name] = stream.read()
-
-    readers = [threading.Thread(target=read, args=(n,)) for n in ("stdout", "stderr")]
-    for t in readers:
-        t.start()
-    if input is not None:
-        assert proc.stdin is not None
-        proc.stdin.write(input)
-        proc.stdin.close()
-    deadline = time.monotonic() + timeout
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            break
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError(f"govault did not finish within {timeout} s")
-        time.sleep(0.02)
-    for t in readers:
-        t.join()
-    return chunks["stdout"], chunks["stderr"], usage.ru_maxrss * 1024
+# Peak RSS of the CLI alone: its own rusage as its parent sees it (wait4), from a small parent
+# (a child spawned straight from pytest would count pytest's pages, shared at fork, as its own).
+_MEASURE_RSS = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(str(usage.ru_maxrss * 1024))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
 
 
 def random_file(path: Path, size: int) -> Path:
@@ -126,3 +118,16 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 60, what: str = "
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or condition}")
         time.sleep(0.05)
+
+
+def api_as(cli: Cli) -> GoVaultClient:
+    """A library client with the CLI's saved tokens (for looking at the server's side)."""
+    return GoVaultClient(cli.server, store=MemoryTokenStore(Tokens.from_json(cli.credentials())))
+
+
+def resume_records(cli: Cli) -> dict[str, Any]:
+    try:
+        records: dict[str, Any] = json.loads(cli.resume_file.read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+    return records
