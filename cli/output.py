@@ -16,12 +16,14 @@ from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeRemainingColumn,
-    TransferSpeedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 
 @dataclass
@@ -89,7 +91,7 @@ class Bar:
             self._progress = Progress(
                 TextColumn("[bold]{task.description}"), BarColumn(),
                 TextColumn("{task.percentage:>3.0f}%"), DownloadColumn(binary_units=True),
-                TransferSpeedColumn(), TimeRemainingColumn(), console=output.err,
+                SpeedColumn(), TimeRemainingColumn(), console=output.err,
                 transient=False, refresh_per_second=8)
 
     def start(self, total: int) -> None:
@@ -113,3 +115,17 @@ class Bar:
     def stop(self) -> None:
         if self._progress is not None:
             self._progress.stop()
+
+
+class SpeedColumn(ProgressColumn):
+    """Transfer speed in binary units (MiB/s), matching the sizes beside it."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        if speed is None:
+            return Text("?", style="progress.data.speed")
+        for unit in ("B", "KiB", "MiB", "GiB"):
+            if speed < 1024 or unit == "GiB":
+                return Text(f"{speed:.1f} {unit}/s", style="progress.data.speed")
+            speed /= 1024
+        raise AssertionError("unreachable")
