@@ -136,13 +136,3 @@ def main(ctx: click.Context, server_option: str | None, as_json: bool, quiet: bo
     """GoVault from the terminal: upload, download and manage files."""
     ctx.obj = App(server_option=server_option, as_json=as_json, quiet=quiet)
 
-
-def register() -> None:
-    from cli import auth_commands, file_commands, transfer_commands
-
-    for module in (auth_commands, transfer_commands, file_commands):
-        for command in module.COMMANDS:
-            main.add_command(command)
-
-
-register()

@@ -42,6 +42,8 @@ class ByteSize(click.ParamType[int, "str | int"]):
             self.fail(exc.message, param, ctx)
 
 
+_parallel_option = click.option("--parallel", "-P", type=click.IntRange(1, 32), default=4,
+                                show_default=True, help="Parts or segments in flight at once.")
 _limit_option = click.option("--limit-rate", type=ByteSize(), default="0", metavar="SIZE",
                              help="Cap the transfer at SIZE bytes per second (e.g. 10MiB).")
 
@@ -51,8 +53,7 @@ _limit_option = click.option("--limit-rate", type=ByteSize(), default="0", metav
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--method", type=click.Choice(METHODS), default="auto", show_default=True,
               help=f"auto: proxy up to {MULTIPART_THRESHOLD_BYTES // MIB} MiB, multipart above.")
-@click.option("--parallel", "-P", type=click.IntRange(1, 32), default=4, show_default=True,
-              help="Parts or chunks in flight at once.")
+@_parallel_option
 @click.option("--name", default="", help="Name to store the file under (one PATH only).")
 @click.option("--part-size", type=ByteSize(), default=str(DEFAULT_PART_BYTES),
               metavar="SIZE", help="Multipart part size (at least 5MiB; default 16MiB).")
@@ -94,13 +95,15 @@ def put(app: App, paths: tuple[Path, ...], method: str, parallel: int, name: str
 @click.argument("file_id")
 @click.option("-o", "--output", "target", type=click.Path(path_type=Path), default=None,
               help="File or directory to write (default: the file's name, here).")
+@_parallel_option
 @_limit_option
 @common_options
-def get(app: App, file_id: str, target: Path | None, limit_rate: int) -> None:
+def get(app: App, file_id: str, target: Path | None, parallel: int, limit_rate: int) -> None:
     """Download a file (resumes an interrupted download); prints the path written."""
+    app.parallel = parallel
     output = app.out
     client = app.client()
-    downloader = Downloader(client, anonymous=client.keeper.tokens is None)
+    downloader = Downloader(client, anonymous=client.keeper.tokens is None, parallel=parallel)
     with output.transfer(f"↓ {file_id[:8]}") as bar:
         flow = Flow(limit_rate, on_bytes=bar.advance)
 

@@ -1,9 +1,9 @@
 """Running `govault` as a user would: a subprocess with its own HOME, exit status, stdout and
-stderr, optionally its peak RSS; random files; waiting for a condition."""
+stderr, optionally its peak RSS; waiting for a condition. (`random_file` and `sha256` are the
+benchmark's.)"""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from client import GoVaultClient, MemoryTokenStore, Tokens
+from loadtest.bench_cli import MEASURE_RSS, random_file, sha256
 
 PASSWORD = "Test@1234"
 MIB = 1024 * 1024
@@ -60,8 +61,8 @@ class Cli:
               stdin: int | None = subprocess.DEVNULL, measure_rss_to: Path | None = None
               ) -> subprocess.Popen[str]:
         command = [str(GOVAULT), *args]
-        if measure_rss_to is not None:
-            command = [sys.executable, "-c", _MEASURE_RSS, str(measure_rss_to), *command]
+        if measure_rss_to is not None:  # peak RSS of the CLI alone (see MEASURE_RSS)
+            command = [sys.executable, "-c", MEASURE_RSS, str(measure_rss_to), *command]
         return subprocess.Popen(command, env={**self.env, **(env or {})}, cwd=self.home,
                                 stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True)
@@ -78,38 +79,6 @@ class Cli:
             proc.wait()
         rss = int(rss_file.read_text()) if rss_file is not None else 0
         return Result(proc.returncode, stdout, stderr, rss)
-
-
-# Peak RSS of the CLI alone: its own rusage as its parent sees it (wait4), from a small parent
-# (a child spawned straight from pytest would count pytest's pages, shared at fork, as its own).
-_MEASURE_RSS = """
-import os, sys
-pid = os.fork()
-if pid == 0:
-    os.execv(sys.argv[2], sys.argv[2:])
-_, status, usage = os.wait4(pid, 0)
-with open(sys.argv[1], "w") as f:
-    f.write(str(usage.ru_maxrss * 1024))
-sys.exit(os.waitstatus_to_exitcode(status))
-"""
-
-
-def random_file(path: Path, size: int) -> Path:
-    with open(path, "wb") as f:
-        left = size
-        while left:
-            block = os.urandom(min(left, 4 * MIB))
-            f.write(block)
-            left -= len(block)
-    return path
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(4 * MIB):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float = 60, what: str = "") -> None:
@@ -131,3 +100,7 @@ def resume_records(cli: Cli) -> dict[str, Any]:
     except (FileNotFoundError, ValueError):
         return {}
     return records
+
+
+__all__ = ["GOVAULT", "MIB", "PASSWORD", "Cli", "Result", "api_as", "random_file",
+           "resume_records", "sha256", "wait_for"]

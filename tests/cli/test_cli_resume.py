@@ -106,17 +106,23 @@ def test_a_killed_get_resumes_from_the_bytes_already_on_disk(
     out = tmp_path / "out"
     out.mkdir()
     partial = out / f".big.bin.{file_id}.govault-partial"
+    complete = partial.with_name(partial.name + ".done")  # the complete prefix, in bytes
+
+    def on_disk() -> int:
+        try:
+            return int(complete.read_text())
+        except (OSError, ValueError):
+            return 0
 
     proc = cli.start("get", file_id, "-o", str(out), "--limit-rate", "8MiB")
     try:
-        wait_for(lambda: partial.exists() and partial.stat().st_size >= 16 * MIB,
-                 what="16 MiB on disk")
+        wait_for(lambda: on_disk() >= 16 * MIB, what="16 MiB on disk")
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     finally:
         proc.kill()
         proc.wait()
-    kept = partial.stat().st_size
+    kept = on_disk()
     assert not (out / "big.bin").exists(), "renamed into place before it was complete"
 
     again = cli.run("get", file_id, "-o", str(out), "--json")
@@ -124,4 +130,4 @@ def test_a_killed_get_resumes_from_the_bytes_already_on_disk(
     (result,) = again.json_lines()
     assert result["resumed_from"] == kept and kept < 64 * MIB
     assert sha256(out / "big.bin") == sha256(source)
-    assert not partial.exists()
+    assert not partial.exists() and not complete.exists()

@@ -42,7 +42,7 @@ def test_put_then_get_is_byte_exact_for_every_size(
         assert sha256(written) == sha256(path), path.name
         if big:
             assert 0 < got.max_rss_bytes < RSS_BUDGET, got.max_rss_bytes
-    assert not list(out.glob(".*govault-partial")), "temporary files left behind"
+    assert not list(out.glob(".*")), "temporary files left behind"
 
     listed = cli.run("ls", "--all", "--json")
     assert listed.code == 0, listed
@@ -80,10 +80,12 @@ def test_a_download_that_does_not_match_its_checksum_is_not_kept(
     file_id = cli.run("put", str(source)).stdout.strip()
     out = tmp_path / "out"
     out.mkdir()
-    (out / f".doc.bin.{file_id}.govault-partial").write_bytes(b"x" * MIB)  # wrong first MiB
+    partial = out / f".doc.bin.{file_id}.govault-partial"
+    partial.write_bytes(b"x" * MIB)  # a first MiB recorded as complete, but wrong
+    partial.with_name(partial.name + ".done").write_text(str(MIB))
     bad = cli.run("get", file_id, "-o", str(out))
     assert bad.code == 1 and "SHA-256" in bad.stderr, bad
-    assert not (out / "doc.bin").exists()
+    assert not (out / "doc.bin").exists() and not list(out.iterdir())
     good = cli.run("get", file_id, "-o", str(out))
     assert good.code == 0, good
     assert sha256(out / "doc.bin") == sha256(source)
