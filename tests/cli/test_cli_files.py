@@ -17,9 +17,10 @@ pytestmark = pytest.mark.e2e
 
 
 def test_the_files_commands_for_the_owner_and_a_recipient(
-        signed_up: Callable[[], Cli], tmp_path: Path) -> None:
-    owner, friend = signed_up(), signed_up()
-    file_id = owner.run("put", str(random_file(tmp_path / "report.pdf", 1000))).stdout.strip()
+        signed_up: Callable[[], Cli], new_cli: Callable[[], Cli], tmp_path: Path) -> None:
+    owner, friend, anonymous = signed_up(), signed_up(), new_cli()
+    source = random_file(tmp_path / "report.pdf", 1000)
+    file_id = owner.run("put", str(source)).stdout.strip()
 
     assert owner.run("mv", file_id, "final.pdf").code == 0
     info = owner.run("info", file_id)
@@ -43,10 +44,13 @@ def test_the_files_commands_for_the_owner_and_a_recipient(
 
     link = owner.run("public", file_id).stdout.strip()
     assert link.startswith("http") and file_id in link
-    anonymous = httpx.get(f"{owner.server}/api/files/f/{file_id}")
-    assert anonymous.status_code == 200
+    assert httpx.get(f"{owner.server}/api/files/f/{file_id}").status_code == 200
+    fetched = anonymous.run("get", file_id, "-o", str(tmp_path / "public.pdf"))
+    assert fetched.code == 0, fetched  # nobody logged in: a public file is still readable
+    assert (tmp_path / "public.pdf").read_bytes() == source.read_bytes()
     assert owner.run("private", file_id).code == 0
-    assert httpx.get(f"{owner.server}/api/files/f/{file_id}").status_code in (401, 404)
+    denied = anonymous.run("get", file_id, "-o", str(tmp_path / "again.pdf"))
+    assert denied.code in (3, 4), denied  # 401 for anonymous callers (404 before that change)
 
     listing = owner.run("ls")  # piped: tab-separated, no table borders
     rows = [line.split("\t") for line in listing.stdout.splitlines()]
