@@ -23,7 +23,7 @@ DATA_DIR ?= .data
 PORT_OFFSET ?= 0
 REPLICAS ?= 1
 PYTEST_ARGS ?=
-SOURCES := $(wildcard common edge svc_auth svc_upload svc_files compose loadtest tests)
+SOURCES := $(wildcard common edge svc_auth svc_upload svc_files client cli compose loadtest tests)
 
 .PHONY: help venv system-deps up deps test compose-test gen check-gen lint bench ghz profile
 

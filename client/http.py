@@ -1,0 +1,155 @@
+"""One HTTP exchange with retries: the only module that calls httpx.
+
+Retried, with exponential backoff and jitter: 429 and 503 on any request (the server refused
+before doing anything), honouring `Retry-After`; 502/504 and lost connections or timeouts only
+on idempotent requests (`idempotent=True`); a refused connection on any request (nothing was
+sent). Error answers become `ApiError`s (errors.py); transport failures `TransportError`.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from client.errors import TransportError, error_from_response
+
+Body = bytes | Callable[[], Iterable[bytes]] | None
+USER_AGENT = "govault-client/0.1"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 6
+    base_delay_s: float = 0.5
+    max_delay_s: float = 30.0
+
+    def delay_s(self, attempt: int, retry_after_s: float | None) -> float:
+        """Seconds to wait before attempt `attempt + 1` (attempt counts from 1)."""
+        if retry_after_s is not None:
+            return min(max(retry_after_s, 0.0), self.max_delay_s)
+        backoff: float = min(self.base_delay_s * 2 ** (attempt - 1), self.max_delay_s)
+        return backoff * (0.5 + random.random() / 2)
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """`Retry-After` as seconds: either delta-seconds or an HTTP date; None when absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - (time.time() if now is None else now), 0.0)
+
+
+_ALWAYS_RETRY = frozenset({429, 503})
+_IDEMPOTENT_RETRY = frozenset({502, 504})
+
+
+class Transport:
+    """A pooled httpx client bound to the server's base URL (absolute URLs, such as presigned
+    S3 URLs, are used as given). Thread-safe: parallel transfers share it."""
+
+    def __init__(self, base_url: str, *, timeout_s: float = 120.0,
+                 retry: RetryPolicy | None = None, max_connections: int = 16,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
+            limits=httpx.Limits(max_connections=max_connections,
+                                max_keepalive_connections=max_connections),
+            headers={"User-Agent": USER_AGENT},
+            follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def request(self, method: str, url: str, *, idempotent: bool, json: Any = None,
+                body: Body = None, headers: Mapping[str, str] | None = None,
+                params: Mapping[str, str] | None = None) -> httpx.Response:
+        """The successful response (body read), or an ApiError/TransportError after retries."""
+        with self._exchange(method, url, idempotent=idempotent, json=json, body=body,
+                            headers=headers, params=params, stream=False) as response:
+            return response
+
+    @contextmanager
+    def stream(self, method: str, url: str, *, headers: Mapping[str, str] | None = None
+               ) -> Iterator[httpx.Response]:
+        """A successful response whose body is read by the caller (`iter_raw`); GET only."""
+        with self._exchange(method, url, idempotent=True, json=None, body=None,
+                            headers=headers, params=None, stream=True) as response:
+            yield response
+
+    @contextmanager
+    def _exchange(self, method: str, url: str, *, idempotent: bool, json: Any, body: Body,
+                  headers: Mapping[str, str] | None, params: Mapping[str, str] | None,
+                  stream: bool) -> Iterator[httpx.Response]:
+        attempt = 0
+        while True:
+            attempt += 1
+            content = body() if callable(body) else body
+            request = self._http.build_request(method, url, json=json, content=content,
+                                               headers=headers, params=params)
+            last = attempt >= self.retry.attempts
+            try:
+                response = self._http.send(request, stream=True)
+            except httpx.TransportError as exc:
+                if last or not (idempotent or isinstance(exc, httpx.ConnectError)):
+                    raise TransportError(f"{method} {_where(request)}: {_describe(exc)}") from exc
+                self._sleep(self.retry.delay_s(attempt, None))
+                continue
+            try:
+                if response.status_code >= 400 or not stream:
+                    response.read()
+            except httpx.TransportError as exc:  # the body broke off while being read
+                response.close()
+                if last or not idempotent:
+                    raise TransportError(f"{method} {_where(request)}: {_describe(exc)}") from exc
+                self._sleep(self.retry.delay_s(attempt, None))
+                continue
+            if response.status_code < 400:
+                try:
+                    yield response
+                except httpx.TransportError as exc:  # while the caller read the body
+                    raise TransportError(f"{method} {_where(request)}: {_describe(exc)}") from exc
+                finally:
+                    response.close()
+                return
+            response.close()
+            retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+            status = response.status_code
+            again = status in _ALWAYS_RETRY or (idempotent and status in _IDEMPOTENT_RETRY)
+            if last or not again:
+                raise error_from_response(status, _json_or_none(response),
+                                          response.headers.get("X-Request-ID", ""), retry_after)
+            self._sleep(self.retry.delay_s(attempt, retry_after))
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _where(request: httpx.Request) -> str:
+    return f"{request.url.scheme}://{request.url.host}:{request.url.port or ''}{request.url.path}"
+
+
+def _describe(exc: httpx.TransportError) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text

@@ -1,0 +1,106 @@
+"""Running `govault` as a user would: a subprocess with its own HOME, exit status, stdout and
+stderr, optionally its peak RSS; waiting for a condition. (`random_file` and `sha256` are the
+benchmark's.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from client import GoVaultClient, MemoryTokenStore, Tokens
+from loadtest.bench_cli import MEASURE_RSS, random_file, sha256
+
+PASSWORD = "Test@1234"
+MIB = 1024 * 1024
+GOVAULT = Path(sys.executable).parent / "govault"
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+    max_rss_bytes: int = 0
+
+    def json_lines(self) -> list[Any]:
+        return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
+
+
+class Cli:
+    def __init__(self, home: Path, server: str) -> None:
+        self.home = home
+        self.server = server
+        self.username = self.email = self.user_id = ""
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("GOVAULT_")},
+            "HOME": str(home), "XDG_CONFIG_HOME": str(home / "config"),
+            "XDG_STATE_HOME": str(home / "state"), "GOVAULT_SERVER": server,
+            "COLUMNS": "120",
+        }
+
+    @property
+    def credentials_file(self) -> Path:
+        return self.home / "config" / "govault" / "credentials.json"
+
+    @property
+    def resume_file(self) -> Path:
+        return self.home / "state" / "govault" / "uploads.json"
+
+    def credentials(self) -> dict[str, Any]:
+        entry: dict[str, Any] = json.loads(self.credentials_file.read_text())[self.server]
+        return entry
+
+    def start(self, *args: str, env: dict[str, str] | None = None,
+              stdin: int | None = subprocess.DEVNULL, measure_rss_to: Path | None = None
+              ) -> subprocess.Popen[str]:
+        command = [str(GOVAULT), *args]
+        if measure_rss_to is not None:  # peak RSS of the CLI alone (see MEASURE_RSS)
+            command = [sys.executable, "-c", MEASURE_RSS, str(measure_rss_to), *command]
+        return subprocess.Popen(command, env={**self.env, **(env or {})}, cwd=self.home,
+                                stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+
+    def run(self, *args: str, env: dict[str, str] | None = None, input: str | None = None,
+            timeout: float = 120, measure_rss: bool = False) -> Result:
+        rss_file = self.home / "max_rss" if measure_rss else None
+        proc = self.start(*args, env=env, measure_rss_to=rss_file,
+                          stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL)
+        try:
+            stdout, stderr = proc.communicate(input, timeout=timeout)
+        finally:
+            proc.kill()
+            proc.wait()
+        rss = int(rss_file.read_text()) if rss_file is not None else 0
+        return Result(proc.returncode, stdout, stderr, rss)
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 60, what: str = "") -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or condition}")
+        time.sleep(0.05)
+
+
+def api_as(cli: Cli) -> GoVaultClient:
+    """A library client with the CLI's saved tokens (for looking at the server's side)."""
+    return GoVaultClient(cli.server, store=MemoryTokenStore(Tokens.from_json(cli.credentials())))
+
+
+def resume_records(cli: Cli) -> dict[str, Any]:
+    try:
+        records: dict[str, Any] = json.loads(cli.resume_file.read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+    return records
+
+
+__all__ = ["GOVAULT", "MIB", "PASSWORD", "Cli", "Result", "api_as", "random_file",
+           "resume_records", "sha256", "wait_for"]
