@@ -21,6 +21,7 @@ from types import FrameType
 
 from psycopg.conninfo import conninfo_to_dict
 
+from compose import cors
 from compose.errors import LockedError, PortInUseError, StackError
 from compose.procs import death_message
 from compose.stack import DATABASES, Stack
@@ -81,6 +82,7 @@ def _print_ready(stack: Stack, command: str, prometheus: bool = True) -> None:
     if command == "up":
         lines.append(f"GoVault is ready at {stack.edge_url}  (Ctrl-C stops everything)")
         lines.append(f"  gRPC:       {', '.join(f'{k} {v}' for k, v in stack.grpc_addrs.items())}")
+        lines.append(f"  CORS:       {cors.describe(stack.cors_origins)}")
         if stack.prometheus_url:
             scraped = ", ".join(f"{k} :{v}" for k, v in stack.metrics_ports.items())
             lines.append(f"  Prometheus: {stack.prometheus_url} (scraping {scraped})")

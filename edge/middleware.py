@@ -80,7 +80,8 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
             response = error_response(ApiError(500, "INTERNAL", "internal error"), request_id)
         status = response.status
         response.headers["X-Request-ID"] = request_id
-        response.headers.update(SECURITY_HEADERS)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
         _cors(request, response)
         return response
     finally:
