@@ -192,6 +192,23 @@ def test_web_page_end_to_end(stack: Any, browser: Browser, page_watch: PageWatch
     with page_watch.expecting(downloads):
         assert download_bytes(public_page, "Download") == big.read_bytes()
 
+    # -- cancel: a large upload whose parts are all held is cancelled, and its session aborted
+    stalled = tmp_path / "cancel me.bin"
+    stalled.write_bytes(os.urandom(12 * MIB))
+    held.clear()
+    page.route(PART_URL, lambda route: held.append(route) if route.request.method == "PUT"
+               else route.continue_())
+    page.locator("#file-input").set_input_files(str(stalled))
+    wait_until(page, lambda: len(held) > 0, "a part of the upload to cancel in flight")
+    with page_watch.expecting(rf"request failed: PUT {re.escape(stack.s3_endpoint)}/"), \
+            page.expect_response(lambda r: r.url.endswith("/api/upload/abort")) as aborted:
+        page.get_by_role("button", name=f"Cancel the upload of {stalled.name}").click()
+        expect(upload_item(page, stalled.name)).to_have_attribute("data-state", "cancelled")
+    assert aborted.value.status == 204
+    page.unroute(PART_URL)
+    expect(page.locator("#interrupted")).to_be_hidden()
+    expect(row(page, stalled.name)).to_have_count(0)
+
     # -- delete (with confirmation)
     page.get_by_role("button", name="Delete: renamed notes.txt").click()
     expect(page.get_by_role("dialog")).to_contain_text("will be deleted")
@@ -200,6 +217,21 @@ def test_web_page_end_to_end(stack: Any, browser: Browser, page_watch: PageWatch
     expect(row(page, "renamed notes.txt")).to_have_count(0)
     expect(page.locator("#file-rows tr")).to_have_count(1)
     screenshot(page, "after-delete")
+
+    # -- an access token about to expire is refreshed before the next call
+    before = page.evaluate("JSON.parse(localStorage.getItem('govault.session'))")
+    page.evaluate("""() => {
+        const session = JSON.parse(localStorage.getItem('govault.session'));
+        session.expires_at = Date.now() / 1000 + 2;
+        localStorage.setItem('govault.session', JSON.stringify(session));
+    }""")
+    with page.expect_response(lambda r: r.url.endswith("/auth/refresh")) as refreshed:
+        page.reload()
+    assert refreshed.value.status == 200
+    expect(row(page, big.name)).to_be_visible()
+    after = page.evaluate("JSON.parse(localStorage.getItem('govault.session'))")
+    assert after["refresh_token"] != before["refresh_token"]
+    assert after["expires_at"] > before["expires_at"] - 60
 
     # -- phone-sized: sign in, the list as cards, the share dialog
     phone = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)  # type: ignore[arg-type]
