@@ -25,6 +25,7 @@ from types import FrameType
 
 from psycopg.conninfo import conninfo_to_dict
 
+from compose import cors
 from compose.errors import LockedError, PortInUseError, StackError
 from compose.ports import MAX_REPLICAS
 from compose.stack import DATABASES, Stack
@@ -84,6 +85,7 @@ def _print_ready(stack: Stack, command: str, prometheus: bool = True) -> None:
         lines.append(f"GoVault is ready at {stack.edge_url}  (Ctrl-C stops everything)")
         lines.append("  gRPC:       " + ", ".join(f"{svc} {' '.join(addrs)}"
                                                   for svc, addrs in stack.replica_addrs.items()))
+        lines.append(f"  CORS:       {cors.describe(stack.cors_origins)}")
         if stack.prometheus_url:
             scraped = ", ".join(f"{k} :{v}" for k, v in stack.metrics_ports.items())
             lines.append(f"  Prometheus: {stack.prometheus_url} (scraping {scraped})")

@@ -6,7 +6,9 @@ with the minio SDK if missing (no bucket policy: anonymous requests are denied).
 one is passed explicitly (see compose.ports) so two stacks can run side by side. The filer's HTTP
 API (unauthenticated), WebDAV, the admin UI, the Iceberg and Lance endpoints and telemetry are
 off; everything binds to 127.0.0.1, and the data directory is 0700 (object data files are not
-readable by other local users).
+readable by other local users). Its S3 API answers CORS only for the origins it is given
+(compose.cors: browser clients and the edge's web page PUT presigned parts from them) and exposes
+ETag, which a browser client needs to register a part.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import sysconfig
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -104,13 +106,15 @@ def wait_s3(endpoint: str, access_key: str, secret_key: str, region: str | None,
 
 class LocalSeaweed:
     def __init__(self, data_dir: Path, ports: Mapping[str, int], access_key: str, secret_key: str,
-                 supervisor: Supervisor, *, host: str = "127.0.0.1") -> None:
+                 supervisor: Supervisor, *, host: str = "127.0.0.1",
+                 allowed_origins: Sequence[str] = ("*",)) -> None:
         self.data_dir = data_dir
         self.ports = ports
         self.host = host
         self.access_key = access_key
         self.secret_key = secret_key
         self.supervisor = supervisor
+        self.allowed_origins = tuple(allowed_origins)
         self.child: Child | None = None
 
     @property
@@ -121,7 +125,8 @@ class LocalSeaweed:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir.chmod(0o700)
         argv = [find_weed(), "mini", f"-dir={self.data_dir}", f"-ip={self.host}",
-                f"-ip.bind={self.host}", *FIXED_FLAGS]
+                f"-ip.bind={self.host}", *FIXED_FLAGS,
+                f"-s3.allowedOrigins={','.join(self.allowed_origins)}"]
         argv += [f"-{flag}={self.ports[name]}" for flag, name in PORT_FLAGS.items()]
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),

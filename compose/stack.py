@@ -4,6 +4,7 @@
     stack.start()    # deps, then auth, files, upload, edge (+ Prometheus); returns once ready
     stack.edge_url, stack.database_urls["auth"], stack.s3_endpoint, stack.service_env("files")
     stack.prometheus_url   # http://127.0.0.1:9090, or None (not installed / prometheus=False)
+    stack.cors_origins     # browser origins the edge (and the local store) let in: compose.cors
     stack.stop()     # Prometheus, services, Redis, SeaweedFS, PostgreSQL; frees the data directory
     stack.supervise_once()  # restarts, after a growing delay, whatever died on its own
 
@@ -35,7 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 
-from compose import claims, credentials, ports, postgres, prometheus_local, redis, seaweed
+from compose import claims, cors, credentials, ports, postgres, prometheus_local, redis, seaweed
 from compose.errors import StackError
 from compose.health import grpc_serving, http_ok
 from compose.lock import DataDirLock
@@ -108,6 +109,8 @@ class Stack:
         self.s3_bucket = self.environ.get("GOVAULT_S3_BUCKET") or "govault"
         self.s3_region = self.environ.get("GOVAULT_S3_REGION") or "us-east-1"
         self.s3_endpoint = self.environ.get("GOVAULT_S3_ENDPOINT") or f"http://{host}:{self.ports['s3']}"
+        # Browser origins the edge allows (CORS) and, with the edge's own, the local store.
+        self.cors_origins = cors.api_origins(self.environ)
 
         # Filled by start_deps().
         self.pg_admin_url = ""
@@ -447,7 +450,9 @@ class Stack:
         else:
             self.s3_access_key, self.s3_secret_key = creds.s3_access_key, creds.s3_secret_key
             self._s3 = seaweed.LocalSeaweed(self.data_dir / "s3", self.ports, self.s3_access_key,
-                                            self.s3_secret_key, self.supervisor, host=self.host)
+                                            self.s3_secret_key, self.supervisor, host=self.host,
+                                            allowed_origins=cors.store_origins(
+                                                self.cors_origins, self.edge_url))
             self._s3.start()
         s3 = seaweed.client(self.s3_endpoint, self.s3_access_key, self.s3_secret_key,
                             self.s3_region)
@@ -484,6 +489,7 @@ class Stack:
             "GOVAULT_S3_BUCKET": self.s3_bucket,
             "GOVAULT_S3_REGION": self.s3_region,
             "GOVAULT_LOG_LEVEL": self.environ.get("GOVAULT_LOG_LEVEL") or "info",
+            "GOVAULT_CORS_ORIGINS": ",".join(self.cors_origins),
         }
         if self.redis_url:
             env["GOVAULT_REDIS_URL"] = self.redis_url

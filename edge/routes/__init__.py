@@ -5,6 +5,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from edge.routes import auth, files, ops, uploads
+from edge.routes import auth, files, ops, uploads, web
 
-ROUTE_MODULES: tuple[ModuleType, ...] = (ops, auth, uploads, files)
+ROUTE_MODULES: tuple[ModuleType, ...] = (ops, auth, uploads, files, web)
