@@ -10,8 +10,12 @@ but not change 403. Anonymous callers are accepted only on GET /f/{id} and /f/{i
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
+import grpc
 from aiohttp import web
-from govault.files.v1 import files_pb2
+from govault.files.v1 import files_pb2, files_pb2_grpc
 
 from edge.api import files as api
 from edge.api.base import INT32_MAX
@@ -19,6 +23,9 @@ from edge.auth import optional_identity, require_identity
 from edge.request import decode, query_int, read_body, read_model, uuid_param
 from edge.shape import reply, timestamp
 from edge.upstream import call, upstreams
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
 
 _ACCESS: dict[int, api.Access] = {
     files_pb2.ACCESS_PUBLIC: "public",
@@ -45,8 +52,20 @@ def share(s: files_pb2.Share) -> api.Share:
                      created_at=timestamp(s.created_at))
 
 
+def _files(request: web.Request) -> files_pb2_grpc.FilesServiceAsyncStub:
+    return upstreams(request).files
+
+
 def _file_id(request: web.Request) -> str:
     return uuid_param(request.match_info.get("file_id"), "file id")
+
+
+async def _on_file(request: web.Request, method: grpc.aio.UnaryUnaryMultiCallable[Req, Resp],
+                   message: Callable[..., Req]) -> Resp:
+    """One call about the path's file (`message(file_id=...)`) for the signed-in caller."""
+    file_id = _file_id(request)
+    identity = await require_identity(request)
+    return await call(request, method, message(file_id=file_id), identity=identity)
 
 
 def _page_request(request: web.Request) -> files_pb2.PageRequest:
@@ -67,21 +86,21 @@ def _page(answer: _Page) -> web.Response:
 async def list_owned(request: web.Request) -> web.Response:
     identity = await require_identity(request)
     message = files_pb2.ListOwnedRequest(page=_page_request(request))
-    answer = await call(request, upstreams(request).files.ListOwned, message, identity=identity)
+    answer = await call(request, _files(request).ListOwned, message, identity=identity)
     return _page(answer)
 
 
 async def list_shared(request: web.Request) -> web.Response:
     identity = await require_identity(request)
     message = files_pb2.ListSharedRequest(page=_page_request(request))
-    answer = await call(request, upstreams(request).files.ListShared, message, identity=identity)
+    answer = await call(request, _files(request).ListShared, message, identity=identity)
     return _page(answer)
 
 
 async def list_shortcuts(request: web.Request) -> web.Response:
     identity = await require_identity(request)
     message = files_pb2.ListShortcutsRequest(page=_page_request(request))
-    answer = await call(request, upstreams(request).files.ListShortcuts, message,
+    answer = await call(request, _files(request).ListShortcuts, message,
                         identity=identity)
     return _page(answer)
 
@@ -90,7 +109,7 @@ async def list_shortcuts(request: web.Request) -> web.Response:
 async def get_file(request: web.Request) -> web.Response:
     file_id = _file_id(request)
     identity = await optional_identity(request)
-    answer = await call(request, upstreams(request).files.GetFile,
+    answer = await call(request, _files(request).GetFile,
                         files_pb2.GetFileRequest(file_id=file_id), identity=identity)
     return reply(file_summary(answer.file))
 
@@ -98,7 +117,7 @@ async def get_file(request: web.Request) -> web.Response:
 async def download(request: web.Request) -> web.Response:
     file_id = _file_id(request)
     identity = await optional_identity(request)
-    answer = await call(request, upstreams(request).files.GetDownloadUrl,
+    answer = await call(request, _files(request).GetDownloadUrl,
                         files_pb2.GetDownloadUrlRequest(file_id=file_id), identity=identity)
     return reply(api.DownloadUrl(download_url=answer.download_url,
                                  expires_at=timestamp(answer.expires_at),
@@ -109,16 +128,13 @@ async def rename(request: web.Request) -> web.Response:
     file_id = _file_id(request)
     identity = await require_identity(request)
     body = await read_model(request, api.Rename)
-    await call(request, upstreams(request).files.RenameFile,
+    await call(request, _files(request).RenameFile,
                files_pb2.RenameFileRequest(file_id=file_id, name=body.name), identity=identity)
     return web.Response(status=204)
 
 
 async def delete(request: web.Request) -> web.Response:
-    file_id = _file_id(request)
-    identity = await require_identity(request)
-    await call(request, upstreams(request).files.DeleteFile,
-               files_pb2.DeleteFileRequest(file_id=file_id), identity=identity)
+    await _on_file(request, _files(request).DeleteFile, files_pb2.DeleteFileRequest)
     return web.Response(status=204)
 
 
@@ -129,7 +145,7 @@ async def copy(request: web.Request) -> web.Response:
     name = ""
     if request.body_exists and request.content_type == "application/json":
         name = decode(await read_body(request), api.CopyBody).name
-    answer = await call(request, upstreams(request).files.CopyFile,
+    answer = await call(request, _files(request).CopyFile,
                         files_pb2.CopyFileRequest(file_id=file_id, name=name), identity=identity)
     copied = file_summary(answer.file)
     return reply(api.Copied(file_id=copied.file_id, file=copied), status=201)
@@ -142,17 +158,14 @@ async def add_shares(request: web.Request) -> web.Response:
     body = await read_model(request, api.AddShares)
     recipients = [files_pb2.ShareRecipient(email=r.email, permission=_PERMISSION_IN[r.permission])
                   for r in body.recipients]
-    answer = await call(request, upstreams(request).files.AddShares,
+    answer = await call(request, _files(request).AddShares,
                         files_pb2.AddSharesRequest(file_id=file_id, recipients=recipients),
                         identity=identity)
     return reply(api.Shares(shares=[share(s) for s in answer.shares]), status=201)
 
 
 async def list_shares(request: web.Request) -> web.Response:
-    file_id = _file_id(request)
-    identity = await require_identity(request)
-    answer = await call(request, upstreams(request).files.ListShares,
-                        files_pb2.ListSharesRequest(file_id=file_id), identity=identity)
+    answer = await _on_file(request, _files(request).ListShares, files_pb2.ListSharesRequest)
     return reply([share(s) for s in answer.shares])
 
 
@@ -163,7 +176,7 @@ async def update_share(request: web.Request) -> web.Response:
     body = await read_model(request, api.UpdateShare)
     message = files_pb2.UpdateShareRequest(file_id=file_id, user_id=user_id,
                                            permission=_PERMISSION_IN[body.permission])
-    await call(request, upstreams(request).files.UpdateShare, message, identity=identity)
+    await call(request, _files(request).UpdateShare, message, identity=identity)
     return web.Response(status=204)
 
 
@@ -171,42 +184,32 @@ async def remove_share(request: web.Request) -> web.Response:
     file_id = _file_id(request)
     user_id = uuid_param(request.match_info.get("user_id"), "user id")
     identity = await require_identity(request)
-    await call(request, upstreams(request).files.RemoveShare,
+    await call(request, _files(request).RemoveShare,
                files_pb2.RemoveShareRequest(file_id=file_id, user_id=user_id), identity=identity)
     return web.Response(status=204)
 
 
 # ------------------------------------------------------------------------------------ links
 async def create_public_link(request: web.Request) -> web.Response:
-    file_id = _file_id(request)
-    identity = await require_identity(request)
-    answer = await call(request, upstreams(request).files.CreatePublicLink,
-                        files_pb2.CreatePublicLinkRequest(file_id=file_id), identity=identity)
+    answer = await _on_file(request, _files(request).CreatePublicLink,
+                            files_pb2.CreatePublicLinkRequest)
     return reply(api.PublicLink(public_url=answer.public_url), status=201)
 
 
 async def delete_public_link(request: web.Request) -> web.Response:
-    file_id = _file_id(request)
-    identity = await require_identity(request)
-    await call(request, upstreams(request).files.DeletePublicLink,
-               files_pb2.DeletePublicLinkRequest(file_id=file_id), identity=identity)
+    await _on_file(request, _files(request).DeletePublicLink, files_pb2.DeletePublicLinkRequest)
     return web.Response(status=204)
 
 
 async def create_shortcut(request: web.Request) -> web.Response:
-    file_id = _file_id(request)
-    identity = await require_identity(request)
-    answer = await call(request, upstreams(request).files.CreateShortcut,
-                        files_pb2.CreateShortcutRequest(file_id=file_id), identity=identity)
+    answer = await _on_file(request, _files(request).CreateShortcut,
+                            files_pb2.CreateShortcutRequest)
     return reply(api.Shortcut(shortcut_id=answer.shortcut_id, file_id=answer.file_id,
                               created_at=timestamp(answer.created_at)), status=201)
 
 
 async def delete_shortcut(request: web.Request) -> web.Response:
-    file_id = _file_id(request)
-    identity = await require_identity(request)
-    await call(request, upstreams(request).files.DeleteShortcut,
-               files_pb2.DeleteShortcutRequest(file_id=file_id), identity=identity)
+    await _on_file(request, _files(request).DeleteShortcut, files_pb2.DeleteShortcutRequest)
     return web.Response(status=204)
 
 
