@@ -7,4 +7,6 @@ from types import ModuleType
 
 from edge.routes import auth, files, ops, uploads, web
 
-ROUTE_MODULES: tuple[ModuleType, ...] = (ops, auth, uploads, files, web)
+# The REST API (described in /openapi.json), then the web page served next to it.
+API_MODULES: tuple[ModuleType, ...] = (ops, auth, uploads, files)
+ROUTE_MODULES: tuple[ModuleType, ...] = (*API_MODULES, web)

@@ -20,7 +20,7 @@ from edge.api.base import Model
 from edge.api.files import Recipient
 from edge.errors import ApiError
 from edge.request import decode
-from edge.routes import ROUTE_MODULES, files
+from edge.routes import API_MODULES, files
 
 ORIGINAL_FIELDS = {"file_id", "owner_id", "name", "mime_type", "size_bytes", "created_at",
                    "is_public"}
@@ -29,8 +29,9 @@ BODY_MODELS = sorted({op.body for op in api.OPERATIONS if op.body is not None},
 
 
 def test_every_registered_route_is_documented() -> None:
+    """Every API route (the web page's `/`, `/p/{id}` and `/web/*` are not API)."""
     app = web.Application()
-    for module in ROUTE_MODULES:
+    for module in API_MODULES:
         module.setup_routes(app)
     registered = {
         (route.method.lower(), route.resource.canonical)
