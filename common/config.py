@@ -23,6 +23,10 @@ class Env:
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self._environ = os.environ if environ is None else environ
 
+    @property
+    def environ(self) -> Mapping[str, str]:
+        return self._environ
+
     def _raw(self, name: builtins.str, default: object) -> builtins.str | None:
         value = self._environ.get(PREFIX + name)
         if value is None or value == "":
@@ -80,7 +84,7 @@ class Env:
 # New settings classes derive from `Settings` and are built with `load(cls)`; the `Env` reader
 # above remains only until every config.py has moved over (issue #9).
 
-from typing import TypeVar  # noqa: E402
+from typing import Any, TypeVar  # noqa: E402
 
 from pydantic import ValidationError  # noqa: E402
 from pydantic_settings import BaseSettings, SettingsConfigDict  # noqa: E402
@@ -106,12 +110,19 @@ def load(cls: type[S], environ: Mapping[str, str] | None = None) -> S:
     try:
         if environ is None:
             return cls()
-        values = {key[len(PREFIX):].lower(): value for key, value in environ.items()
-                  if key.startswith(PREFIX) and value != ""}
+        prefix = str(cls.model_config.get("env_prefix") or PREFIX)
+        values = {key[len(prefix):].lower(): value for key, value in environ.items()
+                  if key.upper().startswith(prefix) and value != ""}
         fields = cls.model_fields
         return cls.model_validate({k: v for k, v in values.items() if k in fields})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{PREFIX}{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
-            for err in exc.errors())
+        prefix = str(cls.model_config.get("env_prefix") or PREFIX)
+        problems = "; ".join(_problem(prefix, err) for err in exc.errors())
         raise ConfigError(problems) from None
+
+
+def _problem(prefix: str, err: Any) -> str:
+    name = prefix + "_".join(str(part) for part in err["loc"]).upper()
+    if err["type"] == "missing":
+        return f"{name} is required but not set"
+    return f"{name}: {err['msg']}"

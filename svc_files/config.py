@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from common.config import ConfigError, Env
+from common.config import ConfigError, Env, load
 from common.db import DatabaseSettings
 from common.grpc.server import GrpcServerSettings
-from common.s3_client import S3Settings
+from common.s3 import S3Settings
 
 __all__ = ["DEFAULT_GRPC_PORT", "DEFAULT_METRICS_PORT", "FilesSettings", "Rules", "S3Settings"]
 
@@ -63,7 +63,7 @@ class FilesSettings:
         return cls(
             grpc=GrpcServerSettings.from_env(env, DEFAULT_GRPC_PORT, DEFAULT_METRICS_PORT),
             db=DatabaseSettings.from_env(env),
-            s3=S3Settings.from_env(env),
+            s3=load(S3Settings, env.environ),
             rules=Rules.from_env(env),
             auth_addr=env.str("AUTH_ADDR", "127.0.0.1:50051"),
             service_token=env.str("SERVICE_TOKEN"),

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from common.errors import InvalidArgument, Unauthenticated
+from common.files import guess_mime, storage_key, validate_uuid
+from common.files import validate_file_name as validate_name
 from common.logging import get_logger
 from svc_files.config import Rules
 from svc_files.errors import file_not_found, share_not_found
@@ -25,16 +27,7 @@ from svc_files.models import (
     ShareGrant,
     Shortcut,
 )
-from svc_files.rules import (
-    access_for,
-    guess_mime,
-    normalize_email,
-    require_access,
-    storage_key_for,
-    validate_name,
-    validate_permission,
-    validate_uuid,
-)
+from svc_files.rules import access_for, normalize_email, require_access, validate_permission
 from svc_files.seams import Catalog, Directory, Objects
 
 log = get_logger(__name__)
@@ -165,7 +158,7 @@ class FilesService:
         view = await self._view(file_id, user, Access.PUBLIC)
         new_name = validate_name(name) if name else view.file.name
         new_id = str(uuid.uuid4())
-        target_key = storage_key_for(user, new_id)
+        target_key = storage_key(user, new_id)
         await self._objects.copy(view.file.storage_key, target_key)
         new = NewFile(
             upload_id=None,

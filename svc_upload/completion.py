@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 
 from common.errors import Conflict, FailedPrecondition, InvalidArgument, Unavailable
+from common.files import guess_mime
 from common.logging import get_logger
+from common.s3 import EntityTooSmall, InvalidPart, NoSuchUpload
 from svc_upload import metrics
 from svc_upload.config import UploadRules
-from svc_upload.errors import EntityTooSmall, InvalidPart, NoSuchUpload
 from svc_upload.models import COMPLETED, COMPLETING, MULTIPART, PROXY, UPLOADING, Part, Session
-from svc_upload.rules import composite_checksum, guess_mime, now, require_all_parts, state_error
+from svc_upload.rules import composite_checksum, now, require_all_parts, state_error
 from svc_upload.seams import FileRegistration, FilesRegistry, Ledger, Objects
 
 log = get_logger(__name__)

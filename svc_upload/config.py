@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
-from common import s3_client
-from common.config import ConfigError, Env
+from common.config import ConfigError, Env, load
 from common.db import DatabaseSettings
 from common.grpc.server import GrpcServerSettings
+from common.s3 import S3Settings
 
 MIB = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class S3Settings(s3_client.S3Settings):
-    """The shared S3 settings plus what the proxy's streaming and start-up need."""
-
-    transfer_timeout_s: float  # per streamed PUT of one chunk (timeout_s: per S3 API call)
-    max_connections: int
-    create_bucket: bool
-
-    @classmethod
-    def from_env(cls, env: Env) -> S3Settings:
-        return cls(
-            **asdict(s3_client.S3Settings.from_env(env)),
-            transfer_timeout_s=env.float("S3_TRANSFER_TIMEOUT_S", 300.0),
-            max_connections=env.int("S3_MAX_CONNECTIONS", 256),
-            create_bucket=env.bool("S3_CREATE_BUCKET", True),
-        )
 
 
 @dataclass(frozen=True)
@@ -75,7 +57,7 @@ class UploadSettings:
         return cls(
             server=GrpcServerSettings.from_env(env, 50052, 9102),
             db=DatabaseSettings.from_env(env),
-            s3=S3Settings.from_env(env),
+            s3=load(S3Settings, env.environ),
             rules=UploadRules.from_env(env),
             auth_addr=env.str("AUTH_ADDR", "127.0.0.1:50051"),
             files_addr=env.str("FILES_ADDR", "127.0.0.1:50053"),

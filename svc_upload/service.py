@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from common.errors import Conflict, GoVaultError, InvalidArgument
+from common.files import storage_key, validate_file_name, validate_uuid
 from common.logging import get_logger
 from svc_upload import metrics
 from svc_upload.completion import Completion
@@ -46,10 +47,8 @@ from svc_upload.rules import (
     S3_MAX_PARTS,
     S3_MIN_PART_BYTES,
     now,
-    parse_upload_uuid,
     presign_expiry_s,
     state_error,
-    validate_name,
     validate_size,
 )
 from svc_upload.seams import FilesRegistry, Ledger, Objects
@@ -84,7 +83,7 @@ class UploadService:
 
     async def create_proxy_session(self, owner_id: str, file_name: str,
                                    file_size_bytes: int) -> NewSession:
-        validate_name(file_name)
+        validate_file_name(file_name, "file_name")
         validate_size(file_size_bytes, self._rules.max_file_size_bytes)
         chunk = self._rules.chunk_size_bytes
         total = math.ceil(file_size_bytes / chunk)
@@ -100,7 +99,7 @@ class UploadService:
     async def create_multipart_session(self, owner_id: str, file_name: str,
                                        file_size_bytes: int,
                                        part_size_bytes: int) -> NewSession:
-        validate_name(file_name)
+        validate_file_name(file_name, "file_name")
         validate_size(file_size_bytes, self._rules.max_file_size_bytes)
         if part_size_bytes <= 0:
             raise InvalidArgument("part_size_bytes must be greater than 0")
@@ -133,7 +132,7 @@ class UploadService:
         return await self._ledger.create_session(
             upload_uuid=str(uuid.uuid4()), owner_id=owner_id, method=method,
             file_name=file_name, file_size_bytes=size, part_size_bytes=part_size,
-            total_chunks=total, file_id=file_id, storage_key=f"users/{owner_id}/{file_id}",
+            total_chunks=total, file_id=file_id, storage_key=storage_key(owner_id, file_id),
             ttl_s=self._rules.session_ttl_s,
         )
 
@@ -148,7 +147,7 @@ class UploadService:
         return await self._ledger.set_storage_upload_id(session.upload_uuid, upload_id)
 
     async def _owned(self, owner_id: str, upload_uuid: str) -> Session:
-        session = await self._ledger.get_session(parse_upload_uuid(upload_uuid))
+        session = await self._ledger.get_session(validate_uuid(upload_uuid, "upload_uuid"))
         if session is None or session.owner_id != owner_id:
             raise not_found()
         return session

@@ -75,8 +75,9 @@ async def stub(stack_deps, keys: Keys) -> AsyncIterator[files_pb2_grpc.FilesServ
     url = stack_deps.create_database(f"files_grpc_{uuid.uuid4().hex[:10]}")
     await apply_migrations(url, MIGRATIONS)
     pool = await open_pool(DatabaseSettings(url, 1, 4, 2.0), "files-grpc-it")
-    s3 = S3Settings(stack_deps.s3_endpoint, stack_deps.s3_endpoint, stack_deps.s3_access_key,
-                    stack_deps.s3_secret_key, stack_deps.s3_bucket, stack_deps.s3_region, 10.0)
+    s3 = S3Settings(endpoint=stack_deps.s3_endpoint, access_key=stack_deps.s3_access_key,
+                    secret_key=stack_deps.s3_secret_key, bucket=stack_deps.s3_bucket,
+                    region=stack_deps.s3_region, timeout_s=10.0)
     service = FilesService(PgCatalog(pool), S3Objects(s3), Directory(), Rules())
     servicer = FilesServicer(service, TokenVerifier(keys.load), SERVICE_TOKEN)
     server = grpc.aio.server(interceptors=[ObservabilityInterceptor("files")])

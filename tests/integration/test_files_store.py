@@ -208,8 +208,8 @@ async def test_janitor_retries_and_audit(store: PgCatalog, objects: S3Objects, m
     missing = await register(store, owner)  # a row whose object never arrived
 
     # an unreachable S3 leaves the delete owed; a working one settles it
-    broken = S3Objects(S3Settings("http://127.0.0.1:9", "http://127.0.0.1:9", "k", "s",
-                                    bucket, "us-east-1", 0.5))
+    broken = S3Objects(S3Settings(endpoint="http://127.0.0.1:9", access_key="k", secret_key="s",
+                                  bucket=bucket, timeout_s=0.5))
     pending_id = await store.soft_delete(gone.file_id)
     assert pending_id is not None
     assert await Janitor(store, broken).run_once() == 0
@@ -245,7 +245,8 @@ async def test_audit_command_prints_json(files_db_url: str, migrated: list[int],
 
 
 async def test_presign_makes_no_network_call() -> None:
-    nowhere = S3Objects(S3Settings("http://127.0.0.1:9", "https://cdn.example", "k", "s",
-                                     "bucket", "us-east-1", 0.5))
+    nowhere = S3Objects(S3Settings(endpoint="http://127.0.0.1:9",
+                                   public_endpoint="https://cdn.example", access_key="k",
+                                   secret_key="s", bucket="bucket", timeout_s=0.5))
     url = nowhere.presign_get("users/a/b", timedelta(minutes=5), "a.txt", "text/plain")
     assert url.startswith("https://cdn.example/bucket/users/a/b?")

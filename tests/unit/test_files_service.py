@@ -18,6 +18,8 @@ from common.errors import (
     Unauthenticated,
     Unavailable,
 )
+from common.files import guess_mime
+from common.files import validate_file_name as validate_name
 from svc_files.config import Rules
 from svc_files.models import (
     Access,
@@ -29,7 +31,7 @@ from svc_files.models import (
     ShareGrant,
     Shortcut,
 )
-from svc_files.rules import access_for, guess_mime, require_access, validate_name
+from svc_files.rules import access_for, require_access
 from svc_files.service import FilesService
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -14,8 +14,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from common.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from common.files import validate_file_name as validate_name
+from common.s3 import EntityTooSmall, InvalidPart, NoSuchUpload
 from svc_upload.config import UploadRules
-from svc_upload.errors import EntityTooSmall, InvalidPart, NoSuchUpload
 from svc_upload.models import (
     ABORTED,
     ACTIVE,
@@ -27,7 +28,7 @@ from svc_upload.models import (
     Part,
     Session,
 )
-from svc_upload.rules import composite_checksum, validate_name, validate_size
+from svc_upload.rules import composite_checksum, validate_size
 from svc_upload.seams import FileRegistration
 from svc_upload.service import UploadService
 
