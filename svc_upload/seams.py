@@ -6,9 +6,9 @@ unit-tested with in-memory fakes.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Protocol
 
+from common.files import NewFile
 from svc_upload.models import Part, Session
 
 
@@ -65,17 +65,5 @@ class Objects(Protocol):
                                 body: AsyncIterator[bytes]) -> str: ...
 
 
-@dataclass(frozen=True)
-class FileRegistration:
-    upload_id: str
-    file_id: str
-    owner_id: str
-    name: str
-    mime_type: str
-    size_bytes: int
-    checksum: str
-    storage_key: str
-
-
 class FilesRegistry(Protocol):
-    async def register_file(self, registration: FileRegistration) -> str: ...
+    async def register_file(self, registration: NewFile) -> str: ...

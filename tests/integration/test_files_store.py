@@ -21,10 +21,11 @@ from psycopg_pool import AsyncConnectionPool
 
 from common.db import DatabaseSettings, open_pool
 from common.errors import AlreadyExists, Unavailable
+from common.files import NewFile
 from common.migrations import apply_migrations
 from svc_files.config import Rules, S3Settings
 from svc_files.janitor import Janitor
-from svc_files.models import NewFile, ResolvedUser, ShareGrant
+from svc_files.models import ResolvedUser, ShareGrant
 from svc_files.s3 import S3Objects
 from svc_files.service import FilesService
 from svc_files.store import PgCatalog

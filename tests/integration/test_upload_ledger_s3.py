@@ -23,12 +23,13 @@ import pytest
 
 from common.db import DatabaseSettings, open_pool
 from common.errors import Conflict, InvalidArgument
+from common.files import NewFile
 from common.migrations import apply_migrations
-from svc_upload.config import S3Settings, UploadRules
+from common.s3 import S3Settings
+from svc_upload.config import UploadRules
 from svc_upload.models import ACTIVE, COMPLETED, COMPLETING, EXPIRED, Part
 from svc_upload.reaper import Reaper
 from svc_upload.s3 import S3Objects
-from svc_upload.seams import FileRegistration
 from svc_upload.service import UploadService
 from svc_upload.store import PgLedger
 
@@ -58,10 +59,10 @@ def deps(request: pytest.FixtureRequest) -> Deps:
 
 class Files:
     def __init__(self) -> None:
-        self.registered: dict[str, FileRegistration] = {}
+        self.registered: dict[str, NewFile] = {}
 
-    async def register_file(self, registration: FileRegistration) -> str:
-        return self.registered.setdefault(registration.upload_id, registration).file_id
+    async def register_file(self, registration: NewFile) -> str:
+        return self.registered.setdefault(registration.upload_id or "", registration).file_id
 
 
 RULES = UploadRules(chunk_size_bytes=5 * MIB, max_file_size_bytes=100 * MIB,

@@ -18,14 +18,13 @@ from common.errors import (
     Unauthenticated,
     Unavailable,
 )
-from common.files import guess_mime
+from common.files import NewFile, guess_mime
 from common.files import validate_file_name as validate_name
 from svc_files.config import Rules
 from svc_files.models import (
     Access,
     FileGrant,
     FileRecord,
-    NewFile,
     ResolvedUser,
     Share,
     ShareGrant,
@@ -218,9 +217,9 @@ class World:
         file_id = uid()
         key = f"users/{owner}/{file_id}"
         self.objects.objects[key] = b"bytes"
-        await self.service.register_file(upload_id=uid(), file_id=file_id, owner_id=owner,
-                                         name=name, mime_type="", size_bytes=5, checksum="c",
-                                         storage_key=key)
+        await self.service.register_file(NewFile(
+            upload_id=uid(), file_id=file_id, owner_id=owner, name=name, mime_type="",
+            size_bytes=5, checksum="c", storage_key=key))
         return file_id
 
     async def shared_file(self) -> str:
@@ -315,7 +314,8 @@ MATRIX: dict[str, dict[str, object]] = {
 async def _call(world: World, op: str, caller: str | None, file_id: str) -> object:
     s = world.service
     if op == "rename":
-        return await s.rename(caller, file_id, "renamed.txt")
+        await s.rename(caller, file_id, "renamed.txt")
+        return None
     return await getattr(s, op)(caller, file_id)
 
 
@@ -377,8 +377,8 @@ async def test_register_is_idempotent_on_upload_id() -> None:
     upload, file_id = uid(), uid()
     args = dict(upload_id=upload, owner_id=world.owner, name="a.txt", mime_type="",
                 size_bytes=3, checksum="c", storage_key=f"users/{world.owner}/{file_id}")
-    first, created = await world.service.register_file(file_id=file_id, **args)  # type: ignore[arg-type]
-    again, created_again = await world.service.register_file(file_id=uid(), **args)  # type: ignore[arg-type]
+    first, created = await world.service.register_file(NewFile(file_id=file_id, **args))  # type: ignore[arg-type]
+    again, created_again = await world.service.register_file(NewFile(file_id=uid(), **args))  # type: ignore[arg-type]
     assert created and not created_again
     assert again.file.file_id == first.file.file_id == file_id
     assert first.file.mime_type == "text/plain"
@@ -394,7 +394,7 @@ async def test_register_validates(field: str, value: object) -> None:
                                    storage_key="users/x/y")
     args[field] = value
     with pytest.raises(InvalidArgument):
-        await world.service.register_file(**args)  # type: ignore[arg-type]
+        await world.service.register_file(NewFile(**args))  # type: ignore[arg-type]
 
 
 # ----------------------------------------------------------------------------- lists

@@ -10,10 +10,12 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from common.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from common.files import NewFile
 from common.files import validate_file_name as validate_name
 from common.s3 import EntityTooSmall, InvalidPart, NoSuchUpload
 from svc_upload.config import UploadRules
@@ -29,7 +31,6 @@ from svc_upload.models import (
     Session,
 )
 from svc_upload.rules import composite_checksum, validate_size
-from svc_upload.seams import FileRegistration
 from svc_upload.service import UploadService
 
 MIB = 1024 * 1024
@@ -144,7 +145,7 @@ class FakeLedger:
         self.sessions[upload_uuid] = s
         return s
 
-    def age(self, upload_uuid: str, **changes: object) -> None:
+    def age(self, upload_uuid: str, **changes: Any) -> None:
         self.sessions[upload_uuid] = replace(self.sessions[upload_uuid], **changes)
 
 
@@ -231,17 +232,17 @@ class FakeObjects:
 
 class FakeFiles:
     def __init__(self) -> None:
-        self.registered: dict[str, FileRegistration] = {}
+        self.registered: dict[str, NewFile] = {}
         self.calls = 0
         self.fail_next = 0
 
-    async def register_file(self, registration: FileRegistration) -> str:
+    async def register_file(self, registration: NewFile) -> str:
         self.calls += 1
         await asyncio.sleep(0.01)
         if self.fail_next:
             self.fail_next -= 1
             raise Unavailable("files service down")
-        existing = self.registered.setdefault(registration.upload_id, registration)
+        existing = self.registered.setdefault(registration.upload_id or "", registration)
         return existing.file_id
 
 
