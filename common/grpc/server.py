@@ -10,7 +10,6 @@ import signal
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -19,7 +18,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import Counter, Gauge, Histogram
 
-from common.config import Env
+from common.config import Settings, var
 from common.errors import (
     ERROR_CODE_KEY,
     RETRY_AFTER_KEY,
@@ -80,25 +79,16 @@ def grpc_status_for(exc: GoVaultError) -> tuple[grpc.StatusCode, str, tuple[tupl
     return code, exc.message, tuple(trailers)
 
 
-@dataclass(frozen=True)
-class GrpcServerSettings:
-    host: str
-    port: int
-    metrics_port: int
-    grace_s: float
-    max_message_bytes: int
-    log_level: str
+class GrpcServerSettings(Settings):
+    """A gRPC service process: where it listens, its metrics port (0: none), how long shutdown
+    drains. Each service subclasses it with its own default ports."""
 
-    @classmethod
-    def from_env(cls, env: Env, default_port: int, default_metrics_port: int) -> GrpcServerSettings:
-        return cls(
-            host=env.str("LISTEN_HOST", "127.0.0.1"),
-            port=env.int("GRPC_PORT", default_port),
-            metrics_port=env.int("METRICS_PORT", default_metrics_port),
-            grace_s=env.float("SHUTDOWN_GRACE_S", 10.0),
-            max_message_bytes=env.int("GRPC_MAX_MESSAGE_BYTES", 8 * 1024 * 1024),
-            log_level=env.str("LOG_LEVEL", "info"),
-        )
+    host: str = var("LISTEN_HOST", "127.0.0.1")
+    port: int = var("GRPC_PORT", 0, ge=0, le=65535)
+    metrics_port: int = var("METRICS_PORT", 0, ge=0, le=65535)
+    grace_s: float = var("SHUTDOWN_GRACE_S", 10.0, ge=0)
+    max_message_bytes: int = var("GRPC_MAX_MESSAGE_BYTES", 8 * 1024 * 1024, gt=0)
+    log_level: str = var("LOG_LEVEL", "info")
 
 
 class ObservabilityInterceptor(grpc.aio.ServerInterceptor):

@@ -74,7 +74,8 @@ def keys() -> Keys:
 async def stub(stack_deps, keys: Keys) -> AsyncIterator[files_pb2_grpc.FilesServiceStub]:  # type: ignore[no-untyped-def]
     url = stack_deps.create_database(f"files_grpc_{uuid.uuid4().hex[:10]}")
     await apply_migrations(url, MIGRATIONS)
-    pool = await open_pool(DatabaseSettings(url, 1, 4, 2.0), "files-grpc-it")
+    pool = await open_pool(DatabaseSettings(url=url, pool_min=1,
+                                            pool_max=4, pool_timeout_s=2.0), "files-grpc-it")
     s3 = S3Settings(endpoint=stack_deps.s3_endpoint, access_key=stack_deps.s3_access_key,
                     secret_key=stack_deps.s3_secret_key, bucket=stack_deps.s3_bucket,
                     region=stack_deps.s3_region, timeout_s=10.0)

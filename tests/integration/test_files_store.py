@@ -51,7 +51,8 @@ async def migrated(files_db_url: str) -> list[int]:
 
 @pytest.fixture
 async def pool(files_db_url: str, migrated: list[int]) -> AsyncIterator[AsyncConnectionPool]:
-    pool = await open_pool(DatabaseSettings(files_db_url, 1, 4, 2.0), "files-it")
+    pool = await open_pool(DatabaseSettings(url=files_db_url, pool_min=1,
+                                            pool_max=4, pool_timeout_s=2.0), "files-it")
     yield pool
     await pool.close()
 
@@ -159,7 +160,8 @@ async def test_lists_order_visibility_and_pages(store: PgCatalog) -> None:
 
 
 async def test_pool_exhaustion_is_unavailable(files_db_url: str, migrated: list[int]) -> None:
-    pool = await open_pool(DatabaseSettings(files_db_url, 1, 1, 0.2), "files-it-tiny")
+    pool = await open_pool(DatabaseSettings(url=files_db_url, pool_min=1,
+                                            pool_max=1, pool_timeout_s=0.2), "files-it-tiny")
     try:
         async with pool.connection():
             with pytest.raises(Unavailable):

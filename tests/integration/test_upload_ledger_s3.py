@@ -14,7 +14,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,14 +78,15 @@ class World:
     deps: Deps
 
     def service(self, **rules: Any) -> UploadService:
-        return UploadService(self.store, self.objects, self.files, replace(RULES, **rules))
+        return UploadService(self.store, self.objects, self.files, RULES.model_copy(update=rules))
 
 
 @pytest.fixture
 async def world(deps: Deps) -> AsyncIterator[World]:
     await apply_migrations(deps.database_url, MIGRATIONS)
     assert await apply_migrations(deps.database_url, MIGRATIONS) == []  # idempotent
-    pool = await open_pool(DatabaseSettings(deps.database_url, 1, 20, 10), "upload-it")
+    pool = await open_pool(DatabaseSettings(url=deps.database_url, pool_min=1,
+                                            pool_max=20, pool_timeout_s=10), "upload-it")
     objects = await S3Objects.open(deps.s3)
     try:
         yield World(PgLedger(pool), objects, Files(), deps)

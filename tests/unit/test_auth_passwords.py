@@ -34,9 +34,9 @@ async def test_same_password_gets_different_salts(hasher: Argon2Hasher) -> None:
 
 
 async def test_default_parameters_are_owasp() -> None:
-    from common.config import Env
+    from common.config import load
 
-    settings = HashSettings.from_env(Env({}))
+    settings = load(HashSettings, {})
     assert (settings.time_cost, settings.memory_kib, settings.parallelism) == (2, 19456, 1)
     assert settings.workers >= 1
 
@@ -49,7 +49,8 @@ async def test_dummy_verification_spends_a_hash(hasher: Argon2Hasher) -> None:
 async def test_needs_rehash_when_parameters_change(hasher: Argon2Hasher) -> None:
     encoded = await hasher.hash("Test@1234")
     assert not hasher.needs_rehash(encoded)
-    stronger = Argon2Hasher(HashSettings(2, 2048, 1, 1, 1))
+    stronger = Argon2Hasher(HashSettings(time_cost=2, memory_kib=2048,
+                                         parallelism=1, workers=1, queue_max=1))
     try:
         assert stronger.needs_rehash(encoded)
     finally:

@@ -482,7 +482,7 @@ async def test_multipart_session_rules(world: World) -> None:
             await world.service.create_multipart_session(OWNER, "a", size, part)
         assert err.value.code == code
     big = UploadService(world.ledger, world.objects, world.files,
-                        replace(RULES, max_file_size_bytes=10**15))
+                        RULES.model_copy(update={"max_file_size_bytes": 10**15}))
     with pytest.raises(InvalidArgument) as err:
         await big.create_multipart_session(OWNER, "a", 10_001 * 5 * MIB, 5 * MIB)
     assert err.value.code == "PART_OUT_OF_RANGE"
@@ -606,7 +606,7 @@ async def test_stale_completing_claim_is_taken_over(world: World) -> None:
     assert claim is not None  # a holder that crashed here
     with pytest.raises(Conflict) as err:  # fresh claim: wait, then "in progress"
         await UploadService(world.ledger, world.objects, world.files,
-                            replace(RULES, completion_wait_s=0.1)).complete_multipart(
+                            RULES.model_copy(update={"completion_wait_s": 0.1})).complete_multipart(
             OWNER, s.upload_uuid)
     assert err.value.code == "UPLOAD_IN_PROGRESS"
     world.ledger.age(s.upload_uuid, claimed_at=now() - timedelta(seconds=60))
