@@ -14,6 +14,13 @@ BYTES_RECEIVED = Counter(
     "Bytes received (proxy: streamed through this service; multipart: completed object size)",
     ["method"],
 )
+REAPER_ERRORS = Counter(
+    "govault_upload_reaper_errors_total",
+    "Sessions a reaper pass could not settle (logged; the pass went on)", ["phase"],
+)
+for _phase in ("expire", "finish"):
+    REAPER_ERRORS.labels(_phase)
+
 OUTCOMES = frozenset({"created", "completed", "failed", "aborted", "expired"})
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from common.files import storage_key
 from common.s3 import InvalidPart, NoSuchUpload
-from svc_upload.models import ACTIVE, COMPLETED, EXPIRED, UPLOADING, Part, Session
+from svc_upload.models import ACTIVE, COMPLETED, COMPLETING, EXPIRED, UPLOADING, Part, Session
 from svc_upload.s3 import S3Objects
 from svc_upload.seams import Ledger, Objects
 from svc_upload.store import PgLedger
@@ -77,6 +77,18 @@ async def test_exactly_one_claim_wins_and_only_its_token_completes(ledger: Ledge
     done = await ledger.mark_completed(s.upload_uuid, winners[0].claim_token or "",
                                        size_bytes=10, checksum="c", mime_type="x/y")
     assert done is not None and done.state == COMPLETED and done.result_size_bytes == 10
+
+
+async def test_a_released_claim_stays_completing_readable_and_can_be_taken_over(
+        ledger: Ledger) -> None:
+    s = await new_session(ledger, total=1)
+    claim = await ledger.claim_completing(s.upload_uuid, ACTIVE, 300)
+    assert claim is not None and claim.claim_token
+    assert await ledger.release_claim(s.upload_uuid, claim.claim_token, COMPLETING)
+    current = await ledger.get_session(s.upload_uuid)
+    assert current is not None and current.state == COMPLETING
+    again = await ledger.claim_completing(s.upload_uuid, (), 300)  # lease lapsed at once
+    assert again is not None and again.claim_token != claim.claim_token
 
 
 async def test_inactive_transitions_only_from_active_states(ledger: Ledger) -> None:

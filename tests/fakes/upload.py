@@ -106,7 +106,7 @@ class FakeLedger:
         if s.state != COMPLETING or s.claim_token != claim_token:
             return False
         if to_state == COMPLETING:
-            s = replace(s, claimed_at=datetime.min.replace(tzinfo=UTC))
+            s = replace(s, claimed_at=datetime.fromtimestamp(0, UTC))  # the epoch, as PgLedger
         else:
             s = replace(s, state=to_state, claim_token=None, claimed_at=None)
         self.sessions[upload_uuid] = s

@@ -20,9 +20,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+from prometheus_client import REGISTRY
 
 from common.db import DatabaseSettings, open_pool
-from common.errors import Conflict, InvalidArgument
+from common.errors import Conflict, InvalidArgument, Unavailable
 from common.files import NewFile
 from common.migrations import apply_migrations
 from common.s3 import S3Settings
@@ -195,8 +196,15 @@ def reap_env(deps: Deps) -> dict[str, str]:
     return env
 
 
+async def expire_now(world: World, *upload_uuids: str) -> None:
+    """Abandoned: their time ran out (set in the ledger, not waited for)."""
+    async with world.store._pool.connection() as conn:
+        await conn.execute("UPDATE upload_sessions SET expires_at = now() - interval '1 second'"
+                           " WHERE upload_uuid = ANY(%s::uuid[])", (list(upload_uuids),))
+
+
 async def test_reap_command_expires_abandoned_sessions_of_each_kind(world: World) -> None:
-    service = world.service(session_ttl_s=1)
+    service = world.service()
     proxy = (await service.create_proxy_session(OWNER, "p", 11 * MIB)).session
     piece = os.urandom(5 * MIB)
     await service.upload_chunk(OWNER, proxy.upload_uuid, 0, sha(piece), len(piece),
@@ -207,7 +215,7 @@ async def test_reap_command_expires_abandoned_sessions_of_each_kind(world: World
     for s in (proxy, multi.session):
         assert s.storage_upload_id
         assert await world.objects.multipart_exists(s.storage_key, s.storage_upload_id)
-    await asyncio.sleep(1.5)
+    await expire_now(world, proxy.upload_uuid, multi.session.upload_uuid)
     done = await asyncio.to_thread(
         subprocess.run, [sys.executable, "-m", "svc_upload", "reap"], env=reap_env(world.deps),
         capture_output=True, text=True, timeout=120)
@@ -243,3 +251,65 @@ async def test_reaper_finishes_a_session_stuck_in_completing(world: World) -> No
     s = await world.store.get_session(new.session.upload_uuid)
     assert s is not None and s.state == COMPLETED and s.result_size_bytes == MIB
     assert world.files.registered[s.upload_uuid].file_id == s.file_id
+
+
+# issue 10, defect 6: a completion that failed on the files service leaves the session retryable
+
+
+class DownFiles(Files):
+    """The files service, unreachable until `up` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = False
+
+    async def register_file(self, registration: NewFile) -> str:
+        if not self.up:
+            raise Unavailable("the files service is unavailable, retry shortly")
+        return await super().register_file(registration)
+
+
+async def test_a_completion_that_failed_on_the_files_service_stays_retryable(
+        world: World) -> None:
+    files = DownFiles()
+    service = UploadService(world.store, world.objects, files, RULES)
+    new = await service.create_multipart_session(OWNER, "frozen.bin", MIB, 5 * MIB)
+    uid = new.session.upload_uuid
+    status, etag = await put(new.parts[0][1], os.urandom(MIB))
+    assert status == 200
+    await service.register_part(OWNER, uid, 1, MIB, etag)
+    with pytest.raises(Unavailable):
+        await service.complete_multipart(OWNER, uid)
+    # status and abort keep answering (abort: it is being completed)
+    assert (await service.get_status(OWNER, uid)).session.state == COMPLETING
+    with pytest.raises(Conflict) as refused:
+        await service.abort(OWNER, uid)
+    assert refused.value.code == "UPLOAD_IN_PROGRESS"
+    # a reaper pass runs through it
+    summary = await Reaper(service, world.store, RULES.completing_lease_s, 100).run_once()
+    assert summary.errors == 0
+    files.up = True
+    done = await service.complete_multipart(OWNER, uid)
+    assert done.state == COMPLETED and done.result_size_bytes == MIB
+
+
+async def test_one_bad_row_never_stops_a_reaper_pass(world: World) -> None:
+    service = world.service(completing_lease_s=1)
+    bad = (await service.create_proxy_session(OWNER, "bad", 10)).session
+    good = (await service.create_proxy_session(OWNER, "good", 10)).session
+    async with world.store._pool.connection() as conn:  # a row this code cannot read
+        await conn.execute("UPDATE upload_sessions SET state = 'completing',"
+                           " claim_token = gen_random_uuid(), claimed_at = '-infinity'"
+                           " WHERE upload_uuid = %s", (bad.upload_uuid,))
+    await expire_now(world, good.upload_uuid)
+    def errors() -> float:
+        return sum(REGISTRY.get_sample_value("govault_upload_reaper_errors_total",
+                                             {"phase": phase}) or 0.0
+                   for phase in ("expire", "finish"))
+
+    before = errors()
+    summary = await Reaper(service, world.store, 1, 100).run_once()
+    assert good.upload_uuid in summary.expired_uploads
+    assert summary.errors >= 1
+    assert errors() > before
+    assert (await world.store.get_session(good.upload_uuid)).state == EXPIRED  # type: ignore[union-attr]
