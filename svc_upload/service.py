@@ -207,8 +207,7 @@ class UploadService:
                 return
             raise Conflict("the upload changed state; check its status", "UPLOAD_IN_PROGRESS")
         metrics.session_outcome(session.method, "aborted")
-        if session.storage_upload_id:
-            await self._objects.abort_multipart(session.storage_key, session.storage_upload_id)
+        await self._discard_objects(session)
 
     # reaper -------------------------------------------------------------------------------
 
@@ -219,13 +218,22 @@ class UploadService:
         if won is None:
             return False
         metrics.session_outcome(session.method, "expired")
+        await self._discard_objects(session)
+        if session.storage_upload_id and await self._objects.multipart_exists(
+                session.storage_key, session.storage_upload_id):
+            log.warning("multipart_still_listed_after_abort", upload_uuid=session.upload_uuid)
+            return False
+        return True
+
+    async def _discard_objects(self, session: Session) -> None:
+        """After an active session ended without a file (aborted, expired): its multipart upload
+        is aborted and any object already written at its key (a one-chunk proxy upload whose
+        writer crashed after the PUT) is deleted. The key was recorded with the session before
+        any write, so nothing this service wrote is lost track of. Never called for a session
+        that reached `completing`: only then is an object registered as a file."""
         if session.storage_upload_id:
             await self._objects.abort_multipart(session.storage_key, session.storage_upload_id)
-            if await self._objects.multipart_exists(session.storage_key,
-                                                    session.storage_upload_id):
-                log.warning("multipart_still_listed_after_abort", upload_uuid=session.upload_uuid)
-                return False
-        return True
+        await self._objects.delete(session.storage_key)
 
     async def finish_stuck(self, session: Session) -> str:
         """Takes over a `completing` session whose claim lapsed and finishes it."""
