@@ -14,6 +14,8 @@ from typing import Any
 
 import grpc
 import structlog
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import Counter, Gauge, Histogram
@@ -114,7 +116,8 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
             inner_uu = handler.unary_unary
 
             async def unary(request: Any, context: Context) -> Any:
-                return await self._observe(method, request_id, context, inner_uu(request, context))
+                return await self._observe(method, request_id, context,
+                                           _checked(request, inner_uu, context))
 
             return grpc.unary_unary_rpc_method_handler(
                 unary,
@@ -175,6 +178,38 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
                 duration_ms=round(elapsed * 1000, 2),
             )
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def nul_field(message: Message, prefix: str = "") -> str | None:
+    """The name of the first string field (at any depth) holding a NUL character, or None.
+    PostgreSQL refuses NUL in text, and no GoVault field means one."""
+    for field, value in message.ListFields():
+        name = prefix + field.name
+        if field.type == FieldDescriptor.TYPE_STRING:
+            values = value if _repeated(field) else (value,)
+            if any("\x00" in item for item in values):
+                return name
+        elif field.type == FieldDescriptor.TYPE_MESSAGE:
+            for item in (value if _repeated(field) else (value,)):
+                if not isinstance(item, Message):  # a map's scalar values
+                    continue
+                found = nul_field(item, name + ".")
+                if found:
+                    return found
+    return None
+
+
+def _repeated(field: FieldDescriptor) -> bool:
+    return bool(field.is_repeated)
+
+
+async def _checked(request: Any, handler: Any, context: Context) -> Any:
+    """Invalid input is refused at the boundary, before any rule or query runs."""
+    if isinstance(request, Message):
+        field = nul_field(request)
+        if field:
+            raise InvalidArgument(f"{field} must not contain NUL characters")
+    return await handler(request, context)
 
 
 def _request_id(metadata: Sequence[Any] | None) -> str:
