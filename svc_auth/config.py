@@ -45,7 +45,7 @@ class ThrottleSettings(Settings):
     max_failures_per_email: int = var("LOGIN_MAX_FAILURES_PER_EMAIL", 10, ge=1)
     max_failures_per_address: int = var("LOGIN_MAX_FAILURES_PER_ADDRESS", 50, ge=1)
     max_keys: int = var("LOGIN_THROTTLE_MAX_KEYS", 100_000, ge=1)
-    max_delay_s: float = var("LOGIN_THROTTLE_MAX_DELAY_S", 60.0, gt=0)
+    max_delay_s: float = var("LOGIN_THROTTLE_MAX_DELAY_S", 60.0, gt=0)  # cap of the growing wait
 
 
 class AuthSettings(Settings):
