@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 import pytest
@@ -26,8 +27,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def auth_db_url(stack_deps) -> str:
-    return stack_deps.create_database(f"auth_store_{uuid.uuid4().hex[:10]}")
+def auth_db_url(stack_deps: Any) -> str:
+    return str(stack_deps.create_database(f"auth_store_{uuid.uuid4().hex[:10]}"))
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +71,7 @@ async def test_migrations_apply_once_then_are_a_no_op(auth_db_url: str,
             "users", "refresh_families", "refresh_tokens", "schema_migrations"}
 
 
-async def test_concurrent_migrations_are_safe(stack_deps) -> None:
+async def test_concurrent_migrations_are_safe(stack_deps: Any) -> None:
     url = stack_deps.create_database(f"auth_mig_{_tag()}")
     results = await asyncio.gather(*(apply_migrations(url, MIGRATIONS) for _ in range(3)))
     assert sorted(results) == [[], [], [1]]
