@@ -23,6 +23,10 @@ class Env:
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self._environ = os.environ if environ is None else environ
 
+    @property
+    def environ(self) -> Mapping[str, str]:
+        return self._environ
+
     def _raw(self, name: builtins.str, default: object) -> builtins.str | None:
         value = self._environ.get(PREFIX + name)
         if value is None or value == "":
@@ -80,9 +84,10 @@ class Env:
 # New settings classes derive from `Settings` and are built with `load(cls)`; the `Env` reader
 # above remains only until every config.py has moved over (issue #9).
 
-from typing import TypeVar  # noqa: E402
+from typing import Any, TypeVar  # noqa: E402
 
-from pydantic import ValidationError  # noqa: E402
+from pydantic import Field, ValidationError  # noqa: E402
+from pydantic.fields import FieldInfo  # noqa: E402
 from pydantic_settings import BaseSettings, SettingsConfigDict  # noqa: E402
 
 
@@ -93,25 +98,68 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(
         env_prefix=PREFIX, frozen=True, extra="ignore", env_ignore_empty=True,
-        case_sensitive=False,
+        case_sensitive=False, populate_by_name=True,
     )
 
 
 S = TypeVar("S", bound=Settings)
 
 
+def var(name: str, default: Any = ..., **field: Any) -> Any:
+    """A field read from `GOVAULT_<name>` when the attribute's name is not the variable's
+    (`url = var("DATABASE_URL")`); the attribute name still works as a keyword."""
+    return Field(default, validation_alias=PREFIX + name, **field)
+
+
+def _variable(cls: type[Settings], name: str, field: FieldInfo) -> str:
+    alias = field.validation_alias
+    if isinstance(alias, str):
+        return alias.upper()
+    return (str(cls.model_config.get("env_prefix") or PREFIX) + name).upper()
+
+
 def load(cls: type[S], environ: Mapping[str, str] | None = None) -> S:
-    """`cls` read from the environment (or `environ`, for tests); a missing or malformed value
-    stops the process with one clear line per problem (ConfigError)."""
+    """`cls` read from the environment (or `environ`, for tests); fields that are Settings
+    themselves are read the same way from the same variables. A missing or malformed value stops
+    the process with one clear line per problem (ConfigError)."""
+    environ = os.environ if environ is None else environ
+    upper = {key.upper(): value for key, value in environ.items() if value != ""}
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for name, field in cls.model_fields.items():
+        kind = field.annotation
+        if isinstance(kind, type) and issubclass(kind, Settings):
+            try:
+                values[name] = load(kind, environ)
+            except ConfigError as exc:
+                problems.append(str(exc.code).removeprefix("configuration error: "))
+            continue
+        variable = _variable(cls, name, field)
+        if variable in upper:
+            values[name] = upper[variable]
     try:
-        if environ is None:
-            return cls()
-        values = {key[len(PREFIX):].lower(): value for key, value in environ.items()
-                  if key.startswith(PREFIX) and value != ""}
-        fields = cls.model_fields
-        return cls.model_validate({k: v for k, v in values.items() if k in fields})
+        settings = cls.model_validate(values)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{PREFIX}{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
-            for err in exc.errors())
-        raise ConfigError(problems) from None
+        problems += [p for p in (_problem(cls, err) for err in exc.errors()) if p]
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return settings
+
+
+def _problem(cls: type[Settings], err: Any) -> str | None:
+    loc = [str(part) for part in err["loc"]]
+    if not loc:  # a rule across fields: its message names the variables
+        return str(err["msg"]).removeprefix("Value error, ")
+    field = cls.model_fields.get(loc[0])
+    if field is not None:
+        kind = field.annotation
+        if isinstance(kind, type) and issubclass(kind, Settings):
+            return None  # a part that failed to load: already reported
+        name = _variable(cls, loc[0], field)
+    elif loc[0].upper().startswith(PREFIX):  # an alias
+        name = loc[0].upper()
+    else:
+        name = (str(cls.model_config.get("env_prefix") or PREFIX) + "_".join(loc)).upper()
+    if err["type"] == "missing":
+        return f"{name} is required but not set"
+    return f"{name}: {err['msg']}"

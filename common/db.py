@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -19,25 +18,17 @@ from prometheus_client.registry import REGISTRY, Collector
 from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from common.config import Env
+from common.config import Settings, var
 from common.errors import GoVaultError, Unavailable
 
 
-@dataclass(frozen=True)
-class DatabaseSettings:
-    url: str
-    pool_min: int
-    pool_max: int
-    pool_timeout_s: float
+class DatabaseSettings(Settings):
+    """The service's own database (`GOVAULT_DATABASE_URL`, libpq URL) and its pool bounds."""
 
-    @classmethod
-    def from_env(cls, env: Env) -> DatabaseSettings:
-        return cls(
-            url=env.str("DATABASE_URL"),
-            pool_min=env.int("DB_POOL_MIN", 2),
-            pool_max=env.int("DB_POOL_MAX", 10),
-            pool_timeout_s=env.float("DB_POOL_TIMEOUT_S", 5.0),
-        )
+    url: str = var("DATABASE_URL", repr=False)
+    pool_min: int = var("DB_POOL_MIN", 2, ge=0)
+    pool_max: int = var("DB_POOL_MAX", 10, ge=1)
+    pool_timeout_s: float = var("DB_POOL_TIMEOUT_S", 5.0, gt=0)
 
 
 async def open_pool(settings: DatabaseSettings, service: str) -> AsyncConnectionPool:

@@ -10,6 +10,6 @@ caller identity from metadata) → `service.py` (the entry point: login throttli
 rotation and reuse detection; no grpc/psycopg) with `rules.py` (input checks, no I/O) and
 `seams.py` (the Protocols: Accounts, Hasher, Issuer, Throttle) → `store.py` (PgAccounts, the
 only SQL), `passwords.py` (Argon2Hasher), `tokens.py` (TokenIssuer), `throttle.py`,
-`housekeeping.py` (refresh-token purge). It must not read another service's database, log passwords or tokens,
-or block the event loop.
+`housekeeping.py` (refresh-token purge). It must not read another service's database, log
+passwords or tokens, or block the event loop.
 """

@@ -47,8 +47,8 @@ def build_issuer(settings: AuthSettings) -> TokenIssuer:
 async def run(settings: AuthSettings) -> None:
     """Migrations, pool, hasher, issuer; serve until a signal; then close in reverse order."""
     issuer = build_issuer(settings)
-    await apply_migrations(settings.database.url, MIGRATIONS)
-    pool = await open_pool(settings.database, SERVICE)
+    await apply_migrations(settings.db.url, MIGRATIONS)
+    pool = await open_pool(settings.db, SERVICE)
     hasher = Argon2Hasher(settings.hashing)
     await hasher.start()
 

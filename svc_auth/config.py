@@ -7,84 +7,59 @@ Argon2id defaults are OWASP's (t=2, m=19 MiB, p=1). The hashing pool runs cores 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from typing import Self
 
-from common.config import ConfigError, Env
+from pydantic import model_validator
+
+from common.config import Settings, load, var
 from common.db import DatabaseSettings
 from common.grpc.server import GrpcServerSettings
 
 
-@dataclass(frozen=True)
-class HashSettings:
-    time_cost: int
-    memory_kib: int
-    parallelism: int
-    workers: int
-    queue_max: int
-    nice: int = 10
-
-    @classmethod
-    def from_env(cls, env: Env) -> HashSettings:
-        settings = cls(
-            time_cost=env.int("ARGON2_TIME_COST", 2),
-            memory_kib=env.int("ARGON2_MEMORY_KIB", 19 * 1024),
-            parallelism=env.int("ARGON2_PARALLELISM", 1),
-            workers=env.int("HASH_WORKERS", max(1, (os.cpu_count() or 1) - 1)),
-            queue_max=env.int("HASH_QUEUE_MAX", 32),
-            nice=env.int("HASH_NICE", 10),
-        )
-        if settings.time_cost < 1 or settings.memory_kib < 8 * settings.parallelism:
-            raise ConfigError("GOVAULT_ARGON2_* parameters are out of range")
-        if settings.workers < 1 or settings.queue_max < 0:
-            raise ConfigError("GOVAULT_HASH_WORKERS must be >= 1, GOVAULT_HASH_QUEUE_MAX >= 0")
-        return settings
+class AuthServer(GrpcServerSettings):
+    port: int = var("GRPC_PORT", 50051, ge=0, le=65535)
+    metrics_port: int = var("METRICS_PORT", 9101, ge=0, le=65535)
 
 
-@dataclass(frozen=True)
-class ThrottleSettings:
-    window_s: float
-    max_failures_per_email: int
-    max_failures_per_address: int
-    max_keys: int
+class HashSettings(Settings):
+    time_cost: int = var("ARGON2_TIME_COST", 2, ge=1)
+    memory_kib: int = var("ARGON2_MEMORY_KIB", 19 * 1024)
+    parallelism: int = var("ARGON2_PARALLELISM", 1, ge=1)
+    workers: int = var("HASH_WORKERS", max(1, (os.cpu_count() or 1) - 1), ge=1)
+    queue_max: int = var("HASH_QUEUE_MAX", 32, ge=0)
+    nice: int = var("HASH_NICE", 10)
 
-    @classmethod
-    def from_env(cls, env: Env) -> ThrottleSettings:
-        return cls(
-            window_s=env.float("LOGIN_THROTTLE_WINDOW_S", 300.0),
-            max_failures_per_email=env.int("LOGIN_MAX_FAILURES_PER_EMAIL", 10),
-            max_failures_per_address=env.int("LOGIN_MAX_FAILURES_PER_ADDRESS", 50),
-            max_keys=env.int("LOGIN_THROTTLE_MAX_KEYS", 100_000),
-        )
+    @model_validator(mode="after")
+    def _enough_memory(self) -> Self:
+        if self.memory_kib < 8 * self.parallelism:
+            raise ValueError("GOVAULT_ARGON2_MEMORY_KIB must be at least 8 × parallelism")
+        return self
 
 
-@dataclass(frozen=True)
-class AuthSettings:
-    server: GrpcServerSettings
-    database: DatabaseSettings
+class ThrottleSettings(Settings):
+    """Failed-login throttling (svc_auth/throttle.py): failures are counted per (email, client
+    address) and per client address over `window_s`; past the free allowance each further
+    failure doubles the wait, up to `max_delay_s`."""
+
+    window_s: float = var("LOGIN_THROTTLE_WINDOW_S", 300.0, gt=0)
+    max_failures_per_email: int = var("LOGIN_MAX_FAILURES_PER_EMAIL", 10, ge=1)
+    max_failures_per_address: int = var("LOGIN_MAX_FAILURES_PER_ADDRESS", 50, ge=1)
+    max_keys: int = var("LOGIN_THROTTLE_MAX_KEYS", 100_000, ge=1)
+    max_delay_s: float = var("LOGIN_THROTTLE_MAX_DELAY_S", 60.0, gt=0)  # cap of the growing wait
+
+
+class AuthSettings(Settings):
+    server: AuthServer
+    db: DatabaseSettings
     hashing: HashSettings
     throttle: ThrottleSettings
-    service_token: str
-    jwt_private_key_file: str | None
-    access_token_ttl_s: int
-    refresh_token_ttl_s: int
-    user_cache_ttl_s: float
-    token_purge_interval_s: float
+    service_token: str = var("SERVICE_TOKEN", repr=False)
+    jwt_private_key_file: str | None = var("JWT_PRIVATE_KEY_FILE", None)
+    access_token_ttl_s: int = var("ACCESS_TOKEN_TTL_S", 15 * 60, ge=1)
+    refresh_token_ttl_s: int = var("REFRESH_TOKEN_TTL_S", 30 * 24 * 3600, ge=1)
+    user_cache_ttl_s: float = var("USER_CACHE_TTL_S", 10.0, ge=0)
+    token_purge_interval_s: float = var("TOKEN_PURGE_INTERVAL_S", 3600.0, ge=0)
 
     @classmethod
-    def from_env(cls, env: Env | None = None) -> AuthSettings:
-        env = env or Env()
-        settings = cls(
-            server=GrpcServerSettings.from_env(env, default_port=50051, default_metrics_port=9101),
-            database=DatabaseSettings.from_env(env),
-            hashing=HashSettings.from_env(env),
-            throttle=ThrottleSettings.from_env(env),
-            service_token=env.str("SERVICE_TOKEN"),
-            jwt_private_key_file=env.optional("JWT_PRIVATE_KEY_FILE"),
-            access_token_ttl_s=env.int("ACCESS_TOKEN_TTL_S", 15 * 60),
-            refresh_token_ttl_s=env.int("REFRESH_TOKEN_TTL_S", 30 * 24 * 3600),
-            user_cache_ttl_s=env.float("USER_CACHE_TTL_S", 10.0),
-            token_purge_interval_s=env.float("TOKEN_PURGE_INTERVAL_S", 3600.0),
-        )
-        if settings.access_token_ttl_s < 1 or settings.refresh_token_ttl_s < 1:
-            raise ConfigError("token lifetimes must be positive")
-        return settings
+    def from_env(cls, environ: dict[str, str] | None = None) -> AuthSettings:
+        return load(cls, environ)

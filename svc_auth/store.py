@@ -16,6 +16,8 @@ from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool
 
 from common.db import pooled
+from common.errors import InvalidArgument
+from common.files import validate_uuid
 from svc_auth.errors import email_taken, username_taken
 from svc_auth.models import Credentials, RefreshTokenRecord, User
 
@@ -24,14 +26,6 @@ _USER_COLUMNS = "u.user_id::text, u.username, u.email, u.created_at"
 
 def _user(row: Sequence[Any]) -> User:
     return User(user_id=row[0], username=row[1], email=row[2], created_at=row[3])
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 class PgAccounts:
@@ -68,7 +62,9 @@ class PgAccounts:
         return Credentials(_user(row), row[4]) if row else None
 
     async def user_by_id(self, user_id: str) -> User | None:
-        if not _is_uuid(user_id):
+        try:
+            user_id = validate_uuid(user_id, "user_id")
+        except InvalidArgument:
             return None
         async with self._conn() as conn:
             cur = await conn.execute(

@@ -13,7 +13,7 @@ from pathlib import Path
 from govault.auth.v1 import auth_pb2_grpc
 
 from common import background
-from common.config import Env
+from common.config import load
 from common.db import DatabaseSettings, open_pool
 from common.grpc.client import open_channel
 from common.grpc.server import serve
@@ -21,9 +21,9 @@ from common.logging import configure_logging, get_logger
 from common.loop import install_event_loop
 from common.metrics import start_metrics_server
 from common.migrations import apply_migrations
+from common.s3 import S3Settings
 from common.tokens import TokenVerifier, auth_key_loader
-from svc_files import metrics
-from svc_files.config import FilesSettings, S3Settings
+from svc_files.config import FilesSettings
 from svc_files.directory import AuthDirectory
 from svc_files.janitor import Janitor
 from svc_files.s3 import S3Objects
@@ -37,8 +37,7 @@ log = get_logger(__name__)
 
 
 async def run(settings: FilesSettings) -> None:
-    metrics.register_process_metrics()
-    start_metrics_server(settings.grpc.metrics_port, settings.grpc.host)
+    start_metrics_server(settings.server.metrics_port, settings.server.host)
     await apply_migrations(settings.db.url, MIGRATIONS)
     pool = await open_pool(settings.db, SERVICE)
     auth_channel = open_channel(settings.auth_addr)
@@ -59,22 +58,23 @@ async def run(settings: FilesSettings) -> None:
 
     async def shutdown() -> None:
         await background.stop(tasks)
+        await objects.close()
         await auth_channel.close()
         await pool.close()
 
     servicer = FilesServicer(service, verifier, settings.service_token)
-    await serve(SERVICE, settings.grpc, [registrar(servicer)], on_shutdown=[shutdown])
+    await serve(SERVICE, settings.server, [registrar(servicer)], on_shutdown=[shutdown])
 
 
 async def audit(grace_s: float) -> dict[str, object]:
-    env = Env()
-    db = DatabaseSettings.from_env(env)
-    pool = await open_pool(DatabaseSettings(db.url, 1, 2, db.pool_timeout_s), SERVICE)
+    db = load(DatabaseSettings).model_copy(update={"pool_min": 1, "pool_max": 2})
+    pool = await open_pool(db, SERVICE)
+    objects = S3Objects(load(S3Settings))
     try:
-        janitor = Janitor(PgCatalog(pool), S3Objects(S3Settings.from_env(env)))
-        report = await janitor.audit(grace_s=grace_s)
+        report = await Janitor(PgCatalog(pool), objects).audit(grace_s=grace_s)
         return report.as_dict()
     finally:
+        await objects.close()
         await pool.close()
 
 
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(asyncio.run(audit(args.grace_s)), indent=2))
         return
     settings = FilesSettings.from_env()
-    configure_logging(SERVICE, settings.grpc.log_level)
+    configure_logging(SERVICE, settings.server.log_level)
     install_event_loop()
     asyncio.run(run(settings))
 

@@ -53,18 +53,6 @@ class FileView:
 
 
 @dataclass(frozen=True)
-class NewFile:
-    upload_id: str | None
-    file_id: str
-    owner_id: str
-    name: str
-    mime_type: str
-    size_bytes: int
-    checksum: str
-    storage_key: str
-
-
-@dataclass(frozen=True)
 class Share:
     user_id: str
     email: str

@@ -15,16 +15,10 @@ anyone else (and anonymous callers of private files) → NONE.
 
 from __future__ import annotations
 
-import mimetypes
-import unicodedata
-import uuid
-
 from common.errors import InvalidArgument, PermissionDenied
 from svc_files.errors import file_not_found
 from svc_files.models import EDITOR, PERMISSIONS, Access, FileGrant, FileView
 
-DEFAULT_MIME = "application/octet-stream"
-MAX_NAME_CHARS = 255
 MAX_EMAIL_CHARS = 320
 
 
@@ -57,36 +51,10 @@ def require_access(grant: FileGrant | None, caller_id: str | None, needed: Acces
     return FileView(grant.file, access)
 
 
-def validate_name(name: str, field: str = "name") -> str:
-    if not name or not name.strip():
-        raise InvalidArgument(f"{field} must not be empty")
-    if len(name) > MAX_NAME_CHARS:
-        raise InvalidArgument(f"{field} must be at most {MAX_NAME_CHARS} characters")
-    if "/" in name or "\\" in name:
-        raise InvalidArgument(f"{field} must not contain / or \\")
-    if any(unicodedata.category(ch) == "Cc" for ch in name):
-        raise InvalidArgument(f"{field} must not contain control characters")
-    if name in {".", ".."}:
-        raise InvalidArgument(f"{field} must not be . or ..")
-    return name
 
 
-def validate_uuid(value: str, field: str) -> str:
-    try:
-        return str(uuid.UUID(value))
-    except (ValueError, TypeError, AttributeError):
-        raise InvalidArgument(f"{field} must be a UUID") from None
 
 
-def guess_mime(name: str, declared: str) -> str:
-    """The declared type when it looks like one (`type/subtype[; params]`), else a guess from the
-    name, else application/octet-stream. Never an error: a registration must not fail over it."""
-    declared = declared.strip()
-    if (declared and len(declared) <= 255 and "/" in declared.split(";", 1)[0]
-            and not any(unicodedata.category(ch) == "Cc" for ch in declared)):
-        return declared
-    guessed, _ = mimetypes.guess_type(name, strict=False)
-    return guessed or DEFAULT_MIME
 
 
 def normalize_email(email: str) -> str:
@@ -102,6 +70,3 @@ def validate_permission(permission: str) -> str:
         raise InvalidArgument("permission must be viewer or editor")
     return permission
 
-
-def storage_key_for(owner_id: str, file_id: str) -> str:
-    return f"users/{owner_id}/{file_id}"

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from common.files import NewFile
 from svc_files.models import (
     FileGrant,
     FileRecord,
-    NewFile,
     PendingDelete,
     ResolvedUser,
     Share,

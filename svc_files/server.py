@@ -11,6 +11,7 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from govault.files.v1 import files_pb2, files_pb2_grpc
 
+from common.files import NewFile
 from common.identity import Context, caller, optional_caller, require_service
 from common.tokens import TokenVerifier
 from svc_files.models import EDITOR, VIEWER, FileView, Page, Share
@@ -78,16 +79,7 @@ class FilesServicer(files_pb2_grpc.FilesServiceServicer):
         self, request: files_pb2.RegisterFileRequest, context: Ctx
     ) -> files_pb2.RegisterFileResponse:
         require_service(context, self._service_token)
-        view, created = await self._service.register_file(
-            upload_id=request.upload_id,
-            file_id=request.file_id,
-            owner_id=request.owner_id,
-            name=request.name,
-            mime_type=request.mime_type,
-            size_bytes=request.size_bytes,
-            checksum=request.checksum,
-            storage_key=request.storage_key,
-        )
+        view, created = await self._service.register_file(NewFile.from_pb(request))
         return files_pb2.RegisterFileResponse(file=summary(view), created=created)
 
     async def ListOwned(

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from common.errors import InvalidArgument, Unauthenticated
+from common.files import NewFile, guess_mime, storage_key, validate_uuid
+from common.files import validate_file_name as validate_name
 from common.logging import get_logger
 from svc_files.config import Rules
 from svc_files.errors import file_not_found, share_not_found
@@ -19,22 +22,12 @@ from svc_files.models import (
     Access,
     DownloadLink,
     FileView,
-    NewFile,
     Page,
     Share,
     ShareGrant,
     Shortcut,
 )
-from svc_files.rules import (
-    access_for,
-    guess_mime,
-    normalize_email,
-    require_access,
-    storage_key_for,
-    validate_name,
-    validate_permission,
-    validate_uuid,
-)
+from svc_files.rules import access_for, normalize_email, require_access, validate_permission
 from svc_files.seams import Catalog, Directory, Objects
 
 log = get_logger(__name__)
@@ -70,29 +63,18 @@ class FilesService:
         return page, limit, (page - 1) * limit
 
     # -- internal
-    async def register_file(
-        self,
-        *,
-        upload_id: str,
-        file_id: str,
-        owner_id: str,
-        name: str,
-        mime_type: str,
-        size_bytes: int,
-        checksum: str,
-        storage_key: str,
-    ) -> tuple[FileView, bool]:
-        new = NewFile(
-            upload_id=validate_uuid(upload_id, "upload_id"),
-            file_id=validate_uuid(file_id, "file_id"),
-            owner_id=validate_uuid(owner_id, "owner_id"),
-            name=validate_name(name),
-            mime_type=guess_mime(name, mime_type),
-            size_bytes=size_bytes,
-            checksum=checksum.strip(),
-            storage_key=storage_key.strip(),
+    async def register_file(self, registration: NewFile) -> tuple[FileView, bool]:
+        new = replace(
+            registration,
+            upload_id=validate_uuid(registration.upload_id or "", "upload_id"),
+            file_id=validate_uuid(registration.file_id, "file_id"),
+            owner_id=validate_uuid(registration.owner_id, "owner_id"),
+            name=validate_name(registration.name),
+            mime_type=guess_mime(registration.name, registration.mime_type),
+            checksum=registration.checksum.strip(),
+            storage_key=registration.storage_key.strip(),
         )
-        if size_bytes < 0:
+        if new.size_bytes < 0:
             raise InvalidArgument("size_bytes must not be negative")
         if not new.storage_key or len(new.storage_key) > 1024:
             raise InvalidArgument("storage_key must be 1–1024 characters")
@@ -165,7 +147,7 @@ class FilesService:
         view = await self._view(file_id, user, Access.PUBLIC)
         new_name = validate_name(name) if name else view.file.name
         new_id = str(uuid.uuid4())
-        target_key = storage_key_for(user, new_id)
+        target_key = storage_key(user, new_id)
         await self._objects.copy(view.file.storage_key, target_key)
         new = NewFile(
             upload_id=None,

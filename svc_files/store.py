@@ -17,10 +17,10 @@ from psycopg_pool import AsyncConnectionPool
 
 from common.db import pooled
 from common.errors import AlreadyExists
+from common.files import NewFile
 from svc_files.models import (
     FileGrant,
     FileRecord,
-    NewFile,
     PendingDelete,
     Share,
     ShareGrant,

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 
 from common.errors import Conflict, FailedPrecondition, InvalidArgument, Unavailable
+from common.files import NewFile, guess_mime
 from common.logging import get_logger
+from common.s3 import EntityTooSmall, InvalidPart, NoSuchUpload
 from svc_upload import metrics
 from svc_upload.config import UploadRules
-from svc_upload.errors import EntityTooSmall, InvalidPart, NoSuchUpload
 from svc_upload.models import COMPLETED, COMPLETING, MULTIPART, PROXY, UPLOADING, Part, Session
-from svc_upload.rules import composite_checksum, guess_mime, now, require_all_parts, state_error
-from svc_upload.seams import FileRegistration, FilesRegistry, Ledger, Objects
+from svc_upload.rules import composite_checksum, now, require_all_parts, state_error
+from svc_upload.seams import FilesRegistry, Ledger, Objects
 
 log = get_logger(__name__)
 
@@ -92,7 +93,7 @@ class Completion:
                 f"declared {claim.file_size_bytes}; the upload failed", "PART_SIZE_MISMATCH")
         mime = guess_mime(claim.file_name)
         try:
-            registered = await self._files.register_file(FileRegistration(
+            registered = await self._files.register_file(NewFile(
                 upload_id=uid, file_id=claim.file_id, owner_id=claim.owner_id,
                 name=claim.file_name, mime_type=mime, size_bytes=size,
                 checksum=checksum, storage_key=claim.storage_key))

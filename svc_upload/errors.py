@@ -8,7 +8,7 @@
     │                        different bytes for an already completed chunk
     └── Unavailable          the store, the database or the files service is unreachable
 
-    StoreRefused (raised by s3.py only, translated by service.py)
+    common.s3.StoreRefused (raised by s3.py, acted on by completion.py and proxy.py)
     ├── EntityTooSmall       a non-last part is under S3's 5 MiB minimum
     ├── InvalidPart          a reported part/ETag does not exist in the store
     └── NoSuchUpload         the multipart upload id is unknown (completed or aborted)
@@ -17,22 +17,6 @@
 from __future__ import annotations
 
 from common.errors import NotFound
-
-
-class StoreRefused(Exception):
-    """The S3 store answered with a client error the service must act on."""
-
-
-class EntityTooSmall(StoreRefused):
-    pass
-
-
-class InvalidPart(StoreRefused):
-    pass
-
-
-class NoSuchUpload(StoreRefused):
-    pass
 
 
 def not_found() -> NotFound:

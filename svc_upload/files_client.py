@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import grpc
-from govault.files.v1 import files_pb2, files_pb2_grpc
+from govault.files.v1 import files_pb2_grpc
 
+from common.files import NewFile
 from common.grpc.client import current_request_id, outgoing_metadata, rpc_error_to_domain
-from svc_upload.seams import FileRegistration
 
 
 class GrpcFilesRegistry:
@@ -16,17 +16,8 @@ class GrpcFilesRegistry:
         self._service_token = service_token
         self._timeout_s = timeout_s
 
-    async def register_file(self, registration: FileRegistration) -> str:
-        request = files_pb2.RegisterFileRequest(
-            upload_id=registration.upload_id,
-            file_id=registration.file_id,
-            owner_id=registration.owner_id,
-            name=registration.name,
-            mime_type=registration.mime_type,
-            size_bytes=registration.size_bytes,
-            checksum=registration.checksum,
-            storage_key=registration.storage_key,
-        )
+    async def register_file(self, registration: NewFile) -> str:
+        request = registration.to_pb()
         metadata = outgoing_metadata(service_token=self._service_token,
                                      request_id=current_request_id())
         try:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
-
-from common.metrics import LATENCY_BUCKETS
+from prometheus_client import Counter
 
 SERVICE = "upload"
 
@@ -16,23 +14,12 @@ BYTES_RECEIVED = Counter(
     "Bytes received (proxy: streamed through this service; multipart: completed object size)",
     ["method"],
 )
-S3_DURATION = Histogram(
-    "govault_s3_request_duration_seconds",
-    "S3 request latency",
-    ["service", "operation"],
-    buckets=LATENCY_BUCKETS,
+REAPER_ERRORS = Counter(
+    "govault_upload_reaper_errors_total",
+    "Sessions a reaper pass could not settle (logged; the pass went on)", ["phase"],
 )
-
-# The closed set of S3 operation labels.
-OP_CREATE_MULTIPART = "create_multipart_upload"
-OP_UPLOAD_PART = "upload_part"
-OP_PUT_OBJECT = "put_object"
-OP_COMPLETE_MULTIPART = "complete_multipart_upload"
-OP_ABORT_MULTIPART = "abort_multipart_upload"
-OP_LIST_PARTS = "list_parts"
-OP_STAT_OBJECT = "stat_object"
-OP_DELETE_OBJECT = "delete_object"
-OP_PRESIGN = "presign"
+for _phase in ("expire", "finish"):
+    REAPER_ERRORS.labels(_phase)
 
 OUTCOMES = frozenset({"created", "completed", "failed", "aborted", "expired"})
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 from common.errors import Conflict, FailedPrecondition, GoVaultError, InvalidArgument
 from common.logging import get_logger
+from common.s3 import NoSuchUpload
 from svc_upload import metrics
 from svc_upload.completion import Completion
 from svc_upload.config import UploadRules
-from svc_upload.errors import NoSuchUpload
 from svc_upload.models import ACTIVE, COMPLETED, COMPLETING, PROXY, UPLOADING, Part, Session
 from svc_upload.rules import SHA256_HEX, now, state_error
 from svc_upload.seams import Ledger, Objects

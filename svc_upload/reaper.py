@@ -1,8 +1,11 @@
-"""The upload reaper: one pass expires abandoned sessions (aborting their S3 multipart uploads
-and checking they are gone) and finishes sessions stuck in `completing` past the lease.
+"""The upload reaper: one pass expires abandoned sessions (aborting their S3 multipart uploads,
+checking they are gone, and deleting any object already written at the session's key) and
+finishes sessions stuck in `completing` past the lease.
 
-It never aborts an S3 upload the ledger marks `completing` or `completed`: expiry is a
-conditional update from pending/uploading only, and the abort happens after winning it.
+It never aborts an S3 upload or deletes an object the ledger marks `completing` or `completed`:
+expiry is a conditional update from pending/uploading only, and the cleanup happens after
+winning it. One session that cannot be settled (unreadable, or a store error) is logged, counted
+in govault_upload_reaper_errors_total{phase} and skipped; the pass goes on.
 
 Runs periodically inside the service (`common.background.every`, `GOVAULT_UPLOAD_REAPER_INTERVAL_S`,
 0 disables) and on demand: `python -m svc_upload reap` (same environment; prints a JSON summary).
@@ -12,8 +15,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from common.errors import GoVaultError
 from common.logging import get_logger
+from svc_upload import metrics
 from svc_upload.models import COMPLETED
 from svc_upload.seams import ExpiringLedger
 from svc_upload.service import UploadService
@@ -35,35 +38,39 @@ class ReapSummary:
 
 
 class Reaper:
-    def __init__(self, service: UploadService, store: ExpiringLedger, lease_s: float,
+    def __init__(self, service: UploadService, ledger: ExpiringLedger, lease_s: float,
                  batch: int) -> None:
         self._service = service
-        self._store = store
+        self._ledger = ledger
         self._lease_s = lease_s
         self._batch = batch
 
     async def run_once(self) -> ReapSummary:
         summary = ReapSummary()
+        failed: list[str] = []
         while True:
-            sessions = await self._store.expired_sessions(self._batch)
-            progressed = 0
-            for session in sessions:
+            ids = await self._ledger.expired_uploads(self._batch, failed)
+            for upload_uuid in ids:
                 try:
-                    gone = await self._service.expire(session)
-                except GoVaultError as exc:
-                    summary.errors += 1
-                    log.warning("reaper_expire_failed", upload_uuid=session.upload_uuid,
-                                code=exc.code)
+                    session = await self._ledger.get_session(upload_uuid)
+                    gone = session is not None and await self._service.expire(session)
+                except Exception as exc:
+                    self._failed("expire", upload_uuid, exc, summary)
+                    failed.append(upload_uuid)
                     continue
-                progressed += 1
                 summary.expired += 1
-                summary.expired_uploads.append(session.upload_uuid)
-                if gone and session.storage_upload_id:
+                summary.expired_uploads.append(upload_uuid)
+                if gone and session is not None and session.storage_upload_id:
                     summary.multipart_aborted += 1
-            if len(sessions) < self._batch or progressed == 0:
+            if len(ids) < self._batch:
                 break
-        for session in await self._store.stuck_completing(self._lease_s, self._batch):
-            outcome = await self._service.finish_stuck(session)
+        for upload_uuid in await self._ledger.stuck_uploads(self._lease_s, self._batch):
+            try:
+                session = await self._ledger.get_session(upload_uuid)
+                outcome = await self._service.finish_stuck(session) if session else "gone"
+            except Exception as exc:
+                self._failed("finish", upload_uuid, exc, summary)
+                continue
             if outcome == COMPLETED:
                 summary.completed += 1
             else:
@@ -72,3 +79,10 @@ class Reaper:
             log.info("reaper_pass", **{k: v for k, v in summary.as_dict().items()
                                        if k != "expired_uploads"})
         return summary
+
+    @staticmethod
+    def _failed(phase: str, upload_uuid: str, exc: Exception, summary: ReapSummary) -> None:
+        summary.errors += 1
+        metrics.REAPER_ERRORS.labels(phase).inc()
+        log.warning("reaper_session_failed", phase=phase, upload_uuid=upload_uuid,
+                    error=f"{type(exc).__name__}: {exc}")

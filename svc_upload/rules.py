@@ -6,7 +6,6 @@ operations in service.py, proxy.py, multipart.py and completion.py apply them.
 from __future__ import annotations
 
 import hashlib
-import mimetypes
 import re
 from datetime import UTC, datetime
 
@@ -18,21 +17,9 @@ MIB = 1024 * 1024
 S3_MIN_PART_BYTES = 5 * MIB
 S3_MAX_PART_BYTES = 5 * 1024 * MIB
 S3_MAX_PARTS = 10_000
-MAX_NAME_CHARS = 255
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
-def validate_name(name: str) -> str:
-    if not name or not name.strip():
-        raise InvalidArgument("file_name is required")
-    if len(name) > MAX_NAME_CHARS:
-        raise InvalidArgument(f"file_name must be at most {MAX_NAME_CHARS} characters")
-    if any(ch in "/\\" or ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in name):
-        raise InvalidArgument("file_name must not contain path separators or control characters")
-    if name in (".", ".."):
-        raise InvalidArgument("file_name must not be '.' or '..'")
-    return name
 
 
 def validate_size(size: int, max_bytes: int) -> int:
@@ -43,11 +30,6 @@ def validate_size(size: int, max_bytes: int) -> int:
     return size
 
 
-def parse_upload_uuid(value: str) -> str:
-    lowered = value.strip().lower()
-    if not _UUID.match(lowered):
-        raise InvalidArgument("upload_uuid must be a UUID")
-    return lowered
 
 
 def composite_checksum(digests_hex: list[str]) -> str:
@@ -57,8 +39,6 @@ def composite_checksum(digests_hex: list[str]) -> str:
     return f"{hashlib.sha256(joined).hexdigest()}-{len(digests_hex)}"
 
 
-def guess_mime(name: str) -> str:
-    return mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"
 
 
 def presign_expiry_s(rules: UploadRules) -> int:

@@ -6,9 +6,9 @@ unit-tested with in-memory fakes.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Protocol
 
+from common.files import NewFile
 from svc_upload.models import Part, Session
 
 
@@ -38,8 +38,9 @@ class Ledger(Protocol):
 class ExpiringLedger(Protocol):
     """What the reaper reads from the ledger."""
 
-    async def expired_sessions(self, limit: int) -> list[Session]: ...
-    async def stuck_completing(self, lease_s: float, limit: int) -> list[Session]: ...
+    async def expired_uploads(self, limit: int, skip: list[str]) -> list[str]: ...
+    async def stuck_uploads(self, lease_s: float, limit: int) -> list[str]: ...
+    async def get_session(self, upload_uuid: str) -> Session | None: ...
 
 
 class ObjectInfoLike(Protocol):
@@ -65,17 +66,5 @@ class Objects(Protocol):
                                 body: AsyncIterator[bytes]) -> str: ...
 
 
-@dataclass(frozen=True)
-class FileRegistration:
-    upload_id: str
-    file_id: str
-    owner_id: str
-    name: str
-    mime_type: str
-    size_bytes: int
-    checksum: str
-    storage_key: str
-
-
 class FilesRegistry(Protocol):
-    async def register_file(self, registration: FileRegistration) -> str: ...
+    async def register_file(self, registration: NewFile) -> str: ...

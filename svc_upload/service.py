@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from common.errors import Conflict, GoVaultError, InvalidArgument
+from common.files import storage_key, validate_file_name, validate_uuid
 from common.logging import get_logger
 from svc_upload import metrics
 from svc_upload.completion import Completion
@@ -46,10 +47,8 @@ from svc_upload.rules import (
     S3_MAX_PARTS,
     S3_MIN_PART_BYTES,
     now,
-    parse_upload_uuid,
     presign_expiry_s,
     state_error,
-    validate_name,
     validate_size,
 )
 from svc_upload.seams import FilesRegistry, Ledger, Objects
@@ -84,7 +83,7 @@ class UploadService:
 
     async def create_proxy_session(self, owner_id: str, file_name: str,
                                    file_size_bytes: int) -> NewSession:
-        validate_name(file_name)
+        validate_file_name(file_name, "file_name")
         validate_size(file_size_bytes, self._rules.max_file_size_bytes)
         chunk = self._rules.chunk_size_bytes
         total = math.ceil(file_size_bytes / chunk)
@@ -100,7 +99,7 @@ class UploadService:
     async def create_multipart_session(self, owner_id: str, file_name: str,
                                        file_size_bytes: int,
                                        part_size_bytes: int) -> NewSession:
-        validate_name(file_name)
+        validate_file_name(file_name, "file_name")
         validate_size(file_size_bytes, self._rules.max_file_size_bytes)
         if part_size_bytes <= 0:
             raise InvalidArgument("part_size_bytes must be greater than 0")
@@ -133,7 +132,7 @@ class UploadService:
         return await self._ledger.create_session(
             upload_uuid=str(uuid.uuid4()), owner_id=owner_id, method=method,
             file_name=file_name, file_size_bytes=size, part_size_bytes=part_size,
-            total_chunks=total, file_id=file_id, storage_key=f"users/{owner_id}/{file_id}",
+            total_chunks=total, file_id=file_id, storage_key=storage_key(owner_id, file_id),
             ttl_s=self._rules.session_ttl_s,
         )
 
@@ -148,7 +147,7 @@ class UploadService:
         return await self._ledger.set_storage_upload_id(session.upload_uuid, upload_id)
 
     async def _owned(self, owner_id: str, upload_uuid: str) -> Session:
-        session = await self._ledger.get_session(parse_upload_uuid(upload_uuid))
+        session = await self._ledger.get_session(validate_uuid(upload_uuid, "upload_uuid"))
         if session is None or session.owner_id != owner_id:
             raise not_found()
         return session
@@ -208,8 +207,7 @@ class UploadService:
                 return
             raise Conflict("the upload changed state; check its status", "UPLOAD_IN_PROGRESS")
         metrics.session_outcome(session.method, "aborted")
-        if session.storage_upload_id:
-            await self._objects.abort_multipart(session.storage_key, session.storage_upload_id)
+        await self._discard_objects(session)
 
     # reaper -------------------------------------------------------------------------------
 
@@ -220,13 +218,22 @@ class UploadService:
         if won is None:
             return False
         metrics.session_outcome(session.method, "expired")
+        await self._discard_objects(session)
+        if session.storage_upload_id and await self._objects.multipart_exists(
+                session.storage_key, session.storage_upload_id):
+            log.warning("multipart_still_listed_after_abort", upload_uuid=session.upload_uuid)
+            return False
+        return True
+
+    async def _discard_objects(self, session: Session) -> None:
+        """After an active session ended without a file (aborted, expired): its multipart upload
+        is aborted and any object already written at its key (a one-chunk proxy upload whose
+        writer crashed after the PUT) is deleted. The key was recorded with the session before
+        any write, so nothing this service wrote is lost track of. Never called for a session
+        that reached `completing`: only then is an object registered as a file."""
         if session.storage_upload_id:
             await self._objects.abort_multipart(session.storage_key, session.storage_upload_id)
-            if await self._objects.multipart_exists(session.storage_key,
-                                                    session.storage_upload_id):
-                log.warning("multipart_still_listed_after_abort", upload_uuid=session.upload_uuid)
-                return False
-        return True
+        await self._objects.delete(session.storage_key)
 
     async def finish_stuck(self, session: Session) -> str:
         """Takes over a `completing` session whose claim lapsed and finishes it."""

@@ -202,7 +202,8 @@ class PgLedger:
         stays `completing` with a lapsed lease (`to_state == completing`) so the next caller or
         the reaper takes over at once."""
         if to_state == COMPLETING:
-            sql = ("UPDATE upload_sessions SET claimed_at = '-infinity', updated_at = now()"
+            # the epoch, not '-infinity': a lapsed lease must stay readable as a timestamp
+            sql = ("UPDATE upload_sessions SET claimed_at = 'epoch', updated_at = now()"
                    " WHERE upload_uuid = %s AND state = %s AND claim_token = %s RETURNING 1")
             params: tuple[Any, ...] = (upload_uuid, COMPLETING, claim_token)
         else:
@@ -248,22 +249,26 @@ class PgLedger:
 
     # reaper -----------------------------------------------------------------------------------
 
-    async def expired_sessions(self, limit: int) -> list[Session]:
-        rows = await self._all(
-            f"SELECT {_SESSION_COLUMNS} FROM upload_sessions"
-            " WHERE state = ANY(%s) AND expires_at <= now() ORDER BY expires_at LIMIT %s",
-            (list(ACTIVE), limit),
-        )
-        return [Session(**row) for row in rows]
+    # Only ids: the reaper reads each session on its own, so one row it cannot read stops
+    # nothing but its own settlement.
 
-    async def stuck_completing(self, lease_s: float, limit: int) -> list[Session]:
+    async def expired_uploads(self, limit: int, skip: list[str]) -> list[str]:
         rows = await self._all(
-            f"SELECT {_SESSION_COLUMNS} FROM upload_sessions"
+            "SELECT upload_uuid::text AS id FROM upload_sessions"
+            " WHERE state = ANY(%s) AND expires_at <= now() AND NOT upload_uuid::text = ANY(%s)"
+            " ORDER BY expires_at LIMIT %s",
+            (list(ACTIVE), skip, limit),
+        )
+        return [row["id"] for row in rows]
+
+    async def stuck_uploads(self, lease_s: float, limit: int) -> list[str]:
+        rows = await self._all(
+            "SELECT upload_uuid::text AS id FROM upload_sessions"
             " WHERE state = %s AND claimed_at < now() - make_interval(secs => %s)"
             " ORDER BY claimed_at LIMIT %s",
             (COMPLETING, lease_s, limit),
         )
-        return [Session(**row) for row in rows]
+        return [row["id"] for row in rows]
 
     async def now(self) -> datetime:
         row = await self._one("SELECT now() AS now", ())

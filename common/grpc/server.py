@@ -10,16 +10,17 @@ import signal
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import grpc
 import structlog
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import Counter, Gauge, Histogram
 
-from common.config import Env
+from common.config import Settings, var
 from common.errors import (
     ERROR_CODE_KEY,
     RETRY_AFTER_KEY,
@@ -80,25 +81,16 @@ def grpc_status_for(exc: GoVaultError) -> tuple[grpc.StatusCode, str, tuple[tupl
     return code, exc.message, tuple(trailers)
 
 
-@dataclass(frozen=True)
-class GrpcServerSettings:
-    host: str
-    port: int
-    metrics_port: int
-    grace_s: float
-    max_message_bytes: int
-    log_level: str
+class GrpcServerSettings(Settings):
+    """A gRPC service process: where it listens, its metrics port (0: none), how long shutdown
+    drains. Each service subclasses it with its own default ports."""
 
-    @classmethod
-    def from_env(cls, env: Env, default_port: int, default_metrics_port: int) -> GrpcServerSettings:
-        return cls(
-            host=env.str("LISTEN_HOST", "127.0.0.1"),
-            port=env.int("GRPC_PORT", default_port),
-            metrics_port=env.int("METRICS_PORT", default_metrics_port),
-            grace_s=env.float("SHUTDOWN_GRACE_S", 10.0),
-            max_message_bytes=env.int("GRPC_MAX_MESSAGE_BYTES", 8 * 1024 * 1024),
-            log_level=env.str("LOG_LEVEL", "info"),
-        )
+    host: str = var("LISTEN_HOST", "127.0.0.1")
+    port: int = var("GRPC_PORT", 0, ge=0, le=65535)
+    metrics_port: int = var("METRICS_PORT", 0, ge=0, le=65535)
+    grace_s: float = var("SHUTDOWN_GRACE_S", 10.0, ge=0)
+    max_message_bytes: int = var("GRPC_MAX_MESSAGE_BYTES", 8 * 1024 * 1024, gt=0)
+    log_level: str = var("LOG_LEVEL", "info")
 
 
 class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
@@ -124,7 +116,8 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
             inner_uu = handler.unary_unary
 
             async def unary(request: Any, context: Context) -> Any:
-                return await self._observe(method, request_id, context, inner_uu(request, context))
+                return await self._observe(method, request_id, context,
+                                           _checked(request, inner_uu, context))
 
             return grpc.unary_unary_rpc_method_handler(
                 unary,
@@ -185,6 +178,38 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
                 duration_ms=round(elapsed * 1000, 2),
             )
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def nul_field(message: Message, prefix: str = "") -> str | None:
+    """The name of the first string field (at any depth) holding a NUL character, or None.
+    PostgreSQL refuses NUL in text, and no GoVault field means one."""
+    for field, value in message.ListFields():
+        name = prefix + field.name
+        if field.type == FieldDescriptor.TYPE_STRING:
+            values = value if _repeated(field) else (value,)
+            if any("\x00" in item for item in values):
+                return name
+        elif field.type == FieldDescriptor.TYPE_MESSAGE:
+            for item in (value if _repeated(field) else (value,)):
+                if not isinstance(item, Message):  # a map's scalar values
+                    continue
+                found = nul_field(item, name + ".")
+                if found:
+                    return found
+    return None
+
+
+def _repeated(field: FieldDescriptor) -> bool:
+    return bool(field.is_repeated)
+
+
+async def _checked(request: Any, handler: Any, context: Context) -> Any:
+    """Invalid input is refused at the boundary, before any rule or query runs."""
+    if isinstance(request, Message):
+        field = nul_field(request)
+        if field:
+            raise InvalidArgument(f"{field} must not contain NUL characters")
+    return await handler(request, context)
 
 
 def _request_id(metadata: Sequence[Any] | None) -> str:

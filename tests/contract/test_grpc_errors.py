@@ -27,11 +27,12 @@ from common.errors import (
     Unauthenticated,
     Unavailable,
 )
+from common.files import NewFile
 from common.grpc.client import open_channel
 from common.grpc.server import ObservabilityInterceptor
+from common.identity import Context
 from svc_files.directory import AuthDirectory
 from svc_upload.files_client import GrpcFilesRegistry
-from svc_upload.seams import FileRegistration
 
 Raise = Callable[[], BaseException]
 
@@ -49,7 +50,7 @@ class Files(files_pb2_grpc.FilesServiceServicer):
         self.behaviour = behaviour
 
     async def RegisterFile(self, request: files_pb2.RegisterFileRequest,
-                           context: grpc.aio.ServicerContext) -> files_pb2.RegisterFileResponse:
+                           context: Context) -> files_pb2.RegisterFileResponse:
         await asyncio.sleep(self.behaviour.delay_s)
         if self.behaviour.fail is not None:
             raise self.behaviour.fail()
@@ -62,7 +63,7 @@ class Auth(auth_pb2_grpc.AuthServiceServicer):
         self.behaviour = behaviour
 
     async def ResolveUsers(self, request: auth_pb2.ResolveUsersRequest,
-                           context: grpc.aio.ServicerContext) -> auth_pb2.ResolveUsersResponse:
+                           context: Context) -> auth_pb2.ResolveUsersResponse:
         await asyncio.sleep(self.behaviour.delay_s)
         if self.behaviour.fail is not None:
             raise self.behaviour.fail()
@@ -81,8 +82,8 @@ class Callee:
 async def callee() -> AsyncIterator[Callee]:
     behaviour = Behaviour()
     server = grpc.aio.server(interceptors=[ObservabilityInterceptor("contract")])
-    files_pb2_grpc.add_FilesServiceServicer_to_server(Files(behaviour), server)
-    auth_pb2_grpc.add_AuthServiceServicer_to_server(Auth(behaviour), server)
+    files_pb2_grpc.add_FilesServiceServicer_to_server(Files(behaviour), server)  # type: ignore[abstract]
+    auth_pb2_grpc.add_AuthServiceServicer_to_server(Auth(behaviour), server)  # type: ignore[abstract]
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:
@@ -91,9 +92,9 @@ async def callee() -> AsyncIterator[Callee]:
         await server.stop(0)
 
 
-def registration() -> FileRegistration:
+def registration() -> NewFile:
     file_id, owner = str(uuid.uuid4()), str(uuid.uuid4())
-    return FileRegistration(upload_id=str(uuid.uuid4()), file_id=file_id, owner_id=owner,
+    return NewFile(upload_id=str(uuid.uuid4()), file_id=file_id, owner_id=owner,
                             name="a.txt", mime_type="text/plain", size_bytes=3, checksum="c",
                             storage_key=f"users/{owner}/{file_id}")
 

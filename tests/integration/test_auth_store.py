@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 import pytest
@@ -26,8 +27,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def auth_db_url(stack_deps) -> str:
-    return stack_deps.create_database(f"auth_store_{uuid.uuid4().hex[:10]}")
+def auth_db_url(stack_deps: Any) -> str:
+    return str(stack_deps.create_database(f"auth_store_{uuid.uuid4().hex[:10]}"))
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,8 @@ async def migrated(auth_db_url: str) -> list[int]:
 
 @pytest.fixture
 async def pool(auth_db_url: str, migrated: list[int]) -> AsyncIterator[AsyncConnectionPool]:
-    pool = await open_pool(DatabaseSettings(auth_db_url, 1, 4, 2.0), "auth-it")
+    pool = await open_pool(DatabaseSettings(url=auth_db_url, pool_min=1,
+                                            pool_max=4, pool_timeout_s=2.0), "auth-it")
     yield pool
     await pool.close()
 
@@ -69,7 +71,7 @@ async def test_migrations_apply_once_then_are_a_no_op(auth_db_url: str,
             "users", "refresh_families", "refresh_tokens", "schema_migrations"}
 
 
-async def test_concurrent_migrations_are_safe(stack_deps) -> None:
+async def test_concurrent_migrations_are_safe(stack_deps: Any) -> None:
     url = stack_deps.create_database(f"auth_mig_{_tag()}")
     results = await asyncio.gather(*(apply_migrations(url, MIGRATIONS) for _ in range(3)))
     assert sorted(results) == [[], [], [1]]
@@ -150,7 +152,8 @@ async def test_expired_token_cannot_rotate_and_is_cleaned_up(store: PgAccounts) 
 
 
 async def test_exhausted_pool_is_unavailable(auth_db_url: str, migrated: list[int]) -> None:
-    pool = await open_pool(DatabaseSettings(auth_db_url, 1, 1, 0.2), "auth-it-small")
+    pool = await open_pool(DatabaseSettings(url=auth_db_url, pool_min=1,
+                                            pool_max=1, pool_timeout_s=0.2), "auth-it-small")
     try:
         async with pool.connection():
             with pytest.raises(Unavailable):
@@ -162,7 +165,8 @@ async def test_exhausted_pool_is_unavailable(auth_db_url: str, migrated: list[in
 async def test_service_refresh_reuse_against_postgres(store: PgAccounts) -> None:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    hasher = Argon2Hasher(HashSettings(1, 1024, 1, 1, 8))
+    hasher = Argon2Hasher(HashSettings(time_cost=1, memory_kib=1024,
+                                       parallelism=1, workers=1, queue_max=8))
     try:
         service = AuthService(store, hasher, TokenIssuer(Ed25519PrivateKey.generate(), 900),
                               LoginThrottle(300, 10, 50), refresh_ttl_s=3600)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from pathlib import Path
 
 import grpc
@@ -71,12 +71,14 @@ def keys() -> Keys:
 
 
 @pytest.fixture(scope="module")
-async def stub(stack_deps, keys: Keys) -> AsyncIterator[files_pb2_grpc.FilesServiceStub]:  # type: ignore[no-untyped-def]
+async def stub(stack_deps, keys: Keys) -> AsyncIterator[files_pb2_grpc.FilesServiceAsyncStub]:  # type: ignore[no-untyped-def]
     url = stack_deps.create_database(f"files_grpc_{uuid.uuid4().hex[:10]}")
     await apply_migrations(url, MIGRATIONS)
-    pool = await open_pool(DatabaseSettings(url, 1, 4, 2.0), "files-grpc-it")
-    s3 = S3Settings(stack_deps.s3_endpoint, stack_deps.s3_endpoint, stack_deps.s3_access_key,
-                    stack_deps.s3_secret_key, stack_deps.s3_bucket, stack_deps.s3_region, 10.0)
+    pool = await open_pool(DatabaseSettings(url=url, pool_min=1,
+                                            pool_max=4, pool_timeout_s=2.0), "files-grpc-it")
+    s3 = S3Settings(endpoint=stack_deps.s3_endpoint, access_key=stack_deps.s3_access_key,
+                    secret_key=stack_deps.s3_secret_key, bucket=stack_deps.s3_bucket,
+                    region=stack_deps.s3_region, timeout_s=10.0)
     service = FilesService(PgCatalog(pool), S3Objects(s3), Directory(), Rules())
     servicer = FilesServicer(service, TokenVerifier(keys.load), SERVICE_TOKEN)
     server = grpc.aio.server(interceptors=[ObservabilityInterceptor("files")])
@@ -107,10 +109,10 @@ def bearer(keys: Keys, user: str) -> tuple[tuple[str, str], ...]:
 
 
 def error_code(exc: grpc.aio.AioRpcError) -> str | None:
-    return dict(exc.trailing_metadata() or ()).get(ERROR_CODE_KEY)  # type: ignore[no-any-return]
+    return dict(exc.trailing_metadata() or ()).get(ERROR_CODE_KEY)
 
 
-async def test_register_twice_is_one_file(stub: files_pb2_grpc.FilesServiceStub,
+async def test_register_twice_is_one_file(stub: files_pb2_grpc.FilesServiceAsyncStub,
                                           keys: Keys) -> None:
     owner = uid()
     request = register_request(owner)
@@ -130,7 +132,7 @@ async def test_register_twice_is_one_file(stub: files_pb2_grpc.FilesServiceStub,
     ((("x-govault-service", "wrong"),), grpc.StatusCode.PERMISSION_DENIED),
 ])
 async def test_register_needs_the_service_credential(
-    stub: files_pb2_grpc.FilesServiceStub, keys: Keys,
+    stub: files_pb2_grpc.FilesServiceAsyncStub, keys: Keys,
     metadata: tuple[tuple[str, str], ...], status: grpc.StatusCode,
 ) -> None:
     owner = uid()
@@ -145,12 +147,12 @@ async def test_register_needs_the_service_credential(
     assert list(owned.files) == []
 
 
-async def test_status_codes_and_error_codes(stub: files_pb2_grpc.FilesServiceStub,
+async def test_status_codes_and_error_codes(stub: files_pb2_grpc.FilesServiceAsyncStub,
                                             keys: Keys) -> None:
     owner, stranger = uid(), uid()
     request = register_request(owner)
     await stub.RegisterFile(request, metadata=SERVICE_MD, timeout=5)
-    cases = [
+    cases: list[tuple[Awaitable[object], grpc.StatusCode, str]] = [
         (stub.GetFile(files_pb2.GetFileRequest(file_id=request.file_id),
                       metadata=bearer(keys, stranger), timeout=5),
          grpc.StatusCode.NOT_FOUND, "FILE_NOT_FOUND"),
@@ -178,7 +180,7 @@ async def test_status_codes_and_error_codes(stub: files_pb2_grpc.FilesServiceStu
         assert (e.value.code(), error_code(e.value)) == (status, code)
 
 
-async def test_public_file_for_anonymous(stub: files_pb2_grpc.FilesServiceStub,
+async def test_public_file_for_anonymous(stub: files_pb2_grpc.FilesServiceAsyncStub,
                                          keys: Keys) -> None:
     owner = uid()
     request = register_request(owner)

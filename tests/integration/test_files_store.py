@@ -21,10 +21,11 @@ from psycopg_pool import AsyncConnectionPool
 
 from common.db import DatabaseSettings, open_pool
 from common.errors import AlreadyExists, Unavailable
+from common.files import NewFile
 from common.migrations import apply_migrations
 from svc_files.config import Rules, S3Settings
 from svc_files.janitor import Janitor
-from svc_files.models import NewFile, ResolvedUser, ShareGrant
+from svc_files.models import ResolvedUser, ShareGrant
 from svc_files.s3 import S3Objects
 from svc_files.service import FilesService
 from svc_files.store import PgCatalog
@@ -50,7 +51,8 @@ async def migrated(files_db_url: str) -> list[int]:
 
 @pytest.fixture
 async def pool(files_db_url: str, migrated: list[int]) -> AsyncIterator[AsyncConnectionPool]:
-    pool = await open_pool(DatabaseSettings(files_db_url, 1, 4, 2.0), "files-it")
+    pool = await open_pool(DatabaseSettings(url=files_db_url, pool_min=1,
+                                            pool_max=4, pool_timeout_s=2.0), "files-it")
     yield pool
     await pool.close()
 
@@ -158,7 +160,8 @@ async def test_lists_order_visibility_and_pages(store: PgCatalog) -> None:
 
 
 async def test_pool_exhaustion_is_unavailable(files_db_url: str, migrated: list[int]) -> None:
-    pool = await open_pool(DatabaseSettings(files_db_url, 1, 1, 0.2), "files-it-tiny")
+    pool = await open_pool(DatabaseSettings(url=files_db_url, pool_min=1,
+                                            pool_max=1, pool_timeout_s=0.2), "files-it-tiny")
     try:
         async with pool.connection():
             with pytest.raises(Unavailable):
@@ -208,8 +211,8 @@ async def test_janitor_retries_and_audit(store: PgCatalog, objects: S3Objects, m
     missing = await register(store, owner)  # a row whose object never arrived
 
     # an unreachable S3 leaves the delete owed; a working one settles it
-    broken = S3Objects(S3Settings("http://127.0.0.1:9", "http://127.0.0.1:9", "k", "s",
-                                    bucket, "us-east-1", 0.5))
+    broken = S3Objects(S3Settings(endpoint="http://127.0.0.1:9", access_key="k", secret_key="s",
+                                  bucket=bucket, timeout_s=0.5))
     pending_id = await store.soft_delete(gone.file_id)
     assert pending_id is not None
     assert await Janitor(store, broken).run_once() == 0
@@ -245,7 +248,8 @@ async def test_audit_command_prints_json(files_db_url: str, migrated: list[int],
 
 
 async def test_presign_makes_no_network_call() -> None:
-    nowhere = S3Objects(S3Settings("http://127.0.0.1:9", "https://cdn.example", "k", "s",
-                                     "bucket", "us-east-1", 0.5))
+    nowhere = S3Objects(S3Settings(endpoint="http://127.0.0.1:9",
+                                   public_endpoint="https://cdn.example", access_key="k",
+                                   secret_key="s", bucket="bucket", timeout_s=0.5))
     url = nowhere.presign_get("users/a/b", timedelta(minutes=5), "a.txt", "text/plain")
     assert url.startswith("https://cdn.example/bucket/users/a/b?")

@@ -14,21 +14,23 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from prometheus_client import REGISTRY
 
 from common.db import DatabaseSettings, open_pool
-from common.errors import Conflict, InvalidArgument
+from common.errors import Conflict, InvalidArgument, Unavailable
+from common.files import NewFile
 from common.migrations import apply_migrations
-from svc_upload.config import S3Settings, UploadRules
+from common.s3 import S3Settings
+from svc_upload.config import UploadRules
 from svc_upload.models import ACTIVE, COMPLETED, COMPLETING, EXPIRED, Part
 from svc_upload.reaper import Reaper
 from svc_upload.s3 import S3Objects
-from svc_upload.seams import FileRegistration
 from svc_upload.service import UploadService
 from svc_upload.store import PgLedger
 
@@ -58,10 +60,10 @@ def deps(request: pytest.FixtureRequest) -> Deps:
 
 class Files:
     def __init__(self) -> None:
-        self.registered: dict[str, FileRegistration] = {}
+        self.registered: dict[str, NewFile] = {}
 
-    async def register_file(self, registration: FileRegistration) -> str:
-        return self.registered.setdefault(registration.upload_id, registration).file_id
+    async def register_file(self, registration: NewFile) -> str:
+        return self.registered.setdefault(registration.upload_id or "", registration).file_id
 
 
 RULES = UploadRules(chunk_size_bytes=5 * MIB, max_file_size_bytes=100 * MIB,
@@ -77,14 +79,15 @@ class World:
     deps: Deps
 
     def service(self, **rules: Any) -> UploadService:
-        return UploadService(self.store, self.objects, self.files, replace(RULES, **rules))
+        return UploadService(self.store, self.objects, self.files, RULES.model_copy(update=rules))
 
 
 @pytest.fixture
 async def world(deps: Deps) -> AsyncIterator[World]:
     await apply_migrations(deps.database_url, MIGRATIONS)
     assert await apply_migrations(deps.database_url, MIGRATIONS) == []  # idempotent
-    pool = await open_pool(DatabaseSettings(deps.database_url, 1, 20, 10), "upload-it")
+    pool = await open_pool(DatabaseSettings(url=deps.database_url, pool_min=1,
+                                            pool_max=20, pool_timeout_s=10), "upload-it")
     objects = await S3Objects.open(deps.s3)
     try:
         yield World(PgLedger(pool), objects, Files(), deps)
@@ -193,8 +196,15 @@ def reap_env(deps: Deps) -> dict[str, str]:
     return env
 
 
+async def expire_now(world: World, *upload_uuids: str) -> None:
+    """Abandoned: their time ran out (set in the ledger, not waited for)."""
+    async with world.store._pool.connection() as conn:
+        await conn.execute("UPDATE upload_sessions SET expires_at = now() - interval '1 second'"
+                           " WHERE upload_uuid = ANY(%s::uuid[])", (list(upload_uuids),))
+
+
 async def test_reap_command_expires_abandoned_sessions_of_each_kind(world: World) -> None:
-    service = world.service(session_ttl_s=1)
+    service = world.service()
     proxy = (await service.create_proxy_session(OWNER, "p", 11 * MIB)).session
     piece = os.urandom(5 * MIB)
     await service.upload_chunk(OWNER, proxy.upload_uuid, 0, sha(piece), len(piece),
@@ -205,7 +215,7 @@ async def test_reap_command_expires_abandoned_sessions_of_each_kind(world: World
     for s in (proxy, multi.session):
         assert s.storage_upload_id
         assert await world.objects.multipart_exists(s.storage_key, s.storage_upload_id)
-    await asyncio.sleep(1.5)
+    await expire_now(world, proxy.upload_uuid, multi.session.upload_uuid)
     done = await asyncio.to_thread(
         subprocess.run, [sys.executable, "-m", "svc_upload", "reap"], env=reap_env(world.deps),
         capture_output=True, text=True, timeout=120)
@@ -241,3 +251,94 @@ async def test_reaper_finishes_a_session_stuck_in_completing(world: World) -> No
     s = await world.store.get_session(new.session.upload_uuid)
     assert s is not None and s.state == COMPLETED and s.result_size_bytes == MIB
     assert world.files.registered[s.upload_uuid].file_id == s.file_id
+
+
+# issue 10, defect 6: a completion that failed on the files service leaves the session retryable
+
+
+class DownFiles(Files):
+    """The files service, unreachable until `up` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = False
+
+    async def register_file(self, registration: NewFile) -> str:
+        if not self.up:
+            raise Unavailable("the files service is unavailable, retry shortly")
+        return await super().register_file(registration)
+
+
+async def test_a_completion_that_failed_on_the_files_service_stays_retryable(
+        world: World) -> None:
+    files = DownFiles()
+    service = UploadService(world.store, world.objects, files, RULES)
+    new = await service.create_multipart_session(OWNER, "frozen.bin", MIB, 5 * MIB)
+    uid = new.session.upload_uuid
+    status, etag = await put(new.parts[0][1], os.urandom(MIB))
+    assert status == 200
+    await service.register_part(OWNER, uid, 1, MIB, etag)
+    with pytest.raises(Unavailable):
+        await service.complete_multipart(OWNER, uid)
+    # status and abort keep answering (abort: it is being completed)
+    assert (await service.get_status(OWNER, uid)).session.state == COMPLETING
+    with pytest.raises(Conflict) as refused:
+        await service.abort(OWNER, uid)
+    assert refused.value.code == "UPLOAD_IN_PROGRESS"
+    # a reaper pass runs through it
+    summary = await Reaper(service, world.store, RULES.completing_lease_s, 100).run_once()
+    assert summary.errors == 0
+    files.up = True
+    done = await service.complete_multipart(OWNER, uid)
+    assert done.state == COMPLETED and done.result_size_bytes == MIB
+
+
+async def test_one_bad_row_never_stops_a_reaper_pass(world: World) -> None:
+    service = world.service(completing_lease_s=1)
+    bad = (await service.create_proxy_session(OWNER, "bad", 10)).session
+    good = (await service.create_proxy_session(OWNER, "good", 10)).session
+    async with world.store._pool.connection() as conn:  # a row this code cannot read
+        await conn.execute("UPDATE upload_sessions SET state = 'completing',"
+                           " claim_token = gen_random_uuid(), claimed_at = '-infinity'"
+                           " WHERE upload_uuid = %s", (bad.upload_uuid,))
+    await expire_now(world, good.upload_uuid)
+    def errors() -> float:
+        return sum(REGISTRY.get_sample_value("govault_upload_reaper_errors_total",
+                                             {"phase": phase}) or 0.0
+                   for phase in ("expire", "finish"))
+
+    before = errors()
+    summary = await Reaper(service, world.store, 1, 100).run_once()
+    assert good.upload_uuid in summary.expired_uploads
+    assert summary.errors >= 1
+    assert errors() > before
+    assert (await world.store.get_session(good.upload_uuid)).state == EXPIRED  # type: ignore[union-attr]
+
+
+# issue 10, defect 7: every object written is findable from the ledger and reaped with it
+
+
+async def test_the_object_of_a_crashed_one_chunk_upload_is_reaped(world: World) -> None:
+    service = world.service(completing_lease_s=1)
+    session = (await service.create_proxy_session(OWNER, "crashed.bin", MIB)).session
+    claim = await world.store.claim_completing(session.upload_uuid, ACTIVE, 1)
+    assert claim is not None
+    data = os.urandom(MIB)
+    await world.objects.put_object_stream(session.storage_key, MIB, frames(data))
+    # …and the writer crashes here: the object exists, no part or file row records it
+    await asyncio.sleep(1.5)
+    reaper = Reaper(service, world.store, 1, 100)
+    await reaper.run_once()  # the stale claim is taken over; nothing to register: re-opened
+    assert (await world.store.get_session(session.upload_uuid)).state in ACTIVE  # type: ignore[union-attr]
+    await expire_now(world, session.upload_uuid)
+    summary = await reaper.run_once()
+    assert session.upload_uuid in summary.expired_uploads
+    assert await world.objects.stat(session.storage_key) is None
+
+
+async def test_abort_deletes_an_object_already_written(world: World) -> None:
+    service = world.service()
+    session = (await service.create_proxy_session(OWNER, "half.bin", MIB)).session
+    await world.objects.put_object_stream(session.storage_key, 3, frames(b"abc"))
+    await service.abort(OWNER, session.upload_uuid)
+    assert await world.objects.stat(session.storage_key) is None

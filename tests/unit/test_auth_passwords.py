@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 
 import pytest
+from prometheus_client import REGISTRY
 
 from common.errors import ResourceExhausted
 from svc_auth.config import HashSettings
@@ -14,7 +16,7 @@ FAST = HashSettings(time_cost=1, memory_kib=1024, parallelism=1, workers=1, queu
 
 
 @pytest.fixture
-def hasher():
+def hasher() -> Iterator[Argon2Hasher]:
     h = Argon2Hasher(FAST)
     yield h
     h.close()
@@ -34,22 +36,34 @@ async def test_same_password_gets_different_salts(hasher: Argon2Hasher) -> None:
 
 
 async def test_default_parameters_are_owasp() -> None:
-    from common.config import Env
+    from common.config import load
 
-    settings = HashSettings.from_env(Env({}))
+    settings = load(HashSettings, {})
     assert (settings.time_cost, settings.memory_kib, settings.parallelism) == (2, 19456, 1)
     assert settings.workers >= 1
 
 
+def _hashes_spent() -> float:
+    return REGISTRY.get_sample_value("govault_auth_password_hash_seconds_count") or 0.0
+
+
 async def test_dummy_verification_spends_a_hash(hasher: Argon2Hasher) -> None:
+    """An unknown email costs what a wrong password costs: one real Argon2 verification."""
     await hasher.start()
+    before = _hashes_spent()
     await hasher.verify_dummy("anything at all")  # no error, no result
+    assert _hashes_spent() == before + 1
+    encoded = await hasher.hash("Test@1234")
+    before = _hashes_spent()
+    assert not await hasher.verify(encoded, "wrong password")
+    assert _hashes_spent() == before + 1  # the same price as the dummy
 
 
 async def test_needs_rehash_when_parameters_change(hasher: Argon2Hasher) -> None:
     encoded = await hasher.hash("Test@1234")
     assert not hasher.needs_rehash(encoded)
-    stronger = Argon2Hasher(HashSettings(2, 2048, 1, 1, 1))
+    stronger = Argon2Hasher(HashSettings(time_cost=2, memory_kib=2048,
+                                         parallelism=1, workers=1, queue_max=1))
     try:
         assert stronger.needs_rehash(encoded)
     finally:
@@ -91,7 +105,7 @@ async def test_cancelled_waiters_keep_their_slot_until_work_ends() -> None:
         slow.close()
 
 
-async def test_hashing_does_not_block_the_event_loop(no_loop_blocking) -> None:
+async def test_hashing_does_not_block_the_event_loop(no_loop_blocking: object) -> None:
     slow = Argon2Hasher(HashSettings(time_cost=3, memory_kib=16 * 1024, parallelism=1,
                                      workers=1, queue_max=4))
     try:

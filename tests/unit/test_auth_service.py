@@ -5,139 +5,33 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from common.errors import AlreadyExists, InvalidArgument, ResourceExhausted, Unauthenticated
-from svc_auth.models import Credentials, RefreshTokenRecord, User
+from svc_auth.models import User
 from svc_auth.service import AuthService
 from svc_auth.throttle import LoginThrottle
 from svc_auth.tokens import TokenIssuer, hash_refresh_token
+from tests.fakes.auth import Clock, FakeAccounts, FakeHasher
 
 PASSWORD = "Test@1234"
 
 
 @dataclass
-class _Token:
-    family_id: str
-    user_id: str
-    expires_at: datetime
-    rotated: bool = False
-
-
-class FakeStore:
-    """The Store protocol in memory, with the same conditional-rotation semantics."""
-
-    def __init__(self) -> None:
-        self.users: dict[str, Credentials] = {}
-        self.tokens: dict[bytes, _Token] = {}
-        self.revoked: set[str] = set()
-        self.before_rotate: asyncio.Event | None = None
-
-    async def create_user(self, username: str, email: str, password_hash: str) -> User:
-        for creds in self.users.values():
-            if creds.user.email == email:
-                raise AlreadyExists("taken", "EMAIL_TAKEN")
-            if creds.user.username.lower() == username.lower():
-                raise AlreadyExists("taken", "USERNAME_TAKEN")
-        user = User(str(uuid.uuid4()), username, email, datetime.now(UTC))
-        self.users[user.user_id] = Credentials(user, password_hash)
-        return user
-
-    async def credentials_by_email(self, email: str) -> Credentials | None:
-        return next((c for c in self.users.values() if c.user.email == email), None)
-
-    async def user_by_id(self, user_id: str) -> User | None:
-        creds = self.users.get(user_id)
-        return creds.user if creds else None
-
-    async def users_by_emails(self, emails: Sequence[str]) -> list[User]:
-        return [c.user for c in self.users.values() if c.user.email in emails]
-
-    async def update_password_hash(self, user_id: str, password_hash: str) -> None:
-        self.users[user_id] = replace(self.users[user_id], password_hash=password_hash)
-
-    async def create_family(self, user_id: str, token_hash: bytes, expires_at: datetime) -> str:
-        family_id = str(uuid.uuid4())
-        self.tokens[token_hash] = _Token(family_id, user_id, expires_at)
-        return family_id
-
-    async def find_refresh_token(self, token_hash: bytes) -> RefreshTokenRecord | None:
-        token = self.tokens.get(token_hash)
-        if token is None:
-            return None
-        return RefreshTokenRecord(token.family_id, self.users[token.user_id].user,
-                                  token.expires_at, token.rotated,
-                                  token.family_id in self.revoked)
-
-    async def rotate_refresh_token(self, old_hash: bytes, new_hash: bytes,
-                                   expires_at: datetime) -> bool:
-        if self.before_rotate is not None:
-            await self.before_rotate.wait()
-        token = self.tokens[old_hash]
-        if token.rotated or token.family_id in self.revoked:
-            return False
-        token.rotated = True
-        self.tokens[new_hash] = _Token(token.family_id, token.user_id, expires_at)
-        return True
-
-    async def revoke_family(self, family_id: str) -> None:
-        self.revoked.add(family_id)
-
-
-class FakeHasher:
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-        self.overloaded = False
-        self.stale = False
-
-    async def hash(self, password: str) -> str:
-        self._spend("hash")
-        return f"h:{password}"
-
-    async def verify(self, password_hash: str, password: str) -> bool:
-        self._spend("verify")
-        return password_hash == f"h:{password}"
-
-    async def verify_dummy(self, password: str) -> None:
-        self._spend("dummy")
-
-    def needs_rehash(self, password_hash: str) -> bool:
-        return self.stale
-
-    def _spend(self, kind: str) -> None:
-        if self.overloaded:
-            raise ResourceExhausted("busy", "OVERLOADED")
-        self.calls.append(kind)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-        self.wall = datetime(2026, 1, 1, tzinfo=UTC)
-
-    def mono(self) -> float:
-        return self.t
-
-    def now(self) -> datetime:
-        return self.wall + timedelta(seconds=self.t)
-
-
-@dataclass
 class World:
     service: AuthService
-    store: FakeStore
+    store: FakeAccounts
     hasher: FakeHasher
     clock: Clock
 
 
 @pytest.fixture
 def world() -> World:
-    store, hasher, clock = FakeStore(), FakeHasher(), Clock()
+    store, hasher, clock = FakeAccounts(), FakeHasher(), Clock()
     issuer = TokenIssuer(Ed25519PrivateKey.generate(), 900)
     throttle = LoginThrottle(300, 10, 50, clock=clock.mono)
     service = AuthService(store, hasher, issuer, throttle, refresh_ttl_s=3600, now=clock.now)
@@ -190,19 +84,33 @@ async def test_wrong_password_and_unknown_email_look_the_same(world: World) -> N
     assert world.hasher.calls == ["verify", "dummy"]  # both spent one hash
 
 
-async def test_failed_logins_per_email_are_throttled(world: World) -> None:
+async def test_failed_logins_from_one_client_get_growing_delays(world: World) -> None:
     await _signed_up(world)
-    for i in range(10):
+    for _ in range(10):
         with pytest.raises(Unauthenticated):
-            await world.service.login("alice@example.com", "Wrong@1234", f"10.0.0.{i}")
+            await world.service.login("alice@example.com", "Wrong@1234", "10.0.0.1")
     calls = len(world.hasher.calls)
     with pytest.raises(ResourceExhausted) as caught:
-        await world.service.login("alice@example.com", PASSWORD, "10.0.1.1")
+        await world.service.login("alice@example.com", PASSWORD, "10.0.0.1")
     assert caught.value.code == "TOO_MANY_ATTEMPTS"
-    assert 1 <= caught.value.retry_after_s <= 300
+    assert caught.value.retry_after_s == 5
     assert len(world.hasher.calls) == calls  # refused before hashing
-    world.clock.t += 301
-    assert (await world.service.login("alice@example.com", PASSWORD)).user.email
+    world.clock.t += 5  # a wait, not a lockout
+    with pytest.raises(Unauthenticated):
+        await world.service.login("alice@example.com", "Wrong@1234", "10.0.0.1")
+    with pytest.raises(ResourceExhausted) as caught:
+        await world.service.login("alice@example.com", PASSWORD, "10.0.0.1")
+    assert caught.value.retry_after_s == 10  # doubled
+    world.clock.t += 10
+    assert (await world.service.login("alice@example.com", PASSWORD, "10.0.0.1")).user.email
+
+
+async def test_failures_elsewhere_never_lock_out_the_correct_password(world: World) -> None:
+    await _signed_up(world)
+    for i in range(100):  # attackers at many addresses
+        with pytest.raises(Unauthenticated):
+            await world.service.login("alice@example.com", "Wrong@1234", f"10.0.{i}.1")
+    assert (await world.service.login("alice@example.com", PASSWORD, "10.1.1.1")).user.email
 
 
 async def test_failed_logins_per_address_are_throttled(world: World) -> None:

@@ -8,6 +8,8 @@ import hashlib
 import hmac
 import json
 import time
+from pathlib import Path
+from typing import Any
 
 import jwt
 import pytest
@@ -44,15 +46,18 @@ def issuer() -> TokenIssuer:
     return TokenIssuer(Ed25519PrivateKey.generate(), access_ttl_s=900)
 
 
-def _b64(data: dict) -> str:
+def _b64(data: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
 
-def _parts(token: str) -> tuple[dict, dict, str]:
+def _pad(s: str) -> str:
+    return s + "=" * (-len(s) % 4)
+
+
+def _parts(token: str) -> tuple[dict[str, Any], dict[str, Any], str]:
     header, payload, signature = token.split(".")
-    pad = lambda s: s + "=" * (-len(s) % 4)  # noqa: E731
-    return (json.loads(base64.urlsafe_b64decode(pad(header))),
-            json.loads(base64.urlsafe_b64decode(pad(payload))), signature)
+    return (json.loads(base64.urlsafe_b64decode(_pad(header))),
+            json.loads(base64.urlsafe_b64decode(_pad(payload))), signature)
 
 
 async def test_issued_token_verifies_with_expected_claims(issuer: TokenIssuer) -> None:
@@ -137,7 +142,7 @@ async def test_wrong_audience_or_issuer_is_refused(issuer: TokenIssuer) -> None:
             await verifier_for(issuer).verify(forged)
 
 
-def test_private_key_loads_from_pem(tmp_path) -> None:
+def test_private_key_loads_from_pem(tmp_path: Path) -> None:
     key = Ed25519PrivateKey.generate()
     path = tmp_path / "jwt.pem"
     path.write_bytes(key.private_bytes(serialization.Encoding.PEM,

@@ -4,194 +4,30 @@ object store and the user directory."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from common.errors import (
-    AlreadyExists,
     InvalidArgument,
     NotFound,
     PermissionDenied,
     Unauthenticated,
     Unavailable,
 )
+from common.files import NewFile, guess_mime
+from common.files import validate_file_name as validate_name
 from svc_files.config import Rules
 from svc_files.models import (
     Access,
     FileGrant,
     FileRecord,
-    NewFile,
-    ResolvedUser,
-    Share,
-    ShareGrant,
-    Shortcut,
 )
-from svc_files.rules import access_for, guess_mime, require_access, validate_name
+from svc_files.rules import access_for, require_access
 from svc_files.service import FilesService
+from tests.fakes.files import FakeCatalog, FakeDirectory, FakeObjects
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-class FakeStore:
-    def __init__(self) -> None:
-        self.files: dict[str, FileRecord] = {}
-        self.deleted: set[str] = set()
-        self.uploads: dict[str, str] = {}
-        self.shares: dict[tuple[str, str], Share] = {}
-        self.public: set[str] = set()
-        self.shortcuts: dict[tuple[str, str], Shortcut] = {}
-        self.pending: dict[int, str] = {}
-        self.fail_insert = False
-        self.tick = 0
-
-    def _now(self) -> datetime:
-        self.tick += 1
-        return T0 + timedelta(seconds=self.tick)
-
-    def _rec(self, file_id: str) -> FileRecord:
-        return replace(self.files[file_id], is_public=file_id in self.public)
-
-    def _live(self, file_id: str) -> bool:
-        return file_id in self.files and file_id not in self.deleted
-
-    def _new(self, new: NewFile) -> FileRecord:
-        if new.file_id in self.files or any(
-            f.storage_key == new.storage_key for f in self.files.values()
-        ):
-            raise AlreadyExists("taken")
-        rec = FileRecord(new.file_id, new.owner_id, new.name, new.mime_type, new.size_bytes,
-                         new.checksum, new.storage_key, self._now())
-        self.files[new.file_id] = rec
-        return rec
-
-    async def register_file(self, new: NewFile) -> tuple[FileRecord, bool]:
-        assert new.upload_id
-        if new.upload_id in self.uploads:
-            return self._rec(self.uploads[new.upload_id]), False
-        rec = self._new(new)
-        self.uploads[new.upload_id] = rec.file_id
-        return rec, True
-
-    async def insert_file(self, new: NewFile) -> FileRecord:
-        if self.fail_insert:
-            raise Unavailable("db down")
-        return self._new(new)
-
-    async def get_grant(self, file_id: str, user_id: str | None) -> FileGrant | None:
-        if not self._live(file_id):
-            return None
-        share = self.shares.get((file_id, user_id or ""))
-        return FileGrant(self._rec(file_id), share.permission if share else None)
-
-    def _page(self, ids: list[str], limit: int, offset: int) -> list[str]:
-        ids.sort(key=lambda i: (self.files[i].created_at, i), reverse=True)
-        return ids[offset:offset + limit]
-
-    async def list_owned(self, owner_id: str, limit: int, offset: int) -> list[FileRecord]:
-        ids = [i for i, f in self.files.items() if f.owner_id == owner_id and self._live(i)]
-        return [self._rec(i) for i in self._page(ids, limit, offset)]
-
-    async def list_shared(self, user_id: str, limit: int, offset: int) -> list[FileGrant]:
-        ids = [f for (f, u) in self.shares if u == user_id and self._live(f)]
-        return [FileGrant(self._rec(i), self.shares[(i, user_id)].permission)
-                for i in self._page(ids, limit, offset)]
-
-    async def list_shortcuts(self, user_id: str, limit: int, offset: int) -> list[FileGrant]:
-        ids = [f for (f, u) in self.shortcuts if u == user_id and self._live(f)]
-        grants = [g for i in ids if (g := await self.get_grant(i, user_id))
-                  and access_for(g, user_id) != Access.NONE]
-        keep = self._page([g.file.file_id for g in grants], limit, offset)
-        return [g for i in keep for g in grants if g.file.file_id == i]
-
-    async def rename(self, file_id: str, name: str) -> bool:
-        if not self._live(file_id):
-            return False
-        self.files[file_id] = replace(self.files[file_id], name=name)
-        return True
-
-    async def soft_delete(self, file_id: str) -> int | None:
-        if not self._live(file_id):
-            return None
-        self.deleted.add(file_id)
-        self.public.discard(file_id)
-        for key in [k for k in self.shares if k[0] == file_id]:
-            del self.shares[key]
-        for key in [k for k in self.shortcuts if k[0] == file_id]:
-            del self.shortcuts[key]
-        return await self.enqueue_delete(self.files[file_id].storage_key)
-
-    async def enqueue_delete(self, storage_key: str) -> int:
-        pending_id = len(self.pending) + 1000
-        self.pending[pending_id] = storage_key
-        return pending_id
-
-    async def finish_delete(self, pending_id: int) -> None:
-        self.pending.pop(pending_id, None)
-
-    async def upsert_shares(self, file_id: str, grants: Sequence[ShareGrant]) -> list[Share]:
-        out = []
-        for g in grants:
-            old = self.shares.get((file_id, g.user_id))
-            share = Share(g.user_id, g.email, g.permission, old.created_at if old else self._now())
-            self.shares[(file_id, g.user_id)] = share
-            out.append(share)
-        return out
-
-    async def list_shares(self, file_id: str) -> list[Share]:
-        return [s for (f, _), s in self.shares.items() if f == file_id]
-
-    async def update_share(self, file_id: str, user_id: str, permission: str) -> bool:
-        old = self.shares.get((file_id, user_id))
-        if old is None:
-            return False
-        self.shares[(file_id, user_id)] = replace(old, permission=permission)
-        return True
-
-    async def remove_share(self, file_id: str, user_id: str) -> bool:
-        return self.shares.pop((file_id, user_id), None) is not None
-
-    async def set_public(self, file_id: str, public: bool) -> None:
-        (self.public.add if public else self.public.discard)(file_id)
-
-    async def add_shortcut(self, file_id: str, user_id: str, shortcut_id: str) -> Shortcut:
-        return self.shortcuts.setdefault((file_id, user_id),
-                                         Shortcut(shortcut_id, file_id, self._now()))
-
-    async def remove_shortcut(self, file_id: str, user_id: str) -> None:
-        self.shortcuts.pop((file_id, user_id), None)
-
-
-class FakeObjects:
-    def __init__(self) -> None:
-        self.objects: dict[str, bytes] = {}
-        self.fail_remove = False
-
-    async def copy(self, source_key: str, target_key: str) -> None:
-        self.objects[target_key] = self.objects[source_key]
-
-    async def remove(self, key: str) -> None:
-        if self.fail_remove:
-            raise Unavailable("s3 down")
-        self.objects.pop(key, None)
-
-    def presign_get(self, key: str, ttl: timedelta, file_name: str, mime_type: str) -> str:
-        return f"https://s3.example/{key}?ttl={int(ttl.total_seconds())}"
-
-
-class FakeDirectory:
-    def __init__(self) -> None:
-        self.users: dict[str, str] = {}
-        self.calls = 0
-
-    def add(self, email: str, user_id: str) -> None:
-        self.users[email.lower()] = user_id
-
-    async def resolve(self, emails: Sequence[str]) -> dict[str, ResolvedUser]:
-        self.calls += 1
-        return {e: ResolvedUser(self.users[e], e) for e in emails if e in self.users}
 
 
 def uid() -> str:
@@ -202,7 +38,7 @@ class World:
     """Owner's file shared with an editor and a viewer; a stranger; anonymous."""
 
     def __init__(self, **rules: object) -> None:
-        self.store = FakeStore()
+        self.store = FakeCatalog()
         self.objects = FakeObjects()
         self.directory = FakeDirectory()
         self.service = FilesService(self.store, self.objects, self.directory,
@@ -216,9 +52,9 @@ class World:
         file_id = uid()
         key = f"users/{owner}/{file_id}"
         self.objects.objects[key] = b"bytes"
-        await self.service.register_file(upload_id=uid(), file_id=file_id, owner_id=owner,
-                                         name=name, mime_type="", size_bytes=5, checksum="c",
-                                         storage_key=key)
+        await self.service.register_file(NewFile(
+            upload_id=uid(), file_id=file_id, owner_id=owner, name=name, mime_type="",
+            size_bytes=5, checksum="c", storage_key=key))
         return file_id
 
     async def shared_file(self) -> str:
@@ -313,7 +149,8 @@ MATRIX: dict[str, dict[str, object]] = {
 async def _call(world: World, op: str, caller: str | None, file_id: str) -> object:
     s = world.service
     if op == "rename":
-        return await s.rename(caller, file_id, "renamed.txt")
+        await s.rename(caller, file_id, "renamed.txt")
+        return None
     return await getattr(s, op)(caller, file_id)
 
 
@@ -375,8 +212,8 @@ async def test_register_is_idempotent_on_upload_id() -> None:
     upload, file_id = uid(), uid()
     args = dict(upload_id=upload, owner_id=world.owner, name="a.txt", mime_type="",
                 size_bytes=3, checksum="c", storage_key=f"users/{world.owner}/{file_id}")
-    first, created = await world.service.register_file(file_id=file_id, **args)  # type: ignore[arg-type]
-    again, created_again = await world.service.register_file(file_id=uid(), **args)  # type: ignore[arg-type]
+    first, created = await world.service.register_file(NewFile(file_id=file_id, **args))  # type: ignore[arg-type]
+    again, created_again = await world.service.register_file(NewFile(file_id=uid(), **args))  # type: ignore[arg-type]
     assert created and not created_again
     assert again.file.file_id == first.file.file_id == file_id
     assert first.file.mime_type == "text/plain"
@@ -392,7 +229,7 @@ async def test_register_validates(field: str, value: object) -> None:
                                    storage_key="users/x/y")
     args[field] = value
     with pytest.raises(InvalidArgument):
-        await world.service.register_file(**args)  # type: ignore[arg-type]
+        await world.service.register_file(NewFile(**args))  # type: ignore[arg-type]
 
 
 # ----------------------------------------------------------------------------- lists

@@ -8,14 +8,14 @@ import asyncio
 import hashlib
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from common.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from common.files import validate_file_name as validate_name
 from svc_upload.config import UploadRules
-from svc_upload.errors import EntityTooSmall, InvalidPart, NoSuchUpload
 from svc_upload.models import (
     ABORTED,
     ACTIVE,
@@ -24,12 +24,11 @@ from svc_upload.models import (
     EXPIRED,
     FAILED,
     UPLOADING,
-    Part,
     Session,
 )
-from svc_upload.rules import composite_checksum, validate_name, validate_size
-from svc_upload.seams import FileRegistration
+from svc_upload.rules import composite_checksum, validate_size
 from svc_upload.service import UploadService
+from tests.fakes.upload import FakeFiles, FakeLedger, FakeObjects
 
 MIB = 1024 * 1024
 OWNER = "11111111-1111-4111-8111-111111111111"
@@ -38,210 +37,6 @@ OTHER = "22222222-2222-4222-8222-222222222222"
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-class FakeLedger:
-    def __init__(self) -> None:
-        self.sessions: dict[str, Session] = {}
-        self.parts: dict[str, dict[int, Part]] = {}
-
-    async def create_session(self, *, upload_uuid: str, owner_id: str, method: str,
-                             file_name: str, file_size_bytes: int, part_size_bytes: int,
-                             total_chunks: int, file_id: str, storage_key: str,
-                             ttl_s: float) -> Session:
-        s = Session(upload_uuid, owner_id, method, file_name, file_size_bytes, part_size_bytes,
-                    total_chunks, file_id, storage_key, None, "pending", now(),
-                    now() + timedelta(seconds=ttl_s))
-        self.sessions[upload_uuid] = s
-        self.parts[upload_uuid] = {}
-        return s
-
-    async def get_session(self, upload_uuid: str) -> Session | None:
-        return self.sessions.get(upload_uuid)
-
-    async def set_storage_upload_id(self, upload_uuid: str, storage_upload_id: str) -> Session:
-        s = replace(self.sessions[upload_uuid], storage_upload_id=storage_upload_id)
-        self.sessions[upload_uuid] = s
-        return s
-
-    def _live(self, s: Session) -> bool:
-        return s.state in ACTIVE and s.expires_at > now()
-
-    async def record_part(self, upload_uuid: str, part: Part) -> int | None:
-        s = self.sessions[upload_uuid]
-        if not self._live(s):
-            return None
-        self.sessions[upload_uuid] = replace(s, state=UPLOADING)
-        self.parts[upload_uuid][part.part_number] = part
-        return len(self.parts[upload_uuid])
-
-    async def record_claimed_part(self, upload_uuid: str, claim_token: str, part: Part) -> bool:
-        s = self.sessions[upload_uuid]
-        if s.state != COMPLETING or s.claim_token != claim_token:
-            return False
-        self.parts[upload_uuid][part.part_number] = part
-        return True
-
-    async def count_parts(self, upload_uuid: str) -> int:
-        return len(self.parts[upload_uuid])
-
-    async def delete_part(self, upload_uuid: str, part_number: int) -> None:
-        if self.sessions[upload_uuid].state in ACTIVE:
-            self.parts[upload_uuid].pop(part_number, None)
-
-    async def list_parts(self, upload_uuid: str) -> list[Part]:
-        return [self.parts[upload_uuid][n] for n in sorted(self.parts[upload_uuid])]
-
-    async def get_part(self, upload_uuid: str, part_number: int) -> Part | None:
-        return self.parts[upload_uuid].get(part_number)
-
-    async def claim_completing(self, upload_uuid: str, from_states: tuple[str, ...],
-                               lease_s: float) -> Session | None:
-        s = self.sessions[upload_uuid]
-        fresh = s.state in from_states and s.expires_at > now()
-        stale = (s.state == COMPLETING and s.claimed_at is not None
-                 and s.claimed_at < now() - timedelta(seconds=lease_s))
-        if not (fresh or stale):
-            return None
-        s = replace(s, state=COMPLETING, claim_token=str(uuid.uuid4()), claimed_at=now())
-        self.sessions[upload_uuid] = s
-        return s
-
-    async def release_claim(self, upload_uuid: str, claim_token: str, to_state: str) -> bool:
-        s = self.sessions[upload_uuid]
-        if s.state != COMPLETING or s.claim_token != claim_token:
-            return False
-        if to_state == COMPLETING:
-            s = replace(s, claimed_at=datetime.min.replace(tzinfo=UTC))
-        else:
-            s = replace(s, state=to_state, claim_token=None, claimed_at=None)
-        self.sessions[upload_uuid] = s
-        return True
-
-    async def mark_completed(self, upload_uuid: str, claim_token: str, *, size_bytes: int,
-                             checksum: str, mime_type: str) -> Session | None:
-        s = self.sessions[upload_uuid]
-        if s.state != COMPLETING or s.claim_token != claim_token:
-            return None
-        s = replace(s, state=COMPLETED, result_size_bytes=size_bytes, result_checksum=checksum,
-                    mime_type=mime_type)
-        self.sessions[upload_uuid] = s
-        return s
-
-    async def mark_failed(self, upload_uuid: str, claim_token: str, reason: str) -> bool:
-        s = self.sessions[upload_uuid]
-        if s.state != COMPLETING or s.claim_token != claim_token:
-            return False
-        self.sessions[upload_uuid] = replace(s, state=FAILED, failure_reason=reason)
-        return True
-
-    async def finish_inactive(self, upload_uuid: str, to_state: str) -> Session | None:
-        s = self.sessions[upload_uuid]
-        if s.state not in ACTIVE:
-            return None
-        s = replace(s, state=to_state)
-        self.sessions[upload_uuid] = s
-        return s
-
-    def age(self, upload_uuid: str, **changes: object) -> None:
-        self.sessions[upload_uuid] = replace(self.sessions[upload_uuid], **changes)
-
-
-@dataclass(frozen=True)
-class Info:
-    size_bytes: int
-    etag: str
-
-
-class FakeObjects:
-    def __init__(self, min_part: int = 5 * MIB) -> None:
-        self.min_part = min_part
-        self.uploads: dict[str, dict[int, tuple[str, bytes]]] = {}
-        self.objects: dict[str, bytes] = {}
-        self.completes = 0
-        self.aborted: list[str] = []
-
-    async def create_multipart(self, key: str) -> str:
-        upload_id = uuid.uuid4().hex
-        self.uploads[upload_id] = {}
-        return upload_id
-
-    def client_put(self, upload_id: str, number: int, data: bytes) -> str:
-        etag = hashlib.md5(data).hexdigest()
-        self.uploads[upload_id][number] = (etag, data)
-        return etag
-
-    async def complete_multipart(self, key: str, upload_id: str,
-                                 parts: list[tuple[int, str]]) -> str:
-        if upload_id not in self.uploads:
-            raise NoSuchUpload("NoSuchUpload")
-        stored = self.uploads[upload_id]
-        for i, (number, etag) in enumerate(parts):
-            if number not in stored or stored[number][0] != etag:
-                raise InvalidPart("InvalidPart")
-            if i < len(parts) - 1 and len(stored[number][1]) < self.min_part:
-                raise EntityTooSmall("EntityTooSmall")
-        self.objects[key] = b"".join(stored[n][1] for n, _ in parts)
-        del self.uploads[upload_id]
-        self.completes += 1
-        return f"{hashlib.md5(self.objects[key]).hexdigest()}-{len(parts)}"
-
-    async def abort_multipart(self, key: str, upload_id: str) -> None:
-        self.uploads.pop(upload_id, None)
-        self.aborted.append(upload_id)
-
-    async def multipart_exists(self, key: str, upload_id: str) -> bool:
-        return upload_id in self.uploads
-
-    async def stat(self, key: str) -> Info | None:
-        data = self.objects.get(key)
-        return None if data is None else Info(len(data), hashlib.md5(data).hexdigest())
-
-    async def delete(self, key: str) -> None:
-        self.objects.pop(key, None)
-
-    async def presign_parts(self, key: str, upload_id: str, part_numbers: list[int],
-                            expires_s: int) -> list[str]:
-        return [f"https://s3/{key}?uploadId={upload_id}&partNumber={n}" for n in part_numbers]
-
-    async def _read(self, length: int, body: AsyncIterator[bytes]) -> bytes:
-        got = bytearray()
-        try:
-            async for piece in body:
-                got += piece
-                await asyncio.sleep(0)
-        except Exception as exc:  # what aiohttp does: the request fails, wrapped
-            raise Unavailable("the object store is unavailable") from exc
-        assert len(got) == length
-        return bytes(got)
-
-    async def upload_part_stream(self, key: str, upload_id: str, part_number: int, length: int,
-                                 body: AsyncIterator[bytes]) -> str:
-        if upload_id not in self.uploads:
-            async for _ in body:
-                pass
-            raise NoSuchUpload("NoSuchUpload")
-        return self.client_put(upload_id, part_number, await self._read(length, body))
-
-    async def put_object_stream(self, key: str, length: int, body: AsyncIterator[bytes]) -> str:
-        self.objects[key] = await self._read(length, body)
-        return hashlib.md5(self.objects[key]).hexdigest()
-
-
-class FakeFiles:
-    def __init__(self) -> None:
-        self.registered: dict[str, FileRegistration] = {}
-        self.calls = 0
-        self.fail_next = 0
-
-    async def register_file(self, registration: FileRegistration) -> str:
-        self.calls += 1
-        await asyncio.sleep(0.01)
-        if self.fail_next:
-            self.fail_next -= 1
-            raise Unavailable("files service down")
-        existing = self.registered.setdefault(registration.upload_id, registration)
-        return existing.file_id
 
 
 RULES = UploadRules(chunk_size_bytes=4 * MIB, max_file_size_bytes=100 * MIB,
@@ -480,7 +275,7 @@ async def test_multipart_session_rules(world: World) -> None:
             await world.service.create_multipart_session(OWNER, "a", size, part)
         assert err.value.code == code
     big = UploadService(world.ledger, world.objects, world.files,
-                        replace(RULES, max_file_size_bytes=10**15))
+                        RULES.model_copy(update={"max_file_size_bytes": 10**15}))
     with pytest.raises(InvalidArgument) as err:
         await big.create_multipart_session(OWNER, "a", 10_001 * 5 * MIB, 5 * MIB)
     assert err.value.code == "PART_OUT_OF_RANGE"
@@ -604,7 +399,7 @@ async def test_stale_completing_claim_is_taken_over(world: World) -> None:
     assert claim is not None  # a holder that crashed here
     with pytest.raises(Conflict) as err:  # fresh claim: wait, then "in progress"
         await UploadService(world.ledger, world.objects, world.files,
-                            replace(RULES, completion_wait_s=0.1)).complete_multipart(
+                            RULES.model_copy(update={"completion_wait_s": 0.1})).complete_multipart(
             OWNER, s.upload_uuid)
     assert err.value.code == "UPLOAD_IN_PROGRESS"
     world.ledger.age(s.upload_uuid, claimed_at=now() - timedelta(seconds=60))

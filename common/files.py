@@ -1,0 +1,84 @@
+"""File rules both services apply (the upload service names and stores new files; the files
+service renames, copies and registers them): one storage-key scheme, one file-name check, one
+MIME guess, one UUID check, and the one record of a new file (`NewFile`, the RegisterFile
+request written once: `to_pb` on the upload side, `from_pb` on the files side). No I/O."""
+
+from __future__ import annotations
+
+import mimetypes
+import unicodedata
+import uuid
+from dataclasses import dataclass
+
+from govault.files.v1 import files_pb2
+
+from common.errors import InvalidArgument
+
+MAX_NAME_CHARS = 255
+DEFAULT_MIME = "application/octet-stream"
+
+
+def storage_key(owner_id: str, file_id: str) -> str:
+    """Where a file's bytes live in the bucket."""
+    return f"users/{owner_id}/{file_id}"
+
+
+def validate_file_name(name: str, field: str = "name") -> str:
+    """1–255 characters, not blank, no path separators, no control characters, not . or .."""
+    if not name or not name.strip():
+        raise InvalidArgument(f"{field} must not be empty")
+    if len(name) > MAX_NAME_CHARS:
+        raise InvalidArgument(f"{field} must be at most {MAX_NAME_CHARS} characters")
+    if "/" in name or "\\" in name:
+        raise InvalidArgument(f"{field} must not contain / or \\")
+    if any(unicodedata.category(ch) == "Cc" for ch in name):
+        raise InvalidArgument(f"{field} must not contain control characters")
+    if name in {".", ".."}:
+        raise InvalidArgument(f"{field} must not be . or ..")
+    return name
+
+
+def guess_mime(name: str, declared: str = "") -> str:
+    """The declared type when it looks like one (`type/subtype[; params]`), else a guess from the
+    name, else application/octet-stream. Never an error: a registration must not fail over it."""
+    declared = declared.strip()
+    if (declared and len(declared) <= 255 and "/" in declared.split(";", 1)[0]
+            and not any(unicodedata.category(ch) == "Cc" for ch in declared)):
+        return declared
+    guessed, _ = mimetypes.guess_type(name, strict=False)
+    return guessed or DEFAULT_MIME
+
+
+def validate_uuid(value: str, field: str) -> str:
+    """The canonical (lower-case, hyphenated) form of a UUID, or InvalidArgument."""
+    try:
+        return str(uuid.UUID(value.strip()))
+    except (ValueError, TypeError, AttributeError):
+        raise InvalidArgument(f"{field} must be a UUID") from None
+
+
+@dataclass(frozen=True)
+class NewFile:
+    """A file to record: registered by an upload (`upload_id`) or made by a copy (None)."""
+
+    upload_id: str | None
+    file_id: str
+    owner_id: str
+    name: str
+    mime_type: str
+    size_bytes: int
+    checksum: str
+    storage_key: str
+
+    def to_pb(self) -> files_pb2.RegisterFileRequest:
+        return files_pb2.RegisterFileRequest(
+            upload_id=self.upload_id or "", file_id=self.file_id, owner_id=self.owner_id,
+            name=self.name, mime_type=self.mime_type, size_bytes=self.size_bytes,
+            checksum=self.checksum, storage_key=self.storage_key)
+
+    @classmethod
+    def from_pb(cls, message: files_pb2.RegisterFileRequest) -> NewFile:
+        return cls(upload_id=message.upload_id, file_id=message.file_id,
+                   owner_id=message.owner_id, name=message.name, mime_type=message.mime_type,
+                   size_bytes=message.size_bytes, checksum=message.checksum,
+                   storage_key=message.storage_key)

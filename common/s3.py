@@ -1,0 +1,340 @@
+"""The one S3 transport of the services that speak S3 (upload and files).
+
+- Settings: `S3Settings` (`GOVAULT_S3_*`).
+- Signing: presigned URLs through the minio SDK. The region is configured, so presigning is pure
+  computation (no bucket-location lookup); a second signer is built for the public endpoint
+  (what clients reach).
+- Transport: every call goes out through one aiohttp session to a presigned URL (UNSIGNED-PAYLOAD):
+  control calls with the S3 API timeout, byte streams (`put_stream`) with the transfer timeout,
+  an explicit Content-Length and the body fed from an async iterator, so bytes are neither
+  buffered whole nor hashed a second time (the SDK hashes every body over plain HTTP). Measured
+  cheaper than the blocking SDK in a thread: no thread hop, no urllib3, no payload hash.
+  Rare operations the SDK does better (server-side copy above 5 GiB, listing) go through
+  `sdk()`, which runs the blocking SDK in a thread.
+- Answers: XML bodies are parsed with a real XML parser (`parse_xml`), and S3 error codes become
+  errors once (`classify`): the refusals a service acts on (`EntityTooSmall`, `InvalidPart`,
+  `NoSuchUpload`), anything else `Unavailable` (the store cannot do it now).
+- Timing: every call is observed once in govault_s3_request_duration_seconds{service, operation}.
+
+Must not: know any service's rules or keys; it moves bytes and names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Self, TypeVar
+from urllib.parse import urlsplit
+
+import aiohttp
+import urllib3
+from minio import Minio
+from minio.error import InvalidResponseError, S3Error, ServerError
+from prometheus_client import Histogram
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from common.config import PREFIX, Settings
+from common.errors import Unavailable
+from common.logging import get_logger
+from common.metrics import LATENCY_BUCKETS
+
+log = get_logger(__name__)
+
+T = TypeVar("T")
+
+S3_SECONDS = Histogram(
+    "govault_s3_request_duration_seconds",
+    "S3 request latency",
+    ["service", "operation"],
+    buckets=LATENCY_BUCKETS,
+)
+
+# The closed set of `operation` labels.
+OP_CREATE_MULTIPART = "create_multipart_upload"
+OP_UPLOAD_PART = "upload_part"
+OP_PUT_OBJECT = "put_object"
+OP_COMPLETE_MULTIPART = "complete_multipart_upload"
+OP_ABORT_MULTIPART = "abort_multipart_upload"
+OP_LIST_PARTS = "list_parts"
+OP_STAT_OBJECT = "stat_object"
+OP_DELETE_OBJECT = "delete_object"
+OP_COPY_OBJECT = "copy_object"
+OP_LIST_OBJECTS = "list_objects"
+OP_PRESIGN = "presign"
+OP_PRESIGN_GET = "presign_get"
+OP_ENSURE_BUCKET = "ensure_bucket"
+
+MISSING_KEY_CODES = frozenset({"NoSuchKey", "NoSuchObject", "NotFound"})
+
+
+class S3Settings(Settings):
+    """`GOVAULT_S3_*`: the store the services use and what clients are pointed at."""
+
+    model_config = SettingsConfigDict(**{**Settings.model_config, "env_prefix": PREFIX + "S3_"})
+
+    endpoint: str  # what the services use, e.g. http://127.0.0.1:8333
+    public_endpoint: str = ""  # what clients use (presigned URLs); default: the endpoint
+    access_key: str
+    secret_key: str = Field(repr=False)
+    bucket: str = "govault"
+    region: str = "us-east-1"
+    timeout_s: float = 30.0  # one S3 API call
+    transfer_timeout_s: float = 300.0  # one streamed PUT (a proxy chunk)
+    max_connections: int = 256
+    create_bucket: bool = True  # the upload service creates the bucket at start-up
+
+    @field_validator("endpoint", "public_endpoint")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _public_defaults_to_endpoint(self) -> Self:
+        if not self.public_endpoint:
+            object.__setattr__(self, "public_endpoint", self.endpoint)
+        return self
+
+
+# -- refusals a service acts on (everything else is Unavailable) -------------------------------
+class StoreRefused(Exception):
+    """The store answered with a client error the service must act on."""
+
+    def __init__(self, code: str, message: str = "") -> None:
+        super().__init__(message or code)
+        self.code = code
+
+
+class EntityTooSmall(StoreRefused):
+    """A part other than the last is under S3's 5 MiB minimum."""
+
+
+class InvalidPart(StoreRefused):
+    """A reported part/ETag does not exist in the store."""
+
+
+class NoSuchUpload(StoreRefused):
+    """The multipart upload id is unknown (completed or aborted)."""
+
+
+_REFUSALS: dict[str, type[StoreRefused]] = {
+    "EntityTooSmall": EntityTooSmall,
+    "InvalidPart": InvalidPart,
+    "InvalidPartOrder": InvalidPart,
+    "NoSuchUpload": NoSuchUpload,
+}
+
+
+def classify(code: str, message: str = "", status: int = 0) -> Exception:
+    """The one mapping from an S3 error code to what the services raise."""
+    refusal = _REFUSALS.get(code)
+    if refusal is not None:
+        return refusal(code, message)
+    log.warning("s3_error", status=status, code=code, message=message)
+    return Unavailable(f"the object store refused the request ({code})")
+
+
+# -- XML answers ---------------------------------------------------------------------------------
+def parse_xml(payload: bytes) -> dict[str, str]:
+    """The text of every element in an S3 XML answer, by local name (namespace dropped), first
+    occurrence wins; {} when the payload is empty or not XML. `Error` is present (as "") when the
+    root or any element is an <Error>."""
+    if not payload.strip():
+        return {}
+    try:
+        root = ET.fromstring(payload)
+    except ET.ParseError:
+        return {}
+    found: dict[str, str] = {}
+    for element in root.iter():
+        name = element.tag.rpartition("}")[2]
+        found.setdefault(name, (element.text or "").strip())
+    return found
+
+
+def error_in(status: int, payload: bytes) -> Exception | None:
+    """The error an answer carries, or None for a success. S3 may answer CompleteMultipartUpload
+    with 200 and an <Error> body (the failure is only known once the parts are joined)."""
+    fields = parse_xml(payload)
+    if 200 <= status < 300 and "Error" not in fields:
+        return None
+    code = fields.get("Code") or f"HTTP {status}"
+    return classify(code, fields.get("Message", ""), status)
+
+
+def clean_etag(value: str) -> str:
+    return value.replace("&quot;", "").replace("&#34;", "").strip().strip('"')
+
+
+def complete_body(parts: list[tuple[int, str]]) -> bytes:
+    """The CompleteMultipartUpload request body for (part number, ETag) pairs."""
+    root = ET.Element("CompleteMultipartUpload")
+    for number, etag in parts:
+        part = ET.SubElement(root, "Part")
+        ET.SubElement(part, "PartNumber").text = str(number)
+        ET.SubElement(part, "ETag").text = f'"{etag}"'
+    return ET.tostring(root)
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: Mapping[str, str]
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    size_bytes: int
+    etag: str
+
+
+def minio_client(settings: S3Settings, endpoint: str) -> Minio:
+    """A minio client for `endpoint` (the internal or the public one): presigning (pure, the
+    region is set) and the rare blocking calls of `S3Client.sdk`."""
+    parts = urlsplit(endpoint)
+    http = urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=min(5.0, settings.timeout_s), read=settings.timeout_s),
+        retries=urllib3.Retry(total=2, backoff_factor=0.2,
+                              status_forcelist=(500, 502, 503, 504)),
+        maxsize=32,
+    )
+    return Minio(parts.netloc, access_key=settings.access_key, secret_key=settings.secret_key,
+                 secure=parts.scheme == "https", region=settings.region, http_client=http)
+
+
+class S3Client:
+    """The bucket of `settings`, for the service named `service` (the metrics label)."""
+
+    def __init__(self, settings: S3Settings, service: str) -> None:
+        self.settings = settings
+        self.bucket = settings.bucket
+        self._service = service
+        self._signer = minio_client(settings, settings.endpoint)
+        self._public_signer = minio_client(settings, settings.public_endpoint)
+        self._http: aiohttp.ClientSession | None = None
+
+    def _session(self) -> aiohttp.ClientSession:
+        """Created on first use, inside the running loop."""
+        if self._http is None:
+            self._http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.settings.max_connections),
+                timeout=aiohttp.ClientTimeout(total=self.settings.transfer_timeout_s,
+                                              sock_connect=5.0),
+                auto_decompress=False,
+            )
+        return self._http
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    @contextmanager
+    def timed(self, operation: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            S3_SECONDS.labels(self._service, operation).observe(time.perf_counter() - start)
+
+    # -- signing (pure computation) ----------------------------------------------------------
+    def presign(self, method: str, key: str, expires_s: int, *,
+                query: Mapping[str, str] | None = None, public: bool = False,
+                response_headers: Mapping[str, str] | None = None) -> str:
+        signer = self._public_signer if public else self._signer
+        return signer.get_presigned_url(
+            method, self.bucket, key, expires=timedelta(seconds=expires_s),
+            response_headers=dict(response_headers) if response_headers else None,
+            extra_query_params=dict(query) if query else None)
+
+    # -- the transport -------------------------------------------------------------------------
+    async def request(self, operation: str, method: str, key: str,
+                      query: Mapping[str, str] | None = None, body: bytes | None = None) -> Answer:
+        """One control call. Transport failures and timeouts are Unavailable; the answer (any
+        status) is returned for the caller to read with `error_in`."""
+        url = self.presign(method, key, int(self.settings.timeout_s) + 60, query=query)
+        with self.timed(operation):
+            try:
+                async with self._session().request(
+                        method, url, data=body, timeout=aiohttp.ClientTimeout(
+                            total=self.settings.timeout_s, sock_connect=5.0)) as response:
+                    return Answer(response.status, response.headers, await response.read())
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                log.warning("s3_unreachable", operation=operation, error=repr(exc))
+                raise Unavailable("the object store is unavailable") from None
+
+    async def put_stream(self, operation: str, key: str, length: int, body: AsyncIterator[bytes],
+                         query: Mapping[str, str] | None = None) -> str:
+        """Streams exactly `length` bytes from `body` with one PUT; returns the ETag. An error
+        raised by `body` itself propagates as the request's cause (the caller knows it)."""
+        url = self.presign("PUT", key, int(self.settings.transfer_timeout_s) + 60, query=query)
+        with self.timed(operation):
+            try:
+                async with self._session().put(
+                        url, data=body, headers={"Content-Length": str(length),
+                                                 "Content-Type": "application/octet-stream"},
+                ) as response:
+                    error = error_in(response.status, await response.read())
+                    if error is not None:
+                        raise error
+                    return clean_etag(response.headers.get("ETag", ""))
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                log.warning("s3_put_failed", operation=operation, error=repr(exc))
+                raise Unavailable("the object store is unavailable") from exc
+
+    async def sdk(self, operation: str, call: Callable[[Minio], T]) -> T:
+        """A blocking SDK call, in a thread, bounded by twice the API timeout, errors classified
+        like the transport's."""
+        with self.timed(operation):
+            try:
+                return await asyncio.wait_for(asyncio.to_thread(call, self._signer),
+                                              self.settings.timeout_s * 2)
+            except S3Error as exc:
+                raise classify(exc.code or "S3Error", exc.message or "") from None
+            except (TimeoutError, urllib3.exceptions.HTTPError, OSError, ServerError,
+                    InvalidResponseError) as exc:
+                log.warning("s3_unreachable", operation=operation, error=repr(exc))
+                raise Unavailable("the object store is unavailable") from None
+
+    # -- calls both services make ------------------------------------------------------------
+    async def stat(self, key: str) -> ObjectInfo | None:
+        answer = await self.request(OP_STAT_OBJECT, "HEAD", key)
+        if answer.status == 404:
+            return None
+        error = error_in(answer.status, answer.payload)
+        if error is not None:
+            raise error
+        return ObjectInfo(int(answer.headers.get("Content-Length", "0")),
+                          clean_etag(answer.headers.get("ETag", "")))
+
+    async def delete(self, key: str) -> None:
+        """Idempotent: deleting a missing object succeeds."""
+        answer = await self.request(OP_DELETE_OBJECT, "DELETE", key)
+        if answer.status not in (200, 204, 404):
+            raise error_in(answer.status, answer.payload) or Unavailable(
+                f"the object store refused the delete (HTTP {answer.status})")
+
+    async def ensure_bucket(self) -> None:
+        def make(client: Minio) -> None:
+            if not client.bucket_exists(self.bucket):
+                try:
+                    client.make_bucket(self.bucket)
+                except S3Error as exc:
+                    if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                        raise
+
+        await self.sdk(OP_ENSURE_BUCKET, make)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()

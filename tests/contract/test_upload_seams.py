@@ -1,0 +1,132 @@
+"""The upload seams: Ledger (FakeLedger vs PgLedger) and Objects (FakeObjects vs S3Objects)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import cast
+
+import pytest
+
+from common.files import storage_key
+from common.s3 import InvalidPart, NoSuchUpload
+from svc_upload.models import ACTIVE, COMPLETED, COMPLETING, EXPIRED, UPLOADING, Part, Session
+from svc_upload.s3 import S3Objects
+from svc_upload.seams import Ledger, Objects
+from svc_upload.store import PgLedger
+from tests.contract.conftest import fake_or_pg, s3_settings
+from tests.fakes.upload import FakeLedger, FakeObjects
+
+OWNER = str(uuid.uuid4())
+
+
+@pytest.fixture
+async def ledger(kind: str, request: pytest.FixtureRequest) -> AsyncIterator[Ledger]:
+    async with fake_or_pg(kind, request, "upload", FakeLedger, PgLedger) as adapter:
+        yield cast(Ledger, adapter)  # the fake and the real adapter both satisfy it
+
+
+@pytest.fixture
+async def objects(kind: str, request: pytest.FixtureRequest) -> AsyncIterator[Objects]:
+    if kind == "fake":
+        yield FakeObjects()
+        return
+    real = await S3Objects.open(s3_settings(request))
+    try:
+        yield real
+    finally:
+        await real.close()
+
+
+async def new_session(ledger: Ledger, total: int = 2, ttl_s: float = 3600) -> Session:
+    file_id = str(uuid.uuid4())
+    return await ledger.create_session(
+        upload_uuid=str(uuid.uuid4()), owner_id=OWNER, method="multipart", file_name="a.bin",
+        file_size_bytes=10 * total, part_size_bytes=10, total_chunks=total, file_id=file_id,
+        storage_key=storage_key(OWNER, file_id), ttl_s=ttl_s)
+
+
+async def test_a_new_session_is_pending_and_found(ledger: Ledger) -> None:
+    s = await new_session(ledger)
+    assert s.state == "pending"
+    found = await ledger.get_session(s.upload_uuid)
+    assert found is not None and found.file_id == s.file_id and found.claim_token is None
+    assert await ledger.get_session(str(uuid.uuid4())) is None
+
+
+async def test_parts_are_upserted_while_active(ledger: Ledger) -> None:
+    s = await new_session(ledger)
+    assert await ledger.record_part(s.upload_uuid, Part(1, "e1", 10, None)) == 1
+    assert await ledger.record_part(s.upload_uuid, Part(1, "e2", 10, None)) == 1
+    assert await ledger.record_part(s.upload_uuid, Part(2, "e3", 10, None)) == 2
+    assert [p.etag for p in await ledger.list_parts(s.upload_uuid)] == ["e2", "e3"]
+    assert (await ledger.get_session(s.upload_uuid)).state == UPLOADING  # type: ignore[union-attr]
+    assert await ledger.count_parts(s.upload_uuid) == 2
+
+
+async def test_exactly_one_claim_wins_and_only_its_token_completes(ledger: Ledger) -> None:
+    s = await new_session(ledger, total=1)
+    claims = await asyncio.gather(*(ledger.claim_completing(s.upload_uuid, ACTIVE, 30)
+                                    for _ in range(5)))
+    winners = [c for c in claims if c is not None]
+    assert len(winners) == 1 and winners[0].claim_token
+    assert await ledger.record_part(s.upload_uuid, Part(1, "late", 10, None)) is None
+    assert await ledger.mark_completed(s.upload_uuid, str(uuid.uuid4()), size_bytes=10,
+                                       checksum="c", mime_type="x/y") is None
+    done = await ledger.mark_completed(s.upload_uuid, winners[0].claim_token or "",
+                                       size_bytes=10, checksum="c", mime_type="x/y")
+    assert done is not None and done.state == COMPLETED and done.result_size_bytes == 10
+
+
+async def test_a_released_claim_stays_completing_readable_and_can_be_taken_over(
+        ledger: Ledger) -> None:
+    s = await new_session(ledger, total=1)
+    claim = await ledger.claim_completing(s.upload_uuid, ACTIVE, 300)
+    assert claim is not None and claim.claim_token
+    assert await ledger.release_claim(s.upload_uuid, claim.claim_token, COMPLETING)
+    current = await ledger.get_session(s.upload_uuid)
+    assert current is not None and current.state == COMPLETING
+    again = await ledger.claim_completing(s.upload_uuid, (), 300)  # lease lapsed at once
+    assert again is not None and again.claim_token != claim.claim_token
+
+
+async def test_inactive_transitions_only_from_active_states(ledger: Ledger) -> None:
+    s = await new_session(ledger)
+    expired = await ledger.finish_inactive(s.upload_uuid, EXPIRED)
+    assert expired is not None and expired.state == EXPIRED
+    assert await ledger.finish_inactive(s.upload_uuid, EXPIRED) is None
+    assert await ledger.claim_completing(s.upload_uuid, ACTIVE, 30) is None
+
+
+async def test_multipart_joins_exactly_the_reported_parts(objects: Objects) -> None:
+    key = storage_key(OWNER, str(uuid.uuid4()))
+    upload_id = await objects.create_multipart(key)
+    assert await objects.multipart_exists(key, upload_id)
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"x" * 7
+
+    etag = await objects.upload_part_stream(key, upload_id, 1, 7, body())
+    with pytest.raises(InvalidPart):
+        await objects.complete_multipart(key, upload_id, [(1, "0" * 32)])
+    final = await objects.complete_multipart(key, upload_id, [(1, etag)])
+    assert final
+    info = await objects.stat(key)
+    assert info is not None and info.size_bytes == 7
+    # completing again: S3 (and SeaweedFS) may repeat the answer, or no longer know the upload
+    try:
+        assert await objects.complete_multipart(key, upload_id, [(1, etag)]) == final
+    except NoSuchUpload:
+        pass
+    await objects.delete(key)
+    await objects.delete(key)  # idempotent
+    assert await objects.stat(key) is None
+
+
+async def test_an_aborted_multipart_is_gone(objects: Objects) -> None:
+    key = storage_key(OWNER, str(uuid.uuid4()))
+    upload_id = await objects.create_multipart(key)
+    await objects.abort_multipart(key, upload_id)
+    await objects.abort_multipart(key, upload_id)  # idempotent
+    assert not await objects.multipart_exists(key, upload_id)
