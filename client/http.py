@@ -26,8 +26,8 @@ USER_AGENT = "govault-client/0.1"
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    attempts: int = 6
-    base_delay_s: float = 0.5
+    attempts: int = 6  # ≈ 4–8 s of backoff in all: a restarting server, not a long outage
+    base_delay_s: float = 0.25
     max_delay_s: float = 30.0
 
     def delay_s(self, attempt: int, retry_after_s: float | None) -> float:

@@ -99,8 +99,9 @@ def part_size_for(size: int, wanted: int) -> int:
     return part
 
 
-def resume_key(path: Path) -> str:
-    return str(path.resolve())
+def resume_key(server: str, path: Path) -> str:
+    """Sessions belong to a server: the same file sent to two servers resumes on each."""
+    return f"{server} {path.resolve()}"
 
 
 def _parse_ts(value: str) -> float:
@@ -127,7 +128,7 @@ class Uploader:
             raise EmptyFile(f"{path}: empty file (GoVault stores files of at least 1 byte)")
         name = name or path.name
         method = choose_method(options.method, size, options.multipart_threshold_bytes)
-        key = resume_key(path)
+        key = resume_key(self.client.server, path)
         identity = {"size": size, "mtime_ns": stat.st_mtime_ns, "name": name}
         record, status = self._resumable(key, identity, method)
         urls: tuple[dict[int, str], str] | None = None
@@ -175,7 +176,8 @@ class Uploader:
         uuid = str(record.get("upload_uuid", ""))
         same_file = all(record.get(k) == v for k, v in identity.items())
         if not same_file or record.get("method") != method:
-            why = ("the file changed since the interrupted upload" if not same_file
+            why = ("the file (or the name to store it under) changed since the interrupted "
+                   "upload" if not same_file
                    else f"the interrupted upload used {record.get('method')}")
             self._note(f"{why}: starting over")
             self._forget(key, uuid)
