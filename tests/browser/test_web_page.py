@@ -233,12 +233,35 @@ def test_web_page_end_to_end(stack: Any, browser: Browser, page_watch: PageWatch
     assert after["refresh_token"] != before["refresh_token"]
     assert after["expires_at"] > before["expires_at"] - 60
 
-    # -- phone-sized: sign in, the list as cards, the share dialog
+    # -- a file dropped on the drop zone uploads like a picked one
+    page.evaluate("""() => {
+        const data = new DataTransfer();
+        data.items.add(new File(["dropped, not picked"], "dropped.txt", { type: "text/plain" }));
+        const zone = document.getElementById("drop-zone");
+        zone.dispatchEvent(new DragEvent("dragover", { dataTransfer: data, bubbles: true }));
+        zone.dispatchEvent(new DragEvent("drop", { dataTransfer: data, bubbles: true }));
+    }""")
+    expect(upload_item(page, "dropped.txt")).to_have_attribute("data-state", "completed")
+    expect(row(page, "dropped.txt")).to_contain_text("19 B")
+
+    # -- phone-sized, by keyboard: sign in, switch lists with the arrow keys; the share dialog
     phone = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)  # type: ignore[arg-type]
     phone_page = page_watch.watch(phone.new_page(), "phone")
     phone_page.goto(base + "/")
+    expect(phone_page.locator("#sign-in-email")).to_be_focused()
     screenshot(phone_page, "phone-sign-in")
-    sign_in(phone_page, alice[1])
+    phone_page.keyboard.type(alice[1])
+    phone_page.keyboard.press("Tab")
+    phone_page.keyboard.type(PASSWORD)
+    phone_page.keyboard.press("Enter")
+    expect(row(phone_page, big.name)).to_be_visible()
+    phone_page.get_by_role("tab", name="My files").focus()
+    phone_page.keyboard.press("ArrowRight")
+    expect(phone_page.get_by_role("tab", name="Shared with me")).to_be_focused()
+    expect(phone_page.get_by_role("tab", name="Shared with me")).to_have_attribute(
+        "aria-selected", "true")
+    expect(phone_page.locator("#empty")).to_be_visible()
+    phone_page.keyboard.press("ArrowLeft")
     expect(row(phone_page, big.name)).to_be_visible()
     screenshot(phone_page, "phone-files")
     phone_page.get_by_role("button", name=f"Share: {big.name}").click()
