@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.support.browser import DESKTOP, PageWatch, Screenshot
+from tests.support.browser import DESKTOP, PageWatch, Screenshot, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -46,9 +46,7 @@ def test_pages_of_files(stack: Any, browser: Browser, page_watch: PageWatch,
     context = browser.new_context(viewport=DESKTOP)  # type: ignore[arg-type]
     page = page_watch.watch(context.new_page(), "pager")
     page.goto(base + "/")
-    page.locator("#sign-in-email").fill(email)
-    page.locator("#sign-in-password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in", exact=True).click()
+    sign_in(page, email, PASSWORD)
     rows = page.locator("#file-rows tr")
     expect(rows).to_have_count(20)
     expect(rows.first).to_contain_text("file-21.txt")

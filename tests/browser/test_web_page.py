@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
-from tests.support.browser import DESKTOP, PHONE, PageWatch, Screenshot, wait_until
+from tests.support.browser import DESKTOP, PHONE, PageWatch, Screenshot, sign_in, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -34,12 +34,6 @@ def sign_up(page: Page, username: str, email: str) -> None:
     page.locator("#sign-up-password").fill(PASSWORD)
     page.get_by_role("button", name="Create account", exact=True).click()
     expect(page.locator("#whoami")).to_contain_text(email)
-
-
-def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
-    page.locator("#sign-in-email").fill(email)
-    page.locator("#sign-in-password").fill(password)
-    page.get_by_role("button", name="Sign in", exact=True).click()
 
 
 def upload_item(page: Page, name: str) -> Any:
