@@ -212,6 +212,17 @@ def test_web_page_end_to_end(stack: Any, browser: Browser, page_watch: PageWatch
     expect(page.locator("#file-rows tr")).to_have_count(1)
     screenshot(page, "after-delete")
 
+    # -- shortcuts: add one, find it under Shortcuts, remove it there
+    page.get_by_role("button", name=f"Add shortcut: {big.name}").click()
+    expect(page.locator("#notice")).to_contain_text("is in your shortcuts")
+    page.get_by_role("tab", name="Shortcuts").click()
+    expect(row(page, big.name)).to_be_visible()
+    screenshot(page, "shortcuts")
+    page.get_by_role("button", name=f"Remove shortcut: {big.name}").click()
+    expect(page.locator("#empty")).to_be_visible()
+    page.get_by_role("tab", name="My files").click()
+    expect(row(page, big.name)).to_be_visible()
+
     # -- an access token about to expire is refreshed before the next call
     before = page.evaluate("JSON.parse(localStorage.getItem('govault.session'))")
     page.evaluate("""() => {
@@ -262,6 +273,11 @@ def test_web_page_end_to_end(stack: Any, browser: Browser, page_watch: PageWatch
     expect(phone_page.locator(".shares")).to_contain_text(bob[1])
     screenshot(phone_page, "phone-share-dialog")
     phone_page.get_by_role("button", name="Done").click()
+
+    # -- copy: a second file of the same name and size appears in My files
+    page.get_by_role("button", name=f"Copy: {big.name}").first.click()
+    expect(row(page, big.name)).to_have_count(2)
+    expect(page.locator("#notice")).to_contain_text(f"A copy of “{big.name}”")
 
     # -- sign out
     page.get_by_role("button", name="Sign out").click()
