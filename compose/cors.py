@@ -41,4 +41,4 @@ def store_origins(api: tuple[str, ...], edge_url: str) -> tuple[str, ...]:
 def describe(origins: tuple[str, ...]) -> str:
     """For the start-up summary."""
     listed = ", ".join(origins) if origins else "none"
-    return f"{listed} (GOVAULT_CORS_ORIGINS replaces the list; `none` for none)"
+    return f"{listed} (and the store for presigned PUTs; change with GOVAULT_CORS_ORIGINS)"

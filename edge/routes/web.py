@@ -94,10 +94,14 @@ async def asset(request: web.Request) -> web.Response:
     return _serve(request, request.match_info["name"])
 
 
+def load_web_page(env: Env | None = None) -> WebPage:
+    """The files and response headers, read once at start-up."""
+    csp = content_security_policy((env or Env()).optional("S3_PUBLIC_ENDPOINT"))
+    return WebPage(load_assets(), {"Content-Security-Policy": csp, "Cache-Control": "no-cache"})
+
+
 def setup_routes(app: web.Application) -> None:
-    csp = content_security_policy(Env().optional("S3_PUBLIC_ENDPOINT"))
-    app[WEB_PAGE] = WebPage(load_assets(), {"Content-Security-Policy": csp,
-                                            "Cache-Control": "no-cache"})
+    app[WEB_PAGE] = load_web_page()
     app.router.add_get("/", index)
     app.router.add_get("/p/{file_id}", index)
     app.router.add_get("/web/{name:.+}", asset)

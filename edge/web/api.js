@@ -25,6 +25,9 @@ export class Api {
     this.refreshing = null;
     this.timer = null;
     this.schedule();
+    window.addEventListener("storage", (event) => {
+      if (event.key === SESSION_KEY) this.adoptStored(event.newValue);
+    });
   }
 
   get user() {
@@ -85,24 +88,56 @@ export class Api {
     return response.json();
   }
 
+  // One refresh at a time, across tabs too (Web Locks): refresh tokens rotate, and a second use
+  // of the same one is taken for theft and revokes the whole family. A tab that finds a newer
+  // session stored by another tab adopts it instead of refreshing.
   refresh() {
     if (!this.session) return Promise.reject(new Error("not signed in"));
     if (!this.refreshing) {
-      const refreshToken = this.session.refresh_token;
-      this.refreshing = this.call("POST", "/auth/refresh", {
-        body: { refresh_token: refreshToken },
-        auth: false,
-      })
-        .then((tokens) => this.save(tokens))
-        .catch((error) => {
-          if (error.status === 401) this.signedOut();
-          throw error;
-        })
-        .finally(() => {
-          this.refreshing = null;
-        });
+      const once = () => this.refreshOnce();
+      const locked = navigator.locks ? navigator.locks.request("govault.refresh", once) : once();
+      this.refreshing = locked.finally(() => {
+        this.refreshing = null;
+      });
     }
     return this.refreshing;
+  }
+
+  async refreshOnce() {
+    const stored = JSON.parse(localStorage.getItem(SESSION_KEY) || "null");
+    if (!stored || !this.session) {
+      this.signedOut();
+      throw new Error("signed out");
+    }
+    if (stored.refresh_token !== this.session.refresh_token
+        && stored.expires_at - now() > REFRESH_MARGIN_S) {
+      this.session = stored;
+      this.schedule();
+      return;
+    }
+    try {
+      const tokens = await this.call("POST", "/auth/refresh", {
+        body: { refresh_token: stored.refresh_token },
+        auth: false,
+      });
+      this.save(tokens);
+    } catch (error) {
+      if (error.status === 401) this.signedOut();
+      throw error;
+    }
+  }
+
+  // Another tab signed in, refreshed or signed out.
+  adoptStored(value) {
+    const stored = JSON.parse(value || "null");
+    if (!stored) {
+      if (this.session) this.signedOut();
+      return;
+    }
+    const switched = !this.session || this.session.user.user_id !== stored.user.user_id;
+    this.session = stored;
+    this.schedule();
+    if (switched) location.reload();
   }
 
   signedOut() {

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
-from tests.support.browser import DESKTOP, PHONE, PageWatch, Screenshot, wait_until
+from tests.support.browser import DESKTOP, PHONE, PageWatch, Screenshot, sign_in, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -34,12 +34,6 @@ def sign_up(page: Page, username: str, email: str) -> None:
     page.locator("#sign-up-password").fill(PASSWORD)
     page.get_by_role("button", name="Create account", exact=True).click()
     expect(page.locator("#whoami")).to_contain_text(email)
-
-
-def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
-    page.locator("#sign-in-email").fill(email)
-    page.locator("#sign-in-password").fill(password)
-    page.get_by_role("button", name="Sign in", exact=True).click()
 
 
 def upload_item(page: Page, name: str) -> Any:
@@ -218,6 +212,17 @@ def test_web_page_end_to_end(stack: Any, browser: Browser, page_watch: PageWatch
     expect(page.locator("#file-rows tr")).to_have_count(1)
     screenshot(page, "after-delete")
 
+    # -- shortcuts: add one, find it under Shortcuts, remove it there
+    page.get_by_role("button", name=f"Add shortcut: {big.name}").click()
+    expect(page.locator("#notice")).to_contain_text("is in your shortcuts")
+    page.get_by_role("tab", name="Shortcuts").click()
+    expect(row(page, big.name)).to_be_visible()
+    screenshot(page, "shortcuts")
+    page.get_by_role("button", name=f"Remove shortcut: {big.name}").click()
+    expect(page.locator("#empty")).to_be_visible()
+    page.get_by_role("tab", name="My files").click()
+    expect(row(page, big.name)).to_be_visible()
+
     # -- an access token about to expire is refreshed before the next call
     before = page.evaluate("JSON.parse(localStorage.getItem('govault.session'))")
     page.evaluate("""() => {
@@ -233,18 +238,46 @@ def test_web_page_end_to_end(stack: Any, browser: Browser, page_watch: PageWatch
     assert after["refresh_token"] != before["refresh_token"]
     assert after["expires_at"] > before["expires_at"] - 60
 
-    # -- phone-sized: sign in, the list as cards, the share dialog
+    # -- a file dropped on the drop zone uploads like a picked one
+    page.evaluate("""() => {
+        const data = new DataTransfer();
+        data.items.add(new File(["dropped, not picked"], "dropped.txt", { type: "text/plain" }));
+        const zone = document.getElementById("drop-zone");
+        zone.dispatchEvent(new DragEvent("dragover", { dataTransfer: data, bubbles: true }));
+        zone.dispatchEvent(new DragEvent("drop", { dataTransfer: data, bubbles: true }));
+    }""")
+    expect(upload_item(page, "dropped.txt")).to_have_attribute("data-state", "completed")
+    expect(row(page, "dropped.txt")).to_contain_text("19 B")
+
+    # -- phone-sized, by keyboard: sign in, switch lists with the arrow keys; the share dialog
     phone = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)  # type: ignore[arg-type]
     phone_page = page_watch.watch(phone.new_page(), "phone")
     phone_page.goto(base + "/")
+    expect(phone_page.locator("#sign-in-email")).to_be_focused()
     screenshot(phone_page, "phone-sign-in")
-    sign_in(phone_page, alice[1])
+    phone_page.keyboard.type(alice[1])
+    phone_page.keyboard.press("Tab")
+    phone_page.keyboard.type(PASSWORD)
+    phone_page.keyboard.press("Enter")
+    expect(row(phone_page, big.name)).to_be_visible()
+    phone_page.get_by_role("tab", name="My files").focus()
+    phone_page.keyboard.press("ArrowRight")
+    expect(phone_page.get_by_role("tab", name="Shared with me")).to_be_focused()
+    expect(phone_page.get_by_role("tab", name="Shared with me")).to_have_attribute(
+        "aria-selected", "true")
+    expect(phone_page.locator("#empty")).to_be_visible()
+    phone_page.keyboard.press("ArrowLeft")
     expect(row(phone_page, big.name)).to_be_visible()
     screenshot(phone_page, "phone-files")
     phone_page.get_by_role("button", name=f"Share: {big.name}").click()
     expect(phone_page.locator(".shares")).to_contain_text(bob[1])
     screenshot(phone_page, "phone-share-dialog")
     phone_page.get_by_role("button", name="Done").click()
+
+    # -- copy: a second file of the same name and size appears in My files
+    page.get_by_role("button", name=f"Copy: {big.name}").first.click()
+    expect(row(page, big.name)).to_have_count(2)
+    expect(page.locator("#notice")).to_contain_text(f"A copy of “{big.name}”")
 
     # -- sign out
     page.get_by_role("button", name="Sign out").click()

@@ -81,3 +81,10 @@ def wait_until(page: Page, condition: Callable[[], bool], what: str,
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         page.wait_for_timeout(50)
+
+
+def sign_in(page: Page, email: str, password: str) -> None:
+    """Fills and submits the page's sign-in form."""
+    page.locator("#sign-in-email").fill(email)
+    page.locator("#sign-in-password").fill(password)
+    page.get_by_role("button", name="Sign in", exact=True).click()
