@@ -45,6 +45,7 @@ pytestmark = pytest.mark.faults
 
 TARGETS = ("auth", "files", "upload", "edge", "postgres", "seaweedfs")
 FREEZE_S = 3.0
+SESSION_TTL_S = 45
 RECOVERY_LIMIT_S = 60.0
 PASSWORD = "fault-injection"
 
@@ -56,14 +57,19 @@ FAULT_ENV = {
     "GOVAULT_UPLOAD_COMPLETING_LEASE_S": "5",
     "GOVAULT_UPLOAD_COMPLETION_WAIT_S": "10",
     "GOVAULT_UPLOAD_REAPER_INTERVAL_S": "5",
+    # A session whose creation a client never learned of (the answer was lost with a killed
+    # process) is abandoned: it is settled when it expires, so expiry is short here.
+    "GOVAULT_UPLOAD_SESSION_TTL_S": str(SESSION_TTL_S),
     "GOVAULT_FILES_JANITOR_INTERVAL_S": "2",
 }
 
 
 @pytest.fixture(scope="module")
 def fault_stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
+    # PostgreSQL with its durable defaults: the other test stacks trade fsync and synchronous
+    # commit for speed, which a kill -9 of PostgreSQL would turn into lost commits.
     stack = Stack(make_data_dir("faults"), offset_for("scratch"), services=True, prometheus=False,
-                  environ={**isolated_environ(), **FAULT_ENV}, fast_unsafe_pg=True,
+                  environ={**isolated_environ(), **FAULT_ENV}, fast_unsafe_pg=False,
                   supervise=True)
     stack.start()
     yield stack
@@ -109,9 +115,15 @@ def _cli(stack: Stack, service: str, *args: str) -> dict[str, Any]:
     proc = subprocess.run([sys.executable, "-m", module, *args], env=stack.service_env(service),
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    out = proc.stdout
-    parsed: dict[str, Any] = json.loads(out[out.find("{"):])
-    return parsed
+    lines = proc.stdout.splitlines()
+    for start in reversed([i for i, line in enumerate(lines) if line.startswith("{")]):
+        try:  # the command's JSON summary comes after any log lines
+            parsed: dict[str, Any] = json.loads("\n".join(lines[start:]))
+        except ValueError:
+            continue
+        if "event" not in parsed:
+            return parsed
+    raise AssertionError(f"no JSON summary in: {proc.stdout[-2000:]}")
 
 
 async def _downloads_byte_exact(http: aiohttp.ClientSession, base: str, client: FaultClient,
@@ -190,6 +202,11 @@ async def test_faults_lose_nothing_and_leave_nothing_behind(
         problems += await _downloads_byte_exact(http, base, client, mine)
     assert problems == []
 
+    with psycopg.connect(fault_stack.database_urls["upload"]) as conn:
+        row = conn.execute("SELECT GREATEST(0, EXTRACT(EPOCH FROM max(expires_at) - now()))"
+                           " FROM upload_sessions WHERE state IN ('pending', 'uploading')"
+                           ).fetchone()
+    await asyncio.sleep(float(row[0] or 0) + 1 if row else 0)  # abandoned sessions expire
     reaped = _cli(fault_stack, "upload", "reap")
     with psycopg.connect(fault_stack.database_urls["upload"]) as conn:
         rows = conn.execute("SELECT state, count(*) FROM upload_sessions"
@@ -199,7 +216,7 @@ async def test_faults_lose_nothing_and_leave_nothing_behind(
 
     await asyncio.sleep(3)  # the janitor's interval: owed deletions go through
     audit = _cli(fault_stack, "files", "audit", "--grace-s", "0")
-    assert audit["orphan_objects"] == 0 and audit["missing_objects"] == 0, audit
+    assert audit["orphan_objects"] == 0 and audit["missing_objects"] == 0, json.dumps(audit)
     s3 = Minio(fault_stack.s3_endpoint.split("://", 1)[1], access_key=fault_stack.s3_access_key,
                secret_key=fault_stack.s3_secret_key, secure=False)
     assert open_multipart_uploads(s3, fault_stack.s3_bucket) == []
