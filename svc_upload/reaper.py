@@ -5,7 +5,7 @@ finishes sessions stuck in `completing` past the lease.
 It never aborts an S3 upload or deletes an object the ledger marks `completing` or `completed`:
 expiry is a conditional update from pending/uploading only, and the cleanup happens after
 winning it. One session that cannot be settled (unreadable, or a store error) is logged, counted
-in govault_upload_reaper_errors_total{phase} and skipped; the pass goes on.
+in govault_upload_reaper_errors_total and skipped; the pass goes on.
 
 Runs periodically inside the service (`common.background.every`, `GOVAULT_UPLOAD_REAPER_INTERVAL_S`,
 0 disables) and on demand: `python -m svc_upload reap` (same environment; prints a JSON summary).
@@ -83,6 +83,6 @@ class Reaper:
     @staticmethod
     def _failed(phase: str, upload_uuid: str, exc: Exception, summary: ReapSummary) -> None:
         summary.errors += 1
-        metrics.REAPER_ERRORS.labels(phase).inc()
+        metrics.REAPER_ERRORS.inc()
         log.warning("reaper_session_failed", phase=phase, upload_uuid=upload_uuid,
                     error=f"{type(exc).__name__}: {exc}")
