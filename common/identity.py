@@ -10,17 +10,11 @@ import grpc
 import structlog
 
 from common.errors import PermissionDenied, Unauthenticated
-from common.grpc.client import (  # outgoing_metadata: the edge imports it from here
-    AUTHORIZATION,
-    CLIENT_IP,
-    REQUEST_ID,
-    SERVICE_CREDENTIAL,
-    outgoing_metadata,
-)
-
-__all__ = ["AUTHORIZATION", "CLIENT_IP", "REQUEST_ID", "SERVICE_CREDENTIAL", "Context", "caller",
-           "metadata_value", "optional_caller", "outgoing_metadata", "require_service"]
+from common.grpc.client import AUTHORIZATION, CLIENT_IP, SERVICE_CREDENTIAL
 from common.tokens import Identity, TokenError, TokenVerifier
+
+__all__ = ["CLIENT_IP", "Context", "caller", "metadata_value", "optional_caller",
+           "require_service"]
 
 # The servicer context of any method (the request/response types do not matter here).
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"

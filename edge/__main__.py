@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from common.grpc_server import install_event_loop
 from common.logging import configure_logging
+from common.loop import install_event_loop
 from common.metrics import start_metrics_server
 from edge.app import build_app
 from edge.config import EdgeSettings

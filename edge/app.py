@@ -7,9 +7,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from common.grpc_client import auth_key_loader
 from common.logging import get_logger
-from common.tokens import TokenVerifier
+from common.tokens import TokenVerifier, auth_key_loader
 from edge import middleware
 from edge.config import EdgeSettings
 from edge.keys import SETTINGS, UPSTREAMS, VERIFIER

@@ -45,6 +45,8 @@ class EdgeSettings(Settings):
     max_connections_per_client: int = 4096
     log_level: str = "info"
     redis_url: str | None = None
+    # The store's address as clients reach it (presigned URLs): the web page may connect there.
+    s3_public_endpoint: str | None = None
     # not a variable of its own: read from GOVAULT_RATE_* by `from_env`
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings.disabled,
                                           exclude=True)

@@ -42,7 +42,7 @@ def serve_bare(port: int) -> None:
     """A bare aiohttp JSON endpoint served like the edge (uvloop, run_app, no access log)."""
     from aiohttp import web
 
-    from common.grpc_server import install_event_loop
+    from common.loop import install_event_loop
 
     async def handler(_request: web.Request) -> web.Response:
         return web.json_response({"user_id": "00000000-0000-0000-0000-000000000000",

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from common.config import Env
+from edge.keys import SETTINGS
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 CONTENT_TYPES = {
@@ -94,14 +94,14 @@ async def asset(request: web.Request) -> web.Response:
     return _serve(request, request.match_info["name"])
 
 
-def load_web_page(env: Env | None = None) -> WebPage:
+def load_web_page(s3_public_endpoint: str | None) -> WebPage:
     """The files and response headers, read once at start-up."""
-    csp = content_security_policy((env or Env()).optional("S3_PUBLIC_ENDPOINT"))
+    csp = content_security_policy(s3_public_endpoint)
     return WebPage(load_assets(), {"Content-Security-Policy": csp, "Cache-Control": "no-cache"})
 
 
 def setup_routes(app: web.Application) -> None:
-    app[WEB_PAGE] = load_web_page()
+    app[WEB_PAGE] = load_web_page(app[SETTINGS].s3_public_endpoint)
     app.router.add_get("/", index)
     app.router.add_get("/p/{file_id}", index)
     app.router.add_get("/web/{name:.+}", asset)

@@ -24,7 +24,7 @@ from tests.support.users import User, new_user
 
 LIST = "/api/files/me/owned"
 OUTAGE_S = 8.0
-RECOVERY_S = 5.0  # reconnect backoff is capped at 2 s (common.grpc_client.CHANNEL_OPTIONS)
+RECOVERY_S = 5.0  # reconnect backoff is capped at 2 s (common.grpc.client.CHANNEL_OPTIONS)
 
 
 @pytest.fixture
