@@ -181,9 +181,9 @@ async def test_login_returns_tokens_and_user(world: World) -> None:
 async def test_wrong_password_and_unknown_email_look_the_same(world: World) -> None:
     await _signed_up(world)
     world.hasher.calls.clear()
-    with pytest.raises(Unauthenticated) as wrong:
+    with pytest.raises(InvalidArgument) as wrong:
         await world.service.login("alice@example.com", "Wrong@1234")
-    with pytest.raises(Unauthenticated) as unknown:
+    with pytest.raises(InvalidArgument) as unknown:
         await world.service.login("nobody@example.com", PASSWORD)
     assert (wrong.value.code, wrong.value.message) == (unknown.value.code, unknown.value.message)
     assert wrong.value.code == "INVALID_CREDENTIALS"
@@ -193,7 +193,7 @@ async def test_wrong_password_and_unknown_email_look_the_same(world: World) -> N
 async def test_failed_logins_per_email_are_throttled(world: World) -> None:
     await _signed_up(world)
     for i in range(10):
-        with pytest.raises(Unauthenticated):
+        with pytest.raises(InvalidArgument):
             await world.service.login("alice@example.com", "Wrong@1234", f"10.0.0.{i}")
     calls = len(world.hasher.calls)
     with pytest.raises(ResourceExhausted) as caught:
@@ -207,11 +207,11 @@ async def test_failed_logins_per_email_are_throttled(world: World) -> None:
 
 async def test_failed_logins_per_address_are_throttled(world: World) -> None:
     for i in range(50):
-        with pytest.raises(Unauthenticated):
+        with pytest.raises(InvalidArgument):
             await world.service.login(f"user{i}@example.com", PASSWORD, "10.9.9.9")
     with pytest.raises(ResourceExhausted):
         await world.service.login("other@example.com", PASSWORD, "10.9.9.9")
-    with pytest.raises(Unauthenticated):  # another address is not affected
+    with pytest.raises(InvalidArgument):  # another address is not affected
         await world.service.login("other@example.com", PASSWORD, "10.9.9.10")
 
 
