@@ -32,7 +32,7 @@ class S3Settings(s3_client.S3Settings):
 
 @dataclass(frozen=True)
 class UploadRules:
-    chunk_size_bytes: int  # proxy chunk size, fixed by the server
+    chunk_size_bytes: int  # default proxy chunk size (a session may ask for its own)
     max_file_size_bytes: int
     session_ttl_s: float  # a session not completed by then is expired by the reaper
     presign_expiry_s: int  # lifetime of presigned part URLs
@@ -42,7 +42,7 @@ class UploadRules:
     @classmethod
     def from_env(cls, env: Env) -> UploadRules:
         rules = cls(
-            chunk_size_bytes=env.int("UPLOAD_CHUNK_SIZE_BYTES", 10 * MIB),
+            chunk_size_bytes=env.int("UPLOAD_CHUNK_SIZE_BYTES", 5 * MIB),
             max_file_size_bytes=env.int("UPLOAD_MAX_FILE_SIZE_BYTES", 50 * 1024 * MIB),
             session_ttl_s=env.float("UPLOAD_SESSION_TTL_S", 24 * 3600.0),
             presign_expiry_s=env.int("UPLOAD_PRESIGN_EXPIRY_S", 900),
