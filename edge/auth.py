@@ -7,15 +7,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from common.tokens import Identity, TokenError
-from edge.errors import ApiError
+from edge.errors import CHALLENGE, ApiError
 from edge.keys import IDENTITY, USER_ID, VERIFIER
 from edge.request import caller
 
-_CHALLENGE = 'Bearer realm="govault"'
-
 
 def _unauthorized(message: str, code: str, error: str | None = None) -> ApiError:
-    challenge = _CHALLENGE + (f', error="{error}"' if error else "")
+    challenge = CHALLENGE + (f', error="{error}"' if error else "")
     return ApiError(code, message, {"WWW-Authenticate": challenge})
 
 

@@ -46,8 +46,11 @@ _OPAQUE = {
 }
 
 
-# 401s about the presented access token carry a Bearer challenge; a wrong password does not.
-_TOKEN_CODES = frozenset({"UNAUTHENTICATED", "INVALID_TOKEN", "TOKEN_EXPIRED"})
+# 401s about the access token carry a Bearer challenge (RFC 6750): without `error` when none
+# was presented (UNAUTHENTICATED, e.g. an anonymous request for a file that is not public), with
+# `error="invalid_token"` when the one presented is refused.
+CHALLENGE = 'Bearer realm="govault"'
+_TOKEN_CODES = frozenset({"INVALID_TOKEN", "TOKEN_EXPIRED"})
 
 
 class ApiError(Exception):
@@ -91,8 +94,10 @@ def from_rpc_error(exc: grpc.aio.AioRpcError) -> ApiError:
     retry_after = trailers.get(RETRY_AFTER_KEY)
     if status == 429 or status == 503:
         headers["Retry-After"] = retry_after if isinstance(retry_after, str) else "1"
-    if status == 401 and code in _TOKEN_CODES:
-        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    if status == 401 and code == "UNAUTHENTICATED":
+        headers["WWW-Authenticate"] = CHALLENGE
+    elif status == 401 and code in _TOKEN_CODES:
+        headers["WWW-Authenticate"] = CHALLENGE + ', error="invalid_token"'
     return ApiError(code, message, headers, status=status)
 
 

@@ -209,7 +209,8 @@ class Bench:
         sessions = []
         for i in range(n):
             async with http.post(f"{self.base}/api/upload/proxy/session", headers=auth[i % 8],
-                                 json={"file_name": "rss.bin", "file_size_bytes": size}) as r:
+                                 json={"file_name": "rss.bin", "file_size_bytes": size,
+                                       "chunk_size_bytes": 10 * MIB}) as r:
                 sessions.append((i % 8, (await r.json())["upload_uuid"]))
         peak = 0
         each = {"edge": 0, "upload": 0}

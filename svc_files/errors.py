@@ -2,7 +2,8 @@
 
     InvalidArgument     INVALID_ARGUMENT, UNKNOWN_RECIPIENTS, TOO_MANY_RECIPIENTS,
                         CANNOT_SHARE_WITH_SELF
-    Unauthenticated     UNAUTHENTICATED (no caller / no service credential)
+    Unauthenticated     UNAUTHENTICATED (no caller / no service credential; an anonymous caller
+                        for a file that is not public or does not exist)
     PermissionDenied    PERMISSION_DENIED (may see the file, may not change it)
     NotFound            FILE_NOT_FOUND (missing, deleted, or not visible), SHARE_NOT_FOUND
     AlreadyExists       ALREADY_EXISTS (a unique key taken: file id, storage key)
@@ -11,7 +12,7 @@
 
 from __future__ import annotations
 
-from common.errors import NotFound
+from common.errors import NotFound, Unauthenticated
 
 
 def file_not_found() -> NotFound:
@@ -20,3 +21,8 @@ def file_not_found() -> NotFound:
 
 def share_not_found() -> NotFound:
     return NotFound("share not found", "SHARE_NOT_FOUND")
+
+
+def sign_in_to_see() -> Unauthenticated:
+    """An anonymous caller for a file that is not public, or does not exist (the same answer)."""
+    return Unauthenticated("sign in to see this file", "UNAUTHENTICATED")

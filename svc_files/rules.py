@@ -16,7 +16,7 @@ anyone else (and anonymous callers of private files) → NONE.
 from __future__ import annotations
 
 from common.errors import InvalidArgument, PermissionDenied
-from svc_files.errors import file_not_found
+from svc_files.errors import file_not_found, sign_in_to_see
 from svc_files.models import EDITOR, PERMISSIONS, Access, FileGrant, FileView
 
 MAX_EMAIL_CHARS = 320
@@ -37,11 +37,12 @@ def access_for(grant: FileGrant, caller_id: str | None) -> Access:
 
 def require_access(grant: FileGrant | None, caller_id: str | None, needed: Access) -> FileView:
     """The caller's view of the file, or 404 when they may not see it / 403 when they may see it
-    but not do this."""
-    if grant is None:
-        raise file_not_found()
-    access = access_for(grant, caller_id)
-    if access == Access.NONE:
+    but not do this. An anonymous caller who may not see it (not public, or no such file) is
+    asked to sign in instead: 401, so a browser can prompt; a signed-in user still gets 404."""
+    access = Access.NONE if grant is None else access_for(grant, caller_id)
+    if access == Access.NONE and caller_id is None:
+        raise sign_in_to_see()
+    if grant is None or access == Access.NONE:
         raise file_not_found()
     if access < needed:
         raise PermissionDenied(

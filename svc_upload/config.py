@@ -20,8 +20,9 @@ class UploadServer(GrpcServerSettings):
 
 
 class UploadRules(Settings):
-    # proxy chunk size, fixed by the server (at least 5 MiB in a service: see UploadSettings)
-    chunk_size_bytes: int = var("UPLOAD_CHUNK_SIZE_BYTES", 10 * MIB, ge=1)
+    # default proxy chunk size, a session may ask for its own (at least 5 MiB in a service: see
+    # UploadSettings)
+    chunk_size_bytes: int = var("UPLOAD_CHUNK_SIZE_BYTES", 5 * MIB, ge=1)
     max_file_size_bytes: int = var("UPLOAD_MAX_FILE_SIZE_BYTES", 50 * 1024 * MIB, ge=1)
     # a session not completed by then is expired by the reaper
     session_ttl_s: float = var("UPLOAD_SESSION_TTL_S", 24 * 3600.0, gt=0)

@@ -6,6 +6,7 @@ operations in service.py, proxy.py, multipart.py and completion.py apply them.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from datetime import UTC, datetime
 
@@ -28,6 +29,23 @@ def validate_size(size: int, max_bytes: int) -> int:
     if size > max_bytes:
         raise InvalidArgument(f"file_size_bytes must be at most {max_bytes}", "FILE_TOO_LARGE")
     return size
+
+
+def proxy_chunk_size(requested: int | None, default: int, file_size: int) -> int:
+    """The chunk size of a proxy session. A client may choose its own: 5 MiB (S3's minimum part
+    size, what clients of the original send) to 5 GiB, and at most 10,000 chunks for the file.
+    Without one, the server's default, raised to the next MiB multiple when the file would need
+    more than 10,000 chunks."""
+    if requested is None:
+        fitting = math.ceil(file_size / S3_MAX_PARTS / MIB) * MIB
+        return max(default, fitting)
+    if not S3_MIN_PART_BYTES <= requested <= S3_MAX_PART_BYTES:
+        raise InvalidArgument("chunk_size_bytes must be between 5 MiB (5242880) and 5 GiB "
+                              "(5368709120)")
+    if math.ceil(file_size / requested) > S3_MAX_PARTS:
+        raise InvalidArgument("the file would need more than 10,000 chunks: use larger chunks",
+                              "CHUNK_OUT_OF_RANGE")
+    return requested
 
 
 

@@ -54,8 +54,10 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
                                  context: Context
                                  ) -> upload_pb2.CreateProxySessionResponse:
         identity = await caller(context, self._verifier)
+        chunk_size = (request.chunk_size_bytes if request.HasField("chunk_size_bytes")
+                      else None)
         new = await self._service.create_proxy_session(identity.user_id, request.file_name,
-                                                       request.file_size_bytes)
+                                                       request.file_size_bytes, chunk_size)
         s = new.session
         return upload_pb2.CreateProxySessionResponse(
             upload_uuid=s.upload_uuid, total_chunks=s.total_chunks,

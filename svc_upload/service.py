@@ -48,6 +48,7 @@ from svc_upload.rules import (
     S3_MIN_PART_BYTES,
     now,
     presign_expiry_s,
+    proxy_chunk_size,
     state_error,
     validate_size,
 )
@@ -82,13 +83,14 @@ class UploadService:
     # sessions -----------------------------------------------------------------------------
 
     async def create_proxy_session(self, owner_id: str, file_name: str,
-                                   file_size_bytes: int) -> NewSession:
+                                   file_size_bytes: int,
+                                   chunk_size_bytes: int | None = None) -> NewSession:
+        """`chunk_size_bytes`: the client's own chunk size, None for the server's default."""
         validate_file_name(file_name, "file_name")
         validate_size(file_size_bytes, self._rules.max_file_size_bytes)
-        chunk = self._rules.chunk_size_bytes
+        chunk = proxy_chunk_size(chunk_size_bytes, self._rules.chunk_size_bytes,
+                                 file_size_bytes)
         total = math.ceil(file_size_bytes / chunk)
-        if total > S3_MAX_PARTS:
-            raise InvalidArgument("the file needs more than 10,000 chunks", "FILE_TOO_LARGE")
         session = await self._new_session(owner_id, PROXY, file_name, file_size_bytes, chunk,
                                           total)
         if total > 1:

@@ -68,7 +68,9 @@ SIGNUP = Operation(
 LOGIN = Operation(
     "post", "/auth/login", "Exchange email and password for an access token and a refresh token",
     "auth", ok=LoginReply, body=Login, auth="none",
-    errors={401: "invalid email or password (INVALID_CREDENTIALS)",
+    errors={400: "missing email or password (INVALID_ARGUMENT, INVALID_JSON), or invalid email or "
+                 "password (INVALID_CREDENTIALS: a bad request, not a 401; 401 always means "
+                 "sign in again)",
             429: "too many failed logins (TOO_MANY_ATTEMPTS) or hashing saturated "
                  "(OVERLOADED); see Retry-After"})
 REFRESH = Operation(

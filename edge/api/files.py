@@ -103,6 +103,11 @@ PAGING = (
           description="page size (default and cap set by the server: 20 / 100)"),
 )
 _VISIBLE = {404: "no such file, or not visible to the caller (FILE_NOT_FOUND)"}
+# Anonymous reads: a file that is not public, or does not exist, asks for a token (a signed-in
+# caller without access still gets 404, so existence is not leaked).
+_READ = {**_VISIBLE, 401: "invalid or expired access token, or none presented for a file that "
+                          "is not public or does not exist (UNAUTHENTICATED, with "
+                          "WWW-Authenticate: Bearer realm=\"govault\")"}
 _CHANGE = {**_VISIBLE, 403: "visible but not changeable by the caller"}
 _SHARE = {**_CHANGE, 404: "no such file or share (FILE_NOT_FOUND, SHARE_NOT_FOUND)"}
 
@@ -116,14 +121,14 @@ LIST_SHARED = _listing("/api/files/me/shared", "Files shared with me")
 LIST_SHORTCUTS = _listing("/api/files/me/shortcuts", "My shortcuts (files I can still see)")
 _F = "/api/files/f/{file_id}"
 GET = Operation("get", _F, "One file (anonymous allowed for public files)", "files",
-                ok=FileSummary, params=(FILE_ID,), errors=_VISIBLE, auth="optional")
+                ok=FileSummary, params=(FILE_ID,), errors=_READ, auth="optional")
 RENAME = Operation("patch", _F, "Rename (owner or editor)", "files", ok_status=204, body=Rename,
                    params=(FILE_ID,), errors=_CHANGE)
 DELETE = Operation("delete", _F, "Delete (owner); the object is removed from S3", "files",
                    ok_status=204, params=(FILE_ID,), errors=_CHANGE)
 DOWNLOAD = Operation("get", _F + "/download",
                      "Presigned download URL (anonymous allowed for public files)", "files",
-                     ok=DownloadUrl, params=(FILE_ID,), errors=_VISIBLE, auth="optional")
+                     ok=DownloadUrl, params=(FILE_ID,), errors=_READ, auth="optional")
 COPY = Operation("post", _F + "/copy",
                  "Copy into a new file owned by the caller (any reader may copy)", "files",
                  ok_status=201, ok=Copied, body=CopyBody, body_required=False,

@@ -24,15 +24,29 @@ FileName = Annotated[str, text(min_length=1, max_length=255,
 ETag = Annotated[str, text(min_length=1, max_length=1024)]
 
 
+MIB = 1024 * 1024
+CHUNK_SIZE_RULE = (
+    "Optional: the client's chunk size, from 5 MiB (5242880, S3's minimum part size; what "
+    "clients of the original GoVault send) to 5 GiB, and at most 10,000 chunks for the file; "
+    "chunks larger than this edge's chunk body limit (GOVAULT_MAX_CHUNK_BYTES, 64 MiB by "
+    "default) are refused. Omitted: the server's default, GOVAULT_UPLOAD_CHUNK_SIZE_BYTES "
+    "(5 MiB), raised to the next MiB multiple for a file that would need more than 10,000 "
+    "chunks. Every chunk but the last has exactly this size; the reply gives the size in force.")
+
+
 class ProxySession(Model):
     file_name: FileName
     file_size_bytes: Size
+    chunk_size_bytes: Annotated[int, msgspec.Meta(
+        ge=5 * MIB, le=5 * 1024 * MIB, description=CHUNK_SIZE_RULE)] | msgspec.UnsetType = (
+            msgspec.UNSET)
 
 
 class ProxySessionReply(Model):
     upload_uuid: Uuid
     total_chunks: int
-    chunk_size_bytes: int
+    chunk_size_bytes: Annotated[int, msgspec.Meta(
+        description="the chunk size in force: every chunk but the last has exactly this size")]
     expires_at: Timestamp
 
 
@@ -125,7 +139,8 @@ _SESSION_ERRORS = {
 UPLOAD_UUID_SCHEMA = {"type": "string", "format": "uuid", "pattern": UUID_PATTERN}
 
 PROXY_SESSION = Operation(
-    "post", "/api/upload/proxy/session", "Start a proxy upload (the server fixes the chunk size)",
+    "post", "/api/upload/proxy/session",
+    "Start a proxy upload (chunk size: the client's chunk_size_bytes or the server's default)",
     "uploads", ok=ProxySessionReply, body=ProxySession)
 PROXY_CHUNK = Operation(
     "post", "/api/upload/proxy/chunk",

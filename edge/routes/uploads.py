@@ -38,8 +38,13 @@ def _parts(parts: Iterable[upload_pb2.PartUrl]) -> list[api.PartUrl]:
 async def proxy_session(request: web.Request) -> web.Response:
     identity = await require_identity(request)
     body = await read_model(request, api.ProxySession)
+    chunk_size = body.chunk_size_bytes if isinstance(body.chunk_size_bytes, int) else None
+    limit = request.app[SETTINGS].max_chunk_bytes
+    if chunk_size is not None and chunk_size > limit:
+        raise invalid(f"chunk_size_bytes must be at most {limit} (this edge's chunk body limit)")
     message = upload_pb2.CreateProxySessionRequest(file_name=body.file_name,
-                                                   file_size_bytes=body.file_size_bytes)
+                                                   file_size_bytes=body.file_size_bytes,
+                                                   chunk_size_bytes=chunk_size)
     answer = await call(request, upstreams(request).upload.CreateProxySession, message,
                         identity=identity)
     return reply(api.ProxySessionReply(

@@ -197,16 +197,18 @@ async def test_duplicate_email_in_other_case_is_409(http: aiohttp.ClientSession,
     _assert_error(*result, 409, "USERNAME_TAKEN")
 
 
-async def test_wrong_password_and_unknown_email_are_the_same_401(
+async def test_wrong_password_and_unknown_email_are_the_same_400(
         http: aiohttp.ClientSession, base: str) -> None:
     user = await new_user(http, base, "creds")
     wrong = await _call(http, "POST", f"{base}/auth/login",
                         json={"email": user.email, "password": "Wrong@1234"})
     unknown = await _call(http, "POST", f"{base}/auth/login",
                           json={"email": f"nobody-{_tag()}@example.com", "password": PASSWORD})
-    _assert_error(*wrong, 401, "INVALID_CREDENTIALS")
-    _assert_error(*unknown, 401, "INVALID_CREDENTIALS")
-    assert wrong[1]["error"] == unknown[1]["error"]
+    _assert_error(*wrong, 400, "INVALID_CREDENTIALS")
+    _assert_error(*unknown, 400, "INVALID_CREDENTIALS")
+    assert wrong[1]["error"] == unknown[1]["error"] == "invalid email or password"
+    # 401 means "sign in again" (token problems only): a wrong password is not challenged.
+    assert "WWW-Authenticate" not in wrong[2] and "WWW-Authenticate" not in unknown[2]
 
 
 async def test_repeated_failures_for_one_email_are_throttled(
@@ -215,7 +217,7 @@ async def test_repeated_failures_for_one_email_are_throttled(
     for _ in range(10):
         result = await _call(http, "POST", f"{base}/auth/login",
                              json={"email": user.email, "password": "Wrong@1234"})
-        _assert_error(*result, 401, "INVALID_CREDENTIALS")
+        _assert_error(*result, 400, "INVALID_CREDENTIALS")
     status, body, headers = await _call(http, "POST", f"{base}/auth/login",
                                         json={"email": user.email, "password": PASSWORD})
     _assert_error(status, body, headers, 429, "TOO_MANY_ATTEMPTS")

@@ -17,6 +17,7 @@ from tests.support.users import User, new_user
 pytestmark = pytest.mark.e2e
 
 ROLES = ("owner", "editor", "viewer", "stranger", "anon")
+CHALLENGE = 'Bearer realm="govault"'
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,8 @@ def route(people: People, file_id: str, name: str) -> tuple[str, str, dict[str, 
 
 #                      owner editor viewer stranger anon
 PRIVATE: dict[str, tuple[int, int, int, int, int]] = {
-    "get":             (200, 200, 200, 404, 404),
-    "download":        (200, 200, 200, 404, 404),
+    "get":             (200, 200, 200, 404, 401),
+    "download":        (200, 200, 200, 404, 401),
     "rename":          (204, 204, 403, 404, 401),
     "delete":          (204, 403, 403, 404, 401),
     "copy":            (201, 201, 201, 404, 401),
@@ -165,6 +166,8 @@ async def test_route_by_role(http: aiohttp.ClientSession, base_url: str, people:
             assert set(error) >= {"error", "code", "request_id"}
             if r.status == 404:
                 assert error["code"] == "FILE_NOT_FOUND"
+            if r.status == 401:  # only anonymous callers here: asked to sign in
+                assert r.headers["WWW-Authenticate"] == CHALLENGE
         elif r.status != 204 and method == "GET" and name not in ("owned", "shared",
                                                                   "shortcuts"):
             payload = await r.json()
@@ -188,3 +191,31 @@ async def test_unknown_file_is_404_for_everyone(http: aiohttp.ClientSession, bas
                                 json=body) as r:
             assert r.status == 404, f"{name}: {r.status} {await r.text()}"
             assert (await r.json())["code"] == "FILE_NOT_FOUND"
+
+
+async def test_anonymous_reads_of_private_or_missing_files_ask_to_sign_in(
+        http: aiohttp.ClientSession, base_url: str, people: People) -> None:
+    """No Authorization: a private file and a missing one get the same 401 with a Bearer
+    challenge (a browser prompts for sign-in); a signed-in stranger still gets 404 for both;
+    a public file answers the anonymous caller."""
+    private = await shared_file(http, base_url, people)
+    missing = str(uuid.uuid4())
+    answers = []
+    for file_id in (private, missing):
+        for suffix in ("", "/download"):
+            url = f"{base_url}/api/files/f/{file_id}{suffix}"
+            async with http.get(url) as r:
+                body = await r.json()
+                assert r.status == 401, body
+                assert r.headers["WWW-Authenticate"] == CHALLENGE
+                assert body["code"] == "UNAUTHENTICATED"
+                assert body["request_id"] == r.headers["X-Request-ID"]
+                answers.append(body["error"])
+            async with http.get(url, headers=people.stranger.auth) as r:
+                assert r.status == 404 and (await r.json())["code"] == "FILE_NOT_FOUND"
+                assert "WWW-Authenticate" not in r.headers
+    assert len(set(answers)) == 1  # nothing tells a missing file from a private one
+    public = await shared_file(http, base_url, people, public=True)
+    for suffix in ("", "/download"):
+        async with http.get(f"{base_url}/api/files/f/{public}{suffix}") as r:
+            assert r.status == 200, await r.text()

@@ -312,7 +312,7 @@ async def test_public_link_and_anonymous_download(http: aiohttp.ClientSession, b
     data = b"for everyone"
     file_id = await upload_file(http, base_url, alice, data, "pub.txt")
     status, body = await call(http, "GET", f"{base_url}/api/files/f/{file_id}")
-    assert status == 404
+    assert status == 401 and body["code"] == "UNAUTHENTICATED"  # anonymous: sign in
     status, body = await call(http, "POST", f"{base_url}/api/files/f/{file_id}/public", alice)
     assert status == 201 and body["public_url"].endswith(f"/api/files/f/{file_id}")
     status, again = await call(http, "POST", f"{base_url}/api/files/f/{file_id}/public", alice)
@@ -326,7 +326,7 @@ async def test_public_link_and_anonymous_download(http: aiohttp.ClientSession, b
     status, _ = await call(http, "DELETE", f"{base_url}/api/files/f/{file_id}/public", alice)
     assert status == 204
     status, _ = await call(http, "GET", f"{base_url}/api/files/f/{file_id}")
-    assert status == 404
+    assert status == 401  # private again: the anonymous caller is asked to sign in
     status, _ = await call(http, "DELETE", f"{base_url}/api/files/f/{file_id}/public", alice)
     assert status == 204  # idempotent
 

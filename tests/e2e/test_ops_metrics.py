@@ -60,7 +60,7 @@ async def drive_traffic(session: aiohttp.ClientSession, base: str) -> User:
         await _ok(r)
     async with session.post(f"{base}/auth/login",
                             json={"email": user.email, "password": "wrong-password"}) as r:
-        await _ok(r, 401)
+        await _ok(r, 400)  # INVALID_CREDENTIALS
     file_id = await upload_file(session, base, user, b"metrics" * 1000, "metrics.bin")
     # multipart: one small part straight to S3, then complete
     await upload_one_part(session, base, user, b"m" * 4096, "mp.bin")

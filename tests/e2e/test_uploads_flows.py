@@ -20,8 +20,8 @@ from tests.support.users import User, new_user
 pytestmark = pytest.mark.e2e
 
 MIB = 1024 * 1024
-CHUNK = 10 * MIB
-SIZES = [1, MIB, 10 * MIB, 10 * MIB + 1, 25 * MIB]
+CHUNK = 5 * MIB  # the default chunk size (GOVAULT_UPLOAD_CHUNK_SIZE_BYTES)
+SIZES = [1, MIB, 5 * MIB, 5 * MIB + 1, 7 * MIB, 25 * MIB]
 
 
 @pytest.fixture(scope="session")
@@ -59,9 +59,9 @@ async def call(http: aiohttp.ClientSession, method: str, url: str, user: User | 
 
 
 async def proxy_session(http: aiohttp.ClientSession, base: str, user: User, size: int,
-                        name: str = "data.bin") -> dict[str, Any]:
+                        name: str = "data.bin", **extra: Any) -> dict[str, Any]:
     status, body = await call(http, "POST", f"{base}/api/upload/proxy/session", user,
-                              json={"file_name": name, "file_size_bytes": size})
+                              json={"file_name": name, "file_size_bytes": size, **extra})
     assert status == 200, body
     return body  # type: ignore[no-any-return]
 
@@ -83,10 +83,10 @@ def chunks_of(data: bytes, size: int = CHUNK) -> list[bytes]:
 
 
 async def proxy_upload(http: aiohttp.ClientSession, base: str, user: User,
-                       data: bytes) -> dict[str, Any]:
-    session = await proxy_session(http, base, user, len(data))
-    assert session["chunk_size_bytes"] == CHUNK
-    pieces = chunks_of(data)
+                       data: bytes, chunk: int = CHUNK, **extra: Any) -> dict[str, Any]:
+    session = await proxy_session(http, base, user, len(data), **extra)
+    assert session["chunk_size_bytes"] == chunk
+    pieces = chunks_of(data, chunk)
     assert session["total_chunks"] == len(pieces)
     body: Any = None
     for i, piece in enumerate(pieces):
@@ -252,12 +252,89 @@ async def test_original_client_multipart_flow(http: aiohttp.ClientSession, edge_
     await assert_stored_once(http, edge_url, user, body["file_id"], data)
 
 
+# proxy: chunk size ---------------------------------------------------------------------------
+
+
+async def test_original_browser_client_5mib_chunks(http: aiohttp.ClientSession, edge_url: str,
+                                                   user: User) -> None:
+    """The original's browser client cuts files into 5 MiB chunks without asking: a 7 MiB file
+    sent as 5 MiB + 2 MiB is stored byte for byte with the default settings."""
+    data = os.urandom(7 * MIB)
+    status, session = await call(http, "POST", f"{edge_url}/api/upload/proxy/session", user,
+                                 json={"file_name": "song.wav", "file_size_bytes": len(data)})
+    assert status == 200, session
+    assert (session["chunk_size_bytes"], session["total_chunks"]) == (5 * MIB, 2)
+    pieces = [data[:5 * MIB], data[5 * MIB:]]
+    status, first = await send_chunk(http, edge_url, user, session["upload_uuid"], 0, pieces[0])
+    assert status == 200 and first["status"] == "uploading", first
+    status, last = await send_chunk(http, edge_url, user, session["upload_uuid"], 1, pieces[1])
+    assert status == 200 and last["status"] == "completed", last
+    summary = await assert_stored_once(http, edge_url, user, last["file_id"], data)
+    assert summary["checksum"] == composite(pieces)
+
+
+@pytest.mark.parametrize("size", [MIB, 8 * MIB, 20 * MIB], ids=lambda s: f"{s}B")
+async def test_client_chosen_chunk_size(http: aiohttp.ClientSession, edge_url: str, user: User,
+                                        size: int) -> None:
+    data = os.urandom(size)
+    body = await proxy_upload(http, edge_url, user, data, 8 * MIB, chunk_size_bytes=8 * MIB)
+    await assert_stored_once(http, edge_url, user, body["file_id"], data)
+    status = await upload_status(http, edge_url, user, body["upload_uuid"])
+    assert status["chunk_size_bytes"] == 8 * MIB
+    assert status["received"] == list(range(len(chunks_of(data, 8 * MIB))))
+
+
+async def test_client_chosen_chunk_size_is_enforced(http: aiohttp.ClientSession, edge_url: str,
+                                                    user: User) -> None:
+    data = os.urandom(10 * MIB)
+    session = await proxy_session(http, edge_url, user, len(data), chunk_size_bytes=8 * MIB)
+    status, body = await send_chunk(http, edge_url, user, session["upload_uuid"], 0,
+                                    data[:5 * MIB])  # the default size is not this session's
+    assert (status, body["code"]) == (400, "CHUNK_SIZE_MISMATCH"), body
+    assert body["error"] == f"chunk 0 must be {8 * MIB} bytes"
+
+
+@pytest.mark.parametrize("chunk_size", [0, -1, 5 * MIB - 1, 1024, 5 * 1024 * MIB + 1,
+                                        65 * MIB, "5242880", 5.5 * MIB])
+async def test_chunk_size_out_of_range_is_400(http: aiohttp.ClientSession, edge_url: str,
+                                              user: User, chunk_size: Any) -> None:
+    status, body = await call(http, "POST", f"{edge_url}/api/upload/proxy/session", user,
+                              json={"file_name": "a", "file_size_bytes": 20 * MIB,
+                                    "chunk_size_bytes": chunk_size})
+    assert status == 400, body
+    assert body["code"] == "INVALID_ARGUMENT" and "chunk_size_bytes" in body["error"]
+
+
+async def test_more_than_10000_chunks_is_400(http: aiohttp.ClientSession, edge_url: str,
+                                             user: User) -> None:
+    status, body = await call(http, "POST", f"{edge_url}/api/upload/proxy/session", user,
+                              json={"file_name": "a", "file_size_bytes": 10_000 * 5 * MIB + 1,
+                                    "chunk_size_bytes": 5 * MIB})
+    assert (status, body["code"]) == (400, "CHUNK_OUT_OF_RANGE"), body
+    status, body = await call(http, "POST", f"{edge_url}/api/upload/proxy/session", user,
+                              json={"file_name": "a", "file_size_bytes": 10_000 * 5 * MIB + 1})
+    assert status == 200, body  # without a choice, the default grows to fit 10,000 chunks
+    assert (body["chunk_size_bytes"], body["total_chunks"]) == (6 * MIB, 8334)
+
+
+async def test_openapi_documents_the_chunk_size_rule(http: aiohttp.ClientSession,
+                                                     edge_url: str) -> None:
+    status, document = await call(http, "GET", f"{edge_url}/openapi.json", None)
+    assert status == 200
+    request = document["paths"]["/api/upload/proxy/session"]["post"]["requestBody"]
+    ref = request["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    field = document["components"]["schemas"][ref]["properties"]["chunk_size_bytes"]
+    text = str(field)
+    assert "5 MiB" in text and "5 GiB" in text and "10,000" in text
+    assert "chunk_size_bytes" not in document["components"]["schemas"][ref].get("required", [])
+
+
 # proxy: ordering, concurrency, retries ----------------------------------------------------------
 
 
 async def test_proxy_chunks_out_of_order_and_concurrently(http: aiohttp.ClientSession,
                                                           edge_url: str, user: User) -> None:
-    data = os.urandom(25 * MIB)
+    data = os.urandom(12 * MIB)
     pieces = chunks_of(data)
     session = await proxy_session(http, edge_url, user, len(data))
     uid = session["upload_uuid"]
@@ -286,7 +363,7 @@ async def test_two_final_chunks_at_once_make_one_file(http: aiohttp.ClientSessio
 
 async def test_resent_chunks_newest_wins_until_completion(http: aiohttp.ClientSession,
                                                           edge_url: str, user: User) -> None:
-    data = os.urandom(15 * MIB)
+    data = os.urandom(8 * MIB)
     pieces = chunks_of(data)
     session = await proxy_session(http, edge_url, user, len(data))
     uid = session["upload_uuid"]
@@ -311,7 +388,7 @@ async def test_resent_chunks_newest_wins_until_completion(http: aiohttp.ClientSe
 # proxy: rejections ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("size", [MIB, 15 * MIB], ids=["one-chunk", "two-chunks"])
+@pytest.mark.parametrize("size", [MIB, 8 * MIB], ids=["one-chunk", "two-chunks"])
 async def test_checksum_mismatch_keeps_nothing(http: aiohttp.ClientSession, edge_url: str,
                                                user: User, size: int) -> None:
     data = os.urandom(size)
@@ -335,7 +412,7 @@ async def test_checksum_mismatch_keeps_nothing(http: aiohttp.ClientSession, edge
 
 async def test_chunk_rejections(http: aiohttp.ClientSession, edge_url: str,
                                 user: User) -> None:
-    data = os.urandom(12 * MIB)
+    data = os.urandom(7 * MIB)
     session = await proxy_session(http, edge_url, user, len(data))
     uid = session["upload_uuid"]
     status, body = await send_chunk(http, edge_url, user, uid, 2, b"x")
@@ -351,7 +428,7 @@ async def test_chunk_rejections(http: aiohttp.ClientSession, edge_url: str,
     assert (status, body["code"]) == (400, "CHUNK_TOO_LARGE")
 
     async def too_long() -> AsyncIterator[bytes]:  # no Content-Length: caught while streaming
-        for _ in range(12):
+        for _ in range(7):
             yield bytes(MIB)
 
     status, body = await call(http, "POST", f"{edge_url}/api/upload/proxy/chunk?id=0", user,

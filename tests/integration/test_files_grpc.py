@@ -157,7 +157,10 @@ async def test_status_codes_and_error_codes(stub: files_pb2_grpc.FilesServiceAsy
                       metadata=bearer(keys, stranger), timeout=5),
          grpc.StatusCode.NOT_FOUND, "FILE_NOT_FOUND"),
         (stub.GetFile(files_pb2.GetFileRequest(file_id=request.file_id), timeout=5),
-         grpc.StatusCode.NOT_FOUND, "FILE_NOT_FOUND"),
+         grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED"),  # anonymous: sign in
+        (stub.GetDownloadUrl(files_pb2.GetDownloadUrlRequest(file_id=str(uuid.uuid4())),
+                             timeout=5),
+         grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED"),  # missing looks the same
         (stub.GetFile(files_pb2.GetFileRequest(file_id="nope"), metadata=bearer(keys, owner),
                       timeout=5),
          grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT"),

@@ -75,9 +75,9 @@ async def test_login_returns_tokens_and_user(world: World) -> None:
 async def test_wrong_password_and_unknown_email_look_the_same(world: World) -> None:
     await _signed_up(world)
     world.hasher.calls.clear()
-    with pytest.raises(Unauthenticated) as wrong:
+    with pytest.raises(InvalidArgument) as wrong:
         await world.service.login("alice@example.com", "Wrong@1234")
-    with pytest.raises(Unauthenticated) as unknown:
+    with pytest.raises(InvalidArgument) as unknown:
         await world.service.login("nobody@example.com", PASSWORD)
     assert (wrong.value.code, wrong.value.message) == (unknown.value.code, unknown.value.message)
     assert wrong.value.code == "INVALID_CREDENTIALS"
@@ -87,7 +87,7 @@ async def test_wrong_password_and_unknown_email_look_the_same(world: World) -> N
 async def test_failed_logins_from_one_client_get_growing_delays(world: World) -> None:
     await _signed_up(world)
     for _ in range(10):
-        with pytest.raises(Unauthenticated):
+        with pytest.raises(InvalidArgument):
             await world.service.login("alice@example.com", "Wrong@1234", "10.0.0.1")
     calls = len(world.hasher.calls)
     with pytest.raises(ResourceExhausted) as caught:
@@ -96,7 +96,7 @@ async def test_failed_logins_from_one_client_get_growing_delays(world: World) ->
     assert caught.value.retry_after_s == 5
     assert len(world.hasher.calls) == calls  # refused before hashing
     world.clock.t += 5  # a wait, not a lockout
-    with pytest.raises(Unauthenticated):
+    with pytest.raises(InvalidArgument):
         await world.service.login("alice@example.com", "Wrong@1234", "10.0.0.1")
     with pytest.raises(ResourceExhausted) as caught:
         await world.service.login("alice@example.com", PASSWORD, "10.0.0.1")
@@ -108,18 +108,18 @@ async def test_failed_logins_from_one_client_get_growing_delays(world: World) ->
 async def test_failures_elsewhere_never_lock_out_the_correct_password(world: World) -> None:
     await _signed_up(world)
     for i in range(100):  # attackers at many addresses
-        with pytest.raises(Unauthenticated):
+        with pytest.raises(InvalidArgument):
             await world.service.login("alice@example.com", "Wrong@1234", f"10.0.{i}.1")
     assert (await world.service.login("alice@example.com", PASSWORD, "10.1.1.1")).user.email
 
 
 async def test_failed_logins_per_address_are_throttled(world: World) -> None:
     for i in range(50):
-        with pytest.raises(Unauthenticated):
+        with pytest.raises(InvalidArgument):
             await world.service.login(f"user{i}@example.com", PASSWORD, "10.9.9.9")
     with pytest.raises(ResourceExhausted):
         await world.service.login("other@example.com", PASSWORD, "10.9.9.9")
-    with pytest.raises(Unauthenticated):  # another address is not affected
+    with pytest.raises(InvalidArgument):  # another address is not affected
         await world.service.login("other@example.com", PASSWORD, "10.9.9.10")
 
 

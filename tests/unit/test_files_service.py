@@ -107,6 +107,10 @@ def test_require_access_hides_invisible_files_and_forbids_the_visible() -> None:
         require_access(_grant("o", "viewer"), "v", Access.EDITOR)
     with pytest.raises(PermissionDenied):
         require_access(_grant("o", None, True), None, Access.OWNER)
+    for grant in (_grant("o"), None):  # anonymous: asked to sign in, private or missing alike
+        with pytest.raises(Unauthenticated) as caught:
+            require_access(grant, None, Access.PUBLIC)
+        assert caught.value.code == "UNAUTHENTICATED"
     assert require_access(_grant("o", "editor"), "e", Access.EDITOR).access == Access.EDITOR
 
 
@@ -134,8 +138,8 @@ def test_mime_guessed_from_name_or_defaulted() -> None:
 # operation → expected outcome per role, on a private file shared with editor + viewer.
 OK, NF, PD, UA = "ok", NotFound, PermissionDenied, Unauthenticated
 MATRIX: dict[str, dict[str, object]] = {
-    "get_file":           {"owner": OK, "editor": OK, "viewer": OK, "stranger": NF, "anon": NF},
-    "download_link":      {"owner": OK, "editor": OK, "viewer": OK, "stranger": NF, "anon": NF},
+    "get_file":           {"owner": OK, "editor": OK, "viewer": OK, "stranger": NF, "anon": UA},
+    "download_link":      {"owner": OK, "editor": OK, "viewer": OK, "stranger": NF, "anon": UA},
     "rename":             {"owner": OK, "editor": OK, "viewer": PD, "stranger": NF, "anon": UA},
     "copy":               {"owner": OK, "editor": OK, "viewer": OK, "stranger": NF, "anon": UA},
     "list_shares":        {"owner": OK, "editor": PD, "viewer": PD, "stranger": NF, "anon": UA},
@@ -191,7 +195,7 @@ async def test_public_file_readable_by_anyone_but_not_changeable(role: str) -> N
         assert copy.file.owner_id == caller
         await world.service.create_shortcut(caller, file_id)
     await world.service.delete_public_link(world.owner, file_id)
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound if caller is not None else Unauthenticated):
         await world.service.get_file(caller, file_id)
 
 

@@ -26,7 +26,7 @@ from svc_upload.models import (
     UPLOADING,
     Session,
 )
-from svc_upload.rules import composite_checksum, validate_size
+from svc_upload.rules import composite_checksum, proxy_chunk_size, validate_size
 from svc_upload.service import UploadService
 from tests.fakes.upload import FakeFiles, FakeLedger, FakeObjects
 
@@ -116,6 +116,24 @@ def test_composite_checksum_is_sha256_of_digests_with_count() -> None:
     assert composite_checksum([sha(a), sha(b)]) == expected.hexdigest() + "-2"
 
 
+def test_proxy_chunk_size_rule() -> None:
+    gib = 1024 * MIB
+    assert proxy_chunk_size(None, 5 * MIB, 7 * MIB) == 5 * MIB  # the default
+    assert proxy_chunk_size(None, 5 * MIB, 10_000 * 5 * MIB) == 5 * MIB
+    # a file that needs more than 10,000 default chunks: the default grows to a MiB multiple
+    assert proxy_chunk_size(None, 5 * MIB, 10_000 * 5 * MIB + 1) == 6 * MIB
+    for chosen in (5 * MIB, 8 * MIB, 5 * gib):
+        assert proxy_chunk_size(chosen, 5 * MIB, MIB) == chosen
+    for bad in (0, -1, 5 * MIB - 1, 5 * gib + 1):
+        with pytest.raises(InvalidArgument) as err:
+            proxy_chunk_size(bad, 5 * MIB, MIB)
+        assert err.value.code == "INVALID_ARGUMENT"
+    assert proxy_chunk_size(5 * MIB, 5 * MIB, 10_000 * 5 * MIB) == 5 * MIB
+    with pytest.raises(InvalidArgument) as err:
+        proxy_chunk_size(5 * MIB, 5 * MIB, 10_000 * 5 * MIB + 1)
+    assert err.value.code == "CHUNK_OUT_OF_RANGE"
+
+
 # proxy --------------------------------------------------------------------------------------
 
 
@@ -126,6 +144,8 @@ async def test_proxy_session_shape(world: World) -> None:
     assert three.session.total_chunks == 3 and three.session.storage_upload_id
     assert three.session.storage_key == f"users/{OWNER}/{three.session.file_id}"
     assert three.session.part_size_bytes == RULES.chunk_size_bytes
+    chosen = await world.service.create_proxy_session(OWNER, "c.bin", 12 * MIB, 5 * MIB)
+    assert (chosen.session.part_size_bytes, chosen.session.total_chunks) == (5 * MIB, 3)
 
 
 async def test_one_chunk_upload_is_registered_once(world: World) -> None:

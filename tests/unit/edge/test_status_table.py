@@ -66,10 +66,10 @@ def test_401_about_the_token_carries_a_bearer_challenge() -> None:
     assert error.headers["WWW-Authenticate"].startswith("Bearer")
 
 
-def test_401_for_a_wrong_password_has_no_bearer_challenge() -> None:
-    error = from_rpc_error(_rpc_error(grpc.StatusCode.UNAUTHENTICATED, "bad",
+def test_a_wrong_password_is_400_without_a_bearer_challenge() -> None:
+    error = from_rpc_error(_rpc_error(grpc.StatusCode.INVALID_ARGUMENT, "bad",
                                       (ERROR_CODE_KEY, "INVALID_CREDENTIALS")))
-    assert error.status == 401
+    assert (error.status, error.code) == (400, "INVALID_CREDENTIALS")
     assert "WWW-Authenticate" not in error.headers
 
 

@@ -73,19 +73,27 @@ class CreateProxySessionRequest(_message.Message):
 
     FILE_NAME_FIELD_NUMBER: _builtins.int
     FILE_SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    CHUNK_SIZE_BYTES_FIELD_NUMBER: _builtins.int
     file_name: _builtins.str
     file_size_bytes: _builtins.int
+    chunk_size_bytes: _builtins.int
+    """The client's chunk size: 5 MiB to 5 GiB, and at most 10,000 chunks for the file. Unset: the
+    server's default (GOVAULT_UPLOAD_CHUNK_SIZE_BYTES, 5 MiB), raised to fit 10,000 chunks.
+    """
     def __init__(
         self,
         *,
         file_name: _builtins.str = ...,
         file_size_bytes: _builtins.int = ...,
+        chunk_size_bytes: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_chunk_size_bytes", b"_chunk_size_bytes", "chunk_size_bytes", b"chunk_size_bytes"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["file_name", b"file_name", "file_size_bytes", b"file_size_bytes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_chunk_size_bytes", b"_chunk_size_bytes", "chunk_size_bytes", b"chunk_size_bytes", "file_name", b"file_name", "file_size_bytes", b"file_size_bytes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__chunk_size_bytes: _TypeAlias = _typing.Literal["chunk_size_bytes"]  # noqa: Y015
+    _WhichOneofArgType__chunk_size_bytes: _TypeAlias = _typing.Literal["_chunk_size_bytes", b"_chunk_size_bytes"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__chunk_size_bytes) -> _WhichOneofReturnType__chunk_size_bytes | None: ...
 
 Global___CreateProxySessionRequest: _TypeAlias = CreateProxySessionRequest  # noqa: Y015
 
