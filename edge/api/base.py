@@ -26,6 +26,8 @@ END = r"(?![\s\S])"
 CONTROLS = r"\x00-\x1f\x7f-\x9f"
 # What `str.strip()` removes, outside the control characters.
 SPACES = r" \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# Everything `str.strip()` removes (`\s` would differ between Python's and ECMA's regexes).
+STRIPPED = rf"[\t-\r\x1c-\x1f\x85{SPACES}]"
 # A file name as the upload and files services accept it: not blank, no path separator or
 # control character, not "." or "..". (Linear: the leading spaces and the first other character
 # are disjoint sets, so a long hostile string cannot make the match backtrack.)
