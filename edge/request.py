@@ -135,12 +135,12 @@ async def read_model(request: web.Request, model: type[M]) -> M:
 def query_int(request: web.Request, param: Param, default: int, *,
               code: str = "INVALID_ARGUMENT") -> int:
     """An integer query parameter of ASCII digits within the minimum and maximum its description
-    declares, or `default` when absent."""
+    declares, or `default` when absent (or empty, where the description allows an empty value)."""
     name = param.name
     minimum: int = param.schema["minimum"]
     maximum: int = param.schema["maximum"]
     raw = request.query.get(name)
-    if raw is None or raw == "":
+    if raw is None or (raw == "" and param.allow_empty):
         return default
     if not _DIGITS.match(raw) or not minimum <= int(raw) <= maximum:
         raise invalid(f"query parameter {name} must be an integer from {minimum} to {maximum}",

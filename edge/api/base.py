@@ -67,6 +67,7 @@ class Param:
     schema: Mapping[str, Any]
     required: bool = False
     description: str | None = None
+    allow_empty: bool = False  # a query parameter sent empty (`?page=`) counts as absent
 
 
 Auth = Literal["required", "optional", "none"]

@@ -105,9 +105,11 @@ _ID_SCHEMA = {"type": "string", "format": "uuid", "pattern": UUID_PATTERN}
 FILE_ID = Param("file_id", "path", _ID_SCHEMA, required=True)
 USER_ID = Param("user_id", "path", _ID_SCHEMA, required=True)
 PAGE = Param("page", "query",
-             {"type": "integer", "minimum": 1, "maximum": PAGE_MAX, "default": 1})
+             {"type": "integer", "minimum": 1, "maximum": PAGE_MAX, "default": 1},
+             allow_empty=True)
 LIMIT = Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": INT32_MAX},
-              description="page size (default and cap set by the server: 20 / 100)")
+              description="page size (default and cap set by the server: 20 / 100)",
+              allow_empty=True)
 PAGING = (PAGE, LIMIT)
 _VISIBLE = {404: "no such file, or not visible to the caller (FILE_NOT_FOUND)"}
 _CHANGE = {**_VISIBLE, 403: "visible but not changeable by the caller"}
