@@ -12,12 +12,13 @@ from typing import TypeVar
 import msgspec
 from aiohttp import web
 
-from edge.api.base import UUID_PATTERN, Model
+from edge.api.base import UUID_PATTERN, Model, Param
 from edge.errors import ApiError
 from edge.keys import SETTINGS
 
 M = TypeVar("M", bound=Model)
 _UUID = re.compile(UUID_PATTERN)
+_REGEX = re.compile(r"matching regex '.*'(?= - at )")  # the pattern itself helps no one
 _DIGITS = re.compile(r"^[0-9]{1,19}$")  # ASCII only: str.isdigit() also accepts "²"
 
 
@@ -92,12 +93,27 @@ def decode(raw: bytes, model: type[M]) -> M:
         decoded: M = _decoder(model).decode(raw)
     except msgspec.ValidationError as exc:
         # The decoder validates as it parses: make sure the JSON itself was well formed.
-        if not isinstance(_plain_json(raw), dict):
+        plain = _plain_json(raw)
+        if not isinstance(plain, dict):
             raise invalid("the body must be a JSON object", "INVALID_JSON") from None
-        raise invalid(str(exc)) from None
+        try:
+            # JSON has one number type: 143.0 is the integer 143 (as JSON Schema counts it).
+            return msgspec.convert({k: _integral(v) for k, v in plain.items()}, model)
+        except msgspec.ValidationError:
+            raise invalid(_REGEX.sub("in the format /openapi.json describes", str(exc))) from None
     except (msgspec.DecodeError, RecursionError):
         raise _not_json() from None
     return decoded
+
+
+def _integral(value: object) -> object:
+    """A whole-number float as an int, in a field or in a list field (where the models have
+    integers); anything else unchanged, for the model to judge."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [int(v) if isinstance(v, float) and v.is_integer() else v for v in value]
+    return value
 
 
 def _not_json() -> ApiError:
@@ -116,12 +132,15 @@ async def read_model(request: web.Request, model: type[M]) -> M:
     return decode(await read_body(request), model)
 
 
-def query_int(request: web.Request, name: str, default: int, *, minimum: int, maximum: int,
+def query_int(request: web.Request, param: Param, default: int, *,
               code: str = "INVALID_ARGUMENT") -> int:
-    """A query parameter of ASCII digits within [minimum, maximum] (the range of its proto field),
-    or `default` when absent."""
+    """An integer query parameter of ASCII digits within the minimum and maximum its description
+    declares, or `default` when absent (or empty, where the description allows an empty value)."""
+    name = param.name
+    minimum: int = param.schema["minimum"]
+    maximum: int = param.schema["maximum"]
     raw = request.query.get(name)
-    if raw is None or raw == "":
+    if raw is None or (raw == "" and param.allow_empty):
         return default
     if not _DIGITS.match(raw) or not minimum <= int(raw) <= maximum:
         raise invalid(f"query parameter {name} must be an integer from {minimum} to {maximum}",

@@ -83,7 +83,8 @@ def _operation(op: Operation) -> dict[str, Any]:
     if op.params:
         entry["parameters"] = [
             {"name": p.name, "in": p.where, "required": p.required, "schema": dict(p.schema),
-             **({"description": p.description} if p.description else {})}
+             **({"description": p.description} if p.description else {}),
+             **({"allowEmptyValue": True} if p.allow_empty else {})}
             for p in op.params]
     if op.body is not None:
         entry["requestBody"] = {"required": op.body_required, "content": {

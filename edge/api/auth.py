@@ -6,11 +6,19 @@ from typing import Annotated
 
 import msgspec
 
-from edge.api.base import Model, Operation, Timestamp, Uuid, text
+from edge.api.base import END, STRIPPED, Model, Operation, Timestamp, Uuid, text
 
-Username = Annotated[str, msgspec.Meta(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$",
+Username = Annotated[str, msgspec.Meta(min_length=3, max_length=64,
+                                       pattern=rf"^[A-Za-z0-9_.-]+{END}",
                                        description="letters, digits and _ . -")]
-Email = Annotated[str, text(min_length=1, max_length=254)]
+# The auth service's rule (svc_auth.rules.EMAIL_RE), case-insensitive and with the surrounding
+# spaces it strips: emails are stored trimmed and lowercased. local@domain.tld, no spaces, quotes
+# or angle brackets inside.
+EMAIL_PATTERN = (rf"^{STRIPPED}*[A-Za-z0-9!#$%&'*+/=?^_`{{|}}~.\-]{{1,64}}"
+                 r"@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+                 rf"{STRIPPED}*{END}")
+Email = Annotated[str, msgspec.Meta(pattern=EMAIL_PATTERN, min_length=3, max_length=254,
+                                    description="an address: name@example.com")]
 Password = Annotated[str, text(min_length=8, max_length=256)]
 RefreshToken = Annotated[str, text(max_length=512, description="opaque refresh token")]
 

@@ -21,6 +21,19 @@ INT64_MAX = 2**63 - 1
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 # PostgreSQL text cannot hold NUL, and no GoVault string needs one: rejected before any RPC.
 NO_NUL = r"^[^\x00]*$"
+# The end of the string: `$` alone also matches before a final newline (Python's `re`).
+END = r"(?![\s\S])"
+CONTROLS = r"\x00-\x1f\x7f-\x9f"
+# What `str.strip()` removes, outside the control characters.
+SPACES = r" \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# Everything `str.strip()` removes (`\s` would differ between Python's and ECMA's regexes).
+STRIPPED = rf"[\t-\r\x1c-\x1f\x85{SPACES}]"
+# A file name as the upload and files services accept it: not blank, no path separator or
+# control character, not "." or "..". (Linear: the leading spaces and the first other character
+# are disjoint sets, so a long hostile string cannot make the match backtrack.)
+FILE_NAME_BODY = (rf"(?!\.\.?{END})[{SPACES}]*[^/\\{CONTROLS}{SPACES}][^/\\{CONTROLS}]*{END}")
+FILE_NAME_PATTERN = rf"^{FILE_NAME_BODY}"
+MAX_NAME_CHARS = 255
 
 
 def text(*, min_length: int | None = None, max_length: int | None = None,
@@ -34,6 +47,9 @@ Text = Annotated[str, text()]
 Uuid = Annotated[str, msgspec.Meta(pattern=UUID_PATTERN, extra_json_schema={"format": "uuid"})]
 Timestamp = Annotated[str | None, msgspec.Meta(extra_json_schema={"format": "date-time"})]
 Size = Annotated[int, msgspec.Meta(ge=1, le=INT64_MAX, description="bytes (int64)")]
+FileName = Annotated[str, msgspec.Meta(
+    pattern=FILE_NAME_PATTERN, min_length=1, max_length=MAX_NAME_CHARS,
+    description='not blank, no path separators or control characters, not "." or ".."')]
 PartNumber = Annotated[int, msgspec.Meta(ge=1, le=INT32_MAX, description="1-based (int32)")]
 Count = int
 
@@ -51,6 +67,7 @@ class Param:
     schema: Mapping[str, Any]
     required: bool = False
     description: str | None = None
+    allow_empty: bool = False  # a query parameter sent empty (`?page=`) counts as absent
 
 
 Auth = Literal["required", "optional", "none"]

@@ -6,18 +6,23 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from edge.api.auth import Email
 from edge.api.base import (
+    END,
+    FILE_NAME_BODY,
     INT32_MAX,
+    MAX_NAME_CHARS,
     UUID_PATTERN,
+    FileName,
     Model,
     Operation,
     Param,
     Timestamp,
     Uuid,
-    text,
 )
 
-Name = Annotated[str, text(min_length=1, max_length=255)]
+# The files service answers "page is out of range" beyond this.
+PAGE_MAX = 1_000_000
 Permission = Literal["viewer", "editor"]
 Access = Literal["owner", "editor", "viewer", "public"]
 
@@ -48,11 +53,13 @@ class DownloadUrl(Model):
 
 
 class Rename(Model):
-    name: Name
+    name: FileName
 
 
 class CopyBody(Model):
-    name: Annotated[str, text(max_length=255, description="the copy's name (default: same)")] = ""
+    name: Annotated[str, msgspec.Meta(
+        pattern=rf"^(?:{END}|{FILE_NAME_BODY})", max_length=MAX_NAME_CHARS,
+        description="the copy's name (empty or absent: the same name)")] = ""
 
 
 class Copied(Model):
@@ -61,7 +68,7 @@ class Copied(Model):
 
 
 class Recipient(Model):
-    email: Annotated[str, text(min_length=1, max_length=254)]
+    email: Email
     permission: Permission
 
 
@@ -97,11 +104,13 @@ class Shortcut(Model):
 _ID_SCHEMA = {"type": "string", "format": "uuid", "pattern": UUID_PATTERN}
 FILE_ID = Param("file_id", "path", _ID_SCHEMA, required=True)
 USER_ID = Param("user_id", "path", _ID_SCHEMA, required=True)
-PAGING = (
-    Param("page", "query", {"type": "integer", "minimum": 1, "maximum": INT32_MAX, "default": 1}),
-    Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": INT32_MAX},
-          description="page size (default and cap set by the server: 20 / 100)"),
-)
+PAGE = Param("page", "query",
+             {"type": "integer", "minimum": 1, "maximum": PAGE_MAX, "default": 1},
+             allow_empty=True)
+LIMIT = Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": INT32_MAX},
+              description="page size (default and cap set by the server: 20 / 100)",
+              allow_empty=True)
+PAGING = (PAGE, LIMIT)
 _VISIBLE = {404: "no such file, or not visible to the caller (FILE_NOT_FOUND)"}
 # Anonymous reads: a file that is not public, or does not exist, asks for a token (a signed-in
 # caller without access still gets 404, so existence is not leaked).

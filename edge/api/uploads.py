@@ -7,8 +7,10 @@ from typing import Annotated
 import msgspec
 
 from edge.api.base import (
+    END,
     INT32_MAX,
     UUID_PATTERN,
+    FileName,
     Model,
     Operation,
     Param,
@@ -16,12 +18,16 @@ from edge.api.base import (
     Size,
     Timestamp,
     Uuid,
-    text,
 )
 
-FileName = Annotated[str, text(min_length=1, max_length=255,
-                               description="no path separators or control characters")]
-ETag = Annotated[str, text(min_length=1, max_length=1024)]
+# S3's part ETag as its PUT answered it (quotes and surrounding spaces are dropped): some
+# character other than a space or a quote, at most 128 characters.
+ETag = Annotated[str, msgspec.Meta(pattern=rf'^[\s"]*[^\s"\x00][^\x00]*{END}', min_length=1,
+                                   max_length=128)]
+S3_MAX_PART_BYTES = 5 * 1024**3
+PartSize = Annotated[int, msgspec.Meta(
+    ge=1, le=S3_MAX_PART_BYTES,
+    description="bytes; at most 5 GiB, at least 5 MiB unless the file fits in one part")]
 
 
 MIB = 1024 * 1024
@@ -80,7 +86,7 @@ class PartUrl(Model):
 class MultipartSession(Model):
     file_name: FileName
     file_size_bytes: Size
-    part_size_bytes: Size
+    part_size_bytes: PartSize
 
 
 class MultipartSessionReply(Model):
@@ -136,6 +142,8 @@ _SESSION_ERRORS = {
     409: "the session cannot take this (UPLOAD_ABORTED, UPLOAD_EXPIRED, UPLOAD_FAILED, "
          "UPLOAD_IN_PROGRESS, CONFLICT)",
 }
+CHUNK_ID = Param("id", "query", {"type": "integer", "minimum": 0, "maximum": INT32_MAX},
+                 required=True, description="chunk index, 0-based")
 UPLOAD_UUID_SCHEMA = {"type": "string", "format": "uuid", "pattern": UUID_PATTERN}
 
 PROXY_SESSION = Operation(
@@ -148,8 +156,7 @@ PROXY_CHUNK = Operation(
     "upload is sent after the file is stored and registered", "uploads",
     ok=ChunkReply, raw_body=True, errors={**_SESSION_ERRORS, 413: "the chunk is too large"},
     params=(
-        Param("id", "query", {"type": "integer", "minimum": 0, "maximum": INT32_MAX},
-              required=True, description="chunk index, 0-based"),
+        CHUNK_ID,
         Param("Upload-UUID", "header", UPLOAD_UUID_SCHEMA, required=True),
         Param("Checksum", "header", {"type": "string"},
               description="hex SHA-256 of the chunk; a mismatch → 400 CHECKSUM_MISMATCH"),

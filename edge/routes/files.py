@@ -18,7 +18,6 @@ from aiohttp import web
 from govault.files.v1 import files_pb2, files_pb2_grpc
 
 from edge.api import files as api
-from edge.api.base import INT32_MAX
 from edge.auth import optional_identity, require_identity
 from edge.request import decode, query_int, read_body, read_model, uuid_param
 from edge.shape import reply, timestamp
@@ -70,8 +69,7 @@ async def _on_file(request: web.Request, method: grpc.aio.UnaryUnaryMultiCallabl
 
 def _page_request(request: web.Request) -> files_pb2.PageRequest:
     return files_pb2.PageRequest(
-        page=query_int(request, "page", 1, minimum=1, maximum=INT32_MAX),
-        limit=query_int(request, "limit", 0, minimum=1, maximum=INT32_MAX))
+        page=query_int(request, api.PAGE, 1), limit=query_int(request, api.LIMIT, 0))
 
 
 _Page = files_pb2.ListOwnedResponse | files_pb2.ListSharedResponse | files_pb2.ListShortcutsResponse

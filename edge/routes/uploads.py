@@ -10,7 +10,6 @@ from aiohttp import web
 from govault.upload.v1 import upload_pb2
 
 from edge.api import uploads as api
-from edge.api.base import INT32_MAX
 from edge.auth import require_identity
 from edge.errors import ApiError
 from edge.keys import SETTINGS
@@ -55,7 +54,7 @@ async def proxy_session(request: web.Request) -> web.Response:
 def _chunk_index(request: web.Request) -> int:
     if not request.query.get("id"):
         raise invalid("query parameter id must be a chunk index (0, 1, …)", "CHUNK_OUT_OF_RANGE")
-    return query_int(request, "id", 0, minimum=0, maximum=INT32_MAX, code="CHUNK_OUT_OF_RANGE")
+    return query_int(request, api.CHUNK_ID, 0, code="CHUNK_OUT_OF_RANGE")
 
 
 async def proxy_chunk(request: web.Request) -> web.Response:

@@ -102,6 +102,25 @@ async def test_page_parameters_are_range_checked(http: aiohttp.ClientSession, ed
     _assert_bad_input(status, body, query)
 
 
+async def test_what_the_description_allows_is_accepted(http: aiohttp.ClientSession,
+                                                      edge_url: str, user: User) -> None:
+    """Found by the fuzz run (defect 13): 1024.0 is an integer (JSON Schema), the last page the
+    description allows is answered, an empty page parameter counts as absent; a file name the
+    description forbids is refused at the edge with a message naming the field."""
+    status, body = await _send(http, "POST", f"{edge_url}/api/upload/proxy/session", user,
+                               json={"file_name": "a.txt", "file_size_bytes": 1024.0})
+    assert status == 200, body
+    for query in ("page=1000000", "page=&limit="):
+        status, body = await _send(http, "GET", f"{edge_url}/api/files/me/owned?{query}", user)
+        assert status == 200 and body["files"] == [], body
+    status, body = await _send(http, "GET", f"{edge_url}/api/files/me/owned?page=1000001", user)
+    _assert_bad_input(status, body, "page=1000001")
+    status, body = await _send(http, "POST", f"{edge_url}/api/upload/proxy/session", user,
+                               json={"file_name": "..", "file_size_bytes": 1})
+    _assert_bad_input(status, body, "..")
+    assert "$.file_name" in body["error"] and "regex" not in body["error"]
+
+
 # 3, 4, 5: JSON that decoders choke on ----------------------------------------------------------
 
 @pytest.mark.parametrize(("method", "path"), JSON_ROUTES, ids=[p for _, p in JSON_ROUTES])

@@ -4,7 +4,11 @@ enforces, and the protobuf → JSON shaping keeps the original's field names."""
 
 from __future__ import annotations
 
+import inspect
 import json
+import re
+import sys
+import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,12 +19,18 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from govault.files.v1 import files_pb2
 from openapi_spec_validator import validate
 
+from common.errors import InvalidArgument
+from common.files import validate_file_name
 from edge import api
-from edge.api.base import Model
-from edge.api.files import Recipient
+from edge.api.auth import Login, SignUp
+from edge.api.base import SPACES, STRIPPED, Model
+from edge.api.files import PAGE, PAGE_MAX, CopyBody, Recipient, Rename
+from edge.api.uploads import Presign, ProxySession
 from edge.errors import ApiError
 from edge.request import decode
 from edge.routes import API_MODULES, files
+from svc_auth import rules as auth_rules
+from svc_files.service import FilesService
 
 ORIGINAL_FIELDS = {"file_id", "owner_id", "name", "mime_type", "size_bytes", "created_at",
                    "is_public"}
@@ -96,6 +106,8 @@ def _valid(model: type[Model]) -> dict[str, Any]:
             body[name] = prop["enum"][0]
         elif name == "username":
             body[name] = "alice"
+        elif name == "email":
+            body[name] = "alice@example.com"
         else:
             body[name] = "x" * max(prop.get("minLength", 1), 8)
     return body
@@ -148,3 +160,72 @@ def test_share_shape() -> None:
         user_id="u", email="e@x", permission=files_pb2.PERMISSION_EDITOR)))
     assert shaped == {"user_id": "u", "email": "e@x", "permission": "editor",
                       "created_at": None}
+
+
+def _accepts(model: type[Model], body: dict[str, Any]) -> bool:
+    return not _rejected(model, body)
+
+
+def test_whole_number_floats_are_integers_as_json_schema_counts_them() -> None:
+    session = {"file_name": "a.txt"}
+    assert decode(json.dumps({**session, "file_size_bytes": 673.0}).encode(),
+                  ProxySession).file_size_bytes == 673
+    assert decode(b'{"upload_uuid": "0b8f2c1e-5a7d-4c3b-9e2f-1a2b3c4d5e6f", '
+                  b'"part_numbers": [2.0, 3]}', Presign).part_numbers == [2, 3]
+    assert not _accepts(ProxySession, {**session, "file_size_bytes": 673.5})
+    assert not _accepts(ProxySession, {**session, "file_size_bytes": "673"})
+    assert not _accepts(ProxySession, {**session, "file_size_bytes": 0.0})
+
+
+def test_space_set_is_what_strip_removes_outside_control_characters() -> None:
+    spaces = {chr(c) for c in range(sys.maxunicode + 1)
+              if chr(c).isspace() and unicodedata.category(chr(c)) != "Cc"}
+    assert spaces == {chr(c) for c in range(sys.maxunicode + 1)
+                      if re.fullmatch(rf"[{SPACES}]", chr(c))}
+    assert {chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()} == {
+        chr(c) for c in range(sys.maxunicode + 1) if re.fullmatch(STRIPPED, chr(c))}
+
+
+NAMES = ["a.txt", " a", "a ", "...", ".a", "résumé 2026.pdf", "日本語", "a\u3000b", "", " ",
+         "\u3000", "\xa0\xa0", ".", "..", "a/b", "a\\b", "a\nb", "a\n", "\x85", "a\x7f", "a\x00",
+         "x" * 255, "x" * 256, "\t", "a\u2028"]
+
+
+@pytest.mark.parametrize("name", NAMES, ids=repr)
+def test_file_name_rule_is_the_services_rule(name: str) -> None:
+    def service_accepts(validate: Any) -> bool:
+        try:
+            validate(name)
+        except InvalidArgument:
+            return False
+        return True
+
+    documented = _accepts(Rename, {"name": name})
+    assert documented == service_accepts(validate_file_name)  # both services' one rule
+    assert _accepts(CopyBody, {"name": name}) == (documented or name == "")
+
+
+EMAILS = ["a@example.com", "Alice.Smith+tag@Sub.Example.ORG", "  Bob@Example.com ",
+          "\ta@b.com\u3000", " \x1ca@b.com\x85", "a@b.com \x00", "a@b.co", "x@localhost", "a@b.c",
+          "", "a", "a@", "@b.com", "a b@c.com", "a@b.com\n", " a@b.com", "a@-b.com", "a@b-.com",
+          "a\x00@b.com", '"a"@b.com', "a@b.c0m", "é@b.com", "a@b.com.", ("x" * 64) + "@b.com",
+          ("x" * 65) + "@b.com", "a@" + ("b" * 63) + ".com", "a@" + ("b" * 64) + ".com",
+          "a@" + ".".join(["b" * 60] * 4) + ".com"]
+
+
+@pytest.mark.parametrize("email", EMAILS, ids=repr)
+def test_email_rule_is_the_auth_services_rule(email: str) -> None:
+    try:
+        auth_rules.validate_email(email)
+        service = True
+    except InvalidArgument:
+        service = False
+    documented = _accepts(SignUp, {"username": "alice", "email": email, "password": "x" * 8})
+    assert documented == service
+    assert documented == _accepts(Login, {"email": email, "password": "p"})
+
+
+def test_page_maximum_is_the_files_services() -> None:
+    assert PAGE.schema["maximum"] == PAGE_MAX
+    source = inspect.getsource(FilesService._window)
+    assert f"page > {PAGE_MAX:_}" in source
