@@ -5,6 +5,9 @@ presigned URLs), records the session in a `ResumeStore` before sending a byte, a
 pieces `parallel` at a time, streamed from disk. Run again for the same path after any
 interruption, it asks `GET /api/upload/status` what arrived and sends only the rest; a file whose
 size or mtime changed starts over, and so does a session that expired (with a note).
+
+Why one module of ~340 lines: both methods share the resume record, the piece scheduler and the
+progress reporting; apart, each would need the other's half.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 (`UniqueViolation` → AlreadyExists, pool timeout / lost connection → Unavailable).
 
 Connections are autocommit (common.db); multi-statement work opens a transaction explicitly.
+About 300 lines because it holds every table of the files database, grouped by table.
 """
 
 from __future__ import annotations
