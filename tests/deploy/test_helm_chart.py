@@ -110,16 +110,6 @@ VALUE_SETS = {"minimal": MINIMAL_VALUES, "custom": CUSTOM_VALUES}
 
 
 # ----------------------------------------------------------------------------- helm
-@pytest.fixture(scope="session")
-def helm() -> str:
-    """The pinned helm (built once with go install; scripts/ensure-helm caches it)."""
-    result = subprocess.run([str(ROOT / "scripts" / "ensure-helm")], capture_output=True,
-                            text=True, timeout=1800, check=False)
-    if result.returncode != 0:
-        pytest.fail(f"scripts/ensure-helm failed:\n{result.stderr}", pytrace=False)
-    return result.stdout.strip().splitlines()[-1]
-
-
 def _values_file(tmp_path: Path, values: dict[str, Any], name: str = "values.yaml") -> Path:
     path = tmp_path / name
     path.write_text(yaml.safe_dump(values))
