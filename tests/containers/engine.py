@@ -362,15 +362,7 @@ class ComposeStack:
     prometheus_url = property(lambda self: f"http://127.0.0.1:{self.ports['prometheus']}")
 
     # -- engine API socket and healthchecks
-    def inventory(self) -> dict[str, set[str]]:
-        """Every container, volume and network podman knows (of any project)."""
-        networks = self.podman("network", "ls", "--format", "{{.Name}}").stdout
-        return {"containers": set(self.podman("ps", "-a", "-q").stdout.split()),
-                "volumes": set(self.podman("volume", "ls", "-q").stdout.split()),
-                "networks": set(networks.split())}
-
     def start_engine(self) -> None:
-        self.before = self.inventory()
         log = (self.workdir / "podman-service.log").open("wb")
         self._service = subprocess.Popen(
             ["podman", "system", "service", "--time=0", f"unix://{self.socket}"],
