@@ -50,6 +50,18 @@ def _variable(cls: type[Settings], name: str, field: FieldInfo) -> str:
     return (str(cls.model_config.get("env_prefix") or PREFIX) + name).upper()
 
 
+def variable_names(cls: type[Settings]) -> set[str]:
+    """Every `GOVAULT_*` variable `cls` reads, its nested settings' included (docs, tests)."""
+    names: set[str] = set()
+    for name, field in cls.model_fields.items():
+        nested = field.annotation
+        if isinstance(nested, type) and issubclass(nested, Settings):
+            names |= variable_names(nested)
+        else:
+            names.add(_variable(cls, name, field))
+    return names
+
+
 def load(cls: type[S], environ: Mapping[str, str] | None = None) -> S:
     """`cls` read from the environment (or `environ`, for tests); fields that are Settings
     themselves are read the same way from the same variables. A missing or malformed value stops

@@ -40,7 +40,8 @@ async def proxy_session(request: web.Request) -> web.Response:
     chunk_size = body.chunk_size_bytes if isinstance(body.chunk_size_bytes, int) else None
     limit = request.app[SETTINGS].max_chunk_bytes
     if chunk_size is not None and chunk_size > limit:
-        raise invalid(f"chunk_size_bytes must be at most {limit} (this edge's chunk body limit)")
+        raise invalid(f"chunk_size_bytes must be at most {limit} (this edge's chunk body limit)",
+                      "CHUNK_TOO_LARGE")
     message = upload_pb2.CreateProxySessionRequest(file_name=body.file_name,
                                                    file_size_bytes=body.file_size_bytes,
                                                    chunk_size_bytes=chunk_size)

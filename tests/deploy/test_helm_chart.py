@@ -13,6 +13,7 @@ by the code that reads it.
 from __future__ import annotations
 
 import base64
+import importlib
 import re
 import subprocess
 from pathlib import Path
@@ -24,6 +25,8 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from common.config import variable_names
+from edge.ratelimit.spec import RateLimitSettings
 from svc_auth.tokens import load_private_key
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -625,32 +628,33 @@ def test_pods_run_unprivileged_on_a_read_only_root(install: Rendered) -> None:
         assert any(v["name"] == tmp["name"] and "emptyDir" in v for v in pod["volumes"])
 
 
-def _source(process: str) -> str:
-    paths = [ROOT / "common", ROOT / PROCESSES[process][0]]
-    return "\n".join(p.read_text() for path in paths for p in sorted(path.rglob("*.py")))
+SETTINGS = {"edge": ("edge.config", "EdgeSettings"), "auth": ("svc_auth.config", "AuthSettings"),
+            "upload": ("svc_upload.config", "UploadSettings"),
+            "files": ("svc_files.config", "FilesSettings")}
 
 
-def _reads(source: str, name: str) -> bool:
-    """Whether code reads GOVAULT_<suffix>: `env.str("SUFFIX")` or a settings field `suffix`."""
-    suffix = name.removeprefix("GOVAULT_")
-    if suffix.startswith("RATE_"):
-        suffix = "RATE_"  # edge/ratelimit.py builds these from the group and the scope
-    return re.search(rf"\b{suffix}|\b{suffix.lower()}\b", source) is not None
+def _reads(process: str) -> set[str]:
+    """The GOVAULT_* variables the process's typed settings read (common.config.Settings)."""
+    module, cls = SETTINGS[process]
+    names = variable_names(getattr(importlib.import_module(module), cls))
+    if process == "edge":  # GOVAULT_RATE_<GROUP>_<SCOPE>, built from the groups and scopes
+        names |= variable_names(RateLimitSettings)
+    return names
 
 
 def test_every_variable_the_chart_sets_is_one_the_process_reads(install: Rendered) -> None:
     for process in PROCESSES:
-        source = _source(process)
-        unread = [name for name in install.env(process) if not _reads(source, name)]
+        read = _reads(process)
+        unread = [name for name in install.env(process) if name not in read]
         assert not unread, f"{process}: set but read nowhere in its code: {unread}"
 
 
 def test_each_process_gets_what_compose_gives_it_and_it_reads(install: Rendered) -> None:
     services = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
     for process in PROCESSES:
-        source = _source(process)
+        read = _reads(process)
         wanted = {name for name, value in services[process]["environment"].items()
-                  if _reads(source, name) and not re.fullmatch(r"\$\{\w+:-\}", str(value))}
+                  if name in read and not re.fullmatch(r"\$\{\w+:-\}", str(value))}
         if process == "edge":
             wanted.discard("GOVAULT_SERVICE_TOKEN")  # compose gives it to all; the edge has no use
         missing = wanted - set(install.env(process))

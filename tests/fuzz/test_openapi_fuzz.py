@@ -27,15 +27,16 @@ pytestmark = pytest.mark.fuzz
 EXAMPLES_PER_OPERATION = 25
 
 # Rules no JSON schema can state, answered 400 with their own code: a deployment's limits
-# (maximum file size, recipients per request), one field against another (a part size against the
-# file size), and what exists (accounts to share with, the session's state). A schema-valid request
+# (maximum file size, recipients per request, the edge's chunk body limit), one field against
+# another (a part size against the file size), and what exists (accounts to share with, the
+# session's state, whether an email and password belong together). A schema-valid request
 # answered 400 with any other code (INVALID_ARGUMENT, INVALID_JSON) is a description that drifted
 # from the server, and fails the run.
 RULES_BEYOND_THE_SCHEMA = frozenset({
     "FILE_TOO_LARGE", "PART_OUT_OF_RANGE", "PART_TOO_SMALL", "PART_SIZE_MISMATCH",
     "PART_NOT_UPLOADED", "PARTS_MISSING", "CHUNK_OUT_OF_RANGE", "CHUNK_TOO_LARGE",
     "CHUNK_SIZE_MISMATCH", "CHECKSUM_MISMATCH", "UPLOAD_NOT_ACTIVE", "UNKNOWN_RECIPIENTS",
-    "TOO_MANY_RECIPIENTS", "CANNOT_SHARE_WITH_SELF",
+    "TOO_MANY_RECIPIENTS", "CANNOT_SHARE_WITH_SELF", "INVALID_CREDENTIALS",
 })
 ACCEPTED = range(200, 400)
 ALSO_EXPECTED = frozenset({401, 403, 404, 409, 429})

@@ -26,7 +26,7 @@ import pytest
 import yaml
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from common.config import Settings
+from common.config import variable_names
 from compose import container_init, healthcheck
 from tests.support.tools import require_tool
 
@@ -124,17 +124,13 @@ def test_three_postgresql_16(services: dict[str, Any]) -> None:
 
 
 def settings_variables() -> set[str]:
-    """Every GOVAULT_ variable a typed settings class (common.config.Settings) reads."""
-    for module in ("edge.config", "svc_auth.config", "svc_upload.config", "svc_files.config"):
-        importlib.import_module(module)
+    """Every GOVAULT_ variable the processes' typed settings (common.config.Settings) read."""
+    classes = [("edge.config", "EdgeSettings"), ("edge.ratelimit.spec", "RateLimitSettings"),
+               ("svc_auth.config", "AuthSettings"), ("svc_upload.config", "UploadSettings"),
+               ("svc_files.config", "FilesSettings")]
     names: set[str] = set()
-    pending: list[type[Settings]] = [Settings]
-    while pending:
-        cls = pending.pop()
-        pending.extend(cls.__subclasses__())
-        for field_name, info in cls.model_fields.items():
-            alias = info.validation_alias
-            names.add(alias.upper() if isinstance(alias, str) else f"GOVAULT_{field_name.upper()}")
+    for module, cls in classes:
+        names |= variable_names(getattr(importlib.import_module(module), cls))
     return names
 
 

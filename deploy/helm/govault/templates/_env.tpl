@@ -12,8 +12,10 @@ then the process's own `env`) are merged over the chart's, so any setting can be
       "GOVAULT_LISTEN_HOST" "0.0.0.0"
       "GOVAULT_METRICS_PORT" $c.metricsPort
       "GOVAULT_LOG_LEVEL" $v.logLevel
-      "GOVAULT_RPC_TIMEOUT_S" $v.rpcTimeoutSeconds
       "GOVAULT_SHUTDOWN_GRACE_S" $v.shutdownGraceSeconds -}}
+{{- if ne $name "auth" -}}{{/* auth makes no outbound call: nothing for it to time out */}}
+{{- $_ := set $env "GOVAULT_RPC_TIMEOUT_S" $v.rpcTimeoutSeconds -}}
+{{- end -}}
 {{- $secrets := dict -}}
 {{- if eq $name "edge" -}}
 {{- $_ := set $env "GOVAULT_EDGE_PORT" $c.port -}}
