@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import socket
+import time
 from collections.abc import Iterable, Mapping
 
 from compose.errors import PortInUseError
@@ -83,10 +84,16 @@ def overlap(offset_a: int, offset_b: int) -> set[int]:
     return set(shifted(offset_a).values()) & set(shifted(offset_b).values())
 
 
-def ensure_free(ports: Mapping[str, int], names: Iterable[str], host: str = "127.0.0.1") -> None:
-    """Raise PortInUseError naming the first port among `names` that cannot be bound."""
+def ensure_free(ports: Mapping[str, int], names: Iterable[str], host: str = "127.0.0.1",
+                wait_s: float = 5.0) -> None:
+    """Raise PortInUseError naming the first port among `names` that cannot be bound. Most of
+    these ports lie in the kernel's ephemeral range, so a short-lived outgoing connection can hold
+    one for a moment: a taken port is tried again for up to `wait_s` before it is reported."""
+    deadline = time.monotonic() + wait_s
     for name in names:
         port = ports[name]
+        while not can_bind(host, port) and time.monotonic() < deadline:
+            time.sleep(0.2)
         if not can_bind(host, port):
             raise PortInUseError(
                 f"port {port} ({name}) on {host} is already in use; stop whatever listens there "
