@@ -166,7 +166,16 @@ class ProxyChunks:
             metrics.bytes_received(PROXY, chunk.received)
             # Recorded before registering, so a retry can finish it if registration fails.
             part = Part(1, etag, chunk.received, chunk.digest)
-            await self._ledger.record_claimed_part(claim.upload_uuid, claim.claim_token, part)
+            if not await self._ledger.record_claimed_part(claim.upload_uuid, claim.claim_token,
+                                                          part):
+                # The claim lapsed while the bytes streamed (a slow store) and was taken over:
+                # registering now could make a file the new holder then aborts or expires (its
+                # object deleted under the row). The object stays at the session's key: a retry
+                # writes it again, and expiry or abort removes it.
+                raise Conflict("the upload is being completed by another request; check its "
+                               "status and retry", "UPLOAD_IN_PROGRESS")
+        except Conflict:
+            raise
         except BaseException as exc:
             await asyncio.shield(self._undo_single(claim))
             if chunk.error is not None:

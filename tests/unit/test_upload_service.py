@@ -459,3 +459,31 @@ async def test_expire_aborts_only_inactive_sessions(world: World) -> None:
     assert await world.objects.multipart_exists(busy.storage_key, busy.storage_upload_id or "")
     assert world.ledger.sessions[busy.upload_uuid].state == COMPLETING
     assert ABORTED not in {x.state for x in world.ledger.sessions.values()}
+
+
+async def test_a_one_chunk_writer_whose_claim_was_taken_over_registers_nothing(
+        world: World) -> None:
+    """The claim lapses while the bytes stream (a slow store) and the reaper takes it over and
+    gives it back (no part recorded yet). The first writer must not register a file: the session
+    may now be aborted or expire, and its object be deleted under the row (fault injection)."""
+    data = b"q" * MIB
+    s = (await world.service.create_proxy_session(OWNER, "slow.bin", len(data))).session
+    put = world.objects.put_object_stream
+
+    async def slow_put(key: str, length: int, body: AsyncIterator[bytes]) -> str:
+        etag = await put(key, length, body)
+        taken = await world.ledger.claim_completing(s.upload_uuid, (), -1.0)  # lease lapsed
+        assert taken is not None and taken.claim_token is not None
+        await world.ledger.release_claim(s.upload_uuid, taken.claim_token, UPLOADING)
+        return etag
+
+    world.objects.put_object_stream = slow_put  # type: ignore[method-assign]
+    with pytest.raises(Conflict) as caught:
+        await send(world, s.upload_uuid, 0, data)
+    assert caught.value.code == "UPLOAD_IN_PROGRESS"
+    assert world.files.registered == {}
+    assert world.ledger.sessions[s.upload_uuid].state == UPLOADING
+    world.objects.put_object_stream = put  # type: ignore[method-assign]
+    result = await send(world, s.upload_uuid, 0, data)  # the client's retry completes it
+    assert result.state == COMPLETED  # type: ignore[attr-defined]
+    assert world.files.registered[s.upload_uuid]
