@@ -98,6 +98,13 @@ def start_profilers(out: Path, pids: dict[str, int], seconds: float,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for name, pid in pids.items()]
 
 
+def _relative_paths(svg: Path) -> None:
+    """py-spy writes its command line, absolute paths included, into the graph's title: keep
+    them relative to the repository, so saved results hold no machine-specific path."""
+    root = str(Path(__file__).resolve().parent.parent) + "/"
+    svg.write_text(svg.read_text().replace(root, ""))
+
+
 async def profile_mode(bench: Bench, http: aiohttp.ClientSession, procs: Processes,
                        mode: str, size: int, seconds: float, out: Path, rate: int,
                        profiled: dict[str, int]) -> dict[str, Any]:
@@ -105,8 +112,10 @@ async def profile_mode(bench: Bench, http: aiohttp.ClientSession, procs: Process
     before = procs.cpu()
     result: Result = await bench.run_mode(http, mode, size, seconds)
     after = procs.cpu()
-    for spy in spies:
+    for spy, name in zip(spies, profiled, strict=False):
         _, err = await asyncio.to_thread(spy.communicate)
+        if spy.returncode == 0:
+            _relative_paths(out / mode / f"{name}.svg")
         if spy.returncode != 0:
             print(f"py-spy failed ({spy.args!r}): {err.decode(errors='replace')[-300:]}",
                   file=sys.stderr)
