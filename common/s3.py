@@ -14,6 +14,12 @@
 - Answers: XML bodies are parsed with a real XML parser (`parse_xml`), and S3 error codes become
   errors once (`classify`): the refusals a service acts on (`EntityTooSmall`, `InvalidPart`,
   `NoSuchUpload`), anything else `Unavailable` (the store cannot do it now).
+- Deadlines in seconds: connecting (3 s), a control call's answer (`read_timeout_s`), and a
+  stream the store stops moving (`stall_timeout_s`: it takes no bytes, or sends no answer after
+  the last one) while it does not answer a probe either. A frozen or unreachable store is
+  `Unavailable` within those bounds; a busy store that answers probes is waited for (up to the
+  transfer timeout), and a client streaming slowly is not a stalled store (only the store's side
+  is timed).
 - Timing: every call is observed once in govault_s3_request_duration_seconds{service, operation}.
 
 Must not: know any service's rules or keys; it moves bytes and names.
@@ -72,6 +78,9 @@ OP_LIST_OBJECTS = "list_objects"
 OP_PRESIGN = "presign"
 OP_PRESIGN_GET = "presign_get"
 OP_ENSURE_BUCKET = "ensure_bucket"
+OP_PROBE = "readiness_probe"
+
+_CONNECT_S = 3.0
 
 MISSING_KEY_CODES = frozenset({"NoSuchKey", "NoSuchObject", "NotFound"})
 
@@ -87,8 +96,10 @@ class S3Settings(Settings):
     secret_key: str = Field(repr=False)
     bucket: str = "govault"
     region: str = "us-east-1"
-    timeout_s: float = 30.0  # one S3 API call
-    transfer_timeout_s: float = 300.0  # one streamed PUT (a proxy chunk)
+    timeout_s: float = 30.0  # one S3 API call, in all
+    read_timeout_s: float = 5.0  # a control call's answer does not start for this long
+    stall_timeout_s: float = 10.0  # a stream: the store takes or answers nothing for this long
+    transfer_timeout_s: float = 300.0  # one streamed PUT (a proxy chunk), in all
     max_connections: int = 256
     create_bucket: bool = True  # the upload service creates the bucket at start-up
 
@@ -186,6 +197,25 @@ def complete_body(parts: list[tuple[int, str]]) -> bytes:
     return ET.tostring(root)
 
 
+class _Stall:
+    """Whose turn it is in a streamed PUT, and since when: the store's (take the frame, answer)
+    or the source's (the client has not sent the next frame yet)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._since: float | None = None  # None: the source's turn
+        self.abandoned = False
+
+    def store_turn(self) -> None:
+        self._since = self._loop.time()
+
+    def source_turn(self) -> None:
+        self._since = None
+
+    def stalled_for(self, seconds: float) -> bool:
+        return self._since is not None and self._loop.time() - self._since >= seconds
+
+
 @dataclass(frozen=True)
 class Answer:
     status: int
@@ -230,7 +260,7 @@ class S3Client:
             self._http = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self.settings.max_connections),
                 timeout=aiohttp.ClientTimeout(total=self.settings.transfer_timeout_s,
-                                              sock_connect=5.0),
+                                              sock_connect=_CONNECT_S),
                 auto_decompress=False,
             )
         return self._http
@@ -268,7 +298,8 @@ class S3Client:
             try:
                 async with self._session().request(
                         method, url, data=body, timeout=aiohttp.ClientTimeout(
-                            total=self.settings.timeout_s, sock_connect=5.0)) as response:
+                            total=self.settings.timeout_s, sock_connect=_CONNECT_S,
+                            sock_read=self.settings.read_timeout_s)) as response:
                     return Answer(response.status, response.headers, await response.read())
             except (aiohttp.ClientError, TimeoutError) as exc:
                 log.warning("s3_unreachable", operation=operation, error=repr(exc))
@@ -279,11 +310,26 @@ class S3Client:
         """Streams exactly `length` bytes from `body` with one PUT; returns the ETag. An error
         raised by `body` itself propagates as the request's cause (the caller knows it)."""
         url = self.presign("PUT", key, int(self.settings.transfer_timeout_s) + 60, query=query)
+        stall = _Stall(asyncio.get_running_loop())
+
+        async def guarded() -> AsyncIterator[bytes]:
+            # only the store's side is timed: from handing it a frame until it asks for the next
+            # one, and from the last frame until its answer; waiting on `body` (the client) is not
+            stall.store_turn()
+            async for frame in body:
+                yield frame
+                stall.source_turn()
+                stall.store_turn()
+            stall.store_turn()
+
+        watchdog = asyncio.create_task(self._watch(stall, asyncio.current_task()))
         with self.timed(operation):
             try:
                 async with self._session().put(
-                        url, data=body, headers={"Content-Length": str(length),
-                                                 "Content-Type": "application/octet-stream"},
+                        url, data=guarded(), timeout=aiohttp.ClientTimeout(
+                            total=self.settings.transfer_timeout_s, sock_connect=_CONNECT_S),
+                        headers={"Content-Length": str(length),
+                                 "Content-Type": "application/octet-stream"},
                 ) as response:
                     error = error_in(response.status, await response.read())
                     if error is not None:
@@ -292,6 +338,30 @@ class S3Client:
             except (aiohttp.ClientError, TimeoutError) as exc:
                 log.warning("s3_put_failed", operation=operation, error=repr(exc))
                 raise Unavailable("the object store is unavailable") from exc
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if stall.abandoned and task is not None and task.uncancel() == 0:
+                    log.warning("s3_put_stalled", operation=operation)
+                    raise Unavailable("the object store stopped answering") from None
+                raise
+            finally:
+                watchdog.cancel()
+
+    async def _watch(self, stall: _Stall, owner: asyncio.Task[Any] | None) -> None:
+        """Gives up a stream the store has not moved for `stall_timeout_s` when the store does
+        not answer a probe either (a store that answers is busy, not gone: keep waiting)."""
+        stall_s = self.settings.stall_timeout_s
+        while owner is not None:
+            await asyncio.sleep(stall_s / 4)
+            if not stall.stalled_for(stall_s):
+                continue
+            try:
+                await self.probe()
+                stall.store_turn()  # alive: the wait starts over
+            except Unavailable:
+                stall.abandoned = True
+                owner.cancel()
+                return
 
     async def sdk(self, operation: str, call: Callable[[Minio], T]) -> T:
         """A blocking SDK call, in a thread, bounded by twice the API timeout, errors classified
@@ -308,6 +378,13 @@ class S3Client:
                 raise Unavailable("the object store is unavailable") from None
 
     # -- calls both services make ------------------------------------------------------------
+    async def probe(self) -> None:
+        """Readiness probe (common.grpc.readiness): the store answers a HEAD in the bucket (of a
+        key nobody writes: 404 is an answer; presigning needs an object name)."""
+        answer = await self.request(OP_PROBE, "HEAD", ".govault-readiness-probe")
+        if answer.status >= 500:
+            raise Unavailable(f"the object store answers HTTP {answer.status}")
+
     async def stat(self, key: str) -> ObjectInfo | None:
         answer = await self.request(OP_STAT_OBJECT, "HEAD", key)
         if answer.status == 404:

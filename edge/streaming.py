@@ -17,7 +17,7 @@ from common.tokens import Identity
 from edge.errors import ApiError
 from edge.upstream import admitted, call_metadata, upstreams
 
-FRAME_BYTES = 128 * 1024
+FRAME_BYTES = 256 * 1024
 _DRAIN_LIMIT = 64 * 1024 * 1024
 # What a write into a stream the service already ended may raise; the call's status says why.
 _STREAM_ENDED = (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError)

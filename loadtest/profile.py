@@ -87,14 +87,17 @@ def find_py_spy() -> str:
     return found
 
 
-def start_profilers(out: Path, pids: dict[str, int], seconds: float,
-                    rate: int) -> list[subprocess.Popen[bytes]]:
+SUFFIX = {"flamegraph": "svg", "raw": "txt"}  # raw: collapsed stacks, one line per stack
+
+
+def start_profilers(out: Path, pids: dict[str, int], seconds: float, rate: int,
+                    form: str = "flamegraph") -> list[subprocess.Popen[bytes]]:
     out.mkdir(parents=True, exist_ok=True)
     spy = find_py_spy()
     return [subprocess.Popen(
         [spy, "record", "--pid", str(pid), "--rate", str(rate), "--duration",
-         str(max(1, int(seconds))), "--nonblocking", "--format", "flamegraph",
-         "--output", str(out / f"{name}.svg")],
+         str(max(1, int(seconds))), "--nonblocking", "--format", form,
+         "--output", str(out / f"{name}.{SUFFIX[form]}")],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for name, pid in pids.items()]
 
 
@@ -107,15 +110,15 @@ def _relative_paths(svg: Path) -> None:
 
 async def profile_mode(bench: Bench, http: aiohttp.ClientSession, procs: Processes,
                        mode: str, size: int, seconds: float, out: Path, rate: int,
-                       profiled: dict[str, int]) -> dict[str, Any]:
-    spies = start_profilers(out / mode, profiled, seconds, rate) if mode != "raw" else []
+                       profiled: dict[str, int], form: str = "flamegraph") -> dict[str, Any]:
+    spies = start_profilers(out / mode, profiled, seconds, rate, form) if mode != "raw" else []
     before = procs.cpu()
     result: Result = await bench.run_mode(http, mode, size, seconds)
     after = procs.cpu()
     for spy, name in zip(spies, profiled, strict=False):
         _, err = await asyncio.to_thread(spy.communicate)
         if spy.returncode == 0:
-            _relative_paths(out / mode / f"{name}.svg")
+            _relative_paths(out / mode / f"{name}.{SUFFIX[form]}")
         if spy.returncode != 0:
             print(f"py-spy failed ({spy.args!r}): {err.decode(errors='replace')[-300:]}",
                   file=sys.stderr)
@@ -145,8 +148,9 @@ def write_report(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) ->
                      f"{row['ours_ms_per_upload'] if row['mode'] != 'raw' else '–'} | "
                      + " | ".join(str(cpu.get(n, "–")) for n in names)
                      + f" | {row['errors']} |")
+    suffix = SUFFIX[meta.get("format", "flamegraph")]
     lines += ["", "Flame graphs (on-CPU samples, py-spy): "
-              + ", ".join(f"[{r['mode']}/{n}]({r['mode']}/{n}.svg)"
+              + ", ".join(f"[{r['mode']}/{n}]({r['mode']}/{n}.{suffix})"
                           for r in rows if r["mode"] != "raw" for n in PROFILED), ""]
     text = "\n".join(lines)
     (out / "profile.md").write_text(text)
@@ -166,12 +170,13 @@ async def run(args: argparse.Namespace, out: Path, edge_url: str, env: dict[str,
         await bench.users(http, max(8, args.concurrency))
         for mode in args.modes.split(","):
             row = await profile_mode(bench, http, procs, mode, args.size, args.seconds, out,
-                                     args.rate, profiled)
+                                     args.rate, profiled, args.format)
             print(json.dumps(row), flush=True)
             rows.append(row)
     meta = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "argv": " ".join(sys.argv[1:]), "concurrency": args.concurrency,
-            "seconds": args.seconds, "size_bytes": args.size, "load_average": os.getloadavg()}
+            "seconds": args.seconds, "size_bytes": args.size, "load_average": os.getloadavg(),
+            "format": args.format}
     return write_report(out, rows, meta)
 
 
@@ -186,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="per mode")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
+    parser.add_argument("--format", choices=sorted(SUFFIX), default="flamegraph",
+                        help="flame graphs (SVG) or raw collapsed stacks (text, to grep)")
     args = parser.parse_args(argv)
     find_py_spy()
     from compose import Stack

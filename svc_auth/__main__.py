@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from govault.auth.v1 import auth_pb2_grpc
 
 from common import background
-from common.db import open_pool
+from common.db import DatabaseProbe, open_pool
 from common.grpc.server import serve
 from common.logging import configure_logging, get_logger
 from common.loop import install_event_loop
@@ -71,14 +71,18 @@ async def run(settings: AuthSettings) -> None:
     purge = background.start(settings.token_purge_interval_s, "refresh_token_purge",
                              lambda: purge_once(accounts))
 
+    database = DatabaseProbe(settings.db)
+
     async def close() -> None:
         await background.stop([purge])
+        await database.close()
         hasher.close()
         await pool.close()
 
     log.info("auth_starting", kid=issuer.kid, hash_workers=settings.hashing.workers,
              argon2_memory_kib=settings.hashing.memory_kib)
-    await serve(SERVICE, settings.server, [register], on_shutdown=[close])
+    await serve(SERVICE, settings.server, [register], on_shutdown=[close],
+                probes={"database": database})
 
 
 def main() -> None:

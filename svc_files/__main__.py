@@ -14,7 +14,7 @@ from govault.auth.v1 import auth_pb2_grpc
 
 from common import background
 from common.config import load
-from common.db import DatabaseSettings, open_pool
+from common.db import DatabaseProbe, DatabaseSettings, open_pool
 from common.grpc.client import open_channel
 from common.grpc.server import serve
 from common.logging import configure_logging, get_logger
@@ -56,18 +56,24 @@ async def run(settings: FilesSettings) -> None:
                          lambda: janitor.audit(grace_s=settings.audit_grace_s)),
     ]
 
+    database = DatabaseProbe(settings.db)
+
     async def shutdown() -> None:
         await background.stop(tasks)
+        await database.close()
         await objects.close()
         await auth_channel.close()
         await pool.close()
 
     servicer = FilesServicer(service, verifier, settings.service_token)
-    await serve(SERVICE, settings.server, [registrar(servicer)], on_shutdown=[shutdown])
+    # the database only: listings, shares and links work while the store is down
+    await serve(SERVICE, settings.server, [registrar(servicer)], on_shutdown=[shutdown],
+                probes={"database": database})
 
 
 async def audit(grace_s: float) -> dict[str, object]:
-    db = load(DatabaseSettings).model_copy(update={"pool_min": 1, "pool_max": 2})
+    db = load(DatabaseSettings).model_copy(update={"pool_min": 1, "pool_max": 2,
+                                                  "call_timeout_s": 0})
     pool = await open_pool(db, SERVICE)
     objects = S3Objects(load(S3Settings))
     try:

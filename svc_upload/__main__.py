@@ -17,7 +17,7 @@ from govault.files.v1 import files_pb2_grpc
 from govault.upload.v1 import upload_pb2, upload_pb2_grpc
 
 from common import background
-from common.db import open_pool
+from common.db import DatabaseProbe, open_pool
 from common.grpc.client import open_channel
 from common.grpc.server import serve
 from common.logging import configure_logging
@@ -41,6 +41,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 class Parts:
     service: UploadService
     reaper: Reaper
+    objects: S3Objects
 
 
 @asynccontextmanager
@@ -57,7 +58,7 @@ async def parts(settings: UploadSettings) -> AsyncIterator[Parts]:
                 ledger = PgLedger(pool)
                 service = UploadService(ledger, objects, files, settings.rules)
                 yield Parts(service, Reaper(service, ledger, settings.rules.completing_lease_s,
-                                            settings.reaper_batch))
+                                            settings.reaper_batch), objects)
             finally:
                 await files_channel.close()
         finally:
@@ -82,11 +83,15 @@ async def run(settings: UploadSettings) -> None:
                 UploadServicer(built.service, verifier), server)
             return str(upload_pb2.DESCRIPTOR.services_by_name["UploadService"].full_name)
 
+        database = DatabaseProbe(settings.db)
+
         async def shutdown() -> None:
             await background.stop([reaper_task])
             await auth_channel.close()
+            await database.close()
 
-        await serve(SERVICE, settings.server, [register], [shutdown])
+        await serve(SERVICE, settings.server, [register], [shutdown],
+                    probes={"database": database, "object_store": built.objects.probe})
 
 
 async def reap_once(settings: UploadSettings) -> dict[str, object]:

@@ -91,6 +91,10 @@ class Completion:
             raise InvalidArgument(
                 f"the uploaded parts add up to {size} bytes, but the session "
                 f"declared {claim.file_size_bytes}; the upload failed", "PART_SIZE_MISMATCH")
+        if streamed is None and not await self._ledger.renew_claim(uid, token):
+            # The store work outlasted the lease and another caller took the claim over: it
+            # decides (registering now could name an object the new holder then deletes).
+            return await self.await_completion(claim)
         mime = guess_mime(claim.file_name)
         try:
             registered = await self._files.register_file(NewFile(

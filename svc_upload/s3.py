@@ -31,6 +31,9 @@ class S3Objects:
     async def close(self) -> None:
         await self._s3.close()
 
+    async def probe(self) -> None:
+        await self._s3.probe()
+
     async def create_multipart(self, key: str) -> str:
         answer = await self._s3.request(s3.OP_CREATE_MULTIPART, "POST", key, {"uploads": ""})
         upload_id = parse_xml(answer.payload).get("UploadId")

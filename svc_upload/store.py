@@ -213,6 +213,13 @@ class PgLedger:
             params = (to_state, upload_uuid, COMPLETING, claim_token)
         return await self._one(sql, params) is not None
 
+    async def renew_claim(self, upload_uuid: str, claim_token: str) -> bool:
+        """Restarts the lease of a claim still held; False: it lapsed and was taken over."""
+        return await self._one(
+            "UPDATE upload_sessions SET claimed_at = now(), updated_at = now()"
+            " WHERE upload_uuid = %s AND state = %s AND claim_token = %s RETURNING 1",
+            (upload_uuid, COMPLETING, claim_token)) is not None
+
     async def mark_completed(
         self,
         upload_uuid: str,

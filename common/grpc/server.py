@@ -9,7 +9,7 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import grpc
@@ -20,7 +20,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import Counter, Gauge, Histogram
 
-from common.config import Settings, var
+from common.config import Settings, load, var
 from common.errors import (
     ERROR_CODE_KEY,
     RETRY_AFTER_KEY,
@@ -36,6 +36,7 @@ from common.errors import (
     Unavailable,
 )
 from common.grpc.client import REQUEST_ID
+from common.grpc.readiness import Probe, Readiness, ReadinessSettings
 from common.identity import Context
 from common.logging import get_logger
 from common.metrics import LATENCY_BUCKETS
@@ -228,8 +229,10 @@ async def serve(
     settings: GrpcServerSettings,
     registrars: Sequence[Registrar],
     on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
+    probes: Mapping[str, Probe] | None = None,
 ) -> None:
-    """Runs the server until SIGTERM/SIGINT, then drains within the grace period."""
+    """Runs the server until SIGTERM/SIGINT, then drains within the grace period. `probes`: the
+    dependencies whose outage turns the health service NOT_SERVING (common.grpc.readiness)."""
     server = grpc.aio.server(
         interceptors=[ObservabilityInterceptor(service)],
         options=[
@@ -257,6 +260,10 @@ async def serve(
     for name in ["", *names]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("grpc_server_started", address=address, services=names)
+    readiness_settings = load(ReadinessSettings)
+    readiness = (asyncio.create_task(Readiness(service, probes, readiness_settings,
+                                               health_servicer, names).run(), name="readiness")
+                 if probes and readiness_settings.interval_s else None)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -274,6 +281,8 @@ async def serve(
         loop.add_signal_handler(sig, on_signal)
     await stop.wait()
     log.info("grpc_server_stopping", grace_s=settings.grace_s)
+    if readiness is not None:
+        readiness.cancel()
     await health_servicer.enter_graceful_shutdown()
     await server.stop(settings.grace_s)
     for hook in on_shutdown:

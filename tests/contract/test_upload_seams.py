@@ -91,6 +91,18 @@ async def test_a_released_claim_stays_completing_readable_and_can_be_taken_over(
     assert again is not None and again.claim_token != claim.claim_token
 
 
+async def test_only_a_claim_still_held_can_be_renewed(ledger: Ledger) -> None:
+    s = await new_session(ledger, total=1)
+    first = await ledger.claim_completing(s.upload_uuid, ACTIVE, 300)
+    assert first is not None and first.claim_token
+    assert await ledger.renew_claim(s.upload_uuid, first.claim_token)
+    assert await ledger.release_claim(s.upload_uuid, first.claim_token, COMPLETING)
+    second = await ledger.claim_completing(s.upload_uuid, (), 300)  # taken over
+    assert second is not None and second.claim_token
+    assert not await ledger.renew_claim(s.upload_uuid, first.claim_token)
+    assert await ledger.renew_claim(s.upload_uuid, second.claim_token)
+
+
 async def test_inactive_transitions_only_from_active_states(ledger: Ledger) -> None:
     s = await new_session(ledger)
     expired = await ledger.finish_inactive(s.upload_uuid, EXPIRED)

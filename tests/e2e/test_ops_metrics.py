@@ -36,6 +36,7 @@ BOUNDED = {
     "operation": re.compile(r"^[a-z_]+$"),
     "group": re.compile(r"^(auth|upload|files|default)$"),
     "upstream": re.compile(r"^(auth|upload|files)$"),
+    "dependency": re.compile(r"^(database|object_store)$"),
 }
 
 

@@ -112,6 +112,13 @@ class FakeLedger:
         self.sessions[upload_uuid] = s
         return True
 
+    async def renew_claim(self, upload_uuid: str, claim_token: str) -> bool:
+        s = self.sessions[upload_uuid]
+        if s.state != COMPLETING or s.claim_token != claim_token:
+            return False
+        self.sessions[upload_uuid] = replace(s, claimed_at=now())
+        return True
+
     async def mark_completed(self, upload_uuid: str, claim_token: str, *, size_bytes: int,
                              checksum: str, mime_type: str) -> Session | None:
         s = self.sessions[upload_uuid]

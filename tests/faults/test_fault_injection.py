@@ -91,10 +91,35 @@ async def _new_account(http: aiohttp.ClientSession, base: str) -> Account:
     return account
 
 
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    ppid = int(stat.read().rpartition(")")[2].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue  # gone meanwhile
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 def _signal_group(stack: Stack, name: str, sig: int) -> None:
+    """The process, its group and every descendant: PostgreSQL's backends are session leaders
+    of their own (setsid), so only signalling each of them freezes the database."""
     pid = stack.pid(name)
     assert pid is not None, name
-    os.killpg(pid, sig)  # a process group: PostgreSQL's backends freeze or die with it
+    os.killpg(pid, sig)
+    for child in _descendants(pid):
+        try:
+            os.kill(child, sig)
+        except ProcessLookupError:
+            pass
 
 
 async def _first_success(probe: FaultClient, since: float) -> float:
@@ -231,3 +256,67 @@ async def test_faults_lose_nothing_and_leave_nothing_behind(
                 print(f"missing object {key}: row {row}; {there}")
     assert audit["orphan_objects"] == 0 and audit["missing_objects"] == 0, json.dumps(audit)
     assert open_multipart_uploads(s3, fault_stack.s3_bucket) == []
+
+
+async def _ready(http: aiohttp.ClientSession, base: str) -> tuple[int, Any]:
+    async with http.get(f"{base}/ready", timeout=aiohttp.ClientTimeout(total=10)) as response:
+        return response.status, await response.json()
+
+
+async def _until_ready(http: aiohttp.ClientSession, base: str, want: int,
+                       not_serving: set[str]) -> None:
+    """Polls /ready until it answers `want` with exactly `not_serving` not serving (bounded: a
+    few probe intervals, so a broken probe fails the test)."""
+    for _ in range(150):
+        status, body = await _ready(http, base)
+        down = {name for name, state in body["upstreams"].items() if state != "serving"}
+        if status == want and down == not_serving:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"/ready never answered {want} without {not_serving}: {status} {body}")
+
+
+async def test_a_frozen_dependency_is_an_honest_503_and_ready_says_so(
+        fault_stack: Stack, http: aiohttp.ClientSession) -> None:
+    """A frozen PostgreSQL or store: requests that need it get 503 UNAVAILABLE with Retry-After
+    (not a 504 after the edge's own deadline, not a two-minute wait), `/ready` answers 503 and
+    names the upstream that is not serving, and all of it comes back by itself."""
+    base = fault_stack.edge_url
+    client = FaultClient(http, base, await _new_account(http, base), Observations())
+    await client.login()
+    headers = {"Authorization": f"Bearer {client.account.token}"}
+    chunk = os.urandom(1024 * 1024)
+    answer_within = aiohttp.ClientTimeout(total=30)  # a user's patience, not a measurement
+
+    async def list_files() -> aiohttp.ClientResponse:
+        return await http.get(f"{base}/api/files/me/owned", headers=headers,
+                              timeout=answer_within)
+
+    async def proxy_chunk() -> aiohttp.ClientResponse:
+        async with http.post(f"{base}/api/upload/proxy/session", headers=headers, json={
+                "file_name": "frozen.bin", "file_size_bytes": len(chunk)}) as created:
+            assert created.status == 200, await created.text()
+            uid = (await created.json())["upload_uuid"]
+        return await http.post(f"{base}/api/upload/proxy/chunk?id=0", data=chunk,
+                               headers={**headers, "Upload-UUID": uid},
+                               timeout=answer_within)
+
+    cases = (("postgres", list_files, {"auth", "files", "upload"}),
+             ("seaweedfs", proxy_chunk, {"upload"}))
+    for target, attempt, dependents in cases:
+        _signal_group(fault_stack, target, signal.SIGSTOP)
+        try:
+            response = await attempt()  # a one-chunk proxy session needs no store call
+            body = await response.json()
+            assert response.status == 503, (target, response.status, body)
+            assert body["code"] == "UNAVAILABLE" and response.headers.get("Retry-After"), body
+            await _until_ready(http, base, 503, dependents)
+        finally:
+            _signal_group(fault_stack, target, signal.SIGCONT)
+        await _until_ready(http, base, 200, set())
+        for _ in range(50):  # the first request after the thaw may still meet a dropped conn
+            response = await attempt()
+            if response.status == 200:
+                break
+            await asyncio.sleep(0.2)
+        assert response.status == 200, await response.text()

@@ -461,6 +461,14 @@ async def test_expire_aborts_only_inactive_sessions(world: World) -> None:
     assert ABORTED not in {x.state for x in world.ledger.sessions.values()}
 
 
+async def _taken_over_and_given_back(world: World, upload_uuid: str) -> None:
+    """What a slow holder's lapsed lease allows: another caller takes the claim over and gives it
+    back to `uploading` (nothing to finish yet, or the client must fix something)."""
+    taken = await world.ledger.claim_completing(upload_uuid, (), -1.0)  # lease lapsed
+    assert taken is not None and taken.claim_token is not None
+    await world.ledger.release_claim(upload_uuid, taken.claim_token, UPLOADING)
+
+
 async def test_a_one_chunk_writer_whose_claim_was_taken_over_registers_nothing(
         world: World) -> None:
     """The claim lapses while the bytes stream (a slow store) and the reaper takes it over and
@@ -472,9 +480,7 @@ async def test_a_one_chunk_writer_whose_claim_was_taken_over_registers_nothing(
 
     async def slow_put(key: str, length: int, body: AsyncIterator[bytes]) -> str:
         etag = await put(key, length, body)
-        taken = await world.ledger.claim_completing(s.upload_uuid, (), -1.0)  # lease lapsed
-        assert taken is not None and taken.claim_token is not None
-        await world.ledger.release_claim(s.upload_uuid, taken.claim_token, UPLOADING)
+        await _taken_over_and_given_back(world, s.upload_uuid)
         return etag
 
     world.objects.put_object_stream = slow_put  # type: ignore[method-assign]
@@ -487,3 +493,23 @@ async def test_a_one_chunk_writer_whose_claim_was_taken_over_registers_nothing(
     result = await send(world, s.upload_uuid, 0, data)  # the client's retry completes it
     assert result.state == COMPLETED  # type: ignore[attr-defined]
     assert world.files.registered[s.upload_uuid]
+
+
+async def test_a_completion_whose_claim_was_taken_over_registers_nothing(world: World) -> None:
+    """Multipart: the store's complete outlasts the lease; another caller takes the claim over
+    and gives it back (the client must fix something). The first holder must not register a
+    file for a session that is active again (its object may yet be replaced or deleted)."""
+    s = await multipart(world, [b"a" * 10])
+    await put_and_register(world, s, 1, b"a" * 10)
+    complete = world.objects.complete_multipart
+
+    async def slow_complete(key: str, upload_id: str, parts: list[tuple[int, str]]) -> str:
+        etag = await complete(key, upload_id, parts)
+        await _taken_over_and_given_back(world, s.upload_uuid)
+        return etag
+
+    world.objects.complete_multipart = slow_complete  # type: ignore[method-assign]
+    with pytest.raises(FailedPrecondition):  # the session is active again: re-check, retry
+        await world.service.complete_multipart(OWNER, s.upload_uuid)
+    assert world.files.registered == {}
+    assert world.ledger.sessions[s.upload_uuid].state == UPLOADING

@@ -1,0 +1,102 @@
+"""S3 waits are bounded (issue #10): a store that takes no bytes, or sends no answer, is
+Unavailable within the stall bound; a client that streams slowly is not a stalled store."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from common.errors import Unavailable
+from common.s3 import S3Client, S3Settings
+
+pytestmark = pytest.mark.integration
+
+MIB = 1024 * 1024
+
+
+async def _frames(total: int, frame: int = MIB, pause_s: float = 0.0) -> AsyncIterator[bytes]:
+    sent = 0
+    while sent < total:
+        piece = os.urandom(min(frame, total - sent))
+        sent += len(piece)
+        if pause_s:
+            await asyncio.sleep(pause_s)
+        yield piece
+
+
+async def test_a_store_that_stops_reading_is_unavailable_not_a_hang() -> None:
+    """A listener that accepts and never reads nor answers: what a frozen store looks like."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def frozen(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(frozen, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = S3Client(S3Settings(endpoint=f"http://127.0.0.1:{port}", access_key="k",
+                                 secret_key="s", read_timeout_s=0.5, stall_timeout_s=0.5),
+                      "deadline-it")
+    try:
+        async with asyncio.timeout(30):  # the test's own guard against the hang it checks
+            with pytest.raises(Unavailable):  # more than the socket buffers hold: writes stall
+                await client.put_stream("put_object", "big", 256 * MIB, _frames(256 * MIB))
+            with pytest.raises(Unavailable):  # all bytes sent, no answer
+                await client.put_stream("put_object", "small", 1024, _frames(1024))
+            with pytest.raises(Unavailable):  # a control call with no answer
+                await client.stat("anything")
+    finally:
+        await client.close()
+        for writer in held:
+            writer.close()
+        server.close()
+
+
+async def test_a_busy_store_that_answers_probes_is_waited_for() -> None:
+    """The store takes long to answer the PUT (busy writing) but answers a HEAD at once."""
+    async def put(request: web.Request) -> web.Response:
+        await request.read()
+        await asyncio.sleep(2.0)  # four stall periods
+        return web.Response(headers={"ETag": '"busy-but-alive"'})
+
+    async def head(_request: web.Request) -> web.Response:
+        return web.Response(status=404)
+
+    app = web.Application(client_max_size=8 * MIB)
+    app.router.add_put("/{tail:.*}", put)
+    app.router.add_route("HEAD", "/{tail:.*}", head)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    client = S3Client(S3Settings(endpoint=f"http://127.0.0.1:{port}", access_key="k",
+                                 secret_key="s", read_timeout_s=0.5, stall_timeout_s=0.5),
+                      "deadline-it")
+    try:
+        assert await client.put_stream("put_object", "k", 4 * MIB, _frames(4 * MIB)) == \
+            "busy-but-alive"
+    finally:
+        await client.close()
+        await runner.cleanup()
+
+
+async def test_a_slow_client_stream_is_not_a_stalled_store(stack_deps: Any) -> None:
+    client = S3Client(S3Settings(endpoint=stack_deps.s3_endpoint,
+                                 access_key=stack_deps.s3_access_key,
+                                 secret_key=stack_deps.s3_secret_key, bucket=stack_deps.s3_bucket,
+                                 stall_timeout_s=0.3), "deadline-it")
+    try:
+        await client.ensure_bucket()
+        etag = await client.put_stream("put_object", "slow-client", 3 * 256 * 1024,
+                                       _frames(3 * 256 * 1024, 256 * 1024, pause_s=0.6))
+        assert etag
+        info = await client.stat("slow-client")
+        assert info is not None and info.size_bytes == 3 * 256 * 1024
+        await client.delete("slow-client")
+    finally:
+        await client.close()
