@@ -155,3 +155,17 @@ async def test_a_replica_that_refuses_connections_costs_no_call(
         assert calls[first.port] == 30
     finally:
         await channel.close()
+
+
+async def test_a_dns_target_uses_the_same_channel_config(
+        replicas: tuple[list[_Replica], Counter[int]]) -> None:
+    """`dns:///name:port`, as the Helm chart hands out (a headless Service): the name is resolved
+    by gRPC's resolver and balanced the same way. Here `localhost` resolves to one address; a
+    headless Service's several A records are not available on this machine."""
+    (first, _), calls = replicas
+    channel = open_channel(f"dns:///localhost:{first.port}")
+    try:
+        await _check_many(health_pb2_grpc.HealthStub(channel), 5)
+        assert calls[first.port] == 5
+    finally:
+        await channel.close()
