@@ -29,6 +29,7 @@ from svc_auth.tokens import TokenIssuer, load_private_key
 
 SERVICE = "auth"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+PURGE_JOB = "auth.refresh_token_purge"  # the advisory lock of the purge's passes
 
 log = get_logger(__name__)
 
@@ -67,9 +68,10 @@ async def run(settings: AuthSettings) -> None:
         auth_pb2_grpc.add_AuthServiceServicer_to_server(servicer, server)
         return SERVICE_NAME
 
-    # Expired refresh tokens are purged in the background (0 turns it off).
+    # Expired refresh tokens are purged in the background (0 turns it off); with replicas, by
+    # one of them at a time (common.background.led).
     purge = background.start(settings.token_purge_interval_s, "refresh_token_purge",
-                             lambda: purge_once(accounts))
+                             background.led(pool, PURGE_JOB, lambda: purge_once(accounts)))
 
     database = DatabaseProbe(settings.db)
 

@@ -33,6 +33,7 @@ from svc_files.store import PgCatalog
 
 SERVICE = "files"
 MIGRATIONS = Path(__file__).parent / "migrations"
+JANITOR_JOB = "files.janitor"  # the advisory lock of the janitor's passes
 log = get_logger(__name__)
 
 
@@ -50,8 +51,11 @@ async def run(settings: FilesSettings) -> None:
         settings.rules,
     )
     janitor = Janitor(store, objects, settings.janitor_batch)
+    # With replicas, the janitor runs one pass at a time across all of them; the audit (read
+    # only, feeding each replica's own gauges) runs on every replica that has it turned on.
     tasks = [
-        background.start(settings.janitor_interval_s, "janitor", janitor.run_once),
+        background.start(settings.janitor_interval_s, "janitor",
+                         background.led(pool, JANITOR_JOB, janitor.run_once)),
         background.start(settings.audit_interval_s, "audit",
                          lambda: janitor.audit(grace_s=settings.audit_grace_s)),
     ]

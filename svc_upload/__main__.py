@@ -15,6 +15,7 @@ import grpc
 from govault.auth.v1 import auth_pb2_grpc
 from govault.files.v1 import files_pb2_grpc
 from govault.upload.v1 import upload_pb2, upload_pb2_grpc
+from psycopg_pool import AsyncConnectionPool
 
 from common import background
 from common.db import DatabaseProbe, open_pool
@@ -35,6 +36,7 @@ from svc_upload.store import PgLedger
 
 SERVICE = "upload"
 MIGRATIONS = Path(__file__).parent / "migrations"
+REAPER_JOB = "upload.reaper"  # the advisory lock of the reaper's passes
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class Parts:
     service: UploadService
     reaper: Reaper
     objects: S3Objects
+    pool: AsyncConnectionPool
 
 
 @asynccontextmanager
@@ -58,7 +61,7 @@ async def parts(settings: UploadSettings) -> AsyncIterator[Parts]:
                 ledger = PgLedger(pool)
                 service = UploadService(ledger, objects, files, settings.rules)
                 yield Parts(service, Reaper(service, ledger, settings.rules.completing_lease_s,
-                                            settings.reaper_batch), objects)
+                                            settings.reaper_batch), objects, pool)
             finally:
                 await files_channel.close()
         finally:
@@ -74,8 +77,10 @@ async def run(settings: UploadSettings) -> None:
         auth_channel = open_channel(settings.auth_addr)
         verifier = TokenVerifier(auth_key_loader(auth_pb2_grpc.AuthServiceStub(auth_channel),
                                                  settings.rpc_timeout_s))
+        # With replicas, one pass at a time across all of them (common.background.led).
         reaper_task = background.start(settings.reaper_interval_s, "reaper",
-                                       built.reaper.run_once)
+                                       background.led(built.pool, REAPER_JOB,
+                                                      built.reaper.run_once))
         start_metrics_server(settings.server.metrics_port, settings.server.host)
 
         def register(server: grpc.aio.Server) -> str:
@@ -95,9 +100,13 @@ async def run(settings: UploadSettings) -> None:
 
 
 async def reap_once(settings: UploadSettings) -> dict[str, object]:
-    """One reaper pass with the service's own configuration (the `reap` command)."""
+    """One reaper pass with the service's own configuration (the `reap` command): after the
+    pass a replica may be running (the job's lock is waited for, not skipped)."""
     async with parts(settings) as built:
-        return (await built.reaper.run_once()).as_dict()
+        summary = await background.led(built.pool, REAPER_JOB, built.reaper.run_once,
+                                       wait=True)()
+        assert summary is not None
+        return summary.as_dict()
 
 
 def main(argv: list[str]) -> int:

@@ -3,6 +3,8 @@ the one way a service turns another service's error status back into a domain er
 
 from __future__ import annotations
 
+import json
+
 import grpc
 import structlog
 
@@ -43,11 +45,76 @@ CHANNEL_OPTIONS = (
     # Loopback/LAN peers gain nothing from bandwidth-delay probing; it grew stream windows and
     # with them the memory held by 100 concurrent chunk streams (332 → 223 MiB RSS measured).
     ("grpc.http2.bdp_probe", 0),
+    # A `dns:///` target is resolved again when a replica's connection fails (and whenever the
+    # server ends a connection at its max age, common.grpc.server), at most every 5 s (gRPC's
+    # default 30 s would leave a rescheduled pod's new address unknown that long).
+    ("grpc.dns_min_time_between_resolutions_ms", 5_000),
 )
 
 
+# Methods a client may send again when their first attempt ended UNAVAILABLE (the replica died
+# or refused the connection before answering): reads, and writes whose repetition leaves the same
+# state and answers the same. Left out on purpose, because a repeat after a lost answer would
+# hurt: SignUp (the second attempt answers EMAIL_TAKEN), Refresh (the second attempt presents a
+# rotated token, which is reuse: the whole family is revoked), DeleteFile and RemoveShare (the
+# second answers 404 for a deletion that happened), CopyFile (a second copy), the Create*Session
+# calls (a second session and S3 upload, left to expire), and the UploadChunk stream (never
+# retried by the channel: the edge answers 503 and the client's own retry resumes from
+# GET /api/upload/status, on whichever replica is alive). Login is repeated: a repeat only issues
+# one more refresh token family that is never used and expires.
+IDEMPOTENT_METHODS: dict[str, tuple[str, ...]] = {
+    "govault.auth.v1.AuthService": (
+        "GetUser", "GetPublicKeys", "ResolveUsers", "Login", "Logout",
+    ),
+    "govault.files.v1.FilesService": (
+        "RegisterFile", "ListOwned", "ListShared", "ListShortcuts", "GetFile", "GetDownloadUrl",
+        "ListShares", "RenameFile", "AddShares", "UpdateShare", "CreatePublicLink",
+        "DeletePublicLink", "CreateShortcut", "DeleteShortcut",
+    ),
+    "govault.upload.v1.UploadService": (
+        "GetStatus", "PresignParts", "RegisterPart", "CompleteMultipart", "Abort",
+    ),
+}
+
+
+def service_config() -> str:
+    """The gRPC service config of every GoVault channel (JSON):
+
+    - `round_robin` over every address the target resolves to (`ipv4:a:p1,b:p2`, or a
+      `dns:///name:port` with several A records such as a Kubernetes headless Service), so each
+      replica takes its share and a replica whose connection breaks leaves the rotation at once;
+    - client-side health checking (`grpc.health.v1.Health/Watch`, the server's overall status):
+      a replica that is up but NOT_SERVING (draining after SIGTERM) is skipped as well;
+    - a retry policy for `IDEMPOTENT_METHODS` on UNAVAILABLE only: the next attempt is picked by
+      round_robin, i.e. goes to another replica. Retries stay within the call's deadline.
+    """
+    retry = {
+        "maxAttempts": 4,
+        "initialBackoff": "0.05s",
+        "maxBackoff": "0.5s",
+        "backoffMultiplier": 2,
+        "retryableStatusCodes": ["UNAVAILABLE"],
+    }
+    return json.dumps({
+        "loadBalancingConfig": [{"round_robin": {}}],
+        "healthCheckConfig": {"serviceName": ""},
+        "methodConfig": [{
+            "name": [{"service": service, "method": method}
+                     for service, methods in IDEMPOTENT_METHODS.items() for method in methods],
+            "retryPolicy": retry,
+        }],
+        # Retries stop while more than half of a (large) token budget is spent: a whole
+        # upstream that is down is not hammered with four attempts per call.
+        "retryThrottling": {"maxTokens": 100, "tokenRatio": 0.1},
+    })
+
+
 def open_channel(address: str) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+    """A channel to every replica of a service: `host:port` (one), `ipv4:h:p1,h:p2` (a list),
+    or `dns:///name:port` (every address the name resolves to); see `service_config()`."""
+    options = (*CHANNEL_OPTIONS, ("grpc.service_config", service_config()),
+               ("grpc.enable_retries", 1))
+    return grpc.aio.insecure_channel(address, options=options)
 
 
 def outgoing_metadata(

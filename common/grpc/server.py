@@ -243,6 +243,11 @@ async def serve(
             # Clients ping idle channels every 30 s (common.grpc.client); accept that.
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+            # Clients reconnect (and re-resolve a `dns:///` name) every few minutes, so replicas
+            # added by scaling out get their share of long-lived channels; calls in progress
+            # get the grace period to end (longer than the edge's upload deadline).
+            ("grpc.max_connection_age_ms", 300_000),
+            ("grpc.max_connection_age_grace_ms", 150_000),
         ],
     )
     names = [register(server) for register in registrars]

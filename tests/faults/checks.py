@@ -1,0 +1,197 @@
+"""What the fault tests check after their faults, as a user and an operator would, and the helpers
+they share: accounts, signals to a stack's processes, time to the first success after a fault,
+and the services' own commands (`python -m svc_upload reap`, `python -m svc_files audit`).
+
+`assert_nothing_lost_nothing_left` is the verdict both fault tests end with:
+- every upload a client saw succeed is listed and downloads byte-exact;
+- after a reaper pass no session is stuck (none left completing, pending or uploading);
+- the files audit and a sweep of the bucket find no orphan object and no open multipart upload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from typing import Any
+
+import aiohttp
+import psycopg
+from minio import Minio
+
+from compose import Stack
+from loadtest.audit import open_multipart_uploads
+from tests.faults.workload import Account, FaultClient, Observations
+from tests.fixtures.stacks import TEST_STACK_LIMITS
+
+PASSWORD = "fault-injection"
+RECOVERY_LIMIT_S = 60.0
+JANITOR_INTERVAL_S = 2
+
+
+def fault_env(session_ttl_s: int) -> dict[str, str]:
+    """The services' settings under fault injection."""
+    return {
+        **TEST_STACK_LIMITS,
+        # Chunks of 5 MiB keep two-chunk files small; a short completing lease lets the reaper
+        # and retrying clients take over a completion whose process was killed.
+        "GOVAULT_UPLOAD_CHUNK_SIZE_BYTES": str(5 * 1024 * 1024),
+        "GOVAULT_UPLOAD_COMPLETING_LEASE_S": "5",
+        "GOVAULT_UPLOAD_COMPLETION_WAIT_S": "10",
+        "GOVAULT_UPLOAD_REAPER_INTERVAL_S": "5",
+        # A session whose creation a client never learned of (the answer was lost with a killed
+        # process) is abandoned: it is settled when it expires, so expiry is short here.
+        "GOVAULT_UPLOAD_SESSION_TTL_S": str(session_ttl_s),
+        "GOVAULT_FILES_JANITOR_INTERVAL_S": str(JANITOR_INTERVAL_S),
+    }
+
+
+async def new_account(http: aiohttp.ClientSession, base: str) -> Account:
+    tag = uuid.uuid4().hex[:10]
+    account = Account(f"fault-{tag}@example.com", PASSWORD)
+    async with http.post(f"{base}/auth/signup", json={
+            "username": f"fault_{tag}", "email": account.email, "password": PASSWORD}) as r:
+        assert r.status == 200, await r.text()
+    return account
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    ppid = int(stat.read().rpartition(")")[2].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue  # gone meanwhile
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def signal_group(stack: Stack, name: str, sig: int) -> None:
+    """The process, its group and every descendant: PostgreSQL's backends are session leaders
+    of their own (setsid), so only signalling each of them freezes the database."""
+    pid = stack.pid(name)
+    assert pid is not None, name
+    os.killpg(pid, sig)
+    for child in _descendants(pid):
+        try:
+            os.kill(child, sig)
+        except ProcessLookupError:
+            pass
+
+
+async def first_success(probe: FaultClient, since: float) -> float:
+    """Seconds from `since` until a login and a small upload succeed again."""
+    deadline = time.monotonic() + RECOVERY_LIMIT_S
+    while time.monotonic() < deadline:
+        try:
+            await probe.login(give_up_s=5)
+            await probe.upload(os.urandom(4096), "proxy")
+            return time.monotonic() - since
+        except (AssertionError, Exception):
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"no success within {RECOVERY_LIMIT_S:.0f}s of the fault")
+
+
+def service_command(stack: Stack, service: str, *args: str) -> dict[str, Any]:
+    """`python -m svc_<service> <args>` with the stack's environment; its JSON summary."""
+    module = {"upload": "svc_upload", "files": "svc_files"}[service]
+    proc = subprocess.run([sys.executable, "-m", module, *args], env=stack.service_env(service),
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.splitlines()
+    for start in reversed([i for i, line in enumerate(lines) if line.startswith("{")]):
+        try:  # the command's JSON summary comes after any log lines
+            parsed: dict[str, Any] = json.loads("\n".join(lines[start:]))
+        except ValueError:
+            continue
+        if "event" not in parsed:
+            return parsed
+    raise AssertionError(f"no JSON summary in: {proc.stdout[-2000:]}")
+
+
+async def _downloads_byte_exact(http: aiohttp.ClientSession, client: FaultClient,
+                                seen: Observations) -> list[str]:
+    problems = []
+    for stored in seen.stored:
+        status, link = await client.call("GET", f"/api/files/f/{stored.file_id}/download")
+        if status != 200:
+            problems.append(f"{stored.file_id}: download link {status}")
+            continue
+        async with http.get(link["download_url"]) as response:
+            data = await response.read()
+        if hashlib.sha256(data).hexdigest() != stored.sha256:
+            problems.append(f"{stored.file_id}: {len(data)} bytes differ from the upload")
+    return problems
+
+
+async def listed(client: FaultClient) -> set[str]:
+    """Every file id the client's account owns (all pages of GET /api/files/me/owned)."""
+    ids: set[str] = set()
+    page = 1
+    while True:
+        status, body = await client.call("GET", f"/api/files/me/owned?page={page}&limit=100")
+        assert status == 200, body
+        ids |= {f["file_id"] for f in body["files"]}
+        if not body["has_more"]:
+            return ids
+        page += 1
+
+
+async def assert_nothing_lost_nothing_left(stack: Stack, http: aiohttp.ClientSession,
+                                           workers: list[FaultClient], seen: Observations
+                                           ) -> dict[str, Any]:
+    """The verdict after the faults (see the module docstring); returns the reaper summary."""
+    owner_of = {}
+    for client in workers:
+        for file_id in await listed(client):
+            owner_of[file_id] = client
+    missing = [s.file_id for s in seen.stored if s.file_id not in owner_of]
+    assert missing == [], f"confirmed uploads not listed: {missing}"
+    problems: list[str] = []
+    for client in workers:
+        mine = Observations(stored=[s for s in seen.stored if owner_of[s.file_id] is client])
+        problems += await _downloads_byte_exact(http, client, mine)
+    assert problems == []
+
+    with psycopg.connect(stack.database_urls["upload"]) as conn:
+        row = conn.execute("SELECT GREATEST(0, EXTRACT(EPOCH FROM max(expires_at) - now()))"
+                           " FROM upload_sessions WHERE state IN ('pending', 'uploading')"
+                           ).fetchone()
+    await asyncio.sleep(float(row[0] or 0) + 1 if row else 0)  # abandoned sessions expire
+    reaped = service_command(stack, "upload", "reap")
+    with psycopg.connect(stack.database_urls["upload"]) as conn:
+        rows = conn.execute("SELECT state, count(*) FROM upload_sessions"
+                            " WHERE state IN ('pending', 'uploading', 'completing')"
+                            " GROUP BY state").fetchall()
+    assert rows == [], f"sessions left unsettled after a reaper pass {reaped}: {rows}"
+
+    await asyncio.sleep(JANITOR_INTERVAL_S + 1)  # owed deletions go through
+    audit = service_command(stack, "files", "audit", "--grace-s", "0")
+    s3 = Minio(stack.s3_endpoint.split("://", 1)[1], access_key=stack.s3_access_key,
+               secret_key=stack.s3_secret_key, secure=False)
+    if audit["missing_objects"]:  # say whether the store lost them or only did not list them
+        with psycopg.connect(stack.database_urls["files"]) as conn:
+            for key in audit["missing_keys"]:
+                found = conn.execute("SELECT size_bytes, created_at FROM files"
+                                     " WHERE storage_key = %s", (key,)).fetchone()
+                try:
+                    s3.stat_object(stack.s3_bucket, key)
+                    there = "answers HEAD"
+                except Exception as exc:
+                    there = f"HEAD fails: {exc}"
+                print(f"missing object {key}: row {found}; {there}")
+    assert audit["orphan_objects"] == 0 and audit["missing_objects"] == 0, json.dumps(audit)
+    assert open_multipart_uploads(s3, stack.s3_bucket) == []
+    return reaped
