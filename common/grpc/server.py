@@ -54,6 +54,8 @@ HANDLING_SECONDS = Histogram(
 )
 IN_FLIGHT = Gauge("govault_grpc_server_in_flight", "gRPC calls in progress", ["service"])
 
+NO_RETRY = ("grpc-retry-pushback-ms", "-1")  # gRPC A6: a negative pushback ends retrying
+
 _QUIET_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
 
 # The one table from domain errors to gRPC status codes (the edge maps status → HTTP in its own
@@ -79,6 +81,12 @@ def grpc_status_for(exc: GoVaultError) -> tuple[grpc.StatusCode, str, tuple[tupl
     trailers: list[tuple[str, str]] = [(ERROR_CODE_KEY, exc.code)]
     if isinstance(exc, ResourceExhausted):
         trailers.append((RETRY_AFTER_KEY, str(exc.retry_after_s)))
+    if isinstance(exc, Unavailable):
+        # A replica that answers "unavailable" has waited on a dependency every replica shares
+        # (the database, the store): the channel's retry policy must not repeat the call on
+        # another one (a negative pushback stops it). A replica that died is retried as before:
+        # that failure carries no answer from the server.
+        trailers.append((NO_RETRY[0], NO_RETRY[1]))
     return code, exc.message, tuple(trailers)
 
 
