@@ -1,5 +1,6 @@
-"""The files store, S3 adapter, janitor and audit against real PostgreSQL and SeaweedFS
-(the `stack_deps` fixture): SQL ordering and visibility, transactions, object copy/delete."""
+"""The files store, S3 adapter, janitor and audit against real PostgreSQL (the `stack_deps`
+fixture) and real S3: SQL ordering and visibility, transactions, object copy/delete. The tests
+that touch objects run against both S3 servers (`s3_store`: SeaweedFS and MinIO)."""
 
 from __future__ import annotations
 
@@ -63,11 +64,11 @@ def store(pool: AsyncConnectionPool) -> PgCatalog:
 
 
 @pytest.fixture(scope="module")
-def s3_settings(stack_deps) -> S3Settings:  # type: ignore[no-untyped-def]
+def s3_settings(s3_stack) -> S3Settings:  # type: ignore[no-untyped-def]
     return S3Settings(
-        endpoint=stack_deps.s3_endpoint, public_endpoint=stack_deps.s3_endpoint,
-        access_key=stack_deps.s3_access_key, secret_key=stack_deps.s3_secret_key,
-        bucket=stack_deps.s3_bucket, region=stack_deps.s3_region, timeout_s=10.0,
+        endpoint=s3_stack.s3_endpoint, public_endpoint=s3_stack.s3_endpoint,
+        access_key=s3_stack.s3_access_key, secret_key=s3_stack.s3_secret_key,
+        bucket=s3_stack.s3_bucket, region=s3_stack.s3_region, timeout_s=10.0,
     )
 
 

@@ -1,8 +1,9 @@
-"""The upload service's adapters against real PostgreSQL and a real S3 store (SeaweedFS): the
-ledger's conditional transitions, streaming to S3, presigned-URL expiry, and the reaper (run on
-demand with `python -m svc_upload reap`, as an operator would).
+"""The upload service's adapters against real PostgreSQL and a real S3 store: the ledger's
+conditional transitions, streaming to S3, presigned-URL expiry, and the reaper (run on demand with
+`python -m svc_upload reap`, as an operator would).
 
-Uses the `stack_deps` fixture (tests/conftest.py): a private PostgreSQL + SeaweedFS."""
+Uses the `stack_deps` fixture's PostgreSQL (tests/conftest.py), and every test runs against both
+S3 servers (`s3_store`: SeaweedFS and MinIO, docs/stores.md)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from common.db import DatabaseSettings, open_pool
+from compose import Stack
 from common.errors import Conflict, InvalidArgument, Unavailable
 from common.files import NewFile
 from common.migrations import apply_migrations
@@ -48,12 +50,13 @@ class Deps:
 
 
 @pytest.fixture(scope="module")
-def deps(request: pytest.FixtureRequest) -> Deps:
-    stack = request.getfixturevalue("stack_deps")
-    url = stack.create_database(f"upload_it_{uuid.uuid4().hex[:8]}")
-    s3 = S3Settings(endpoint=stack.s3_endpoint, public_endpoint=stack.s3_endpoint,
-                    access_key=stack.s3_access_key, secret_key=stack.s3_secret_key,
-                    bucket=stack.s3_bucket, region=stack.s3_region, timeout_s=30,
+def deps(request: pytest.FixtureRequest, s3_stack: Stack) -> Deps:
+    url = request.getfixturevalue("stack_deps").create_database(
+        f"upload_it_{uuid.uuid4().hex[:8]}")
+    store = s3_stack
+    s3 = S3Settings(endpoint=store.s3_endpoint, public_endpoint=store.s3_endpoint,
+                    access_key=store.s3_access_key, secret_key=store.s3_secret_key,
+                    bucket=store.s3_bucket, region=store.s3_region, timeout_s=30,
                     transfer_timeout_s=60, max_connections=16, create_bucket=True)
     return Deps(url, s3)
 
