@@ -77,7 +77,8 @@ def _supervise(stack: Stack) -> int:
 
 
 def _print_ready(stack: Stack, command: str, prometheus: bool = True) -> None:
-    names = ["postgres", "seaweedfs", "minio", "redis", "auth", "files", "upload", "edge", "prometheus"]
+    names = ["postgres", "seaweedfs", "minio", "redis", "auth", "files", "upload", "edge",
+             "prometheus"]
     logs = ", ".join(n for n in names if stack.log_path(n).exists())
     no_redis = "none (redis-server not installed: the edge limits rates in-process)"
     lines = []
