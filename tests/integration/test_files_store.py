@@ -83,8 +83,10 @@ def minio(s3_settings: S3Settings) -> Minio:
 
 
 @pytest.fixture
-def objects(s3_settings: S3Settings, minio: Minio) -> S3Objects:
-    return S3Objects(s3_settings)
+async def objects(s3_settings: S3Settings, minio: Minio) -> AsyncIterator[S3Objects]:
+    objects = S3Objects(s3_settings)
+    yield objects
+    await objects.close()
 
 
 class Directory:
@@ -217,6 +219,7 @@ async def test_janitor_retries_and_audit(store: PgCatalog, objects: S3Objects, m
     pending_id = await store.soft_delete(gone.file_id)
     assert pending_id is not None
     assert await Janitor(store, broken).run_once() == 0
+    await broken.close()
     assert await store.count_pending() >= 1
     assert exists(minio, bucket, gone.storage_key)
     async with store._pool.connection() as conn:  # make the retry due now
