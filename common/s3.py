@@ -160,7 +160,8 @@ def parse_xml(payload: bytes) -> dict[str, str]:
     """The text of every element in an S3 XML answer, by local name (namespace dropped), first
     occurrence wins; {} when the payload is empty or not XML. `Error` is present (as "") when the
     root or any element is an <Error>."""
-    if not payload.strip():
+    payload = payload.lstrip()  # S3 may send whitespace first to keep a slow answer alive
+    if not payload:
         return {}
     try:
         root = ET.fromstring(payload)

@@ -28,13 +28,13 @@ from psycopg.conninfo import conninfo_to_dict
 from compose import cors
 from compose.errors import LockedError, PortInUseError, StackError
 from compose.ports import MAX_REPLICAS
-from compose.stack import DATABASES, Stack
+from compose.stack import DATABASES, STORES, Stack
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     stack = Stack(args.data_dir, args.port_offset, services=args.command == "up", echo=args.echo,
-                  prometheus=args.prometheus, replicas=args.replicas)
+                  prometheus=args.prometheus, replicas=args.replicas, store=args.store)
     # SIGINT too: a launcher started in the background inherits SIGINT ignored, and then Ctrl-C
     # (or `kill -INT`) would do nothing. Every signal stops the stack in order.
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -77,7 +77,8 @@ def _supervise(stack: Stack) -> int:
 
 
 def _print_ready(stack: Stack, command: str, prometheus: bool = True) -> None:
-    names = ["postgres", "seaweedfs", "redis", "auth", "files", "upload", "edge", "prometheus"]
+    names = ["postgres", "seaweedfs", "minio", "redis", "auth", "files", "upload", "edge",
+             "prometheus"]
     logs = ", ".join(n for n in names if stack.log_path(n).exists())
     no_redis = "none (redis-server not installed: the edge limits rates in-process)"
     lines = []
@@ -139,6 +140,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--replicas", type=int, default=1, choices=range(1, MAX_REPLICAS + 1),
                         metavar="N", help="instances of each gRPC service (the edge balances "
                         f"over them; 1-{MAX_REPLICAS}, default 1)")
+    parser.add_argument("--store", choices=STORES, default="seaweedfs",
+                        help="the private S3 server (default seaweedfs; minio: the pinned build "
+                        "of scripts/ensure-minio, built with Go on first use; docs/stores.md)")
     parser.add_argument("--no-prometheus", dest="prometheus", action="store_false",
                         help="`up` without the local Prometheus (started when installed)")
     return parser

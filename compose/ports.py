@@ -41,6 +41,8 @@ BASE_PORTS: dict[str, int] = {
     "weed_filer_grpc": 18888,
     "weed_admin": 23646,
     "weed_admin_grpc": 33646,
+    # MinIO instead of SeaweedFS (`Stack(store="minio")`): its S3 API on `s3`, and its console
+    "minio_console": 8334,
 }
 
 # Replicas 2..MAX_REPLICAS of each gRPC service (`make up REPLICAS=2`): the first one's ports
@@ -69,6 +71,7 @@ def service_ports(replicas: int) -> list[str]:
              for suffix in ("", "_metrics")]
     return [*SERVICE_PORTS, *extra]
 SEAWEED_PORTS = tuple(n for n in BASE_PORTS if n == "s3" or n.startswith(("s3_", "weed_")))
+MINIO_PORTS = ("s3", "minio_console")
 MAX_OFFSET = 65535 - max(BASE_PORTS.values())
 
 

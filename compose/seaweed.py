@@ -105,6 +105,8 @@ def wait_s3(endpoint: str, access_key: str, secret_key: str, region: str | None,
 
 
 class LocalSeaweed:
+    name = "seaweedfs"  # its log is DATA/logs/seaweedfs.log; Stack.pid("seaweedfs")
+
     def __init__(self, data_dir: Path, ports: Mapping[str, int], access_key: str, secret_key: str,
                  supervisor: Supervisor, *, host: str = "127.0.0.1",
                  allowed_origins: Sequence[str] = ("*",)) -> None:
@@ -134,7 +136,7 @@ class LocalSeaweed:
             "AWS_ACCESS_KEY_ID": self.access_key,
             "AWS_SECRET_ACCESS_KEY": self.secret_key,
         }
-        self.child = self.supervisor.spawn("seaweedfs", argv, env)
+        self.child = self.supervisor.spawn(self.name, argv, env)
         wait_s3(self.endpoint, self.access_key, self.secret_key, None,
                 f"SeaweedFS S3 on {self.endpoint}", timeout_s, [self.child])
         # S3 answers before the admin server listens: wait for every port, so that a ready stack

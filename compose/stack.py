@@ -17,7 +17,9 @@ GOVAULT_S3_ENDPOINT, GOVAULT_REDIS_URL) is not the launcher's to restart: while 
 services answer 503 and recover by themselves when it returns.
 
 `Stack(..., services=False)` (or `start_deps()` alone) brings up only PostgreSQL, SeaweedFS and
-Redis, for integration tests. With services, a local Prometheus scraping the four processes
+Redis, for integration tests. `Stack(..., store="minio")` runs MinIO (compose/minio.py, the pinned
+build of scripts/ensure-minio) as the private store instead of SeaweedFS (docs/stores.md).
+With services, a local Prometheus scraping the four processes
 (compose/prometheus_local.py) starts last when the `prometheus` binary is installed, unless
 `prometheus=False`; `start_prometheus()` / `stop_prometheus()` run it on demand.
 `GOVAULT_PG_ADMIN_URL`, `GOVAULT_S3_ENDPOINT` (+ keys) and `GOVAULT_REDIS_URL` in `environ`
@@ -36,7 +38,17 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 
-from compose import claims, cors, credentials, ports, postgres, prometheus_local, redis, seaweed
+from compose import (
+    claims,
+    cors,
+    credentials,
+    minio,
+    ports,
+    postgres,
+    prometheus_local,
+    redis,
+    seaweed,
+)
 from compose.errors import StackError
 from compose.health import grpc_serving, http_ok
 from compose.lock import DataDirLock
@@ -52,6 +64,7 @@ DATABASES = {"auth": "govault_auth", "upload": "govault_upload", "files": "govau
 STATE_FILE = "stack.json"
 # Handed to no service: the superuser URL stays with the launcher.
 _LAUNCHER_ONLY = ("GOVAULT_PG_ADMIN_URL", "GOVAULT_DATABASE_URL", "GOVAULT_PG_BINDIR")
+STORES = ("seaweedfs", "minio")  # the private S3 servers a stack can run (docs/stores.md)
 
 
 class Stack:
@@ -73,7 +86,11 @@ class Stack:
         prometheus_scrape_interval_s: float = 10.0,
         supervise: bool = False,
         replicas: int = 1,
+        store: str = "seaweedfs",
     ) -> None:
+        if store not in STORES:
+            raise ValueError(f"store must be one of {', '.join(STORES)}, got {store!r}")
+        self.store = store
         self.data_dir = Path(data_dir).resolve()
         self.port_offset = port_offset
         self.ports = ports.shifted(port_offset)
@@ -124,7 +141,7 @@ class Stack:
         self.prometheus_url: str | None = None
 
         self._pg: postgres.LocalPostgres | None = None
-        self._s3: seaweed.LocalSeaweed | None = None
+        self._s3: seaweed.LocalSeaweed | minio.LocalMinio | None = None
         self._redis: redis.LocalRedis | None = None
         self._processes: dict[str, Child] = {}
         self._prometheus: Child | None = None
@@ -250,7 +267,7 @@ class Stack:
             (f"stop {name}", partial(self.supervisor.stop, child))
             for name in reversed(self.instances)
             if (child := self._processes.get(name)) is not None]
-        deps = (("redis", self._redis), ("seaweedfs", self._s3), ("postgres", self._pg))
+        deps = (("redis", self._redis), (self.store, self._s3), ("postgres", self._pg))
         steps += [(f"stop {name}", dep.stop) for name, dep in deps if dep is not None]
         steps.append(("kill leftovers", self.supervisor.kill_all))
         for what, step in steps:
@@ -321,7 +338,7 @@ class Stack:
     def _watched(self) -> list[tuple[str, Child, Callable[[], object]]]:
         """(name, current child, how to start it again) for every process this stack runs."""
         watched: list[tuple[str, Child, Callable[[], object]]] = []
-        deps = (("postgres", self._pg), ("seaweedfs", self._s3), ("redis", self._redis))
+        deps = (("postgres", self._pg), (self.store, self._s3), ("redis", self._redis))
         for name, dep in deps:
             if dep is not None and dep.child is not None:
                 watched.append((name, dep.child, dep.start))
@@ -354,16 +371,16 @@ class Stack:
         return addrs[0] if len(addrs) == 1 else "ipv4:" + ",".join(addrs)
 
     def pid(self, name: str) -> int | None:
-        """The current process id of `name` (a GoVault process, postgres, seaweedfs, redis or
-        prometheus run by this stack), or None."""
+        """The current process id of `name` (a GoVault process, postgres, seaweedfs or minio,
+        redis or prometheus run by this stack), or None."""
         for watched, child, _ in self._watched():
             if watched == name:
                 return child.pid
         return None
 
     def log_path(self, name: str) -> Path:
-        """DATA/logs/<name>.log for auth, files, upload, edge, postgres, seaweedfs, redis,
-        prometheus."""
+        """DATA/logs/<name>.log for auth, files, upload, edge, postgres, seaweedfs (or minio),
+        redis, prometheus."""
         return self.log_dir / f"{name}.log"
 
     def bound_ports(self) -> dict[str, int]:
@@ -404,7 +421,7 @@ class Stack:
         if not self.environ.get("GOVAULT_PG_ADMIN_URL"):
             names.append("postgres")
         if not self.environ.get("GOVAULT_S3_ENDPOINT"):
-            names += ports.SEAWEED_PORTS
+            names += ports.MINIO_PORTS if self.store == "minio" else ports.SEAWEED_PORTS
         if not self.environ.get("GOVAULT_REDIS_URL") and redis.find_redis_server():
             names.append("redis")
         if self.with_services:
@@ -449,10 +466,10 @@ class Stack:
                             self.s3_region, f"S3 at {self.s3_endpoint}", 15, [])
         else:
             self.s3_access_key, self.s3_secret_key = creds.s3_access_key, creds.s3_secret_key
-            self._s3 = seaweed.LocalSeaweed(self.data_dir / "s3", self.ports, self.s3_access_key,
-                                            self.s3_secret_key, self.supervisor, host=self.host,
-                                            allowed_origins=cors.store_origins(
-                                                self.cors_origins, self.edge_url))
+            local = minio.LocalMinio if self.store == "minio" else seaweed.LocalSeaweed
+            self._s3 = local(self.data_dir / "s3", self.ports, self.s3_access_key,
+                             self.s3_secret_key, self.supervisor, host=self.host,
+                             allowed_origins=cors.store_origins(self.cors_origins, self.edge_url))
             self._s3.start()
         s3 = seaweed.client(self.s3_endpoint, self.s3_access_key, self.s3_secret_key,
                             self.s3_region)

@@ -9,6 +9,10 @@ directories on their own ports, so they run next to a developer's `make up`:
   `service_token`, `jwt_private_key_file`, `env`, `data_dir`, `log_path(name)`.
 - `stack`: its own dependencies plus auth, files, upload and edge. Adds `edge_url`,
   `grpc_addrs[svc]`, `metrics_ports[name]`, `service_env(name)`.
+- `minio_deps` / `minio_stack`: the same two on MinIO instead of SeaweedFS (one stack: asking
+  for `minio_stack` starts the services on `minio_deps`). docs/stores.md.
+- `s3_store` (module-scoped, parametrized "seaweedfs" / "minio") and `s3_stack` (the running
+  stack whose store that is): storage-facing tests take them to run against both S3 servers.
 - `service_log(name)`: a `tests.fixtures.logs.ServiceLog` over the `stack`'s DATA/logs/<name>.log.
 - `no_loop_blocking`: fails the (async) test if a callback blocks the event loop > 100 ms.
 
@@ -33,7 +37,7 @@ if str(_TESTS.parent) not in sys.path:  # the repo root: compose, services, test
 from compose import Stack  # noqa: E402
 from tests.fixtures.logs import ServiceLog  # noqa: E402
 from tests.fixtures.loop_watch import LoopBlockWatch  # noqa: E402
-from tests.fixtures.stacks import start_stack, stop_stack  # noqa: E402
+from tests.fixtures.stacks import start_services, start_stack, stop_stack  # noqa: E402
 
 MARKERS = {
     "integration": "needs real PostgreSQL and S3 (started by the fixtures)",
@@ -76,6 +80,40 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
     stack = start_stack("stack", services=True)
     yield stack
     stop_stack(stack, keep_logs=_session_failed(request))
+
+
+@pytest.fixture(scope="session")
+def minio_deps(request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """PostgreSQL + MinIO (the pinned build of scripts/ensure-minio) + Redis, fresh for this
+    session."""
+    stack = start_stack("minio", services=False, store="minio")
+    yield stack
+    stop_stack(stack, keep_logs=_session_failed(request))
+
+
+@pytest.fixture(scope="session")
+def minio_stack(minio_deps: Stack) -> Stack:
+    """The whole stack on MinIO: `minio_deps` with auth, files, upload and edge started (they
+    stop with it)."""
+    start_services("minio", minio_deps)
+    return minio_deps
+
+
+S3_STORES = ("seaweedfs", "minio")
+
+
+@pytest.fixture(scope="module", params=S3_STORES)
+def s3_store(request: pytest.FixtureRequest) -> str:
+    """Which S3 server a storage-facing test runs against (each test runs once per server)."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def s3_stack(s3_store: str, request: pytest.FixtureRequest) -> Stack:
+    """The session's dependencies stack running `s3_store` (its `s3_*` attributes)."""
+    stack: Stack = request.getfixturevalue("stack_deps" if s3_store == "seaweedfs"
+                                           else "minio_deps")
+    return stack
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,8 @@
 """Each seam's cases run against the in-memory fake (tests/fakes/) AND the real adapter (real
 PostgreSQL / SeaweedFS from the `stack_deps` fixture), so the fakes the unit tests trust cannot
-drift from the SQL and the store. A test takes the `kind` fixture ("fake" or "real")."""
+drift from the SQL and the store. A test takes the `kind` fixture ("fake" or "real"); the store
+seams take `store_kind` instead ("fake", "seaweedfs" or "minio": both real S3 servers,
+docs/stores.md)."""
 
 from __future__ import annotations
 
@@ -33,8 +35,14 @@ async def migrated_pool(request: pytest.FixtureRequest, service: str) -> AsyncCo
     return await open_pool(DatabaseSettings(url=url, pool_min=1, pool_max=4), f"contract-{service}")
 
 
-def s3_settings(request: pytest.FixtureRequest) -> S3Settings:
-    stack = request.getfixturevalue("stack_deps")
+@pytest.fixture(params=["fake", "seaweedfs", "minio"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def s3_settings(request: pytest.FixtureRequest, store: str) -> S3Settings:
+    """The bucket of the session's stack running `store` ("seaweedfs" or "minio")."""
+    stack = request.getfixturevalue("stack_deps" if store == "seaweedfs" else "minio_deps")
     return S3Settings(endpoint=stack.s3_endpoint, access_key=stack.s3_access_key,
                       secret_key=stack.s3_secret_key, bucket=stack.s3_bucket,
                       region=stack.s3_region, timeout_s=10.0)

@@ -28,11 +28,11 @@ async def ledger(kind: str, request: pytest.FixtureRequest) -> AsyncIterator[Led
 
 
 @pytest.fixture
-async def objects(kind: str, request: pytest.FixtureRequest) -> AsyncIterator[Objects]:
-    if kind == "fake":
+async def objects(store_kind: str, request: pytest.FixtureRequest) -> AsyncIterator[Objects]:
+    if store_kind == "fake":
         yield FakeObjects()
         return
-    real = await S3Objects.open(s3_settings(request))
+    real = await S3Objects.open(s3_settings(request, store_kind))
     try:
         yield real
     finally:

@@ -1,5 +1,6 @@
-"""The files store, S3 adapter, janitor and audit against real PostgreSQL and SeaweedFS
-(the `stack_deps` fixture): SQL ordering and visibility, transactions, object copy/delete."""
+"""The files store, S3 adapter, janitor and audit against real PostgreSQL (the `stack_deps`
+fixture) and real S3: SQL ordering and visibility, transactions, object copy/delete. The tests
+that touch objects run against both S3 servers (`s3_store`: SeaweedFS and MinIO)."""
 
 from __future__ import annotations
 
@@ -63,11 +64,11 @@ def store(pool: AsyncConnectionPool) -> PgCatalog:
 
 
 @pytest.fixture(scope="module")
-def s3_settings(stack_deps) -> S3Settings:  # type: ignore[no-untyped-def]
+def s3_settings(s3_stack) -> S3Settings:  # type: ignore[no-untyped-def]
     return S3Settings(
-        endpoint=stack_deps.s3_endpoint, public_endpoint=stack_deps.s3_endpoint,
-        access_key=stack_deps.s3_access_key, secret_key=stack_deps.s3_secret_key,
-        bucket=stack_deps.s3_bucket, region=stack_deps.s3_region, timeout_s=10.0,
+        endpoint=s3_stack.s3_endpoint, public_endpoint=s3_stack.s3_endpoint,
+        access_key=s3_stack.s3_access_key, secret_key=s3_stack.s3_secret_key,
+        bucket=s3_stack.s3_bucket, region=s3_stack.s3_region, timeout_s=10.0,
     )
 
 
@@ -82,8 +83,10 @@ def minio(s3_settings: S3Settings) -> Minio:
 
 
 @pytest.fixture
-def objects(s3_settings: S3Settings, minio: Minio) -> S3Objects:
-    return S3Objects(s3_settings)
+async def objects(s3_settings: S3Settings, minio: Minio) -> AsyncIterator[S3Objects]:
+    objects = S3Objects(s3_settings)
+    yield objects
+    await objects.close()
 
 
 class Directory:
@@ -216,6 +219,7 @@ async def test_janitor_retries_and_audit(store: PgCatalog, objects: S3Objects, m
     pending_id = await store.soft_delete(gone.file_id)
     assert pending_id is not None
     assert await Janitor(store, broken).run_once() == 0
+    await broken.close()
     assert await store.count_pending() >= 1
     assert exists(minio, bucket, gone.storage_key)
     async with store._pool.connection() as conn:  # make the retry due now

@@ -1,8 +1,9 @@
-"""The upload service's adapters against real PostgreSQL and a real S3 store (SeaweedFS): the
-ledger's conditional transitions, streaming to S3, presigned-URL expiry, and the reaper (run on
-demand with `python -m svc_upload reap`, as an operator would).
+"""The upload service's adapters against real PostgreSQL and a real S3 store: the ledger's
+conditional transitions, streaming to S3, presigned-URL expiry, and the reaper (run on demand with
+`python -m svc_upload reap`, as an operator would).
 
-Uses the `stack_deps` fixture (tests/conftest.py): a private PostgreSQL + SeaweedFS."""
+Uses the `stack_deps` fixture's PostgreSQL (tests/conftest.py), and every test runs against both
+S3 servers (`s3_store`: SeaweedFS and MinIO, docs/stores.md)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ from common.db import DatabaseSettings, open_pool
 from common.errors import Conflict, InvalidArgument, Unavailable
 from common.files import NewFile
 from common.migrations import apply_migrations
-from common.s3 import S3Settings
+from common.s3 import S3Settings, minio_client
+from compose import Stack
 from svc_upload.config import UploadRules
 from svc_upload.models import ACTIVE, COMPLETED, COMPLETING, EXPIRED, Part
 from svc_upload.reaper import Reaper
@@ -48,12 +50,13 @@ class Deps:
 
 
 @pytest.fixture(scope="module")
-def deps(request: pytest.FixtureRequest) -> Deps:
-    stack = request.getfixturevalue("stack_deps")
-    url = stack.create_database(f"upload_it_{uuid.uuid4().hex[:8]}")
-    s3 = S3Settings(endpoint=stack.s3_endpoint, public_endpoint=stack.s3_endpoint,
-                    access_key=stack.s3_access_key, secret_key=stack.s3_secret_key,
-                    bucket=stack.s3_bucket, region=stack.s3_region, timeout_s=30,
+def deps(request: pytest.FixtureRequest, s3_stack: Stack) -> Deps:
+    url = request.getfixturevalue("stack_deps").create_database(
+        f"upload_it_{uuid.uuid4().hex[:8]}")
+    store = s3_stack
+    s3 = S3Settings(endpoint=store.s3_endpoint, public_endpoint=store.s3_endpoint,
+                    access_key=store.s3_access_key, secret_key=store.s3_secret_key,
+                    bucket=store.s3_bucket, region=store.s3_region, timeout_s=30,
                     transfer_timeout_s=60, max_connections=16, create_bucket=True)
     return Deps(url, s3)
 
@@ -340,3 +343,54 @@ async def test_abort_deletes_an_object_already_written(world: World) -> None:
     await world.objects.put_object_stream(session.storage_key, 3, frames(b"abc"))
     await service.abort(OWNER, session.upload_uuid)
     assert await world.objects.stat(session.storage_key) is None
+
+
+# store differences (docs/stores.md) ---------------------------------------------------------
+
+
+async def test_a_completion_the_store_already_made_is_finished_with_its_etag(
+        world: World) -> None:
+    """The holder completed the S3 upload, then crashed before recording it. Completing again
+    is where the stores differ: SeaweedFS repeats its answer, MinIO no longer knows the upload
+    (NoSuchUpload) and the object's own ETag is taken; either way the file is S3's final ETag."""
+    service = world.service(completing_lease_s=1)
+    data = os.urandom(6 * MIB)
+    new = await service.create_multipart_session(OWNER, "made.bin", len(data), 5 * MIB)
+    uid, key = new.session.upload_uuid, new.session.storage_key
+    etags = []
+    for (number, url), piece in zip(new.parts, (data[:5 * MIB], data[5 * MIB:]), strict=True):
+        status, etag = await put(url, piece)
+        assert status == 200
+        await service.register_part(OWNER, uid, number, len(piece), etag)
+        etags.append((number, etag))
+    assert await world.store.claim_completing(uid, ACTIVE, 1) is not None
+    final = await world.objects.complete_multipart(key, new.session.storage_upload_id or "",
+                                                   etags)
+    assert final.endswith("-2")
+    # …and the holder crashes here
+    await asyncio.sleep(1.5)
+    summary = await Reaper(service, world.store, 1, 100).run_once()
+    assert summary.completed >= 1
+    s = await world.store.get_session(uid)
+    assert s is not None and s.state == COMPLETED and s.result_size_bytes == len(data)
+    assert s.result_checksum == final == world.files.registered[uid].checksum
+
+
+async def test_the_bucket_is_created_at_start_once(deps: Deps) -> None:
+    """The upload service creates its bucket when it starts (both stores) and finds it there
+    on every later start. (SeaweedFS would also create a missing bucket on the first PUT into
+    it; MinIO answers NoSuchBucket, so the bucket must exist before the first upload.)"""
+    settings = deps.s3.model_copy(update={"bucket": f"govault-it-{uuid.uuid4().hex[:10]}"})
+    client = minio_client(settings, settings.endpoint)
+    assert not client.bucket_exists(settings.bucket)
+    for _ in range(2):
+        objects = await S3Objects.open(settings)
+        try:
+            await objects.put_object_stream("users/a/b", 3, frames(b"abc"))
+            info = await objects.stat("users/a/b")
+            assert info is not None and info.size_bytes == 3
+        finally:
+            await objects.close()
+    assert client.bucket_exists(settings.bucket)
+    client.remove_object(settings.bucket, "users/a/b")
+    client.remove_bucket(settings.bucket)

@@ -67,6 +67,15 @@ def test_a_200_with_an_error_body_is_an_error() -> None:
     assert isinstance(error_in(200, error_body("InternalError")), Unavailable)
 
 
+def test_whitespace_sent_before_the_answer_is_skipped() -> None:
+    """AWS S3 keeps a slow CompleteMultipartUpload alive by sending whitespace after the 200
+    status line; the XML (with its declaration) follows, a result or an <Error>."""
+    keepalive = b"\n \n \n"
+    assert clean_etag(parse_xml(keepalive + COMPLETED)["ETag"]).endswith("-9")
+    assert error_in(200, keepalive + COMPLETED) is None
+    assert isinstance(error_in(200, keepalive + error_body("InvalidPart")), InvalidPart)
+
+
 @pytest.mark.parametrize("payload", [b"", b"not xml", b"<Error><Code>", b"\x00\xff"])
 def test_an_unreadable_error_answer_is_unavailable(payload: bytes) -> None:
     assert isinstance(error_in(503, payload), Unavailable)
