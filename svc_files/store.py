@@ -17,7 +17,7 @@ from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 
 from common.db import pooled
-from common.errors import AlreadyExists
+from common.errors import AlreadyExists, Unavailable
 from common.files import NewFile
 from svc_files.models import (
     FileGrant,
@@ -76,28 +76,27 @@ class PgCatalog:
     # ------------------------------------------------------------------------------ files
     async def register_file(self, new: NewFile) -> tuple[FileRecord, bool]:
         """Idempotent on upload_id: the second call returns the first call's row (even when
-        that file has since been deleted, so a retried registration never resurrects it)."""
-        async with self._conn() as conn:
-            async with conn.transaction():
-                cur = await conn.execute(
-                    "INSERT INTO files (file_id, upload_id, owner_id, name, mime_type,"
-                    " size_bytes, checksum, storage_key)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-                    " ON CONFLICT (upload_id) DO NOTHING RETURNING file_id",
-                    (new.file_id, new.upload_id, new.owner_id, new.name, new.mime_type,
-                     new.size_bytes, new.checksum, new.storage_key),
-                )
-                created = await cur.fetchone() is not None
-                cur = conn.cursor(row_factory=tuple_row)
-                await cur.execute(
-                    f"SELECT {_FILE_COLUMNS} FROM files f"
-                    " LEFT JOIN public_files p ON p.file_id = f.file_id"
-                    " WHERE f.upload_id = %s",
-                    (new.upload_id,),
-                )
-                row = await cur.fetchone()
-        assert row is not None
-        return _record(row), created
+        that file has since been deleted, so a retried registration never resurrects it).
+        One statement: the insert, or else the row already registered for the upload."""
+        for _ in range(2):
+            row = await self._fetchone(
+                "WITH ins AS (INSERT INTO files (file_id, upload_id, owner_id, name, mime_type,"
+                "  size_bytes, checksum, storage_key) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+                "  ON CONFLICT (upload_id) DO NOTHING"
+                "  RETURNING file_id::text, owner_id::text, name, mime_type, size_bytes, checksum,"
+                "  storage_key, created_at, false, true)"
+                " SELECT * FROM ins"
+                f" UNION ALL SELECT {_FILE_COLUMNS}, false FROM files f"
+                " LEFT JOIN public_files p ON p.file_id = f.file_id"
+                " WHERE f.upload_id = %s AND NOT EXISTS (SELECT 1 FROM ins)",
+                (new.file_id, new.upload_id, new.owner_id, new.name, new.mime_type,
+                 new.size_bytes, new.checksum, new.storage_key, new.upload_id),
+            )
+            if row is not None:
+                return _record(row), bool(row[9])
+            # A concurrent registration of the same upload committed after this statement's
+            # snapshot was taken (the insert saw it, the select did not): read it again.
+        raise Unavailable("the file registration did not settle, retry")
 
     async def insert_file(self, new: NewFile) -> FileRecord:
         row = await self._fetchone(

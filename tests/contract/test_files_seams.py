@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import cast
@@ -42,6 +43,16 @@ async def test_register_is_idempotent_on_the_upload(catalog: Catalog) -> None:
         NewFile(**{**first.__dict__, "file_id": uid(), "storage_key": "users/x/other"}))
     assert created and not created_again
     assert again.file_id == record.file_id == first.file_id
+
+
+async def test_concurrent_registrations_of_one_upload_make_one_file(catalog: Catalog) -> None:
+    owner = uid()
+    first = new_file(owner)
+    results = await asyncio.gather(*(catalog.register_file(
+        NewFile(**{**first.__dict__, "file_id": uid(), "storage_key": f"users/x/{i}"}))
+        for i in range(8)))
+    assert len({record.file_id for record, _ in results}) == 1
+    assert sum(created for _, created in results) == 1
 
 
 async def test_a_taken_file_id_or_key_is_already_exists(catalog: Catalog) -> None:
