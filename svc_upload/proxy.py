@@ -26,6 +26,14 @@ from svc_upload.seams import Ledger, Objects
 log = get_logger(__name__)
 
 
+def client_checksum(checksum_sha256: str) -> str:
+    """The client's SHA-256 of the chunk, normalised ("" when it sent none)."""
+    claimed = checksum_sha256.strip().lower()
+    if claimed and not SHA256_HEX.match(claimed):
+        raise InvalidArgument("the checksum must be a hex SHA-256")
+    return claimed
+
+
 @dataclass(frozen=True)
 class ChunkResult:
     upload_uuid: str
@@ -111,9 +119,7 @@ class ProxyChunks:
         if 0 < content_length < expected:
             raise InvalidArgument(f"chunk {chunk_index} must be {expected} bytes",
                                   "CHUNK_SIZE_MISMATCH")
-        claimed = checksum_sha256.strip().lower()
-        if claimed and not SHA256_HEX.match(claimed):
-            raise InvalidArgument("the checksum must be a hex SHA-256")
+        claimed = client_checksum(checksum_sha256)
         error = state_error(session, now())
         if error is not None:
             raise error
@@ -121,8 +127,24 @@ class ProxyChunks:
         if session.state in (COMPLETING, COMPLETED):
             return await self._replay_chunk(session, chunk_index, chunk)
         if session.total_chunks == 1:
-            return await self._single_chunk(session, chunk)
+            claim = await self._ledger.claim_completing(session.upload_uuid, ACTIVE,
+                                                        self._rules.completing_lease_s)
+            if claim is None:
+                return await self._replay_chunk(session, 0, chunk)
+            return await self._single_chunk(claim, chunk)
         return await self._chunk_part(session, chunk_index, chunk)
+
+    async def claimed_single_chunk(self, claim: Session, checksum_sha256: str,
+                                   frames: AsyncIterator[bytes]) -> ChunkResult:
+        """The one chunk of a one-chunk upload whose claim the caller already took (with the
+        ownership, size and state checks in the same statement: `Ledger.claim_single_chunk`)."""
+        assert claim.claim_token is not None
+        try:
+            claimed = client_checksum(checksum_sha256)
+        except InvalidArgument:
+            await self._ledger.release_claim(claim.upload_uuid, claim.claim_token, UPLOADING)
+            raise
+        return await self._single_chunk(claim, _Chunk(frames, claim.file_size_bytes, claimed))
 
     async def _chunk_part(self, session: Session, index: int, chunk: _Chunk) -> ChunkResult:
         """Chunk i of a multi-chunk file → part i+1 of the session's S3 multipart upload."""
@@ -152,13 +174,9 @@ class ProxyChunks:
                 else await self._completion.await_completion(session))
         return self._chunk_result(done, index, chunk, COMPLETED, done.file_id)
 
-    async def _single_chunk(self, session: Session, chunk: _Chunk) -> ChunkResult:
-        """A one-chunk file: claim the session first, then one PUT to the final key, so no
+    async def _single_chunk(self, claim: Session, chunk: _Chunk) -> ChunkResult:
+        """A one-chunk file, its session claimed first, then one PUT to the final key, so no
         concurrent writer can race it. Any failure reverts the claim and deletes the object."""
-        claim = await self._ledger.claim_completing(session.upload_uuid, ACTIVE,
-                                                    self._rules.completing_lease_s)
-        if claim is None:
-            return await self._replay_chunk(session, 0, chunk)
         assert claim.claim_token is not None
         try:
             etag = await self._objects.put_object_stream(claim.storage_key, chunk.expected,

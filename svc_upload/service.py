@@ -169,6 +169,12 @@ class UploadService:
     async def upload_chunk(self, owner_id: str, upload_uuid: str, chunk_index: int,
                            checksum_sha256: str, content_length: int,
                            frames: AsyncIterator[bytes]) -> ChunkResult:
+        if chunk_index == 0:  # most files are one chunk: claim it in the same statement
+            claim = await self._ledger.claim_single_chunk(
+                validate_uuid(upload_uuid, "upload_uuid"), owner_id, content_length,
+                self._rules.completing_lease_s)
+            if claim is not None:
+                return await self._proxy.claimed_single_chunk(claim, checksum_sha256, frames)
         session = await self._owned(owner_id, upload_uuid)
         return await self._proxy.upload_chunk(session, chunk_index, checksum_sha256,
                                               content_length, frames)

@@ -23,6 +23,7 @@ from svc_upload.models import (
     COMPLETING,
     EXPIRED,
     FAILED,
+    PROXY,
     UPLOADING,
     Part,
     Session,
@@ -195,6 +196,21 @@ class PgLedger:
             "  OR (state = %s AND claimed_at < now() - make_interval(secs => %s)))"
             f" RETURNING {_SESSION_COLUMNS}",
             (COMPLETING, str(uuid.uuid4()), upload_uuid, list(from_states), COMPLETING, lease_s),
+        ))
+
+    async def claim_single_chunk(self, upload_uuid: str, owner_id: str, content_length: int,
+                                 lease_s: float) -> Session | None:
+        """The common case in one statement: the owner's active, unexpired one-chunk proxy
+        session, whose size fits `content_length` (0: unknown), moves to `completing` with a
+        fresh claim. None: anything else (the caller reads the session and decides)."""
+        return _session(await self._one(
+            "UPDATE upload_sessions SET state = %s, claim_token = %s, claimed_at = now(),"
+            " updated_at = now()"
+            " WHERE upload_uuid = %s AND owner_id = %s AND method = %s AND total_chunks = 1"
+            " AND (%s = 0 OR file_size_bytes = %s) AND state = ANY(%s) AND expires_at > now()"
+            f" RETURNING {_SESSION_COLUMNS}",
+            (COMPLETING, str(uuid.uuid4()), upload_uuid, owner_id, PROXY, content_length,
+             content_length, list(ACTIVE)),
         ))
 
     async def release_claim(self, upload_uuid: str, claim_token: str, to_state: str) -> bool:

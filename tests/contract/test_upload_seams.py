@@ -39,10 +39,11 @@ async def objects(store_kind: str, request: pytest.FixtureRequest) -> AsyncItera
         await real.close()
 
 
-async def new_session(ledger: Ledger, total: int = 2, ttl_s: float = 3600) -> Session:
+async def new_session(ledger: Ledger, total: int = 2, ttl_s: float = 3600,
+                      method: str = "multipart") -> Session:
     file_id = str(uuid.uuid4())
     return await ledger.create_session(
-        upload_uuid=str(uuid.uuid4()), owner_id=OWNER, method="multipart", file_name="a.bin",
+        upload_uuid=str(uuid.uuid4()), owner_id=OWNER, method=method, file_name="a.bin",
         file_size_bytes=10 * total, part_size_bytes=10, total_chunks=total, file_id=file_id,
         storage_key=storage_key(OWNER, file_id), ttl_s=ttl_s)
 
@@ -53,6 +54,22 @@ async def test_a_new_session_is_pending_and_found(ledger: Ledger) -> None:
     found = await ledger.get_session(s.upload_uuid)
     assert found is not None and found.file_id == s.file_id and found.claim_token is None
     assert await ledger.get_session(str(uuid.uuid4())) is None
+
+
+async def test_a_single_chunk_is_claimed_only_by_its_owner_at_its_size(ledger: Ledger) -> None:
+    one = await new_session(ledger, total=1, method="proxy")
+    other_owner = str(uuid.uuid4())
+    assert await ledger.claim_single_chunk(one.upload_uuid, other_owner, 10, 30) is None
+    assert await ledger.claim_single_chunk(one.upload_uuid, OWNER, 9, 30) is None
+    two = await new_session(ledger, total=2, method="proxy")
+    assert await ledger.claim_single_chunk(two.upload_uuid, OWNER, 10, 30) is None
+    direct = await new_session(ledger, total=1)
+    assert await ledger.claim_single_chunk(direct.upload_uuid, OWNER, 10, 30) is None
+    gone = await new_session(ledger, total=1, method="proxy", ttl_s=-1)
+    assert await ledger.claim_single_chunk(gone.upload_uuid, OWNER, 10, 30) is None
+    claim = await ledger.claim_single_chunk(one.upload_uuid, OWNER, 0, 30)  # 0: size unknown
+    assert claim is not None and claim.state == COMPLETING and claim.claim_token
+    assert await ledger.claim_single_chunk(one.upload_uuid, OWNER, 10, 30) is None  # held
 
 
 async def test_parts_are_upserted_while_active(ledger: Ledger) -> None:

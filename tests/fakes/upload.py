@@ -21,6 +21,7 @@ from svc_upload.models import (
     COMPLETED,
     COMPLETING,
     FAILED,
+    PROXY,
     UPLOADING,
     Part,
     Session,
@@ -88,6 +89,14 @@ class FakeLedger:
 
     async def get_part(self, upload_uuid: str, part_number: int) -> Part | None:
         return self.parts[upload_uuid].get(part_number)
+
+    async def claim_single_chunk(self, upload_uuid: str, owner_id: str, content_length: int,
+                                 lease_s: float) -> Session | None:
+        s = self.sessions.get(upload_uuid)
+        if (s is None or s.owner_id != owner_id or s.method != PROXY or s.total_chunks != 1
+                or content_length not in (0, s.file_size_bytes)):
+            return None
+        return await self.claim_completing(upload_uuid, ACTIVE, lease_s)
 
     async def claim_completing(self, upload_uuid: str, from_states: tuple[str, ...],
                                lease_s: float) -> Session | None:
