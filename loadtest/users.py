@@ -3,8 +3,8 @@
     python -m loadtest.users --edge http://127.0.0.1:9000 --count 1000 --out users.json
 
 The seed did this one user at a time with a 0.1 s sleep; here 16 aiohttp requests are kept in
-flight (below the auth service's hash queue, GOVAULT_HASH_QUEUE_MAX = 32), so the auth
-service's Argon2 workers are the only limit: on the 2-core VM ≈ 13 accounts/s (two hashes
+flight (well inside the auth service's hash wait budget, GOVAULT_HASH_MAX_WAIT_S = 5 s), so the
+auth service's Argon2 workers are the only limit: on the 2-core VM ≈ 13 accounts/s (two hashes
 each), ≈ 75 s for 1000. The file holds
 one object per account: user_id, username, email, password, token, refresh_token. Accounts that
 already exist (a re-run with the same prefix) are logged in, not re-created.

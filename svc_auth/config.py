@@ -26,7 +26,11 @@ class HashSettings(Settings):
     memory_kib: int = var("ARGON2_MEMORY_KIB", 19 * 1024)
     parallelism: int = var("ARGON2_PARALLELISM", 1, ge=1)
     workers: int = var("HASH_WORKERS", max(1, (os.cpu_count() or 1) - 1), ge=1)
-    queue_max: int = var("HASH_QUEUE_MAX", 32, ge=0)
+    # Admission is by expected wait: a hash that would start later than `max_wait_s` from now
+    # (hashes queued ahead × the recent time per hash ÷ workers) is refused at once with
+    # Retry-After; `queue_max` is only a hard bound on memory.
+    max_wait_s: float = var("HASH_MAX_WAIT_S", 5.0, gt=0)
+    queue_max: int = var("HASH_QUEUE_MAX", 1024, ge=0)
     nice: int = var("HASH_NICE", 10)
 
     @model_validator(mode="after")

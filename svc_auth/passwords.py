@@ -2,9 +2,11 @@
 
 Hashing is CPU-bound and blocking (argon2-cffi releases the GIL), so it runs in a dedicated
 bounded ThreadPoolExecutor (cores − 1 threads by default), never on the event loop. Admission is
-bounded too: when `workers + queue_max` hashes are already outstanding, a new one fails at once
-with ResourceExhausted(OVERLOADED) (→ 429 + Retry-After) instead of queueing behind a burst of
-logins and stalling every other request.
+bounded by time: a hash that would wait longer than `max_wait_s` to start (the hashes ahead of it
+× the recent time per hash ÷ workers) fails at once with ResourceExhausted(OVERLOADED) (→ 503 +
+Retry-After: when it would fit) instead of queueing for tens of seconds; so a burst of logins is
+absorbed when it can be served within the budget, and only a sustained overload is refused.
+`workers + queue_max` outstanding hashes is a hard bound on memory besides.
 
 `verify_dummy` spends one verification against a hash of a random secret made at start-up with
 the same parameters, so a login for an unknown email costs what a wrong password costs.
@@ -16,6 +18,7 @@ on a busy machine they give way to latency-sensitive work instead of competing w
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import secrets
 import threading
@@ -50,6 +53,9 @@ class Argon2Hasher:
                                             thread_name_prefix="argon2",
                                             initializer=_lower_priority, initargs=(settings.nice,))
         self._capacity = settings.workers + settings.queue_max
+        self._workers = settings.workers
+        self._max_wait_s = settings.max_wait_s
+        self._seconds_per_hash = 0.05  # until measured (the dummy hash at start-up)
         self._outstanding = 0
         self._lock = threading.Lock()
         self._dummy_hash = ""
@@ -82,16 +88,22 @@ class Argon2Hasher:
         except (InvalidHashError, ValueError):
             return True
 
+    def expected_wait_s(self) -> float:
+        """How long a hash submitted now would wait for a worker."""
+        ahead = max(0, self._outstanding - self._workers + 1)
+        return ahead * self._seconds_per_hash / self._workers
+
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
         with self._lock:
-            if self._outstanding >= self._capacity:
+            wait = self.expected_wait_s()
+            if self._outstanding >= self._capacity or wait > self._max_wait_s:
                 raise ResourceExhausted(
                     "too many password checks in progress, retry shortly", "OVERLOADED",
-                    retry_after_s=1,
+                    retry_after_s=max(1, math.ceil(wait - self._max_wait_s)),
                 )
             self._outstanding += 1
         try:
-            future: Future[T] = self._executor.submit(_timed, fn, *args)
+            future: Future[T] = self._executor.submit(self._timed, fn, *args)
         except BaseException:
             self._release(None)
             raise
@@ -104,6 +116,16 @@ class Argon2Hasher:
         with self._lock:
             self._outstanding -= 1
 
+    def _timed(self, fn: Callable[..., T], *args: object) -> T:
+        start = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            took = time.perf_counter() - start
+            PASSWORD_HASH_SECONDS.observe(took)
+            with self._lock:  # a moving average: the machine's load changes what a hash costs
+                self._seconds_per_hash += 0.2 * (took - self._seconds_per_hash)
+
 
 def _lower_priority(nice: int) -> None:
     """Hashing is throughput work; serving requests is latency work. A positive nice value on
@@ -115,14 +137,6 @@ def _lower_priority(nice: int) -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
     except OSError:  # pragma: no cover - not permitted here: run at normal priority
         pass
-
-
-def _timed(fn: Callable[..., T], *args: object) -> T:
-    start = time.perf_counter()
-    try:
-        return fn(*args)
-    finally:
-        PASSWORD_HASH_SECONDS.observe(time.perf_counter() - start)
 
 
 def _verify(hasher: PasswordHasher, password_hash: str, password: str) -> bool:

@@ -87,6 +87,30 @@ async def test_admission_is_bounded_and_fails_fast() -> None:
         slow.close()
 
 
+async def test_admission_is_by_expected_wait_not_queue_length() -> None:
+    """A burst that fits the wait budget is served whole; once the hashes ahead of a new one
+    would take longer than the budget, it is refused at once, with a Retry-After saying when
+    it would fit, and nothing stays outstanding."""
+    settings = HashSettings(time_cost=1, memory_kib=8 * 1024, parallelism=1, workers=1)
+    roomy = Argon2Hasher(settings.model_copy(update={"max_wait_s": 60.0}))
+    tight = Argon2Hasher(settings.model_copy(update={"max_wait_s": 0.001}))
+    try:
+        await roomy.start()
+        burst = await asyncio.gather(*(roomy.hash(f"p-{i}") for i in range(40)))
+        assert len(burst) == 40 and all(isinstance(h, str) for h in burst)
+        await tight.start()  # measures what a hash costs here
+        results = await asyncio.gather(*(tight.hash(f"p-{i}") for i in range(10)),
+                                       return_exceptions=True)
+        refused = [r for r in results if isinstance(r, ResourceExhausted)]
+        assert refused and all(r.code == "OVERLOADED" and r.retry_after_s >= 1
+                               for r in refused)
+        assert len(results) - len(refused) >= 1  # the first starts at once
+        assert tight.outstanding == 0
+    finally:
+        roomy.close()
+        tight.close()
+
+
 async def test_cancelled_waiters_keep_their_slot_until_work_ends() -> None:
     slow = Argon2Hasher(HashSettings(time_cost=3, memory_kib=16 * 1024, parallelism=1,
                                      workers=1, queue_max=0))
