@@ -87,6 +87,10 @@ def from_rpc_error(exc: grpc.aio.AioRpcError) -> ApiError:
     status = http_status_for(status_code)
     if not isinstance(code, str) or code not in CODES:
         code = DEFAULT_CODES.get(status_code, "INTERNAL")
+    elif status_code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        # a client's own excess (RATE_LIMITED, TOO_MANY_ATTEMPTS) is 429; a saturated server
+        # (OVERLOADED) is 503 like every other "saturated" answer, both with Retry-After
+        status = CODES[code]
     if status == 500:
         return ApiError("INTERNAL", "internal error")
     message = _OPAQUE.get(status_code) or exc.details() or code.lower().replace("_", " ")

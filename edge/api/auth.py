@@ -72,15 +72,17 @@ class Me(Model):
 SIGNUP = Operation(
     "post", "/auth/signup", "Create an account", "auth", ok=SignUpReply, body=SignUp,
     auth="none", errors={409: "email or username taken (EMAIL_TAKEN, USERNAME_TAKEN)",
-                         429: "password hashing saturated (OVERLOADED); see Retry-After"})
+                         503: "password hashing saturated: more than its wait budget queued "
+                              "(OVERLOADED); see Retry-After"})
 LOGIN = Operation(
     "post", "/auth/login", "Exchange email and password for an access token and a refresh token",
     "auth", ok=LoginReply, body=Login, auth="none",
     errors={400: "missing email or password (INVALID_ARGUMENT, INVALID_JSON), or invalid email or "
                  "password (INVALID_CREDENTIALS: a bad request, not a 401; 401 always means "
                  "sign in again)",
-            429: "too many failed logins (TOO_MANY_ATTEMPTS) or hashing saturated "
-                 "(OVERLOADED); see Retry-After"})
+            429: "too many failed logins (TOO_MANY_ATTEMPTS); see Retry-After",
+            503: "password hashing saturated: more than its wait budget queued (OVERLOADED); "
+                 "see Retry-After"})
 REFRESH = Operation(
     "post", "/auth/refresh",
     "Rotate a refresh token: returns a new access token and a new refresh token", "auth",
