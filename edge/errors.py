@@ -87,6 +87,10 @@ def from_rpc_error(exc: grpc.aio.AioRpcError) -> ApiError:
     status = http_status_for(status_code)
     if not isinstance(code, str) or code not in CODES:
         code = DEFAULT_CODES.get(status_code, "INTERNAL")
+    elif status_code == grpc.StatusCode.RESOURCE_EXHAUSTED and CODES[code] != 429:
+        # RESOURCE_EXHAUSTED is a rate limit (429, retry later) unless the service named a code
+        # that is not one: a storage quota (QUOTA_EXCEEDED) is 413, and waiting does not help.
+        status = CODES[code]
     if status == 500:
         return ApiError("INTERNAL", "internal error")
     message = _OPAQUE.get(status_code) or exc.details() or code.lower().replace("_", " ")
