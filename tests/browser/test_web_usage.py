@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 import urllib.request
 import uuid
 from pathlib import Path
@@ -19,6 +17,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.support.browser import DESKTOP, PageWatch, Screenshot, sign_in
+from tests.support.quotas import set_quota
 
 pytestmark = pytest.mark.e2e
 
@@ -42,10 +41,7 @@ def test_usage_line_follows_uploads_copies_and_deletes(
     email = f"usage-{tag}@example.com"
     post(f"{base}/auth/signup", {"username": f"usage_{tag}", "email": email,
                                  "password": PASSWORD})
-    done = subprocess.run([sys.executable, "-m", "svc_files", "quota", "set", "--email", email,
-                           "--bytes", "1MiB"], env={**os.environ, **stack.service_env("files")},
-                          capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr
+    set_quota(stack, email, "1MiB")
     first, second = tmp_path / "first.bin", tmp_path / "second.bin"
     first.write_bytes(os.urandom(400 * KIB))
     second.write_bytes(os.urandom(700 * KIB))

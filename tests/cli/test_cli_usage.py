@@ -5,9 +5,6 @@ The quota is set the operator's way (`python -m svc_files quota set`) on the ses
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,15 +12,9 @@ import pytest
 
 from compose import Stack
 from tests.cli.helpers import MIB, Cli, random_file
+from tests.support.quotas import set_quota
 
 pytestmark = pytest.mark.e2e
-
-
-def set_quota(stack: Stack, email: str, size: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "svc_files", "quota", "set", "--email", email,
-                           "--bytes", size], env={**os.environ, **stack.service_env("files")},
-                          capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr
 
 
 def test_usage_whoami_and_an_upload_over_quota(stack: Stack, signed_up: Callable[[], Cli],

@@ -36,6 +36,8 @@ BOUNDED = {
     "operation": re.compile(r"^[a-z_]+$"),
     "group": re.compile(r"^(auth|upload|files|default)$"),
     "upstream": re.compile(r"^(auth|upload|files)$"),
+    "reason": re.compile(r"^(upload|copy)$"),  # quota rejections
+    "kind": re.compile(r"^(used|reserved)$"),  # usage bytes
 }
 
 

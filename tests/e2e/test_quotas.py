@@ -31,6 +31,7 @@ from tests.fixtures.stacks import (
     stop_stack,
 )
 from tests.support.files import upload_file, upload_one_part
+from tests.support.quotas import files_quota, set_quota
 from tests.support.users import User, new_user
 
 pytestmark = pytest.mark.e2e
@@ -100,16 +101,14 @@ async def abort(http: aiohttp.ClientSession, base: str, user: User, upload_uuid:
     assert status == 204, body
 
 
-def operator(stack: Stack, service: str, *args: str) -> tuple[int, Any]:
-    """`python -m svc_<service> ...` with the service's own environment: (exit code, the JSON it
-    prints last; the reaper logs a line to stdout before its summary)."""
-    done = subprocess.run([sys.executable, "-m", f"svc_{service}", *args],
-                          env={**os.environ, **stack.service_env(service)},
+def reap(stack: Stack) -> dict[str, Any]:
+    """One reaper pass, as an operator runs it (`python -m svc_upload reap`): its summary, the
+    last line it prints."""
+    done = subprocess.run([sys.executable, "-m", "svc_upload", "reap"],
+                          env={**os.environ, **stack.service_env("upload")},
                           capture_output=True, text=True, timeout=60, check=False)
-    assert done.stdout.strip(), done.stderr
-    output = done.stdout.strip()
-    start = output.rfind("\n{") + 1 if not output.startswith("{\n") else 0
-    return done.returncode, json.loads(output[start:])
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 async def test_exactly_the_quota_fits_one_byte_more_is_413_and_delete_frees(
@@ -199,8 +198,7 @@ async def test_abort_and_expiry_release_reservations(http: aiohttp.ClientSession
             break
         await asyncio.sleep(0.5)
     assert state["status"] == "expired", state
-    code, summary = operator(quota_stack, "upload", "reap")
-    assert code == 0 and left["upload_uuid"] in summary["expired_uploads"]
+    assert left["upload_uuid"] in reap(quota_stack)["expired_uploads"]
     assert (await usage(http, base, user))["reserved_bytes"] == 0
     status, body = await session(http, base, user, 2 * MIB)
     assert status == 200, body
@@ -218,9 +216,8 @@ async def test_copy_over_quota_is_refused_and_shares_do_not_count(
                                                  "permission": "viewer"}]})
     assert status == 201
     assert (await usage(http, base, friend))["used_bytes"] == 0  # shared with: not counted
-    code, shown = operator(quota_stack, "files", "quota", "set", "--email", owner.email,
-                           "--bytes", "5MiB")
-    assert code == 0 and shown["quota_bytes"] == 5 * MIB and shown["user_id"] == owner.user_id
+    shown = set_quota(quota_stack, owner.email, "5MiB")
+    assert shown["quota_bytes"] == 5 * MIB and shown["user_id"] == owner.user_id
     status, body = await call(http, "POST", f"{base}/api/files/f/{file_id}/copy", owner)
     assert status == 201, body
     assert await usage(http, base, owner) == {"used_bytes": 4 * MIB, "reserved_bytes": 0,
@@ -235,7 +232,7 @@ async def test_copy_over_quota_is_refused_and_shares_do_not_count(
 async def test_usage_audit_finds_no_drift_after_a_mixed_workload(
         http: aiohttp.ClientSession, base: str, quota_stack: Stack) -> None:
     users = [await new_user(http, base, "audit") for _ in range(3)]
-    operator(quota_stack, "files", "quota", "set", "--email", users[0].email, "--bytes", "0")
+    set_quota(quota_stack, users[0].email, "0")
 
     async def workload(user: User) -> None:
         kept = [await upload_file(http, base, user, os.urandom(300 * KIB)) for _ in range(2)]
@@ -251,13 +248,13 @@ async def test_usage_audit_finds_no_drift_after_a_mixed_workload(
         await session(http, base, user, 10 * MIB)  # refused (or held: unlimited user)
 
     await asyncio.gather(*(workload(u) for u in users))
-    code, report = operator(quota_stack, "files", "quota", "audit")
+    code, report = files_quota(quota_stack, "audit")
     assert code == 0 and report["drifted"] == 0, report
-    code, shown = operator(quota_stack, "files", "quota", "show", "--email", users[1].email)
+    code, shown = files_quota(quota_stack, "show", "--email", users[1].email)
     assert code == 0 and shown == {**shown, "used_bytes": 800 * KIB, "files": 3,
                                    "reserved_bytes": 0, "quota_bytes": QUOTA}
     assert (await usage(http, base, users[0]))["reserved_bytes"] == 10 * MIB
-    code, listed = operator(quota_stack, "files", "quota", "list")
+    code, listed = files_quota(quota_stack, "list")
     assert {u.user_id for u in users} <= {u["user_id"] for u in listed["users"]}
     async with http.get(f"http://127.0.0.1:{quota_stack.metrics_ports['files']}/metrics") as r:
         text = await r.text()
