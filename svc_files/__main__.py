@@ -110,7 +110,7 @@ async def quota(args: argparse.Namespace) -> dict[str, object]:
             return await commands.show(args.email, args.user_id)
         if args.action == "list":
             return await commands.list()
-        return await commands.audit(args.fix)
+        return await commands.audit(args.fix, args.stale_after_s)
     finally:
         if channel is not None:
             await channel.close()
@@ -134,9 +134,16 @@ def _quota_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     who(actions.add_parser("show", help="a user's quota and usage"))
     actions.add_parser("list", help="every user with usage or a quota, largest first")
     audit_cmd = actions.add_parser(
-        "audit", help="recompute usage from the rows and report drift (exit 1 when found)")
+        "audit", help="recompute usage from the rows and report drift and stale reservations "
+                      "(exit 1 when found)")
     audit_cmd.add_argument("--fix", action="store_true",
-                           help="also set drifted counters to what the rows say")
+                           help="also set drifted counters to what the rows say and release "
+                                "stale reservations")
+    audit_cmd.add_argument("--stale-after-s", type=float, default=2 * 24 * 3600.0,
+                           help="a reservation older than this is stale: its session has ended "
+                                "and its release was lost (default 172800 = twice the upload "
+                                "service's default session TTL; keep it above "
+                                "GOVAULT_UPLOAD_SESSION_TTL_S)")
 
 
 def _quota_arg(text: str) -> int | None:
@@ -161,7 +168,8 @@ def main(argv: list[str] | None = None) -> None:
         except GoVaultError as exc:
             raise SystemExit(f"error: {exc.message}") from None
         print(json.dumps(result, indent=2))
-        if args.action == "audit" and result["drifted"] and not args.fix:
+        if args.action == "audit" and not args.fix and (result["drifted"]
+                                                        or result["stale_reservations"]):
             raise SystemExit(1)
         return
     if args.command == "audit":

@@ -77,7 +77,16 @@ class QuotaCommands:
         users = await self._admin.list_usage()
         return {"users": [usage_dict(u) for u in users]}
 
-    async def audit(self, fix: bool) -> dict[str, object]:
+    async def audit(self, fix: bool, stale_after_s: float) -> dict[str, object]:
+        """Counters vs rows, and reservations older than `stale_after_s` (their session ended
+        but the release was lost); `fix` releases those and corrects the counters."""
+        stale = await self._admin.stale_reservations(stale_after_s)
+        if fix:
+            for upload, _, _ in stale:
+                await self._admin.release(upload)
         checked, drifts = await self._admin.audit_usage(fix=fix)
-        return {"users_checked": checked, "drifted": len(drifts), "fixed": fix and bool(drifts),
-                "drift": [_drift_dict(d) for d in drifts]}
+        return {"users_checked": checked, "drifted": len(drifts),
+                "stale_reservations": len(stale), "fixed": fix and bool(drifts or stale),
+                "drift": [_drift_dict(d) for d in drifts],
+                "stale": [{"upload_uuid": u, "user_id": user, "bytes": n}
+                          for u, user, n in stale[:100]]}

@@ -164,6 +164,16 @@ class PgQuotas:
             row = await cur.fetchone()
         return (int(row[0]), int(row[1])) if row else (0, 0)
 
+    async def stale_reservations(self, older_than_s: float) -> list[tuple[str, str, int]]:
+        """(upload, user, bytes) of reservations older than `older_than_s`: sessions that should
+        have ended long ago, whose release was lost (the files service unreachable then)."""
+        async with self._conn() as conn:
+            cur = await conn.execute(
+                "SELECT upload_uuid::text, user_id::text, bytes FROM quota_reservations"
+                " WHERE created_at < now() - make_interval(secs => %s)"
+                " ORDER BY created_at, upload_uuid", (older_than_s,))
+            return [(r[0], r[1], int(r[2])) for r in await cur.fetchall()]
+
     async def audit_usage(self, fix: bool = False) -> tuple[int, list[UsageDrift]]:
         """(users checked, users whose counters differ from their rows) in one consistent
         snapshot; `fix` also sets their counters to what the rows say, with writers held off

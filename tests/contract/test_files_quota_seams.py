@@ -105,6 +105,8 @@ async def test_operator_quota_list_and_audit(store: Quotas) -> None:
     assert [u.user_id for u in await store.list_usage()] == [owner, big]
     checked, drift = await store.audit_usage()
     assert checked == 2 and drift == []
+    assert await store.stale_reservations(3600) == []
+    assert [(u, n) for _, u, n in await store.stale_reservations(-1)] == [(big, 10**12)]
 
 
 async def test_concurrent_reservations_never_over_commit(store: Quotas) -> None:

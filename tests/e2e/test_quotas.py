@@ -249,7 +249,7 @@ async def test_usage_audit_finds_no_drift_after_a_mixed_workload(
 
     await asyncio.gather(*(workload(u) for u in users))
     code, report = files_quota(quota_stack, "audit")
-    assert code == 0 and report["drifted"] == 0, report
+    assert code == 0 and report["drifted"] == 0 and report["stale_reservations"] == 0, report
     code, shown = files_quota(quota_stack, "show", "--email", users[1].email)
     assert code == 0 and shown == {**shown, "used_bytes": 800 * KIB, "files": 3,
                                    "reserved_bytes": 0, "quota_bytes": QUOTA}

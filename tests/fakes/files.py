@@ -34,6 +34,7 @@ class FakeCatalog:
         # user → [quota (None: default), used, reserved, files]; upload → (user, bytes)
         self.counters: dict[str, list[int | None]] = {}
         self.reservations: dict[str, tuple[str, int]] = {}
+        self.reserved_at: dict[str, datetime] = {}
         self.files: dict[str, FileRecord] = {}
         self.deleted: set[str] = set()
         self.uploads: dict[str, str] = {}
@@ -105,6 +106,7 @@ class FakeCatalog:
             if not fits(usage, size):
                 raise quota_exceeded(usage, size)
             self.reservations[upload_uuid] = (user_id, size)
+            self.reserved_at[upload_uuid] = datetime.now(UTC)
             self._add(user_id, reserved=size)
         return await self.usage(user_id)
 
@@ -113,6 +115,12 @@ class FakeCatalog:
         if user_id:
             self._add(user_id, reserved=-size)
         return size
+
+    async def stale_reservations(self, older_than_s: float) -> list[tuple[str, str, int]]:
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
+        return [(u, *self.reservations[u]) for u, at in sorted(self.reserved_at.items(),
+                                                                 key=lambda i: (i[1], i[0]))
+                if u in self.reservations and at < cutoff]
 
     async def set_quota(self, user_id: str, quota_bytes: int | None) -> Usage:
         self._row(user_id)[0] = quota_bytes

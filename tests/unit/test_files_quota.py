@@ -6,6 +6,7 @@ tests/contract/test_files_quota_seams.py."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 
@@ -136,7 +137,15 @@ async def test_operator_commands() -> None:
     listed = (await commands.list())["users"]
     assert isinstance(listed, list) and [u["user_id"] for u in listed] == [alice]
     store.counters[alice][1] = 5  # drift
-    report = await commands.audit(fix=False)
-    assert report["drifted"] == 1
-    assert (await commands.audit(fix=True))["fixed"] is True
-    assert (await commands.audit(fix=False))["drifted"] == 0
+    report = await commands.audit(fix=False, stale_after_s=3600)
+    assert report["drifted"] == 1 and report["stale_reservations"] == 0
+    assert (await commands.audit(fix=True, stale_after_s=3600))["fixed"] is True
+    assert (await commands.audit(fix=False, stale_after_s=3600))["drifted"] == 0
+    lost = uid()  # a session whose release never arrived
+    await store.reserve(alice, lost, 7)
+    store.reserved_at[lost] -= timedelta(hours=2)
+    report = await commands.audit(fix=False, stale_after_s=3600)
+    assert report["stale_reservations"] == 1 and report["drifted"] == 0
+    assert report["stale"] == [{"upload_uuid": lost, "user_id": alice, "bytes": 7}]
+    assert (await commands.audit(fix=True, stale_after_s=3600))["fixed"] is True
+    assert (await store.usage(alice)).reserved_bytes == 0
