@@ -50,10 +50,10 @@ compose-test: venv system-deps
 	$(PY) -m pytest -m containers tests/containers $(PYTEST_ARGS)
 
 gen: venv
-	scripts/gen-protos
+	PYTHON=$(PY) scripts/gen-protos
 
 check-gen: venv
-	scripts/gen-protos --check
+	PYTHON=$(PY) scripts/gen-protos --check
 
 lint: venv check-gen
 	$(VENV)/bin/ruff check .

@@ -29,7 +29,7 @@ from client.errors import (
     UploadExpired,
 )
 from client.http import RetryPolicy
-from client.models import FileSummary, Page, Share, Tokens, UploadStatus, User
+from client.models import FileSummary, Page, Share, Tokens, UploadStatus, Usage, User
 from client.streams import Cancelled, Flow
 from client.tokens import MemoryTokenStore, TokenStore
 from client.uploads import EmptyFile, ResumeStore, Uploader, UploadOptions, UploadResult
@@ -39,5 +39,5 @@ __all__ = [
     "EmptyFile", "FileSummary", "Flow", "GoVaultClient", "IntegrityError", "LoginRequired",
     "MemoryTokenStore", "NotFoundError", "Page", "ResumeStore", "RetryPolicy", "ServerError",
     "Share", "TokenStore", "Tokens", "TransportError", "UploadExpired", "UploadOptions",
-    "UploadResult", "UploadStatus", "Uploader", "User",
+    "UploadResult", "UploadStatus", "Uploader", "Usage", "User",
 ]

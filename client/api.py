@@ -26,6 +26,7 @@ from client.models import (
     Shortcut,
     Tokens,
     UploadStatus,
+    Usage,
     User,
 )
 from client.tokens import MemoryTokenStore, TokenKeeper, TokenStore
@@ -116,6 +117,11 @@ class GoVaultClient:
 
     def me(self) -> User:
         return User.from_json(self._json("GET", "/auth/me", idempotent=True))
+
+    def usage(self) -> Usage:
+        """Storage used, reserved by open uploads, the quota (0 = unlimited), files owned. An
+        upload or copy that does not fit is refused with 413 QUOTA_EXCEEDED (an ApiError)."""
+        return Usage.from_json(self._json("GET", "/api/files/me/usage", idempotent=True))
 
     # ------------------------------------------------------------------ files
     def list_files(self, which: str = "owned", page: int = 1, limit: int = 0) -> Page:

@@ -55,6 +55,24 @@ class User(_Plain):
 
 
 @dataclass(frozen=True)
+class Usage(_Plain):
+    """The caller's storage (GET /api/files/me/usage): bytes of their files, bytes held by their
+    open uploads, their quota (0 = unlimited) and how many files they own."""
+
+    used_bytes: int
+    reserved_bytes: int
+    quota_bytes: int
+    files: int
+
+    @property
+    def free_bytes(self) -> int | None:
+        """What an upload or a copy may still take (None: unlimited)."""
+        if self.quota_bytes == 0:
+            return None
+        return max(0, self.quota_bytes - self.used_bytes - self.reserved_bytes)
+
+
+@dataclass(frozen=True)
 class FileSummary(_Plain):
     file_id: str
     owner_id: str

@@ -9,6 +9,7 @@
     ├── AlreadyExists
     ├── Conflict
     ├── ResourceExhausted    (retry_after_s)
+    ├── QuotaExceeded        (a storage quota: not retried, answered 413)
     └── Unavailable
 
 Services raise these from `service.py`/`store.py`. The errors know nothing of transports: the
@@ -50,6 +51,7 @@ CODES: dict[str, int] = {
     # files
     "FILE_NOT_FOUND": 404, "SHARE_NOT_FOUND": 404, "UNKNOWN_RECIPIENTS": 400,
     "TOO_MANY_RECIPIENTS": 400, "CANNOT_SHARE_WITH_SELF": 400, "SHORTCUT_EXISTS": 409,
+    "QUOTA_EXCEEDED": 413,
 }
 
 
@@ -97,6 +99,14 @@ class ResourceExhausted(GoVaultError):
     def __init__(self, message: str, code: str | None = None, retry_after_s: int = 1) -> None:
         super().__init__(message, code)
         self.retry_after_s = retry_after_s
+
+
+class QuotaExceeded(GoVaultError):
+    """The caller's storage quota cannot hold what they asked to store (the message says how
+    much is free). Sent as RESOURCE_EXHAUSTED without a retry-after: waiting does not help,
+    deleting files or a larger quota does."""
+
+    default_code = "QUOTA_EXCEEDED"
 
 
 class Unavailable(GoVaultError):

@@ -88,8 +88,9 @@ def from_rpc_error(exc: grpc.aio.AioRpcError) -> ApiError:
     if not isinstance(code, str) or code not in CODES:
         code = DEFAULT_CODES.get(status_code, "INTERNAL")
     elif status_code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-        # a client's own excess (RATE_LIMITED, TOO_MANY_ATTEMPTS) is 429; a saturated server
-        # (OVERLOADED) is 503 like every other "saturated" answer, both with Retry-After
+        # the code's catalog status: a client's own excess (RATE_LIMITED, TOO_MANY_ATTEMPTS) is
+        # 429; a saturated server (OVERLOADED) is 503 like every other "saturated" answer, both
+        # with Retry-After; a storage quota (QUOTA_EXCEEDED) is 413: waiting does not help
         status = CODES[code]
     if status == 500:
         return ApiError("INTERNAL", "internal error")

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Annotated, Self
 
-from pydantic import model_validator
+from pydantic import BeforeValidator, model_validator
 
 from common.config import Settings, load, var
 from common.db import DatabaseSettings
 from common.grpc.server import GrpcServerSettings
 from common.s3 import S3Settings
+from svc_files.rules import parse_size
+
+GIB = 1024**3
+# Bytes, or a size such as `10GiB`; 0 / `unlimited`: no quota.
+Bytes = Annotated[int, BeforeValidator(parse_size)]
 
 __all__ = ["FilesServer", "FilesSettings", "Rules", "S3Settings"]
 
@@ -27,6 +32,13 @@ class Rules(Settings):
     max_share_recipients: int = var("FILES_MAX_SHARE_RECIPIENTS", 10, ge=1)
     download_url_ttl_s: int = var("DOWNLOAD_URL_TTL_S", 600, ge=1, le=7 * 24 * 3600)
     public_base_url: str = var("PUBLIC_BASE_URL", "http://127.0.0.1:9000")
+    default_quota_bytes: Bytes = var(
+        "DEFAULT_QUOTA_BYTES", 10 * GIB, ge=0,
+        description="storage quota of every user without one of their own (`python -m svc_files "
+                    "quota set`), in bytes or as `10GiB`; 0 or `unlimited`: no quota. 10 GiB by "
+                    "default so that no account can fill the store's disk on a fresh install; "
+                    "it applies to existing users too (their usage is counted from their files), "
+                    "and an operator raises it here or per user.")
 
     @model_validator(mode="after")
     def _page_sizes(self) -> Self:

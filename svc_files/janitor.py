@@ -3,6 +3,9 @@
 - `Janitor.run_once()` removes the objects queued in `pending_deletes` (deleted files, failed
   copies). A failure is recorded and retried with exponential backoff (capped); an object whose
   key belongs to a live row again is never removed (the queue entry is just dropped).
+  Deleting a file already gave its bytes back to its owner's usage (in the transaction that
+  marked the row deleted): removing the object changes no counter. Each pass also refreshes the
+  usage gauges (bytes used and reserved over all users).
 - `audit()` lists the bucket and compares with the rows: `orphan_objects` are objects without a
   live row (excluding those already queued for deletion and those younger than a grace period,
   i.e. uploads still being registered); `missing_objects` are live rows without an object.
@@ -69,6 +72,9 @@ class Janitor:
                 except Exception:
                     log.exception("object_delete_failure_not_recorded")
         metrics.PENDING_DELETES.set(await self._store.count_pending())
+        used, reserved = await self._store.usage_totals()
+        metrics.USAGE_BYTES.labels("used").set(used)
+        metrics.USAGE_BYTES.labels("reserved").set(reserved)
         return settled
 
     async def audit(self, grace_s: float = 0.0) -> AuditReport:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge
 
 SERVICE = "files"
 
@@ -15,3 +15,17 @@ AUDIT_ORPHANS = Gauge(
 AUDIT_MISSING = Gauge(
     "govault_audit_missing_objects", "Live file rows without an object (last audit)"
 )
+QUOTA_REJECTIONS = Counter(
+    "govault_files_quota_rejections_total",
+    "Requests refused because the user's storage quota cannot hold them (QUOTA_EXCEEDED)",
+    ["reason"],  # upload (a session's reservation), copy
+)
+USAGE_BYTES = Gauge(
+    "govault_files_usage_bytes",
+    "Bytes counted against quotas over all users (janitor pass)",
+    ["kind"],  # used (live files), reserved (open upload sessions)
+)
+
+
+def quota_rejected(reason: str) -> None:
+    QUOTA_REJECTIONS.labels(reason).inc()

@@ -99,3 +99,35 @@ class PendingDelete:
 class ResolvedUser:
     user_id: str
     email: str  # normalised
+
+
+@dataclass(frozen=True)
+class Usage:
+    """A user's storage: bytes of their live files (copies count, shares do not), bytes
+    reserved by their open upload sessions, and their effective quota (0 = unlimited;
+    `quota_is_default`: no quota of their own, the service default applies)."""
+
+    user_id: str
+    used_bytes: int
+    reserved_bytes: int
+    quota_bytes: int
+    files: int
+    quota_is_default: bool = True
+
+    @property
+    def free_bytes(self) -> int | None:
+        """What still fits (None: unlimited)."""
+        if self.quota_bytes == 0:
+            return None
+        return max(0, self.quota_bytes - self.used_bytes - self.reserved_bytes)
+
+
+@dataclass(frozen=True)
+class UsageDrift:
+    """One user whose counters differ from what their rows say (the quota audit)."""
+
+    user_id: str
+    recorded: Usage
+    used_bytes: int
+    reserved_bytes: int
+    files: int

@@ -14,7 +14,7 @@ from govault.files.v1 import files_pb2, files_pb2_grpc
 from common.files import NewFile
 from common.identity import Context, caller, optional_caller, require_service
 from common.tokens import TokenVerifier
-from svc_files.models import EDITOR, VIEWER, FileView, Page, Share
+from svc_files.models import EDITOR, VIEWER, FileView, Page, Share, Usage
 from svc_files.service import FilesService
 
 _PERMISSION_TO_PB = {VIEWER: files_pb2.PERMISSION_VIEWER, EDITOR: files_pb2.PERMISSION_EDITOR}
@@ -53,6 +53,11 @@ def share_pb(share: Share) -> files_pb2.Share:
     )
 
 
+def usage_pb(usage: Usage) -> files_pb2.Usage:
+    return files_pb2.Usage(used_bytes=usage.used_bytes, reserved_bytes=usage.reserved_bytes,
+                           quota_bytes=usage.quota_bytes, files=usage.files)
+
+
 def permission_from_pb(value: int) -> str:
     return _PERMISSION_FROM_PB.get(value, "")  # type: ignore[call-overload,no-any-return]
 
@@ -81,6 +86,27 @@ class FilesServicer(files_pb2_grpc.FilesServiceServicer):
         require_service(context, self._service_token)
         view, created = await self._service.register_file(NewFile.from_pb(request))
         return files_pb2.RegisterFileResponse(file=summary(view), created=created)
+
+    async def ReserveQuota(
+        self, request: files_pb2.ReserveQuotaRequest, context: Ctx
+    ) -> files_pb2.ReserveQuotaResponse:
+        require_service(context, self._service_token)
+        usage = await self._service.reserve_quota(request.user_id, request.upload_uuid,
+                                                  request.bytes)
+        return files_pb2.ReserveQuotaResponse(usage=usage_pb(usage))
+
+    async def ReleaseQuota(
+        self, request: files_pb2.ReleaseQuotaRequest, context: Ctx
+    ) -> files_pb2.ReleaseQuotaResponse:
+        require_service(context, self._service_token)
+        released = await self._service.release_quota(request.upload_uuid)
+        return files_pb2.ReleaseQuotaResponse(released_bytes=released)
+
+    async def GetUsage(
+        self, request: files_pb2.GetUsageRequest, context: Ctx
+    ) -> files_pb2.GetUsageResponse:
+        usage = await self._service.usage(await self._user(context))
+        return files_pb2.GetUsageResponse(usage=usage_pb(usage))
 
     async def ListOwned(
         self, request: files_pb2.ListOwnedRequest, context: Ctx

@@ -12,10 +12,11 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from common.errors import InvalidArgument, Unauthenticated
+from common.errors import InvalidArgument, QuotaExceeded, Unauthenticated
 from common.files import NewFile, guess_mime, storage_key, validate_uuid
 from common.files import validate_file_name as validate_name
 from common.logging import get_logger
+from svc_files import metrics
 from svc_files.config import Rules
 from svc_files.errors import file_not_found, share_not_found
 from svc_files.models import (
@@ -26,8 +27,16 @@ from svc_files.models import (
     Share,
     ShareGrant,
     Shortcut,
+    Usage,
 )
-from svc_files.rules import access_for, normalize_email, require_access, validate_permission
+from svc_files.rules import (
+    access_for,
+    fits,
+    normalize_email,
+    quota_exceeded,
+    require_access,
+    validate_permission,
+)
 from svc_files.seams import Catalog, Directory, Objects
 
 log = get_logger(__name__)
@@ -80,6 +89,25 @@ class FilesService:
             raise InvalidArgument("storage_key must be 1–1024 characters")
         record, created = await self._store.register_file(new)
         return FileView(record, Access.OWNER), created
+
+    async def reserve_quota(self, user_id: str, upload_uuid: str, size: int) -> Usage:
+        """An upload session's declared size held against its owner's quota (QUOTA_EXCEEDED
+        when it does not fit). RegisterFile converts it; release_quota gives it back."""
+        user_id = validate_uuid(user_id, "user_id")
+        upload_uuid = validate_uuid(upload_uuid, "upload_uuid")
+        if size < 0:
+            raise InvalidArgument("bytes must not be negative")
+        try:
+            return await self._store.reserve(user_id, upload_uuid, size)
+        except QuotaExceeded:
+            metrics.quota_rejected("upload")
+            raise
+
+    async def release_quota(self, upload_uuid: str) -> int:
+        return await self._store.release(validate_uuid(upload_uuid, "upload_uuid"))
+
+    async def usage(self, caller_id: str | None) -> Usage:
+        return await self._store.usage(self._user(caller_id))
 
     # -- lists
     async def list_owned(self, caller_id: str | None, page: int, limit: int) -> Page:
@@ -141,11 +169,17 @@ class FilesService:
             log.warning("object_delete_deferred", storage_key=key, error=str(exc))
 
     async def copy(self, caller_id: str | None, file_id: str, name: str = "") -> FileView:
-        """Object first, then the row; when the row cannot be written the copied object is
-        removed (or queued for removal)."""
+        """Object first, then the row (with the caller's quota charged in its transaction); when
+        the row cannot be written (QUOTA_EXCEEDED included) the copied object is removed (or
+        queued for removal). A quota that clearly cannot hold the copy refuses it before any
+        S3 work."""
         user = self._user(caller_id)
         view = await self._view(file_id, user, Access.PUBLIC)
         new_name = validate_name(name) if name else view.file.name
+        usage = await self._store.usage(user)
+        if not fits(usage, view.file.size_bytes):
+            metrics.quota_rejected("copy")
+            raise quota_exceeded(usage, view.file.size_bytes)
         new_id = str(uuid.uuid4())
         target_key = storage_key(user, new_id)
         await self._objects.copy(view.file.storage_key, target_key)
@@ -160,8 +194,10 @@ class FilesService:
             storage_key=target_key,
         )
         try:
-            record = await self._store.insert_file(new)
-        except BaseException:
+            record = await self._store.insert_file(new)  # charged to the caller's quota
+        except BaseException as exc:
+            if isinstance(exc, QuotaExceeded):
+                metrics.quota_rejected("copy")
             await self._discard_object(target_key)
             raise
         return FileView(record, Access.OWNER)

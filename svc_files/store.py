@@ -8,16 +8,11 @@ About 300 lines because it holds every table of the files database, grouped by t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-import psycopg
-from psycopg import errors as pg_errors
 from psycopg.rows import tuple_row
-from psycopg_pool import AsyncConnectionPool
 
-from common.db import pooled
-from common.errors import AlreadyExists, Unavailable
+from common.errors import Unavailable
 from common.files import NewFile
 from svc_files.models import (
     FileGrant,
@@ -27,6 +22,7 @@ from svc_files.models import (
     ShareGrant,
     Shortcut,
 )
+from svc_files.quota_store import PgQuotas
 
 _FILE_COLUMNS = (
     "f.file_id::text, f.owner_id::text, f.name, f.mime_type, f.size_bytes, f.checksum, "
@@ -45,16 +41,9 @@ def _share(row: Sequence[Any]) -> Share:
     return Share(user_id=row[0], email=row[1], permission=row[2], created_at=row[3])
 
 
-def _taken(exc: pg_errors.UniqueViolation) -> AlreadyExists:
-    return AlreadyExists(f"already exists ({exc.diag.constraint_name})")
-
-
-class PgCatalog:
-    def __init__(self, pool: AsyncConnectionPool) -> None:
-        self._pool = pool
-
-    def _conn(self) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
-        return pooled(self._pool, "files", _taken)
+class PgCatalog(PgQuotas):
+    """The files database; quotas and usage counters come from `PgQuotas` (quota_store.py),
+    changed here in the same transactions as the file rows."""
 
     async def _fetchall(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         async with self._conn() as conn:
@@ -77,20 +66,32 @@ class PgCatalog:
     async def register_file(self, new: NewFile) -> tuple[FileRecord, bool]:
         """Idempotent on upload_id: the second call returns the first call's row (even when
         that file has since been deleted, so a retried registration never resurrects it).
-        One statement: the insert, or else the row already registered for the upload."""
+        One statement: the insert with its quota charge (the upload's reservation becomes usage
+        of the real size: not checked again, the reservation was), or else the row already
+        registered for the upload."""
         for _ in range(2):
             row = await self._fetchone(
                 "WITH ins AS (INSERT INTO files (file_id, upload_id, owner_id, name, mime_type,"
                 "  size_bytes, checksum, storage_key) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
                 "  ON CONFLICT (upload_id) DO NOTHING"
                 "  RETURNING file_id::text, owner_id::text, name, mime_type, size_bytes, checksum,"
-                "  storage_key, created_at, false, true)"
+                "  storage_key, created_at, false, true),"
+                " res AS (DELETE FROM quota_reservations WHERE upload_uuid = %s"
+                "  AND EXISTS (SELECT 1 FROM ins) RETURNING bytes),"
+                " charged AS (INSERT INTO user_usage (user_id, used_bytes, files)"
+                "  SELECT %s, %s, 1 FROM ins"
+                "  ON CONFLICT (user_id) DO UPDATE SET"
+                "  used_bytes = user_usage.used_bytes + EXCLUDED.used_bytes,"
+                "  files = user_usage.files + 1,"
+                "  reserved_bytes = GREATEST(0, user_usage.reserved_bytes"
+                "   - COALESCE((SELECT sum(bytes) FROM res), 0)), updated_at = now())"
                 " SELECT * FROM ins"
                 f" UNION ALL SELECT {_FILE_COLUMNS}, false FROM files f"
                 " LEFT JOIN public_files p ON p.file_id = f.file_id"
                 " WHERE f.upload_id = %s AND NOT EXISTS (SELECT 1 FROM ins)",
                 (new.file_id, new.upload_id, new.owner_id, new.name, new.mime_type,
-                 new.size_bytes, new.checksum, new.storage_key, new.upload_id),
+                 new.size_bytes, new.checksum, new.storage_key, new.upload_id, new.owner_id,
+                 new.size_bytes, new.upload_id),
             )
             if row is not None:
                 return _record(row), bool(row[9])
@@ -99,14 +100,21 @@ class PgCatalog:
         raise Unavailable("the file registration did not settle, retry")
 
     async def insert_file(self, new: NewFile) -> FileRecord:
-        row = await self._fetchone(
-            "INSERT INTO files (file_id, upload_id, owner_id, name, mime_type, size_bytes,"
-            " checksum, storage_key) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-            " RETURNING file_id::text, owner_id::text, name, mime_type, size_bytes, checksum,"
-            " storage_key, created_at, false",
-            (new.file_id, new.upload_id, new.owner_id, new.name, new.mime_type, new.size_bytes,
-             new.checksum, new.storage_key),
-        )
+        """A copy: charged to its owner's quota in the same transaction (QuotaExceeded, and no
+        row, when it does not fit)."""
+        async with self._conn() as conn:
+            async with conn.transaction():
+                await self._charge_copy(conn, new.owner_id, new.size_bytes)
+                cur = conn.cursor(row_factory=tuple_row)
+                await cur.execute(
+                    "INSERT INTO files (file_id, upload_id, owner_id, name, mime_type,"
+                    " size_bytes, checksum, storage_key) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+                    " RETURNING file_id::text, owner_id::text, name, mime_type, size_bytes,"
+                    " checksum, storage_key, created_at, false",
+                    (new.file_id, new.upload_id, new.owner_id, new.name, new.mime_type,
+                     new.size_bytes, new.checksum, new.storage_key),
+                )
+                row = await cur.fetchone()
         assert row is not None
         return _record(row)
 
@@ -164,18 +172,20 @@ class PgCatalog:
         ) == 1
 
     async def soft_delete(self, file_id: str) -> int | None:
-        """Marks the file deleted, drops its shares, link and shortcuts, and queues its object
-        for removal, in one transaction. Returns the pending-delete id (None: already gone)."""
+        """Marks the file deleted, drops its shares, link and shortcuts, gives its bytes back to
+        its owner's usage and queues its object for removal, in one transaction. Returns the
+        pending-delete id (None: already gone)."""
         async with self._conn() as conn:
             async with conn.transaction():
                 cur = await conn.execute(
-                    "UPDATE files SET deleted_at = now()"
-                    " WHERE file_id = %s AND deleted_at IS NULL RETURNING storage_key",
+                    "UPDATE files SET deleted_at = now() WHERE file_id = %s AND deleted_at IS NULL"
+                    " RETURNING storage_key, owner_id, size_bytes",
                     (file_id,),
                 )
                 row = await cur.fetchone()
                 if row is None:
                     return None
+                await self._credit(conn, row[1], int(row[2]))
                 for table in ("file_shares", "public_files", "file_shortcuts"):
                     await conn.execute(
                         f"DELETE FROM {table} WHERE file_id = %s", (file_id,)

@@ -32,6 +32,15 @@ class Completion:
         self._files = files
         self._rules = rules
 
+    async def release_quota(self, upload_uuid: str) -> None:
+        """QUOTA: a session that ended without a file (failed, aborted, expired) gives its
+        reservation back. Idempotent on the files side; a failure is logged, not raised (the
+        session's own outcome stands; `python -m svc_files quota audit` shows what it left)."""
+        try:
+            await asyncio.shield(self._files.release_quota(upload_uuid))
+        except Exception as exc:
+            log.warning("quota_release_failed", upload_uuid=upload_uuid, error=str(exc))
+
     async def await_completion(self, session: Session) -> Session:
         """Someone else holds `completing`: wait for their result (or take over a stale claim)."""
         loop = asyncio.get_running_loop()
@@ -87,6 +96,7 @@ class Completion:
             await self._objects.delete(claim.storage_key)
             await self._ledger.mark_failed(uid, token, f"stored object is {size} "
                                            f"bytes, declared {claim.file_size_bytes}")
+            await self.release_quota(uid)  # QUOTA: nothing kept, nothing charged
             metrics.session_outcome(claim.method, "failed")
             raise InvalidArgument(
                 f"the uploaded parts add up to {size} bytes, but the session "
@@ -154,6 +164,7 @@ class Completion:
                 assert claim.claim_token is not None
                 await self._ledger.mark_failed(claim.upload_uuid, claim.claim_token,
                                                "the store no longer knows the multipart upload")
+                await self.release_quota(claim.upload_uuid)  # QUOTA
                 metrics.session_outcome(claim.method, "failed")
                 raise Conflict("the upload can no longer be completed", "UPLOAD_FAILED") from None
             return info.etag

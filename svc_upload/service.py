@@ -16,13 +16,14 @@ completion.py (finishing a claimed session); rules.py holds the checks that need
 
 from __future__ import annotations
 
+import asyncio
 import math
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from common.errors import Conflict, GoVaultError, InvalidArgument
+from common.errors import Conflict, GoVaultError, InvalidArgument, QuotaExceeded
 from common.files import storage_key, validate_file_name, validate_uuid
 from common.logging import get_logger
 from svc_upload import metrics
@@ -75,6 +76,7 @@ class UploadService:
                  rules: UploadRules) -> None:
         self._ledger = ledger
         self._objects = objects
+        self._files = files
         self._rules = rules
         self._completion = Completion(ledger, objects, files, rules)
         self._proxy = ProxyChunks(ledger, objects, self._completion, rules)
@@ -131,12 +133,29 @@ class UploadService:
     async def _new_session(self, owner_id: str, method: str, file_name: str, size: int,
                            part_size: int, total: int) -> Session:
         file_id = str(uuid.uuid4())
-        return await self._ledger.create_session(
+        session = await self._ledger.create_session(
             upload_uuid=str(uuid.uuid4()), owner_id=owner_id, method=method,
             file_name=file_name, file_size_bytes=size, part_size_bytes=part_size,
             total_chunks=total, file_id=file_id, storage_key=storage_key(owner_id, file_id),
             ttl_s=self._rules.session_ttl_s,
         )
+        await self._reserve_quota(session)
+        return session
+
+    async def _reserve_quota(self, session: Session) -> None:
+        """QUOTA: the declared size is reserved against the owner's quota (files ReserveQuota,
+        one conditional update there) after the row exists and before any S3 work: a crash in
+        between leaves a session its client never heard of, which expires and releases nothing
+        it did not hold. Refused (QUOTA_EXCEEDED, 413) or failed: the session ends `failed`
+        holding no reservation, and the error goes to the client."""
+        try:
+            await self._files.reserve_quota(session.owner_id, session.upload_uuid,
+                                            session.file_size_bytes)
+        except BaseException as exc:
+            await asyncio.shield(self._ledger.finish_inactive(session.upload_uuid, FAILED))
+            if not isinstance(exc, QuotaExceeded):  # it may have been recorded before failing
+                await self._completion.release_quota(session.upload_uuid)
+            raise
 
     async def _open_multipart(self, session: Session) -> Session:
         """The row exists first; then the S3 upload; a failure marks the session failed."""
@@ -144,6 +163,7 @@ class UploadService:
             upload_id = await self._objects.create_multipart(session.storage_key)
         except BaseException:
             await self._ledger.finish_inactive(session.upload_uuid, FAILED)
+            await self._completion.release_quota(session.upload_uuid)  # QUOTA
             metrics.session_outcome(session.method, "failed")
             raise
         return await self._ledger.set_storage_upload_id(session.upload_uuid, upload_id)
@@ -215,6 +235,7 @@ class UploadService:
                 return
             raise Conflict("the upload changed state; check its status", "UPLOAD_IN_PROGRESS")
         metrics.session_outcome(session.method, "aborted")
+        await self._completion.release_quota(session.upload_uuid)  # QUOTA
         await self._discard_objects(session)
 
     # reaper -------------------------------------------------------------------------------
@@ -226,6 +247,7 @@ class UploadService:
         if won is None:
             return False
         metrics.session_outcome(session.method, "expired")
+        await self._completion.release_quota(session.upload_uuid)  # QUOTA (the reaper's path)
         await self._discard_objects(session)
         if session.storage_upload_id and await self._objects.multipart_exists(
                 session.storage_key, session.storage_upload_id):

@@ -18,6 +18,7 @@ from common.errors import (
     GoVaultError,
     InvalidArgument,
     NotFound,
+    QuotaExceeded,
     ResourceExhausted,
     Unavailable,
 )
@@ -166,6 +167,8 @@ def rpc_error_to_domain(exc: grpc.aio.AioRpcError, callee: str) -> GoVaultError:
     if caller_error is not None:
         return caller_error(f"the {callee} service refused the request: {exc.details()}",
                             stable if stable and CODES[stable] < 500 else None)
+    if status == grpc.StatusCode.RESOURCE_EXHAUSTED and stable == "QUOTA_EXCEEDED":
+        return QuotaExceeded(exc.details() or "storage quota exceeded")
     if status == grpc.StatusCode.RESOURCE_EXHAUSTED:
         retry_after = trailers.get(RETRY_AFTER_KEY)
         wait = int(retry_after) if isinstance(retry_after, str) and retry_after.isdecimal() else 1

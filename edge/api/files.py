@@ -67,6 +67,15 @@ class Copied(Model):
     file: FileSummary
 
 
+class Usage(Model):
+    used_bytes: Annotated[int, msgspec.Meta(
+        description="bytes of the caller's files (copies count; files shared with them do not)")]
+    reserved_bytes: Annotated[int, msgspec.Meta(
+        description="bytes held by the caller's open upload sessions")]
+    quota_bytes: Annotated[int, msgspec.Meta(description="the caller's quota; 0 = unlimited")]
+    files: Annotated[int, msgspec.Meta(description="how many files the caller owns")]
+
+
 class Recipient(Model):
     email: Email
     permission: Permission
@@ -128,6 +137,10 @@ def _listing(path: str, what: str) -> Operation:
 LIST_OWNED = _listing("/api/files/me/owned", "Files I own")
 LIST_SHARED = _listing("/api/files/me/shared", "Files shared with me")
 LIST_SHORTCUTS = _listing("/api/files/me/shortcuts", "My shortcuts (files I can still see)")
+USAGE = Operation(
+    "get", "/api/files/me/usage",
+    "My storage usage and quota: an upload session or a copy that would take used + reserved "
+    "past a non-zero quota is refused with 413 QUOTA_EXCEEDED", "files", ok=Usage)
 _F = "/api/files/f/{file_id}"
 GET = Operation("get", _F, "One file (anonymous allowed for public files)", "files",
                 ok=FileSummary, params=(FILE_ID,), errors=_READ, auth="optional")
@@ -141,7 +154,10 @@ DOWNLOAD = Operation("get", _F + "/download",
 COPY = Operation("post", _F + "/copy",
                  "Copy into a new file owned by the caller (any reader may copy)", "files",
                  ok_status=201, ok=Copied, body=CopyBody, body_required=False,
-                 params=(FILE_ID,), errors=_VISIBLE)
+                 params=(FILE_ID,),
+                 errors={**_VISIBLE, 413: "the body is too large (PAYLOAD_TOO_LARGE), or the "
+                         "caller's storage quota cannot hold the copy (QUOTA_EXCEEDED: the "
+                         "message says how much is free)"})
 ADD_SHARES = Operation(
     "post", _F + "/shares", "Share by email (owner; all or nothing; UNKNOWN_RECIPIENTS names the "
     "emails without an account; sharing again updates the permission)", "files",
@@ -164,6 +180,6 @@ REMOVE_SHORTCUT = Operation(
     "delete", _F + "/shortcut", "Remove my shortcut (idempotent: 204 even when there was none)",
     "files", ok_status=204, params=(FILE_ID,))
 
-OPERATIONS = (LIST_OWNED, LIST_SHARED, LIST_SHORTCUTS, GET, RENAME, DELETE, DOWNLOAD, COPY,
+OPERATIONS = (LIST_OWNED, LIST_SHARED, LIST_SHORTCUTS, USAGE, GET, RENAME, DELETE, DOWNLOAD, COPY,
               ADD_SHARES, LIST_SHARES, UPDATE_SHARE, REMOVE_SHARE, MAKE_PUBLIC, MAKE_PRIVATE,
               ADD_SHORTCUT, REMOVE_SHORTCUT)

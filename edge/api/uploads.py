@@ -142,6 +142,10 @@ _SESSION_ERRORS = {
     409: "the session cannot take this (UPLOAD_ABORTED, UPLOAD_EXPIRED, UPLOAD_FAILED, "
          "UPLOAD_IN_PROGRESS, CONFLICT)",
 }
+# Creating a session reserves the file's declared size against the caller's storage quota.
+_QUOTA = {413: "the body is too large (PAYLOAD_TOO_LARGE), or the caller's storage quota cannot "
+               "hold the file (QUOTA_EXCEEDED: the message says how much is free; nothing is "
+               "kept, GET /api/files/me/usage shows the figures)"}
 CHUNK_ID = Param("id", "query", {"type": "integer", "minimum": 0, "maximum": INT32_MAX},
                  required=True, description="chunk index, 0-based")
 UPLOAD_UUID_SCHEMA = {"type": "string", "format": "uuid", "pattern": UUID_PATTERN}
@@ -149,7 +153,7 @@ UPLOAD_UUID_SCHEMA = {"type": "string", "format": "uuid", "pattern": UUID_PATTER
 PROXY_SESSION = Operation(
     "post", "/api/upload/proxy/session",
     "Start a proxy upload (chunk size: the client's chunk_size_bytes or the server's default)",
-    "uploads", ok=ProxySessionReply, body=ProxySession)
+    "uploads", ok=ProxySessionReply, body=ProxySession, errors=_QUOTA)
 PROXY_CHUNK = Operation(
     "post", "/api/upload/proxy/chunk",
     "Send chunk `id` (0-based) as the raw body; the response to the chunk that completes the "
@@ -169,7 +173,7 @@ STATUS = Operation(
 MULTIPART_SESSION = Operation(
     "post", "/api/upload/multipart/session",
     "Start a direct-to-S3 multipart upload; returns presigned part URLs", "uploads",
-    ok=MultipartSessionReply, body=MultipartSession)
+    ok=MultipartSessionReply, body=MultipartSession, errors=_QUOTA)
 MULTIPART_PART = Operation(
     "post", "/api/upload/multipart/part",
     "Report a part's ETag (idempotent; a new ETag replaces the old one)", "uploads",

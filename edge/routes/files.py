@@ -1,5 +1,6 @@
-"""Routes for the files area: listings, one file, download links, rename, delete, copy, shares,
-public links and shortcuts (wire-compatible with the original GoVault, DESIGN §3).
+"""Routes for the files area: listings, the caller's storage usage, one file, download links,
+rename, delete, copy, shares, public links and shortcuts (wire-compatible with the original
+GoVault, DESIGN §3).
 
 Each handler parses the request (ids must be UUIDs → 400; bodies decode into `edge.api.files`
 models), makes one call to the files service and shapes the answer. Who may do what is the files
@@ -101,6 +102,15 @@ async def list_shortcuts(request: web.Request) -> web.Response:
     answer = await call(request, _files(request).ListShortcuts, message,
                         identity=identity)
     return _page(answer)
+
+
+async def usage(request: web.Request) -> web.Response:
+    identity = await require_identity(request)
+    answer = await call(request, _files(request).GetUsage, files_pb2.GetUsageRequest(),
+                        identity=identity)
+    u = answer.usage
+    return reply(api.Usage(used_bytes=u.used_bytes, reserved_bytes=u.reserved_bytes,
+                           quota_bytes=u.quota_bytes, files=u.files))
 
 
 # ------------------------------------------------------------------------------------ one file
@@ -214,7 +224,8 @@ async def delete_shortcut(request: web.Request) -> web.Response:
 def setup_routes(app: web.Application) -> None:
     for operation, handler in (
             (api.LIST_OWNED, list_owned), (api.LIST_SHARED, list_shared),
-            (api.LIST_SHORTCUTS, list_shortcuts), (api.GET, get_file), (api.RENAME, rename),
+            (api.LIST_SHORTCUTS, list_shortcuts), (api.USAGE, usage), (api.GET, get_file),
+            (api.RENAME, rename),
             (api.DELETE, delete), (api.DOWNLOAD, download), (api.COPY, copy),
             (api.ADD_SHARES, add_shares), (api.LIST_SHARES, list_shares),
             (api.UPDATE_SHARE, update_share), (api.REMOVE_SHARE, remove_share),

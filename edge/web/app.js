@@ -200,9 +200,34 @@ function setupAuth() {
 }
 
 // --------------------------------------------------------------------------------- lists
+// "1.2 MiB of 10.0 GiB used · 3 files · 8.8 GiB free" (+ what open uploads hold).
+export function usageText(usage) {
+  const files = `${usage.files} file${usage.files === 1 ? "" : "s"}`;
+  const reserved = usage.reserved_bytes > 0
+    ? ` · ${formatBytes(usage.reserved_bytes)} held by uploads in progress` : "";
+  if (!usage.quota_bytes) return `${formatBytes(usage.used_bytes)} used · ${files} · no quota${reserved}`;
+  const free = Math.max(0, usage.quota_bytes - usage.used_bytes - usage.reserved_bytes);
+  return `${formatBytes(usage.used_bytes)} of ${formatBytes(usage.quota_bytes)} used · ${files}`
+    + ` · ${formatBytes(free)} free${reserved}`;
+}
+
+async function loadUsage() {
+  const usage = await api.call("GET", "/api/files/me/usage");
+  const meter = $("usage-meter");
+  meter.hidden = !usage.quota_bytes;
+  meter.value = usage.quota_bytes
+    ? Math.min(1, (usage.used_bytes + usage.reserved_bytes) / usage.quota_bytes) : 0;
+  $("usage-text").textContent = usageText(usage);
+  $("usage").dataset.used = String(usage.used_bytes);
+  $("usage").hidden = false;
+}
+
+// The list shown and the storage figures (every change to the files goes through here).
 async function loadList() {
   const list = LISTS[view.list];
+  const usage = loadUsage();
   const reply = await api.call("GET", `${list.path}?page=${view.page}&limit=${PAGE_SIZE}`);
+  await usage;
   view.hasMore = reply.has_more;
   $("list-caption").textContent = list.title;
   $("file-table").classList.toggle("with-owner", view.list !== "owned");

@@ -1,8 +1,9 @@
 """Errors between services, over real gRPC: what the callee raises (a domain error, mapped to a
 status by the server interceptor) is what the caller's client raises (common.grpc.client
-.rpc_error_to_domain), for both service-to-service calls: upload → files RegisterFile and
-files → auth ResolveUsers. Failure paths: refusals keep their class and stable code; an
-unreachable callee, a missed deadline, a crash or a wrong service credential are Unavailable."""
+.rpc_error_to_domain), for the service-to-service calls: upload → files RegisterFile,
+ReserveQuota and ReleaseQuota, and files → auth ResolveUsers. Failure paths: refusals keep
+their class and stable code; an unreachable callee, a missed deadline, a crash or a wrong
+service credential are Unavailable."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from common.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    QuotaExceeded,
     ResourceExhausted,
     Unauthenticated,
     Unavailable,
@@ -56,6 +58,20 @@ class Files(files_pb2_grpc.FilesServiceServicer):
             raise self.behaviour.fail()
         return files_pb2.RegisterFileResponse(file=files_pb2.FileSummary(file_id=request.file_id),
                                               created=True)
+
+    async def ReserveQuota(self, request: files_pb2.ReserveQuotaRequest,
+                           context: Context) -> files_pb2.ReserveQuotaResponse:
+        await asyncio.sleep(self.behaviour.delay_s)
+        if self.behaviour.fail is not None:
+            raise self.behaviour.fail()
+        return files_pb2.ReserveQuotaResponse(usage=files_pb2.Usage(reserved_bytes=request.bytes))
+
+    async def ReleaseQuota(self, request: files_pb2.ReleaseQuotaRequest,
+                           context: Context) -> files_pb2.ReleaseQuotaResponse:
+        await asyncio.sleep(self.behaviour.delay_s)
+        if self.behaviour.fail is not None:
+            raise self.behaviour.fail()
+        return files_pb2.ReleaseQuotaResponse(released_bytes=3)
 
 
 class Auth(auth_pb2_grpc.AuthServiceServicer):
@@ -109,6 +125,27 @@ async def register(address: str, timeout_s: float = 5.0) -> str:
         await channel.close()
 
 
+async def reserve(address: str, timeout_s: float = 5.0) -> str:
+    channel = open_channel(address)
+    try:
+        registry = GrpcFilesRegistry(files_pb2_grpc.FilesServiceStub(channel), "token",
+                                     timeout_s)
+        await registry.reserve_quota(str(uuid.uuid4()), str(uuid.uuid4()), 3)
+        return "reserved"
+    finally:
+        await channel.close()
+
+
+async def release(address: str, timeout_s: float = 5.0) -> int:
+    channel = open_channel(address)
+    try:
+        registry = GrpcFilesRegistry(files_pb2_grpc.FilesServiceStub(channel), "token",
+                                     timeout_s)
+        return await registry.release_quota(str(uuid.uuid4()))
+    finally:
+        await channel.close()
+
+
 async def resolve(address: str, timeout_s: float = 5.0) -> list[str]:
     channel = open_channel(address)
     try:
@@ -118,7 +155,8 @@ async def resolve(address: str, timeout_s: float = 5.0) -> list[str]:
         await channel.close()
 
 
-CALLS = {"upload→files RegisterFile": register, "files→auth ResolveUsers": resolve}
+CALLS = {"upload→files RegisterFile": register, "upload→files ReserveQuota": reserve,
+         "upload→files ReleaseQuota": release, "files→auth ResolveUsers": resolve}
 
 # (what the callee raises, what the caller gets, the stable code the caller keeps)
 REFUSALS: list[tuple[Raise, type[GoVaultError], str]] = [
@@ -183,3 +221,14 @@ async def test_a_missed_deadline_is_unavailable(callee: Callee, call) -> None:  
 async def test_an_unreachable_callee_is_unavailable(call) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(Unavailable):
         await call("127.0.0.1:9", timeout_s=2.0)
+
+
+async def test_a_quota_refusal_reaches_the_caller_as_quota_exceeded_with_its_message(
+        callee: Callee) -> None:
+    """Not a rate limit: no retry-after, and the end client sees the files service's message
+    (how much is free), answered 413 by the edge."""
+    callee.behaviour.fail = lambda: QuotaExceeded("storage quota exceeded: 3 bytes free")
+    with pytest.raises(QuotaExceeded) as caught:
+        await reserve(callee.address)
+    assert caught.value.code == "QUOTA_EXCEEDED"
+    assert caught.value.message == "storage quota exceeded: 3 bytes free"

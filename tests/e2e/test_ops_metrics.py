@@ -37,6 +37,8 @@ BOUNDED = {
     "group": re.compile(r"^(auth|upload|files|default)$"),
     "upstream": re.compile(r"^(auth|upload|files)$"),
     "dependency": re.compile(r"^(database|object_store)$"),
+    "reason": re.compile(r"^(upload|copy)$"),  # quota rejections
+    "kind": re.compile(r"^(used|reserved)$"),  # usage bytes
 }
 
 

@@ -20,14 +20,21 @@ from svc_files.models import (
     Share,
     ShareGrant,
     Shortcut,
+    Usage,
+    UsageDrift,
 )
-from svc_files.rules import access_for
+from svc_files.rules import access_for, fits, quota_exceeded
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 class FakeCatalog:
-    def __init__(self) -> None:
+    def __init__(self, default_quota_bytes: int = 0) -> None:
+        self.default_quota = default_quota_bytes
+        # user → [quota (None: default), used, reserved, files]; upload → (user, bytes)
+        self.counters: dict[str, list[int | None]] = {}
+        self.reservations: dict[str, tuple[str, int]] = {}
+        self.reserved_at: dict[str, datetime] = {}
         self.files: dict[str, FileRecord] = {}
         self.deleted: set[str] = set()
         self.uploads: dict[str, str] = {}
@@ -64,12 +71,84 @@ class FakeCatalog:
             return self._rec(self.uploads[new.upload_id]), False
         rec = self._new(new)
         self.uploads[new.upload_id] = rec.file_id
+        _, reserved = self.reservations.pop(new.upload_id, ("", 0))
+        self._add(new.owner_id, used=new.size_bytes, reserved=-reserved, files=1)
         return rec, True
 
     async def insert_file(self, new: NewFile) -> FileRecord:
         if self.fail_insert:
             raise Unavailable("db down")
-        return self._new(new)
+        usage = await self.usage(new.owner_id)
+        if not fits(usage, new.size_bytes):
+            raise quota_exceeded(usage, new.size_bytes)
+        rec = self._new(new)
+        self._add(new.owner_id, used=new.size_bytes, files=1)
+        return rec
+
+    # -- quotas
+    def _row(self, user_id: str) -> list[int | None]:
+        return self.counters.setdefault(user_id, [None, 0, 0, 0])
+
+    def _add(self, user_id: str, used: int = 0, reserved: int = 0, files: int = 0) -> None:
+        row = self._row(user_id)
+        for i, delta in ((1, used), (2, reserved), (3, files)):
+            row[i] = max(0, int(row[i] or 0) + delta)
+
+    async def usage(self, user_id: str) -> Usage:
+        quota, used, reserved, files = self.counters.get(user_id, [None, 0, 0, 0])
+        return Usage(user_id, int(used or 0), int(reserved or 0),
+                     self.default_quota if quota is None else quota, int(files or 0),
+                     quota is None)
+
+    async def reserve(self, user_id: str, upload_uuid: str, size: int) -> Usage:
+        if upload_uuid not in self.reservations:
+            usage = await self.usage(user_id)
+            if not fits(usage, size):
+                raise quota_exceeded(usage, size)
+            self.reservations[upload_uuid] = (user_id, size)
+            self.reserved_at[upload_uuid] = datetime.now(UTC)
+            self._add(user_id, reserved=size)
+        return await self.usage(user_id)
+
+    async def release(self, upload_uuid: str) -> int:
+        user_id, size = self.reservations.pop(upload_uuid, ("", 0))
+        if user_id:
+            self._add(user_id, reserved=-size)
+        return size
+
+    async def stale_reservations(self, older_than_s: float) -> list[tuple[str, str, int]]:
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
+        return [(u, *self.reservations[u]) for u, at in sorted(self.reserved_at.items(),
+                                                                 key=lambda i: (i[1], i[0]))
+                if u in self.reservations and at < cutoff]
+
+    async def set_quota(self, user_id: str, quota_bytes: int | None) -> Usage:
+        self._row(user_id)[0] = quota_bytes
+        return await self.usage(user_id)
+
+    async def list_usage(self) -> list[Usage]:
+        rows = [await self.usage(u) for u in self.counters]
+        return sorted(rows, key=lambda u: (-u.used_bytes, u.user_id))
+
+    async def usage_totals(self) -> tuple[int, int]:
+        rows = await self.list_usage()
+        return sum(u.used_bytes for u in rows), sum(u.reserved_bytes for u in rows)
+
+    async def audit_usage(self, fix: bool = False) -> tuple[int, list[UsageDrift]]:
+        users = set(self.counters) | {u for u, _ in self.reservations.values()} | {
+            f.owner_id for i, f in self.files.items() if self._live(i)}
+        drifts = []
+        for user in sorted(users):
+            live = [f for i, f in self.files.items() if self._live(i) and f.owner_id == user]
+            used, n = sum(f.size_bytes for f in live), len(live)
+            reserved = sum(b for u, b in self.reservations.values() if u == user)
+            recorded = await self.usage(user)
+            if (recorded.used_bytes, recorded.reserved_bytes, recorded.files) != (
+                    used, reserved, n):
+                drifts.append(UsageDrift(user, recorded, used, reserved, n))
+                if fix:
+                    self._row(user)[1:] = [used, reserved, n]
+        return len(users), drifts
 
     async def get_grant(self, file_id: str, user_id: str | None) -> FileGrant | None:
         if not self._live(file_id):
@@ -107,6 +186,7 @@ class FakeCatalog:
         if not self._live(file_id):
             return None
         self.deleted.add(file_id)
+        self._add(self.files[file_id].owner_id, used=-self.files[file_id].size_bytes, files=-1)
         self.public.discard(file_id)
         for key in [k for k in self.shares if k[0] == file_id]:
             del self.shares[key]

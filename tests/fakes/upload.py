@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from common.errors import Unavailable
+from common.errors import QuotaExceeded, Unavailable
 from common.files import NewFile
 from common.s3 import EntityTooSmall, InvalidPart, NoSuchUpload
 from svc_upload.models import (
@@ -239,10 +239,32 @@ class FakeObjects:
 
 
 class FakeFiles:
-    def __init__(self) -> None:
+    """The files service as the upload rules see it: registrations, and quota reservations
+    against one quota per owner (`quota`, 0 = unlimited)."""
+
+    def __init__(self, quota: int = 0) -> None:
         self.registered: dict[str, NewFile] = {}
         self.calls = 0
         self.fail_next = 0
+        self.quota = quota
+        self.reserved: dict[str, tuple[str, int]] = {}  # upload → (owner, bytes)
+        self.used: dict[str, int] = {}
+        self.released: list[str] = []
+
+    def held(self, owner_id: str) -> int:
+        return sum(b for o, b in self.reserved.values() if o == owner_id)
+
+    async def reserve_quota(self, user_id: str, upload_uuid: str, size_bytes: int) -> None:
+        if upload_uuid in self.reserved:
+            return
+        taken = self.used.get(user_id, 0) + self.held(user_id)
+        if self.quota and taken + size_bytes > self.quota:
+            raise QuotaExceeded(f"storage quota exceeded: {self.quota - taken} bytes free")
+        self.reserved[upload_uuid] = (user_id, size_bytes)
+
+    async def release_quota(self, upload_uuid: str) -> int:
+        self.released.append(upload_uuid)
+        return self.reserved.pop(upload_uuid, ("", 0))[1]
 
     async def register_file(self, registration: NewFile) -> str:
         self.calls += 1
@@ -251,4 +273,8 @@ class FakeFiles:
             self.fail_next -= 1
             raise Unavailable("files service down")
         existing = self.registered.setdefault(registration.upload_id or "", registration)
+        if existing is registration:
+            self.reserved.pop(registration.upload_id or "", None)
+            self.used[registration.owner_id] = (self.used.get(registration.owner_id, 0)
+                                                + registration.size_bytes)
         return existing.file_id

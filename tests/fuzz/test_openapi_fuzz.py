@@ -26,9 +26,10 @@ pytestmark = pytest.mark.fuzz
 
 EXAMPLES_PER_OPERATION = 25
 
-# Rules no JSON schema can state, answered 400 with their own code: a deployment's limits
-# (maximum file size, recipients per request, the edge's chunk body limit), one field against
-# another (a part size against the file size), and what exists (accounts to share with, the
+# Rules no JSON schema can state, answered 400 (413 for a storage quota) with their own code: a
+# deployment's limits (maximum file size, recipients per request, the edge's chunk body limit,
+# the caller's quota: sessions the fuzzer opens hold their sizes until they expire), one field
+# against another (a part size against the file size), and what exists (accounts to share with, the
 # session's state, whether an email and password belong together). A schema-valid request
 # answered 400 with any other code (INVALID_ARGUMENT, INVALID_JSON) is a description that drifted
 # from the server, and fails the run.
@@ -36,7 +37,7 @@ RULES_BEYOND_THE_SCHEMA = frozenset({
     "FILE_TOO_LARGE", "PART_OUT_OF_RANGE", "PART_TOO_SMALL", "PART_SIZE_MISMATCH",
     "PART_NOT_UPLOADED", "PARTS_MISSING", "CHUNK_OUT_OF_RANGE", "CHUNK_TOO_LARGE",
     "CHUNK_SIZE_MISMATCH", "CHECKSUM_MISMATCH", "UPLOAD_NOT_ACTIVE", "UNKNOWN_RECIPIENTS",
-    "TOO_MANY_RECIPIENTS", "CANNOT_SHARE_WITH_SELF", "INVALID_CREDENTIALS",
+    "TOO_MANY_RECIPIENTS", "CANNOT_SHARE_WITH_SELF", "INVALID_CREDENTIALS", "QUOTA_EXCEEDED",
 })
 ACCEPTED = range(200, 400)
 ALSO_EXPECTED = frozenset({401, 403, 404, 409, 429})
@@ -52,7 +53,7 @@ def schema_valid_request_accepted(ctx: Any, response: Any, case: Any) -> bool | 
     if status in ACCEPTED or status in ALSO_EXPECTED or status >= 500:  # 5xx: its own check
         return None
     code = None
-    if status == 400:
+    if status in (400, 413):
         try:
             code = response.json().get("code")
         except ValueError:

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.serialization import (
 from govault.files.v1 import files_pb2, files_pb2_grpc
 
 from common.db import DatabaseSettings, open_pool
-from common.errors import ERROR_CODE_KEY
+from common.errors import ERROR_CODE_KEY, QuotaExceeded
 from common.grpc.server import ObservabilityInterceptor
 from common.migrations import apply_migrations
 from common.tokens import AUDIENCE, ISSUER, TokenVerifier
@@ -31,6 +31,7 @@ from svc_files.s3 import S3Objects
 from svc_files.server import FilesServicer, registrar
 from svc_files.service import FilesService
 from svc_files.store import PgCatalog
+from svc_upload.files_client import GrpcFilesRegistry
 
 pytestmark = pytest.mark.integration
 
@@ -79,7 +80,7 @@ async def stub(stack_deps, keys: Keys) -> AsyncIterator[files_pb2_grpc.FilesServ
     s3 = S3Settings(endpoint=stack_deps.s3_endpoint, access_key=stack_deps.s3_access_key,
                     secret_key=stack_deps.s3_secret_key, bucket=stack_deps.s3_bucket,
                     region=stack_deps.s3_region, timeout_s=10.0)
-    service = FilesService(PgCatalog(pool), S3Objects(s3), Directory(), Rules())
+    service = FilesService(PgCatalog(pool, QUOTA), S3Objects(s3), Directory(), Rules())
     servicer = FilesServicer(service, TokenVerifier(keys.load), SERVICE_TOKEN)
     server = grpc.aio.server(interceptors=[ObservabilityInterceptor("files")])
     registrar(servicer)(server)
@@ -102,6 +103,7 @@ def register_request(owner: str, upload_id: str | None = None) -> files_pb2.Regi
 
 
 SERVICE_MD = (("x-govault-service", SERVICE_TOKEN),)
+QUOTA = 1000  # the default quota of this module's files service (bytes)
 
 
 def bearer(keys: Keys, user: str) -> tuple[tuple[str, str], ...]:
@@ -196,3 +198,39 @@ async def test_public_file_for_anonymous(stub: files_pb2_grpc.FilesServiceAsyncS
     url = await stub.GetDownloadUrl(files_pb2.GetDownloadUrlRequest(file_id=request.file_id),
                                     timeout=5)
     assert url.file_name == "notes.md" and url.expires_at.seconds > time.time()
+
+
+async def test_quota_reservations_over_grpc(stub: files_pb2_grpc.FilesServiceAsyncStub,
+                                            keys: Keys) -> None:
+    """The upload service's seam (GrpcFilesRegistry) against the real files service: reserve,
+    QUOTA_EXCEEDED with what is free, convert on registration, release, GetUsage."""
+    owner, upload = uid(), uid()
+    registry = GrpcFilesRegistry(stub, SERVICE_TOKEN, 5.0)
+    await registry.reserve_quota(owner, upload, 600)
+    await registry.reserve_quota(owner, upload, 600)  # idempotent
+    with pytest.raises(QuotaExceeded) as refused:
+        await registry.reserve_quota(owner, uid(), 401)
+    assert "400 bytes) free" in refused.value.message
+    usage = (await stub.GetUsage(files_pb2.GetUsageRequest(), metadata=bearer(keys, owner),
+                                 timeout=5)).usage
+    assert (usage.used_bytes, usage.reserved_bytes, usage.quota_bytes, usage.files) == (
+        0, 600, QUOTA, 0)
+    request = register_request(owner, upload)  # 12 bytes measured: the reservation converts
+    await stub.RegisterFile(request, metadata=SERVICE_MD, timeout=5)
+    assert await registry.release_quota(upload) == 0
+    other = uid()
+    await registry.reserve_quota(owner, other, 100)
+    assert await registry.release_quota(other) == 100
+    usage = (await stub.GetUsage(files_pb2.GetUsageRequest(), metadata=bearer(keys, owner),
+                                 timeout=5)).usage
+    assert (usage.used_bytes, usage.reserved_bytes, usage.files) == (12, 0, 1)
+
+
+@pytest.mark.parametrize("call", ["ReserveQuota", "ReleaseQuota"])
+async def test_quota_rpcs_need_the_service_credential(
+        stub: files_pb2_grpc.FilesServiceAsyncStub, keys: Keys, call: str) -> None:
+    request = (files_pb2.ReserveQuotaRequest(user_id=uid(), upload_uuid=uid(), bytes=1)
+               if call == "ReserveQuota" else files_pb2.ReleaseQuotaRequest(upload_uuid=uid()))
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await getattr(stub, call)(request, metadata=bearer(keys, uid()), timeout=5)
+    assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED

@@ -119,8 +119,30 @@ async def register(store: PgCatalog, owner: str, name: str = "a.txt",
 
 
 async def test_migrations_are_idempotent(files_db_url: str, migrated: list[int]) -> None:
-    assert migrated == [1]
+    assert migrated == [1, 2]
     assert await apply_migrations(files_db_url, MIGRATIONS) == []
+
+
+async def test_the_quota_migration_counts_files_stored_before_it(stack_deps, tmp_path: Path  # type: ignore[no-untyped-def]
+                                                                 ) -> None:
+    url = str(stack_deps.create_database(f"files_backfill_{uuid.uuid4().hex[:10]}"))
+    (tmp_path / "001_init.sql").write_text((MIGRATIONS / "001_init.sql").read_text())
+    assert await apply_migrations(url, tmp_path) == [1]
+    pool = await open_pool(DatabaseSettings(url=url, pool_min=1, pool_max=2), "files-backfill")
+    try:
+        owner = uid()
+        async with pool.connection() as conn:
+            for size in (3, 4):
+                file_id = uid()
+                await conn.execute(
+                    "INSERT INTO files (file_id, upload_id, owner_id, name, mime_type,"
+                    " size_bytes, storage_key) VALUES (%s, %s, %s, 'a', 'x/y', %s, %s)",
+                    (file_id, uid(), owner, size, f"users/{owner}/{file_id}"))
+        assert await apply_migrations(url, MIGRATIONS) == [2]
+        usage = await PgCatalog(pool, 100).usage(owner)
+        assert (usage.used_bytes, usage.files, usage.reserved_bytes) == (7, 2, 0)
+    finally:
+        await pool.close()
 
 
 async def test_register_is_idempotent_and_unique(store: PgCatalog) -> None:

@@ -199,8 +199,21 @@ RULES = UploadRules(chunk_size_bytes=5 * MIB, max_file_size_bytes=100 * MIB, ses
 
 
 class _NoFiles:
+    """The files service as expiry sees it: nothing is registered, reservations are released
+    (counted, to show each expired session releases once)."""
+
+    def __init__(self) -> None:
+        self.released: list[str] = []
+
     async def register_file(self, registration: NewFile) -> str:
         raise AssertionError("expiry registers nothing")
+
+    async def reserve_quota(self, user_id: str, upload_uuid: str, size_bytes: int) -> None:
+        raise AssertionError("expiry reserves nothing")
+
+    async def release_quota(self, upload_uuid: str) -> int:
+        self.released.append(upload_uuid)
+        return 0
 
 
 @pytest.fixture

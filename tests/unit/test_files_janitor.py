@@ -42,6 +42,9 @@ class Store:
     async def audit_keys(self) -> tuple[set[str], set[str]]:
         return set(self.live), {p.storage_key for p in self.pending.values()}
 
+    async def usage_totals(self) -> tuple[int, int]:
+        return 0, 0
+
 
 class Objects:
     def __init__(self) -> None:

@@ -51,7 +51,7 @@ def test_every_registered_route_is_documented() -> None:
     document = api.document()
     documented = {(method, path) for path, ops in document["paths"].items() for method in ops}
     assert registered == documented
-    assert len(registered) == 32
+    assert len(registered) == 33
 
 
 def test_document_is_a_valid_openapi_description() -> None:

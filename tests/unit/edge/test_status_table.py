@@ -92,3 +92,10 @@ def test_unavailable_message_is_opaque_and_retryable() -> None:
     error = from_rpc_error(_rpc_error(grpc.StatusCode.UNAVAILABLE, "connect to 10.0.0.3 failed"))
     assert error.status == 503 and "10.0.0.3" not in error.message
     assert error.headers["Retry-After"] == "1"
+
+
+def test_a_quota_refusal_is_413_without_retry_after() -> None:
+    error = from_rpc_error(_rpc_error(grpc.StatusCode.RESOURCE_EXHAUSTED, "3 bytes free",
+                                      (ERROR_CODE_KEY, "QUOTA_EXCEEDED")))
+    assert (error.status, error.code, error.message) == (413, "QUOTA_EXCEEDED", "3 bytes free")
+    assert "Retry-After" not in error.headers

@@ -119,6 +119,21 @@ class FilesServiceStub:
                 request_serializer=govault_dot_files_dot_v1_dot_files__pb2.DeleteShortcutRequest.SerializeToString,
                 response_deserializer=govault_dot_files_dot_v1_dot_files__pb2.DeleteShortcutResponse.FromString,
                 _registered_method=True)
+        self.ReserveQuota = channel.unary_unary(
+                '/govault.files.v1.FilesService/ReserveQuota',
+                request_serializer=govault_dot_files_dot_v1_dot_files__pb2.ReserveQuotaRequest.SerializeToString,
+                response_deserializer=govault_dot_files_dot_v1_dot_files__pb2.ReserveQuotaResponse.FromString,
+                _registered_method=True)
+        self.ReleaseQuota = channel.unary_unary(
+                '/govault.files.v1.FilesService/ReleaseQuota',
+                request_serializer=govault_dot_files_dot_v1_dot_files__pb2.ReleaseQuotaRequest.SerializeToString,
+                response_deserializer=govault_dot_files_dot_v1_dot_files__pb2.ReleaseQuotaResponse.FromString,
+                _registered_method=True)
+        self.GetUsage = channel.unary_unary(
+                '/govault.files.v1.FilesService/GetUsage',
+                request_serializer=govault_dot_files_dot_v1_dot_files__pb2.GetUsageRequest.SerializeToString,
+                response_deserializer=govault_dot_files_dot_v1_dot_files__pb2.GetUsageResponse.FromString,
+                _registered_method=True)
 
 
 class FilesServiceServicer:
@@ -228,6 +243,29 @@ class FilesServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReserveQuota(self, request, context):
+        """Internal, idempotent on upload_uuid: reserves an upload session's declared size against its
+        owner's quota (RESOURCE_EXHAUSTED + QUOTA_EXCEEDED when it does not fit). RegisterFile turns
+        the reservation into usage; ReleaseQuota gives it back.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseQuota(self, request, context):
+        """Internal, idempotent: gives back an upload's reservation (aborted, expired, failed).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetUsage(self, request, context):
+        """The caller's storage usage and quota.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FilesServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -315,6 +353,21 @@ def add_FilesServiceServicer_to_server(servicer, server):
                     servicer.DeleteShortcut,
                     request_deserializer=govault_dot_files_dot_v1_dot_files__pb2.DeleteShortcutRequest.FromString,
                     response_serializer=govault_dot_files_dot_v1_dot_files__pb2.DeleteShortcutResponse.SerializeToString,
+            ),
+            'ReserveQuota': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReserveQuota,
+                    request_deserializer=govault_dot_files_dot_v1_dot_files__pb2.ReserveQuotaRequest.FromString,
+                    response_serializer=govault_dot_files_dot_v1_dot_files__pb2.ReserveQuotaResponse.SerializeToString,
+            ),
+            'ReleaseQuota': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseQuota,
+                    request_deserializer=govault_dot_files_dot_v1_dot_files__pb2.ReleaseQuotaRequest.FromString,
+                    response_serializer=govault_dot_files_dot_v1_dot_files__pb2.ReleaseQuotaResponse.SerializeToString,
+            ),
+            'GetUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUsage,
+                    request_deserializer=govault_dot_files_dot_v1_dot_files__pb2.GetUsageRequest.FromString,
+                    response_serializer=govault_dot_files_dot_v1_dot_files__pb2.GetUsageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -776,6 +829,87 @@ class FilesService:
             '/govault.files.v1.FilesService/DeleteShortcut',
             govault_dot_files_dot_v1_dot_files__pb2.DeleteShortcutRequest.SerializeToString,
             govault_dot_files_dot_v1_dot_files__pb2.DeleteShortcutResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReserveQuota(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/govault.files.v1.FilesService/ReserveQuota',
+            govault_dot_files_dot_v1_dot_files__pb2.ReserveQuotaRequest.SerializeToString,
+            govault_dot_files_dot_v1_dot_files__pb2.ReserveQuotaResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseQuota(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/govault.files.v1.FilesService/ReleaseQuota',
+            govault_dot_files_dot_v1_dot_files__pb2.ReleaseQuotaRequest.SerializeToString,
+            govault_dot_files_dot_v1_dot_files__pb2.ReleaseQuotaResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/govault.files.v1.FilesService/GetUsage',
+            govault_dot_files_dot_v1_dot_files__pb2.GetUsageRequest.SerializeToString,
+            govault_dot_files_dot_v1_dot_files__pb2.GetUsageResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -53,6 +53,15 @@ class FilesServiceStub:
     DeletePublicLink: _grpc.UnaryUnaryMultiCallable[_files_pb2.DeletePublicLinkRequest, _files_pb2.DeletePublicLinkResponse]
     CreateShortcut: _grpc.UnaryUnaryMultiCallable[_files_pb2.CreateShortcutRequest, _files_pb2.CreateShortcutResponse]
     DeleteShortcut: _grpc.UnaryUnaryMultiCallable[_files_pb2.DeleteShortcutRequest, _files_pb2.DeleteShortcutResponse]
+    ReserveQuota: _grpc.UnaryUnaryMultiCallable[_files_pb2.ReserveQuotaRequest, _files_pb2.ReserveQuotaResponse]
+    """Internal, idempotent on upload_uuid: reserves an upload session's declared size against its
+    owner's quota (RESOURCE_EXHAUSTED + QUOTA_EXCEEDED when it does not fit). RegisterFile turns
+    the reservation into usage; ReleaseQuota gives it back.
+    """
+    ReleaseQuota: _grpc.UnaryUnaryMultiCallable[_files_pb2.ReleaseQuotaRequest, _files_pb2.ReleaseQuotaResponse]
+    """Internal, idempotent: gives back an upload's reservation (aborted, expired, failed)."""
+    GetUsage: _grpc.UnaryUnaryMultiCallable[_files_pb2.GetUsageRequest, _files_pb2.GetUsageResponse]
+    """The caller's storage usage and quota."""
 
 @_typing.type_check_only
 class FilesServiceAsyncStub(FilesServiceStub):
@@ -76,6 +85,15 @@ class FilesServiceAsyncStub(FilesServiceStub):
     DeletePublicLink: _aio.UnaryUnaryMultiCallable[_files_pb2.DeletePublicLinkRequest, _files_pb2.DeletePublicLinkResponse]  # type: ignore[assignment]
     CreateShortcut: _aio.UnaryUnaryMultiCallable[_files_pb2.CreateShortcutRequest, _files_pb2.CreateShortcutResponse]  # type: ignore[assignment]
     DeleteShortcut: _aio.UnaryUnaryMultiCallable[_files_pb2.DeleteShortcutRequest, _files_pb2.DeleteShortcutResponse]  # type: ignore[assignment]
+    ReserveQuota: _aio.UnaryUnaryMultiCallable[_files_pb2.ReserveQuotaRequest, _files_pb2.ReserveQuotaResponse]  # type: ignore[assignment]
+    """Internal, idempotent on upload_uuid: reserves an upload session's declared size against its
+    owner's quota (RESOURCE_EXHAUSTED + QUOTA_EXCEEDED when it does not fit). RegisterFile turns
+    the reservation into usage; ReleaseQuota gives it back.
+    """
+    ReleaseQuota: _aio.UnaryUnaryMultiCallable[_files_pb2.ReleaseQuotaRequest, _files_pb2.ReleaseQuotaResponse]  # type: ignore[assignment]
+    """Internal, idempotent: gives back an upload's reservation (aborted, expired, failed)."""
+    GetUsage: _aio.UnaryUnaryMultiCallable[_files_pb2.GetUsageRequest, _files_pb2.GetUsageResponse]  # type: ignore[assignment]
+    """The caller's storage usage and quota."""
 
 class FilesServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -198,5 +216,32 @@ class FilesServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _files_pb2.DeleteShortcutRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_files_pb2.DeleteShortcutResponse, _abc.Awaitable[_files_pb2.DeleteShortcutResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ReserveQuota(
+        self,
+        request: _files_pb2.ReserveQuotaRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_files_pb2.ReserveQuotaResponse, _abc.Awaitable[_files_pb2.ReserveQuotaResponse]]:
+        """Internal, idempotent on upload_uuid: reserves an upload session's declared size against its
+        owner's quota (RESOURCE_EXHAUSTED + QUOTA_EXCEEDED when it does not fit). RegisterFile turns
+        the reservation into usage; ReleaseQuota gives it back.
+        """
+
+    @_abc_1.abstractmethod
+    def ReleaseQuota(
+        self,
+        request: _files_pb2.ReleaseQuotaRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_files_pb2.ReleaseQuotaResponse, _abc.Awaitable[_files_pb2.ReleaseQuotaResponse]]:
+        """Internal, idempotent: gives back an upload's reservation (aborted, expired, failed)."""
+
+    @_abc_1.abstractmethod
+    def GetUsage(
+        self,
+        request: _files_pb2.GetUsageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_files_pb2.GetUsageResponse, _abc.Awaitable[_files_pb2.GetUsageResponse]]:
+        """The caller's storage usage and quota."""
 
 def add_FilesServiceServicer_to_server(servicer: FilesServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
