@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest import audit, report, shapes, users
-from loadtest.settings import STRATEGIES, LoadSettings, SettingsError
+from loadtest.settings import BENCH_ENVIRON, STRATEGIES, LoadSettings, SettingsError
 from loadtest.target import REPO_ROOT, Target, TargetError
 
 RESULTS_ROOT = REPO_ROOT / "loadtest" / "results"
@@ -134,7 +134,7 @@ def bench(args: argparse.Namespace) -> int:
 
         data_dir = RESULTS_ROOT / "_runs" / stamp / "stack"
         say(f"starting a fresh stack in {data_dir} (port offset {args.port_offset}) …")
-        stack = Stack(data_dir, args.port_offset)
+        stack = Stack(data_dir, args.port_offset, environ=BENCH_ENVIRON)
         try:
             stack.start()
         except Exception as exc:  # StackError, PortInUseError: their message names the fix

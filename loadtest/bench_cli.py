@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 from minio import Minio
 
 from cli.transfer_commands import parse_bytes
+from loadtest.settings import BENCH_ENVIRON
 from loadtest.target import Target
 
 MIB = 1024 * 1024
@@ -198,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             from compose.stack import Stack  # only a self-started run needs the launcher
 
             print(f"starting a fresh stack (port offset {args.port_offset}) …", file=sys.stderr)
-            stack = Stack(work / "stack", args.port_offset)
+            stack = Stack(work / "stack", args.port_offset, environ=BENCH_ENVIRON)
             stack.start()
             target = Target.from_stack(stack)
         try:

@@ -35,6 +35,7 @@ from typing import Any
 import aiohttp
 
 from loadtest.bench_uploads import CLK_TCK, MIB, Bench, Result
+from loadtest.settings import BENCH_ENVIRON
 
 PROFILED = ("edge", "auth", "upload", "files")
 
@@ -199,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
 
     data_dir = Path(tempfile.mkdtemp(prefix="govault-profile-"))
     data_dir.chmod(0o755)  # PostgreSQL's own user must reach its data directory
-    stack = Stack(data_dir, args.port_offset, prometheus=False)
+    stack = Stack(data_dir, args.port_offset, prometheus=False, environ=BENCH_ENVIRON)
     try:
         stack.start()
         pids = {name: stack.pid(name) for name in (*PROFILED, "postgres", "seaweedfs")}
