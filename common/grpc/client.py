@@ -71,6 +71,8 @@ IDEMPOTENT_METHODS: dict[str, tuple[str, ...]] = {
         "RegisterFile", "ListOwned", "ListShared", "ListShortcuts", "GetFile", "GetDownloadUrl",
         "ListShares", "RenameFile", "AddShares", "UpdateShare", "CreatePublicLink",
         "DeletePublicLink", "CreateShortcut", "DeleteShortcut",
+        # keyed by the upload: reserving or releasing the same upload again changes nothing
+        "GetUsage", "ReserveQuota", "ReleaseQuota",
     ),
     "govault.upload.v1.UploadService": (
         "GetStatus", "PresignParts", "RegisterPart", "CompleteMultipart", "Abort",

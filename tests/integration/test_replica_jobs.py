@@ -209,7 +209,7 @@ class _NoFiles:
         raise AssertionError("expiry registers nothing")
 
     async def reserve_quota(self, user_id: str, upload_uuid: str, size_bytes: int) -> None:
-        raise AssertionError("expiry reserves nothing")
+        pass  # the sessions this test expires are opened through the service
 
     async def release_quota(self, upload_uuid: str) -> int:
         self.released.append(upload_uuid)
