@@ -32,11 +32,11 @@ from client.http import RetryPolicy
 from client.models import FileSummary, Page, Share, Tokens, UploadStatus, Usage, User
 from client.streams import Cancelled, Flow
 from client.tokens import MemoryTokenStore, TokenStore
-from client.uploads import EmptyFile, ResumeStore, Uploader, UploadOptions, UploadResult
+from client.uploads import ResumeStore, Uploader, UploadOptions, UploadResult
 
 __all__ = [
     "ApiError", "AuthError", "Cancelled", "ClientError", "DownloadResult", "Downloader",
-    "EmptyFile", "FileSummary", "Flow", "GoVaultClient", "IntegrityError", "LoginRequired",
+    "FileSummary", "Flow", "GoVaultClient", "IntegrityError", "LoginRequired",
     "MemoryTokenStore", "NotFoundError", "Page", "ResumeStore", "RetryPolicy", "ServerError",
     "Share", "TokenStore", "Tokens", "TransportError", "UploadExpired", "UploadOptions",
     "UploadResult", "UploadStatus", "Uploader", "Usage", "User",

@@ -1,9 +1,10 @@
-"""Whole-file downloads: fetched from the presigned URL in 8 MiB Range segments, `parallel` at a
-time, each written in place (pwrite) into a temporary file next to the destination as it arrives
-(memory: a block per segment in flight); a sidecar records the complete prefix, from which an
-interrupted run resumes (a segment cut off mid-body is fetched again), verified against the stored
-checksum when it is a plain SHA-256 (one-chunk proxy uploads; README "Stored checksum"), and
-renamed into place only when complete."""
+"""Whole-file downloads: fetched from the presigned URL in Range segments of 8–64 MiB, `parallel`
+at a time (through urllib3: client/http.py `fetch`), each written in place (pwrite) into a
+temporary file next to the destination as it arrives (memory: a block per segment in flight); a
+sidecar records the complete prefix as it grows, from which an interrupted run resumes (a segment
+cut off mid-body asks for the rest of its range again), verified against the stored checksum when
+it is a plain SHA-256 (one-chunk proxy uploads; README "Stored checksum"), and renamed into place
+only when complete."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import hashlib
 import os
 import re
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -21,7 +23,9 @@ from client.errors import ApiError, ClientError, IntegrityError, TransportError
 from client.models import FileSummary
 from client.streams import BLOCK_BYTES, Flow
 
-SEGMENT_BYTES = 8 * 1024 * 1024
+MIB = 1024 * 1024
+SEGMENT_MIN_BYTES = 8 * MIB
+SEGMENT_MAX_BYTES = 64 * MIB
 PLAIN_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _ATTEMPTS = 6
 
@@ -92,59 +96,108 @@ class Downloader:
         a prefix is complete."""
         link = _Link(self.client, info.file_id, self.anonymous)
         size = info.size_bytes
+        step = segment_bytes(size, self.parallel)
+        frontier = _Frontier(have, size, step, progress)
         pool = ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="govault-get")
         try:
-            futures = {pool.submit(self._segment, link, fd, start,
-                                   min(start + SEGMENT_BYTES, size), size, flow): start
-                       for start in range(have, size, SEGMENT_BYTES)}
-            finished: set[int] = set()
+            futures = [pool.submit(self._segment, link, fd, start, min(start + step, size),
+                                   size, flow, frontier)
+                       for start in range(have, size, step)]
             for future in as_completed(futures):
                 future.result()
-                finished.add(futures[future])
-                before = have
-                while have in finished:
-                    have = min(have + SEGMENT_BYTES, size)
-                if have != before:
-                    progress.write(have)
         except BaseException:
             flow.cancel.set()
             raise
         finally:
             pool.shutdown(wait=not flow.cancel.is_set(), cancel_futures=True)
-        if have != size:
-            raise IntegrityError(f"received {have} bytes, expected {size}")
+        if frontier.prefix != size:
+            raise IntegrityError(f"received {frontier.prefix} bytes, expected {size}")
 
-    def _segment(self, link: _Link, fd: int, start: int, end: int, size: int,
-                 flow: Flow) -> None:
-        """Bytes [start, end) of the file into `fd`; fetched again from scratch after a lost
-        connection or an expired link (S3 answers 403)."""
+    def _segment(self, link: _Link, fd: int, start: int, end: int, size: int, flow: Flow,
+                 frontier: _Frontier) -> None:
+        """Bytes [start, end) of the file into `fd`, in order; after a lost connection or an
+        expired link (S3 answers 403) the rest of the segment is asked for again."""
         failures = 0
+        got = 0
         while True:
             url = link.url()
-            got = 0
             try:
-                with self.client.transport.stream(
-                        "GET", url, headers={"Range": f"bytes={start}-{end - 1}"}) as response:
-                    if response.status_code != 206 and (start, end) != (0, size):
+                with self.client.transport.fetch(
+                        url, headers={"Range": f"bytes={start + got}-{end - 1}"}) as response:
+                    if response.status != 206 and (start, end) != (0, size):
                         raise ClientError("the store ignored the Range header")
-                    for block in response.iter_raw(BLOCK_BYTES):
+                    for block in response.blocks(BLOCK_BYTES):
                         flow.passing(len(block))
                         if start + got + len(block) > end:
                             raise IntegrityError(f"more bytes than the {size} expected")
                         os.pwrite(fd, block, start + got)
                         got += len(block)
                         flow.progress(len(block))
+                        frontier.written(start, got)
                 if got != end - start:
                     raise TransportError(f"the body ended after {got} of {end - start} bytes")
                 return
             except (ApiError, TransportError) as exc:
-                flow.progress(-got)
                 expired = isinstance(exc, ApiError) and exc.status == 403
                 if failures >= _ATTEMPTS or not (expired or isinstance(exc, TransportError)):
                     raise
                 if expired:
                     link.renew(url)
                 failures += 1
+
+
+def segment_bytes(size: int, parallel: int) -> int:
+    """The Range GET size: about two segments per connection, 8–64 MiB (whole MiB). Each GET
+    costs the store a lookup before its first byte, so a large file gets large segments; the
+    complete prefix is recorded as bytes land (`_Frontier`), so a large segment loses no more
+    of an interrupted download than a small one would."""
+    share = -(-size // (2 * parallel))
+    return min(SEGMENT_MAX_BYTES, max(SEGMENT_MIN_BYTES, -(-share // MIB) * MIB))
+
+
+class _Frontier:
+    """How long a prefix of the file is on disk, from the segments' progress (each segment is
+    written front to back; segments start in file order), recorded in the sidecar when it has
+    grown by `RECORD_BYTES` at least `every_s` after the last record (a sidecar write costs
+    milliseconds, and the segment threads wait for it), and at the end. Shared by the segment
+    threads."""
+
+    RECORD_BYTES = 8 * MIB
+
+    def __init__(self, have: int, size: int, step: int, sidecar: _Prefix,
+                 every_s: float = 0.25) -> None:
+        self.prefix = have
+        self._base = have  # segments start at have, have + step, …
+        self._size = size
+        self._step = step
+        self._sidecar = sidecar
+        self._recorded = have
+        self._every_s = every_s
+        self._recorded_at = time.monotonic()
+        self._done: dict[int, int] = {}  # segment start → bytes written from it
+        self._lock = threading.Lock()
+
+    def written(self, start: int, count: int) -> None:
+        """Segment `start` has its first `count` bytes on disk."""
+        with self._lock:
+            self._done[start] = count
+            if start > self.prefix:
+                return  # the prefix still ends in an earlier segment
+            prefix = self.prefix
+            seg = self._base + (prefix - self._base) // self._step * self._step
+            while seg in self._done:
+                end = min(seg + self._step, self._size)
+                prefix = seg + self._done[seg]
+                if prefix < end:
+                    break
+                del self._done[seg]
+                seg = end
+            self.prefix = prefix
+            now = time.monotonic()
+            if prefix == self._size or (prefix - self._recorded >= self.RECORD_BYTES
+                                        and now - self._recorded_at >= self._every_s):
+                self._sidecar.write(prefix)
+                self._recorded, self._recorded_at = prefix, now
 
 
 class _Link:

@@ -37,10 +37,6 @@ _DEAD_STATES = frozenset({"expired", "aborted", "failed"})
 _URL_MARGIN_S = 60.0
 
 
-class EmptyFile(ClientError):
-    """GoVault stores files of at least one byte."""
-
-
 class ResumeStore(Protocol):
     """Upload sessions in progress, by a key naming the local file."""
 
@@ -126,9 +122,7 @@ class Uploader:
         """Uploads `path`; `on_start(total_bytes)` is called before bytes move (the bytes a
         resumed upload already has are then reported to `flow` at once)."""
         stat = path.stat()
-        size = stat.st_size
-        if size == 0:
-            raise EmptyFile(f"{path}: empty file (GoVault stores files of at least 1 byte)")
+        size = stat.st_size  # 0 too: one empty chunk or part
         name = name or path.name
         method = choose_method(options.method, size, options.multipart_threshold_bytes)
         key = resume_key(self.client.server, path)

@@ -24,8 +24,8 @@ SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
 def validate_size(size: int, max_bytes: int) -> int:
-    if size <= 0:
-        raise InvalidArgument("file_size_bytes must be greater than 0")
+    if size < 0:  # 0 is an empty file: one empty chunk or part (README "Empty files")
+        raise InvalidArgument("file_size_bytes must not be negative")
     if size > max_bytes:
         raise InvalidArgument(f"file_size_bytes must be at most {max_bytes}", "FILE_TOO_LARGE")
     return size

@@ -92,7 +92,7 @@ class UploadService:
         validate_size(file_size_bytes, self._rules.max_file_size_bytes)
         chunk = proxy_chunk_size(chunk_size_bytes, self._rules.chunk_size_bytes,
                                  file_size_bytes)
-        total = math.ceil(file_size_bytes / chunk)
+        total = max(1, math.ceil(file_size_bytes / chunk))  # an empty file: one empty chunk
         session = await self._new_session(owner_id, PROXY, file_name, file_size_bytes, chunk,
                                           total)
         if total > 1:
@@ -107,9 +107,10 @@ class UploadService:
         validate_size(file_size_bytes, self._rules.max_file_size_bytes)
         if part_size_bytes <= 0:
             raise InvalidArgument("part_size_bytes must be greater than 0")
-        # A part size larger than the file simply means one part.
-        part_size = min(part_size_bytes, file_size_bytes)
-        total = math.ceil(file_size_bytes / part_size)
+        # A part size larger than the file simply means one part; an empty file is one empty
+        # part (the part size stays the one asked for).
+        part_size = min(part_size_bytes, file_size_bytes) or part_size_bytes
+        total = max(1, math.ceil(file_size_bytes / part_size))
         if part_size > S3_MAX_PART_BYTES:
             raise InvalidArgument("part_size_bytes must be at most 5 GiB")
         if total > S3_MAX_PARTS:

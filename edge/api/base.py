@@ -46,7 +46,8 @@ def text(*, min_length: int | None = None, max_length: int | None = None,
 Text = Annotated[str, text()]
 Uuid = Annotated[str, msgspec.Meta(pattern=UUID_PATTERN, extra_json_schema={"format": "uuid"})]
 Timestamp = Annotated[str | None, msgspec.Meta(extra_json_schema={"format": "date-time"})]
-Size = Annotated[int, msgspec.Meta(ge=1, le=INT64_MAX, description="bytes (int64)")]
+Size = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX,
+                                   description="bytes (int64); 0 for an empty file")]
 FileName = Annotated[str, msgspec.Meta(
     pattern=FILE_NAME_PATTERN, min_length=1, max_length=MAX_NAME_CHARS,
     description='not blank, no path separators or control characters, not "." or ".."')]

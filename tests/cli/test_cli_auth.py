@@ -4,10 +4,13 @@ answered with a clear "log in again", and distinct exit statuses."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import stat
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -37,6 +40,28 @@ def _replace_access_token(cli: Cli, token: str) -> None:
     cli.credentials_file.write_text(json.dumps(data))
 
 
+@contextlib.contextmanager
+def hanging_up_server() -> Iterator[tuple[str, list[int]]]:
+    """(URL, connections seen) of a server that closes every connection it accepts: a lost
+    connection, which a request that is not idempotent does not retry (a refused one would be
+    retried for seconds)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    seen: list[int] = []
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = listener.accept()
+                seen.append(1)
+                connection.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}", seen
+    finally:
+        listener.close()
+
+
 def test_login_whoami_logout(new_cli: Callable[[], Cli], signed_up: Callable[[], Cli]) -> None:
     account = signed_up()
     cli = new_cli()
@@ -54,9 +79,11 @@ def test_login_whoami_logout(new_cli: Callable[[], Cli], signed_up: Callable[[],
     # the server was saved with the login: it is used without GOVAULT_SERVER
     del cli.env["GOVAULT_SERVER"]
     assert cli.run("whoami").stdout.startswith(account.username)
-    # --server wins over everything (tokens are kept per server): nothing listens there
-    assert cli.run("--server", "http://127.0.0.1:9", "signup", "--username", "x", "--email",
-                   "x@example.com", env={"GOVAULT_PASSWORD": PASSWORD}).code == 5
+    # --server wins over everything (tokens are kept per server): the one there hangs up
+    with hanging_up_server() as (elsewhere, seen):
+        assert cli.run("--server", elsewhere, "signup", "--username", "x", "--email",
+                       "x@example.com", env={"GOVAULT_PASSWORD": PASSWORD}).code == 5
+        assert seen
 
     refresh_token = cli.credentials()["refresh_token"]
     assert cli.run("logout").code == 0

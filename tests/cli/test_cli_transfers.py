@@ -13,7 +13,7 @@ from tests.cli.helpers import MIB, Cli, random_file, sha256
 
 pytestmark = pytest.mark.e2e
 
-SIZES = [1, 5 * MIB, 5 * MIB + 1, 10 * MIB + 1, 64 * MIB]
+SIZES = [0, 1, 5 * MIB, 5 * MIB + 1, 10 * MIB + 1, 64 * MIB]
 RSS_BUDGET = 150 * MIB
 
 
@@ -89,14 +89,3 @@ def test_a_download_that_does_not_match_its_checksum_is_not_kept(
     good = cli.run("get", file_id, "-o", str(out))
     assert good.code == 0, good
     assert sha256(out / "doc.bin") == sha256(source)
-
-
-def test_an_empty_file_is_refused_with_a_clear_message(
-        signed_up: Callable[[], Cli], tmp_path: Path) -> None:
-    """The server stores files of at least one byte (file_size_bytes > 0)."""
-    cli = signed_up()
-    empty = tmp_path / "empty"
-    empty.touch()
-    result = cli.run("put", str(empty))
-    assert result.code == 1 and "empty file" in result.stderr, result
-    assert result.stdout == ""

@@ -1,14 +1,17 @@
 """Pure rules of the client and CLI: retry timing, error classification, exit statuses, part
-sizes, size parsing. Everything that talks to a server is tested against the real stack in the
-other modules here."""
+sizes, download segments and their recorded prefix, size parsing. Everything that talks to a
+server is tested against the real stack in the other modules here."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 import pytest
 
 from cli.app import EXIT_AUTH, EXIT_ERROR, EXIT_NOT_FOUND, EXIT_SERVER, exit_code
 from cli.transfer_commands import parse_bytes
+from client.downloads import _Frontier, _Prefix, segment_bytes
 from client.errors import (
     AuthError,
     NotFoundError,
@@ -85,3 +88,33 @@ def test_sizes_parse_with_binary_units() -> None:
     assert parse_bytes("1.5M") == int(1.5 * MIB)
     with pytest.raises(click.BadParameter):
         parse_bytes("lots")
+
+
+def test_download_segments_grow_with_the_file_from_8_to_64_mib() -> None:
+    assert segment_bytes(1, 4) == 8 * MIB
+    assert segment_bytes(64 * MIB, 4) == 8 * MIB
+    assert segment_bytes(256 * MIB, 4) == 32 * MIB
+    assert segment_bytes(100 * MIB + 1, 1) == 51 * MIB  # whole MiB
+    assert segment_bytes(1024 * MIB, 4) == 64 * MIB
+
+
+def test_the_recorded_prefix_is_what_is_on_disk_from_the_start(tmp_path: Path) -> None:
+    """Segments of 16 MiB from 1 MiB (resumed there) of a 41 MiB file; each is written front to
+    back, in any order relative to the others. (Records are also spaced in time; not here.)"""
+    sidecar = _Prefix(tmp_path / "partial")
+
+    def recorded() -> int:
+        return int(sidecar.path.read_text())
+
+    frontier = _Frontier(MIB, 41 * MIB, 16 * MIB, sidecar, every_s=0)
+    frontier.written(17 * MIB, 16 * MIB)  # the second segment, whole: not a prefix yet
+    assert frontier.prefix == MIB and not sidecar.path.exists()
+    frontier.written(MIB, 4 * MIB)
+    assert frontier.prefix == 5 * MIB and not sidecar.path.exists()  # recorded every 8 MiB
+    frontier.written(MIB, 9 * MIB)
+    assert frontier.prefix == 10 * MIB and recorded() == 10 * MIB
+    frontier.written(33 * MIB, 2 * MIB)
+    frontier.written(MIB, 16 * MIB)  # through the finished second segment into the third
+    assert frontier.prefix == 35 * MIB and recorded() == 35 * MIB
+    frontier.written(33 * MIB, 8 * MIB)
+    assert frontier.prefix == 41 * MIB and recorded() == 41 * MIB

@@ -103,7 +103,8 @@ def test_good_names_pass(name: str) -> None:
 
 def test_sizes() -> None:
     with pytest.raises(InvalidArgument):
-        validate_size(0, 10)
+        validate_size(-1, 10)
+    assert validate_size(0, 10) == 0  # an empty file
     with pytest.raises(InvalidArgument) as err:
         validate_size(11, 10)
     assert err.value.code == "FILE_TOO_LARGE"
@@ -157,6 +158,19 @@ async def test_one_chunk_upload_is_registered_once(world: World) -> None:
     assert (reg.size_bytes, reg.checksum, reg.mime_type) == (len(data), sha(data), "text/plain")
     assert world.objects.objects[s.storage_key] == data
     assert world.ledger.sessions[s.upload_uuid].state == COMPLETED
+
+
+async def test_an_empty_file_is_one_empty_chunk_or_part(world: World) -> None:
+    proxy = (await world.service.create_proxy_session(OWNER, "empty.txt", 0)).session
+    assert (proxy.total_chunks, proxy.storage_upload_id) == (1, None)
+    result = await send(world, proxy.upload_uuid, 0, b"")
+    assert result.state == COMPLETED  # type: ignore[attr-defined]
+    reg = world.files.registered[proxy.upload_uuid]
+    assert (reg.size_bytes, reg.checksum) == (0, sha(b""))
+    multipart = await world.service.create_multipart_session(OWNER, "empty.bin", 0, 16 * MIB)
+    assert multipart.session.total_chunks == 1 and [n for n, _ in multipart.parts] == [1]
+    assert multipart.session.part_size_bytes == 16 * MIB
+    assert multipart.session.expected_part_size(1) == 0
 
 
 async def test_checksum_mismatch_keeps_nothing(world: World) -> None:

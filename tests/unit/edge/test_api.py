@@ -174,7 +174,7 @@ def test_whole_number_floats_are_integers_as_json_schema_counts_them() -> None:
                   b'"part_numbers": [2.0, 3]}', Presign).part_numbers == [2, 3]
     assert not _accepts(ProxySession, {**session, "file_size_bytes": 673.5})
     assert not _accepts(ProxySession, {**session, "file_size_bytes": "673"})
-    assert not _accepts(ProxySession, {**session, "file_size_bytes": 0.0})
+    assert not _accepts(ProxySession, {**session, "file_size_bytes": -1.0})
 
 
 def test_space_set_is_what_strip_removes_outside_control_characters() -> None:
