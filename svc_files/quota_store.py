@@ -105,31 +105,54 @@ class PgQuotas:
     # ------------------------------------------------------------------ reservations
     async def reserve(self, user_id: str, upload_uuid: str, size: int) -> Usage:
         """Reserves `size` bytes for an upload session, or QuotaExceeded. Idempotent: the same
-        upload reserved again changes nothing."""
-        async with self._conn() as conn:
-            async with conn.transaction():
-                cur = await conn.execute(
-                    "INSERT INTO quota_reservations (upload_uuid, user_id, bytes)"
-                    " VALUES (%s, %s, %s) ON CONFLICT (upload_uuid) DO NOTHING RETURNING 1",
-                    (upload_uuid, user_id, size))
-                if await cur.fetchone() is None:
-                    return await self._usage_in(conn, user_id)
-                return await self._charge(conn, user_id, "reserved_bytes", size)
+        upload reserved again changes nothing. One statement on the way in: the conditional
+        charge (an upsert whose update only happens if it fits; a first reservation fits if the
+        quota does) and the reservation row, written only if the charge was."""
+        params = {"u": user_id, "id": upload_uuid, "n": size, "default": self._default}
+        try:
+            async with self._conn() as conn:
+                cur = conn.cursor(row_factory=tuple_row)
+                await cur.execute(
+                    "WITH c AS (INSERT INTO user_usage AS uu (user_id, reserved_bytes)"
+                    "  SELECT %(u)s, %(n)s WHERE NOT EXISTS (SELECT 1 FROM quota_reservations"
+                    "   WHERE upload_uuid = %(id)s)"
+                    # a new user fits the default quota; a known one: its row decides below
+                    "   AND (%(default)s = 0 OR %(n)s <= %(default)s"
+                    "    OR EXISTS (SELECT 1 FROM user_usage WHERE user_id = %(u)s))"
+                    "  ON CONFLICT (user_id) DO UPDATE SET"
+                    "  reserved_bytes = uu.reserved_bytes + EXCLUDED.reserved_bytes,"
+                    "  updated_at = now()"
+                    "  WHERE (COALESCE(uu.quota_bytes, %(default)s) = 0 OR uu.used_bytes"
+                    "   + uu.reserved_bytes + EXCLUDED.reserved_bytes"
+                    "   <= COALESCE(uu.quota_bytes, %(default)s))"
+                    f"  RETURNING {_USAGE}),"
+                    " r AS (INSERT INTO quota_reservations (upload_uuid, user_id, bytes)"
+                    "  SELECT %(id)s, %(u)s, %(n)s FROM c)"
+                    " SELECT * FROM c", params)
+                row = await cur.fetchone()
+                if row is not None:
+                    return _usage(row)
+                usage = await self._usage_in(conn, user_id)
+                cur = await conn.execute("SELECT 1 FROM quota_reservations WHERE upload_uuid = %s",
+                                         (upload_uuid,))
+                if await cur.fetchone() is not None:
+                    return usage  # reserved before: nothing changes
+        except AlreadyExists:  # a concurrent reservation of the same upload won: it stands
+            return await self.usage(user_id)
+        raise quota_exceeded(usage, size)
 
     async def release(self, upload_uuid: str) -> int:
         """Gives an upload's reservation back; the bytes released (0: none left, idempotent)."""
         async with self._conn() as conn:
-            async with conn.transaction():
-                cur = await conn.execute(
-                    "DELETE FROM quota_reservations WHERE upload_uuid = %s"
-                    " RETURNING user_id, bytes", (upload_uuid,))
-                row = await cur.fetchone()
-                if row is None:
-                    return 0
-                await conn.execute(
-                    "UPDATE user_usage SET reserved_bytes = GREATEST(0, reserved_bytes - %s),"
-                    " updated_at = now() WHERE user_id = %s", (row[1], row[0]))
-        return int(row[1])
+            cur = await conn.execute(
+                "WITH r AS (DELETE FROM quota_reservations WHERE upload_uuid = %s"
+                "  RETURNING user_id, bytes),"
+                " u AS (UPDATE user_usage SET updated_at = now(),"
+                "  reserved_bytes = GREATEST(0, reserved_bytes - r.bytes)"
+                "  FROM r WHERE user_usage.user_id = r.user_id)"
+                " SELECT bytes FROM r", (upload_uuid,))
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
 
     # ------------------------------------------------------------------ reading, operator
     async def usage(self, user_id: str) -> Usage:

@@ -75,6 +75,8 @@ class Completion:
         token = claim.claim_token
         assert token is not None
         uid = claim.upload_uuid
+        loop = asyncio.get_running_loop()
+        started = loop.time()  # every caller took the claim just before
         parts = [streamed] if streamed else await self._ledger.list_parts(uid)
         try:
             if claim.method == PROXY and claim.total_chunks == 1:
@@ -101,7 +103,10 @@ class Completion:
             raise InvalidArgument(
                 f"the uploaded parts add up to {size} bytes, but the session "
                 f"declared {claim.file_size_bytes}; the upload failed", "PART_SIZE_MISMATCH")
-        if streamed is None and not await self._ledger.renew_claim(uid, token):
+        # Renewed (a statement) only when the store work took long enough for the lease to
+        # lapse; within half the lease it cannot have (durations agree across clocks).
+        if (streamed is None and loop.time() - started > self._rules.completing_lease_s / 2
+                and not await self._ledger.renew_claim(uid, token)):
             # The store work outlasted the lease and another caller took the claim over: it
             # decides (registering now could name an object the new holder then deletes).
             return await self.await_completion(claim)

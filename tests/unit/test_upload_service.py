@@ -519,11 +519,14 @@ async def test_a_completion_whose_claim_was_taken_over_registers_nothing(world: 
 
     async def slow_complete(key: str, upload_id: str, parts: list[tuple[int, str]]) -> str:
         etag = await complete(key, upload_id, parts)
+        await asyncio.sleep(0.1)  # longer than the lease below
         await _taken_over_and_given_back(world, s.upload_uuid)
         return etag
 
     world.objects.complete_multipart = slow_complete  # type: ignore[method-assign]
+    short_lease = UploadService(world.ledger, world.objects, world.files,
+                                RULES.model_copy(update={"completing_lease_s": 0.05}))
     with pytest.raises(FailedPrecondition):  # the session is active again: re-check, retry
-        await world.service.complete_multipart(OWNER, s.upload_uuid)
+        await short_lease.complete_multipart(OWNER, s.upload_uuid)
     assert world.files.registered == {}
     assert world.ledger.sessions[s.upload_uuid].state == UPLOADING
