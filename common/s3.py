@@ -254,6 +254,7 @@ class S3Client:
         self._signer = minio_client(settings, settings.endpoint)
         self._public_signer = minio_client(settings, settings.public_endpoint)
         self._http: aiohttp.ClientSession | None = None
+        self._answered_at = float("-inf")  # loop time of the store's last answer below 500
 
     def _session(self) -> aiohttp.ClientSession:
         """Created on first use, inside the running loop."""
@@ -301,7 +302,9 @@ class S3Client:
                         method, url, data=body, timeout=aiohttp.ClientTimeout(
                             total=self.settings.timeout_s, sock_connect=_CONNECT_S,
                             sock_read=self.settings.read_timeout_s)) as response:
-                    return Answer(response.status, response.headers, await response.read())
+                    answer = Answer(response.status, response.headers, await response.read())
+                    self._answered(response.status)
+                    return answer
             except (aiohttp.ClientError, TimeoutError) as exc:
                 log.warning("s3_unreachable", operation=operation, error=repr(exc))
                 raise Unavailable("the object store is unavailable") from None
@@ -333,6 +336,7 @@ class S3Client:
                                  "Content-Type": "application/octet-stream"},
                 ) as response:
                     error = error_in(response.status, await response.read())
+                    self._answered(response.status)
                     if error is not None:
                         raise error
                     return clean_etag(response.headers.get("ETag", ""))
@@ -379,9 +383,17 @@ class S3Client:
                 raise Unavailable("the object store is unavailable") from None
 
     # -- calls both services make ------------------------------------------------------------
+    def _answered(self, status: int) -> None:
+        if status < 500:
+            self._answered_at = asyncio.get_running_loop().time()
+
     async def probe(self) -> None:
-        """Readiness probe (common.grpc.readiness): the store answers a HEAD in the bucket (of a
-        key nobody writes: 404 is an answer; presigning needs an object name)."""
+        """Readiness probe (common.grpc.readiness, and a stalled stream's watchdog): the store is
+        up if it answered any call within the last `read_timeout_s` (under load a HEAD waits in
+        the store's queue like everything else: a store that answers is busy, not gone), else
+        if it answers a HEAD in the bucket (of a key nobody writes: 404 is an answer)."""
+        if asyncio.get_running_loop().time() - self._answered_at < self.settings.read_timeout_s:
+            return
         answer = await self.request(OP_PROBE, "HEAD", ".govault-readiness-probe")
         if answer.status >= 500:
             raise Unavailable(f"the object store answers HTTP {answer.status}")

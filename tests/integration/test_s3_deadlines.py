@@ -100,3 +100,40 @@ async def test_a_slow_client_stream_is_not_a_stalled_store(stack_deps: Any) -> N
         await client.delete("slow-client")
     finally:
         await client.close()
+
+
+async def test_a_store_that_answers_calls_is_up_without_a_probe_of_its_own() -> None:
+    """Under load a probe's HEAD queues in the store like everything else: a store that
+    answered any call within the read timeout is up; one that answers nothing is down."""
+    probes: list[str] = []
+    frozen = asyncio.Event()
+
+    async def head(request: web.Request) -> web.Response:
+        if request.path.endswith(".govault-readiness-probe"):
+            probes.append(request.path)
+        if frozen.is_set():
+            await asyncio.sleep(30)
+        return web.Response(status=404)
+
+    app = web.Application()
+    app.router.add_route("HEAD", "/{tail:.*}", head)
+    runner = web.AppRunner(app, shutdown_timeout=0.5)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
+    client = S3Client(S3Settings(endpoint=f"http://127.0.0.1:{port}", access_key="k",
+                                 secret_key="s", read_timeout_s=0.3), "deadline-it")
+    try:
+        assert await client.stat("some/key") is None  # an answer (404)
+        await client.probe()
+        assert probes == []  # it answered just now: no probe of its own
+        await asyncio.sleep(0.4)
+        await client.probe()
+        assert len(probes) == 1  # nothing lately: asked
+        frozen.set()
+        await asyncio.sleep(0.4)
+        with pytest.raises(Unavailable):
+            await client.probe()
+    finally:
+        await client.close()
+        await runner.cleanup()
