@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from compose.errors import StackError
 from compose.health import http_ok
-from compose.procs import Child, Supervisor, wait_until
-from compose.seaweed import wait_s3
+from compose.procs import wait_until
+from compose.seaweed import LocalStore, wait_s3
 
 ENSURE_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "ensure-minio"
 
@@ -39,37 +38,19 @@ def find_minio() -> str:
     return path
 
 
-class LocalMinio:
-    name = "minio"  # its log is DATA/logs/minio.log; Stack.pid("minio")
-
-    def __init__(self, data_dir: Path, ports: Mapping[str, int], access_key: str, secret_key: str,
-                 supervisor: Supervisor, *, host: str = "127.0.0.1",
-                 allowed_origins: Sequence[str] = ("*",)) -> None:
-        self.data_dir = data_dir
-        self.ports = ports
-        self.host = host
-        self.access_key = access_key
-        self.secret_key = secret_key
-        self.supervisor = supervisor
-        self.allowed_origins = tuple(allowed_origins)
-        self.child: Child | None = None
-        self._binary: str | None = None
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://{self.host}:{self.ports['s3']}"
+class LocalMinio(LocalStore):
+    name = "minio"
+    _binary: str | None = None  # found (built if need be) on the first start
 
     def start(self, timeout_s: float = 60.0) -> None:
         if self._binary is None:
             self._binary = find_minio()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.data_dir.chmod(0o700)
+        self._private_data_dir()
         argv = [self._binary, "server", str(self.data_dir),
                 "--address", f"{self.host}:{self.ports['s3']}",
                 "--console-address", f"{self.host}:{self.ports['minio_console']}"]
         env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(self.data_dir),
+            **self._base_env(),
             "MINIO_ROOT_USER": self.access_key,
             "MINIO_ROOT_PASSWORD": self.secret_key,
             "MINIO_UPDATE": "off",
@@ -80,8 +61,3 @@ class LocalMinio:
                    lambda: http_ok(f"{self.endpoint}/minio/health/live"), timeout_s, [self.child])
         wait_s3(self.endpoint, self.access_key, self.secret_key, None,
                 f"MinIO S3 on {self.endpoint}", timeout_s, [self.child])
-
-    def stop(self) -> None:
-        if self.child is not None:
-            self.supervisor.stop(self.child, grace_s=20.0)
-            self.child = None

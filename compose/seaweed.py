@@ -104,8 +104,11 @@ def wait_s3(endpoint: str, access_key: str, secret_key: str, region: str | None,
         raise StackError(f"{exc}\nlast S3 error: {probe.last_error}") from None
 
 
-class LocalSeaweed:
-    name = "seaweedfs"  # its log is DATA/logs/seaweedfs.log; Stack.pid("seaweedfs")
+class LocalStore:
+    """An S3 server the stack runs itself on loopback (SeaweedFS here, MinIO in compose.minio):
+    where it listens, its credentials and CORS origins, its child process. Subclasses start it."""
+
+    name = ""  # its log is DATA/logs/<name>.log; Stack.pid(<name>)
 
     def __init__(self, data_dir: Path, ports: Mapping[str, int], access_key: str, secret_key: str,
                  supervisor: Supervisor, *, host: str = "127.0.0.1",
@@ -123,19 +126,31 @@ class LocalSeaweed:
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.ports['s3']}"
 
-    def start(self, timeout_s: float = 60.0) -> None:
+    def _private_data_dir(self) -> None:
+        """Only the store itself reads its objects' files."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir.chmod(0o700)
+
+    def _base_env(self) -> dict[str, str]:
+        return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.data_dir)}
+
+    def stop(self) -> None:
+        if self.child is not None:
+            self.supervisor.stop(self.child, grace_s=20.0)
+            self.child = None
+
+
+class LocalSeaweed(LocalStore):
+    name = "seaweedfs"
+
+    def start(self, timeout_s: float = 60.0) -> None:
+        self._private_data_dir()
         argv = [find_weed(), "mini", f"-dir={self.data_dir}", f"-ip={self.host}",
                 f"-ip.bind={self.host}", *FIXED_FLAGS,
                 f"-s3.allowedOrigins={','.join(self.allowed_origins)}"]
         argv += [f"-{flag}={self.ports[name]}" for flag, name in PORT_FLAGS.items()]
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(self.data_dir),
-            "AWS_ACCESS_KEY_ID": self.access_key,
-            "AWS_SECRET_ACCESS_KEY": self.secret_key,
-        }
+        env = {**self._base_env(), "AWS_ACCESS_KEY_ID": self.access_key,
+               "AWS_SECRET_ACCESS_KEY": self.secret_key}
         self.child = self.supervisor.spawn(self.name, argv, env)
         wait_s3(self.endpoint, self.access_key, self.secret_key, None,
                 f"SeaweedFS S3 on {self.endpoint}", timeout_s, [self.child])
@@ -145,8 +160,3 @@ class LocalSeaweed:
         wait_until(f"every SeaweedFS listener ({', '.join(names)})",
                    lambda: all(is_listening(self.host, self.ports[n]) for n in names),
                    timeout_s, [self.child])
-
-    def stop(self) -> None:
-        if self.child is not None:
-            self.supervisor.stop(self.child, grace_s=20.0)
-            self.child = None

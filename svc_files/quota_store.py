@@ -1,6 +1,7 @@
 """SQL for storage quotas (tables `user_usage`, `quota_reservations`): the base of `PgCatalog`,
 so the counters change in the same transaction as the file rows they follow (store.py calls
-`_charge_upload`, `_charge_copy` and `_credit` inside its own transactions).
+`_charge_copy` and `_credit` inside its own transactions; RegisterFile charges the upload's
+reservation in its own single statement).
 
 Every check is one conditional UPDATE (`... WHERE used + reserved + n <= quota RETURNING`): the
 row lock serialises concurrent reservations of one user and PostgreSQL re-evaluates the
@@ -78,21 +79,6 @@ class PgQuotas:
 
     async def _charge_copy(self, conn: Conn, user_id: str, size: int) -> None:
         await self._charge(conn, user_id, "used_bytes", size, files=1)
-
-    async def _charge_upload(self, conn: Conn, user_id: str, upload_id: str, size: int) -> None:
-        """A registered upload: its reservation (if any: sessions opened before quotas existed
-        have none) becomes usage of its real size. Not checked again: the reservation was."""
-        cur = await conn.execute(
-            "DELETE FROM quota_reservations WHERE upload_uuid = %s RETURNING bytes", (upload_id,))
-        row = await cur.fetchone()
-        reserved = int(row[0]) if row else 0
-        await conn.execute(
-            "INSERT INTO user_usage (user_id, used_bytes, files) VALUES (%s, %s, 1)"
-            " ON CONFLICT (user_id) DO UPDATE SET"
-            " used_bytes = user_usage.used_bytes + EXCLUDED.used_bytes,"
-            " files = user_usage.files + 1,"
-            " reserved_bytes = GREATEST(0, user_usage.reserved_bytes - %s), updated_at = now()",
-            (user_id, size, reserved))
 
     @staticmethod
     async def _credit(conn: Conn, user_id: str, size: int) -> None:
