@@ -11,7 +11,16 @@ import sys
 from collections.abc import MutableMapping
 from typing import Any
 
+import msgspec
 import structlog
+
+# Lines are encoded by msgspec straight to bytes (structlog's stdlib-json renderer was ~2 % of a
+# service's CPU per call); what msgspec cannot encode is written as its str().
+_ENCODER = msgspec.json.Encoder(enc_hook=str)
+
+
+def _render(_logger: object, _name: str, event: MutableMapping[str, Any]) -> bytes:
+    return _ENCODER.encode(event)
 
 
 def configure_logging(service: str, level: str = "info") -> None:
@@ -32,10 +41,10 @@ def configure_logging(service: str, level: str = "info") -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
+            _render,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.WriteLoggerFactory(file=sys.stdout),
+        logger_factory=structlog.BytesLoggerFactory(file=sys.stdout.buffer),
         cache_logger_on_first_use=True,
     )
     # Libraries that log through the standard library (grpc, aiohttp access logs off) stay quiet.

@@ -112,7 +112,8 @@ def _relative_paths(svg: Path) -> None:
 async def profile_mode(bench: Bench, http: aiohttp.ClientSession, procs: Processes,
                        mode: str, size: int, seconds: float, out: Path, rate: int,
                        profiled: dict[str, int], form: str = "flamegraph") -> dict[str, Any]:
-    spies = start_profilers(out / mode, profiled, seconds, rate, form) if mode != "raw" else []
+    spies = (start_profilers(out / mode, profiled, seconds, rate, form)
+             if mode != "raw" and rate > 0 else [])
     before = procs.cpu()
     result: Result = await bench.run_mode(http, mode, size, seconds)
     after = procs.cpu()
@@ -152,7 +153,8 @@ def write_report(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) ->
     suffix = SUFFIX[meta.get("format", "flamegraph")]
     lines += ["", "Flame graphs (on-CPU samples, py-spy): "
               + ", ".join(f"[{r['mode']}/{n}]({r['mode']}/{n}.{suffix})"
-                          for r in rows if r["mode"] != "raw" for n in PROFILED), ""]
+                          for r in rows if r["mode"] != "raw" for n in PROFILED)
+              if meta.get("rate", 1) else "No profiler attached (--rate 0): CPU only.", ""]
     text = "\n".join(lines)
     (out / "profile.md").write_text(text)
     (out / "profile.json").write_text(json.dumps({"rows": rows, **meta}, indent=2) + "\n")
@@ -177,7 +179,7 @@ async def run(args: argparse.Namespace, out: Path, edge_url: str, env: dict[str,
     meta = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "argv": " ".join(sys.argv[1:]), "concurrency": args.concurrency,
             "seconds": args.seconds, "size_bytes": args.size, "load_average": os.getloadavg(),
-            "format": args.format}
+            "format": args.format, "rate": args.rate}
     return write_report(out, rows, meta)
 
 
@@ -191,11 +193,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", default="raw,proxy,multipart")
     parser.add_argument("--seconds", type=float, default=20.0, help="per mode")
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
+    parser.add_argument("--rate", type=int, default=200,
+                        help="py-spy samples per second (0: no profiler, CPU figures only)")
     parser.add_argument("--format", choices=sorted(SUFFIX), default="flamegraph",
                         help="flame graphs (SVG) or raw collapsed stacks (text, to grep)")
     args = parser.parse_args(argv)
-    find_py_spy()
+    if args.rate > 0:
+        find_py_spy()
     from compose import Stack
 
     data_dir = Path(tempfile.mkdtemp(prefix="govault-profile-"))

@@ -37,6 +37,12 @@ class PresignedParts:
     expires_at: datetime
 
 
+def clean_etag(etag: str) -> str | None:
+    """The ETag a client reported, unquoted; None when empty or implausibly long."""
+    clean = etag.strip().strip('"').strip()
+    return clean if clean and len(clean) <= 128 else None
+
+
 def require_multipart(session: Session) -> None:
     if session.method != MULTIPART:
         raise FailedPrecondition("this session is a proxy upload: send chunks instead",
@@ -64,8 +70,8 @@ class MultipartParts:
         if size_bytes != expected:
             raise InvalidArgument(f"part {part_number} must be {expected} bytes",
                                   "PART_SIZE_MISMATCH")
-        clean = etag.strip().strip('"').strip()
-        if not clean or len(clean) > 128:
+        clean = clean_etag(etag)
+        if clean is None:
             raise InvalidArgument("etag is required (the ETag header S3 returned for the part)")
         if session.state in (COMPLETING, COMPLETED):
             existing = await self._ledger.get_part(session.upload_uuid, part_number)

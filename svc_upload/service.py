@@ -39,9 +39,10 @@ from svc_upload.models import (
     FAILED,
     MULTIPART,
     PROXY,
+    Part,
     Session,
 )
-from svc_upload.multipart import MultipartParts, PresignedParts, RegisteredPart
+from svc_upload.multipart import MultipartParts, PresignedParts, RegisteredPart, clean_etag
 from svc_upload.proxy import ChunkResult, ProxyChunks
 from svc_upload.rules import (
     S3_MAX_PART_BYTES,
@@ -204,6 +205,13 @@ class UploadService:
 
     async def register_part(self, owner_id: str, upload_uuid: str, part_number: int,
                             size_bytes: int, etag: str) -> RegisteredPart:
+        uid = validate_uuid(upload_uuid, "upload_uuid")
+        clean = clean_etag(etag)
+        if clean is not None:  # the common case in one statement, checks included
+            recorded = await self._ledger.record_owned_part(
+                uid, owner_id, Part(part_number, clean, size_bytes, None))
+            if recorded is not None:
+                return RegisteredPart(uid, part_number, *recorded)
         session = await self._owned(owner_id, upload_uuid)
         return await self._multipart.register_part(session, part_number, size_bytes, etag)
 
@@ -213,6 +221,11 @@ class UploadService:
         return await self._multipart.presign_parts(session, part_numbers)
 
     async def complete_multipart(self, owner_id: str, upload_uuid: str) -> Session:
+        # the common case (the owner's live session, all parts registered) claimed at once
+        claim = await self._ledger.claim_multipart(validate_uuid(upload_uuid, "upload_uuid"),
+                                                   owner_id, self._rules.completing_lease_s)
+        if claim is not None:
+            return await self._completion.finish(claim)
         session = await self._owned(owner_id, upload_uuid)
         return await self._multipart.complete(session)
 

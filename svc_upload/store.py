@@ -23,6 +23,7 @@ from svc_upload.models import (
     COMPLETING,
     EXPIRED,
     FAILED,
+    MULTIPART,
     PROXY,
     UPLOADING,
     Part,
@@ -113,23 +114,45 @@ class PgLedger:
         concurrent registration may be missed: callers that decide on it use count_parts), or
         None when the session is no longer active. The row lock taken on the session serialises
         this with the claim to `completing`, so a part is never added behind a completion."""
+        row = await self._upsert_part(upload_uuid, part, "", ())
+        return None if row is None else int(row["n"])
+
+    async def record_owned_part(self, upload_uuid: str, owner_id: str,
+                                part: Part) -> tuple[int, int] | None:
+        """A part registration's common case in one statement (`record_part` with the checks
+        the caller would otherwise read the session for): the owner's active, unexpired
+        multipart session, the part number in range and its size the one expected. Returns
+        (parts recorded, total parts), or None: anything else (the caller reads the session
+        and says what is wrong)."""
+        row = await self._upsert_part(
+            upload_uuid, part,
+            " AND owner_id = %s AND method = %s AND %s BETWEEN 1 AND total_chunks"
+            " AND %s = CASE WHEN %s < total_chunks THEN part_size_bytes"
+            "  ELSE file_size_bytes - part_size_bytes * (total_chunks - 1) END",
+            (owner_id, MULTIPART, part.part_number, part.size_bytes, part.part_number))
+        return None if row is None else (int(row["n"]), int(row["total"]))
+
+    async def _upsert_part(self, upload_uuid: str, part: Part, conditions: str,
+                           params: tuple[Any, ...]) -> dict[str, Any] | None:
+        """The upsert of `record_part`, the session also matching `conditions` (SQL appended
+        to its WHERE, with `params`). None: the session did not match."""
         row = await self._one(
             "WITH s AS (UPDATE upload_sessions SET state = %s, updated_at = now()"
-            "  WHERE upload_uuid = %s AND state = ANY(%s) AND expires_at > now()"
-            "  RETURNING upload_uuid),"
+            "  WHERE upload_uuid = %s AND state = ANY(%s) AND expires_at > now()" + conditions +
+            "  RETURNING upload_uuid, total_chunks),"
             " ins AS (INSERT INTO upload_parts (upload_uuid, part_number, etag, size_bytes, sha256)"
             "  SELECT upload_uuid, %s, %s, %s, %s FROM s"
             "  ON CONFLICT (upload_uuid, part_number) DO UPDATE SET etag = EXCLUDED.etag,"
             "  size_bytes = EXCLUDED.size_bytes, sha256 = EXCLUDED.sha256, updated_at = now()"
             "  RETURNING (xmax = 0) AS inserted)"
-            " SELECT (SELECT inserted FROM ins) AS inserted,"
+            " SELECT (SELECT inserted FROM ins) AS inserted, (SELECT total_chunks FROM s) AS total,"
             "  (SELECT count(*) FROM upload_parts WHERE upload_uuid = %s) AS n",
-            (UPLOADING, upload_uuid, list(ACTIVE), part.part_number, part.etag, part.size_bytes,
-             part.sha256, upload_uuid),
+            (UPLOADING, upload_uuid, list(ACTIVE), *params, part.part_number, part.etag,
+             part.size_bytes, part.sha256, upload_uuid),
         )
         if row is None or row["inserted"] is None:
             return None
-        return int(row["n"]) + (1 if row["inserted"] else 0)
+        return {**row, "n": int(row["n"]) + (1 if row["inserted"] else 0)}
 
     async def record_claimed_part(self, upload_uuid: str, claim_token: str, part: Part) -> bool:
         """Records the single chunk of a one-chunk upload while its writer holds the claim."""
@@ -196,6 +219,23 @@ class PgLedger:
             "  OR (state = %s AND claimed_at < now() - make_interval(secs => %s)))"
             f" RETURNING {_SESSION_COLUMNS}",
             (COMPLETING, str(uuid.uuid4()), upload_uuid, list(from_states), COMPLETING, lease_s),
+        ))
+
+    async def claim_multipart(self, upload_uuid: str, owner_id: str,
+                              lease_s: float) -> Session | None:
+        """Completion's common case in one statement: the owner's active, unexpired multipart
+        session with as many parts registered as it has moves to `completing` with a fresh
+        claim. None: anything else (the caller reads the session and decides). The parts are
+        read after the claim (no registration can be added behind it): this statement's count
+        may predate a registration it waited for, which only sends the caller the long way."""
+        return _session(await self._one(
+            "UPDATE upload_sessions s SET state = %s, claim_token = %s, claimed_at = now(),"
+            " updated_at = now()"
+            " WHERE upload_uuid = %s AND owner_id = %s AND method = %s AND state = ANY(%s)"
+            " AND expires_at > now() AND total_chunks ="
+            "  (SELECT count(*) FROM upload_parts p WHERE p.upload_uuid = s.upload_uuid)"
+            f" RETURNING {_SESSION_COLUMNS}",
+            (COMPLETING, str(uuid.uuid4()), upload_uuid, owner_id, MULTIPART, list(ACTIVE)),
         ))
 
     async def claim_single_chunk(self, upload_uuid: str, owner_id: str, content_length: int,

@@ -72,6 +72,48 @@ async def test_a_single_chunk_is_claimed_only_by_its_owner_at_its_size(ledger: L
     assert await ledger.claim_single_chunk(one.upload_uuid, OWNER, 10, 30) is None  # held
 
 
+async def test_an_owned_part_is_recorded_only_when_it_fits_a_live_multipart_session(
+        ledger: Ledger) -> None:
+    s = await new_session(ledger, total=2)
+    other_owner = str(uuid.uuid4())
+    for owner, number, size in ((other_owner, 1, 10), (OWNER, 0, 10), (OWNER, 3, 10),
+                                (OWNER, 1, 9), (OWNER, 2, 11)):
+        assert await ledger.record_owned_part(s.upload_uuid, owner,
+                                              Part(number, "e", size, None)) is None
+    assert await ledger.list_parts(s.upload_uuid) == []
+    for sent in (await new_session(ledger, total=1, method="proxy"),
+                 await new_session(ledger, total=1, ttl_s=-1)):
+        assert await ledger.record_owned_part(sent.upload_uuid, OWNER,
+                                              Part(1, "e", 10, None)) is None
+    assert await ledger.record_owned_part(str(uuid.uuid4()), OWNER,
+                                          Part(1, "e", 10, None)) is None
+    assert await ledger.record_owned_part(s.upload_uuid, OWNER, Part(1, "e1", 10, None)) == (1, 2)
+    assert await ledger.record_owned_part(s.upload_uuid, OWNER, Part(1, "e2", 10, None)) == (1, 2)
+    assert await ledger.record_owned_part(s.upload_uuid, OWNER, Part(2, "e3", 10, None)) == (2, 2)
+    assert [p.etag for p in await ledger.list_parts(s.upload_uuid)] == ["e2", "e3"]
+    assert (await ledger.get_session(s.upload_uuid)).state == UPLOADING  # type: ignore[union-attr]
+    assert await ledger.claim_completing(s.upload_uuid, ACTIVE, 30) is not None
+    assert await ledger.record_owned_part(s.upload_uuid, OWNER, Part(2, "e4", 10, None)) is None
+
+
+async def test_a_multipart_session_is_claimed_at_once_only_by_its_owner_with_all_parts(
+        ledger: Ledger) -> None:
+    s = await new_session(ledger, total=2)
+    await ledger.record_part(s.upload_uuid, Part(1, "e1", 10, None))
+    assert await ledger.claim_multipart(s.upload_uuid, OWNER, 30) is None  # a part missing
+    await ledger.record_part(s.upload_uuid, Part(2, "e2", 10, None))
+    assert await ledger.claim_multipart(s.upload_uuid, str(uuid.uuid4()), 30) is None
+    assert await ledger.claim_multipart(str(uuid.uuid4()), OWNER, 30) is None
+    proxy = await new_session(ledger, total=1, method="proxy")
+    await ledger.record_part(proxy.upload_uuid, Part(1, "e", 10, None))
+    assert await ledger.claim_multipart(proxy.upload_uuid, OWNER, 30) is None
+    gone = await new_session(ledger, total=1, ttl_s=-1)
+    assert await ledger.claim_multipart(gone.upload_uuid, OWNER, 30) is None
+    claim = await ledger.claim_multipart(s.upload_uuid, OWNER, 30)
+    assert claim is not None and claim.state == COMPLETING and claim.claim_token
+    assert await ledger.claim_multipart(s.upload_uuid, OWNER, 30) is None  # held
+
+
 async def test_parts_are_upserted_while_active(ledger: Ledger) -> None:
     s = await new_session(ledger)
     assert await ledger.record_part(s.upload_uuid, Part(1, "e1", 10, None)) == 1

@@ -21,6 +21,7 @@ from svc_upload.models import (
     COMPLETED,
     COMPLETING,
     FAILED,
+    MULTIPART,
     PROXY,
     UPLOADING,
     Part,
@@ -70,6 +71,16 @@ class FakeLedger:
         self.parts[upload_uuid][part.part_number] = part
         return len(self.parts[upload_uuid])
 
+    async def record_owned_part(self, upload_uuid: str, owner_id: str,
+                                part: Part) -> tuple[int, int] | None:
+        s = self.sessions.get(upload_uuid)
+        if (s is None or s.owner_id != owner_id or s.method != MULTIPART
+                or not 1 <= part.part_number <= s.total_chunks
+                or part.size_bytes != s.expected_part_size(part.part_number)):
+            return None
+        count = await self.record_part(upload_uuid, part)
+        return None if count is None else (count, s.total_chunks)
+
     async def record_claimed_part(self, upload_uuid: str, claim_token: str, part: Part) -> bool:
         s = self.sessions[upload_uuid]
         if s.state != COMPLETING or s.claim_token != claim_token:
@@ -95,6 +106,14 @@ class FakeLedger:
         s = self.sessions.get(upload_uuid)
         if (s is None or s.owner_id != owner_id or s.method != PROXY or s.total_chunks != 1
                 or content_length not in (0, s.file_size_bytes)):
+            return None
+        return await self.claim_completing(upload_uuid, ACTIVE, lease_s)
+
+    async def claim_multipart(self, upload_uuid: str, owner_id: str,
+                              lease_s: float) -> Session | None:
+        s = self.sessions.get(upload_uuid)
+        if (s is None or s.owner_id != owner_id or s.method != MULTIPART
+                or len(self.parts[upload_uuid]) != s.total_chunks):
             return None
         return await self.claim_completing(upload_uuid, ACTIVE, lease_s)
 
