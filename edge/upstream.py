@@ -3,18 +3,22 @@
     reply = await call(request, upstreams(request).files.GetFile, message, identity=identity)
 
 The stub method itself is passed (typed: request and response types are checked), with the
-caller's token, the request id, the client address and a deadline; a bound on in-flight calls per
-upstream (fast 503 OVERLOADED instead of piling up on a stuck service); gRPC errors become
+caller's token, the request id, the client address and a deadline; bounds per upstream on the
+calls in flight and on the time a new call would queue behind them (a fast 503 OVERLOADED with
+Retry-After instead of piling up on a stuck or overloaded service); gRPC errors become
 `ApiError`s through the status table. The chunk stream (`edge.streaming`) runs under the same
 bound and error mapping through `admitted`.
 """
 
 from __future__ import annotations
 
+import math
+import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import grpc
 from aiohttp import web
@@ -40,24 +44,63 @@ Resp = TypeVar("Resp")
 Metadata = tuple[tuple[str, str], ...]
 
 
+# The recent completion rate is counted over this many seconds; below MIN_QUEUED calls in
+# flight nothing is refused for time (a handful of slow calls is not a queue).
+RATE_WINDOW_S = 2.0
+MIN_QUEUED = 16
+MAX_RETRY_AFTER_S = 30
+
+
 @dataclass
 class Upstream:
-    """One service's channel and its in-flight bound."""
+    """One service's channel and its bounds: on the calls in flight (a stuck service) and on
+    the time a new call would wait behind them (an overloaded one)."""
 
     name: str
     channel: grpc.aio.Channel
     max_in_flight: int
+    max_wait_s: float = 0.0  # 0: no time bound
     in_flight: int = 0
+    # Unary calls only: a chunk stream lasts as long as its client takes to send the bytes,
+    # which says nothing about the service's queue.
+    unary_in_flight: int = 0
+    _completed: deque[float] = field(default_factory=deque)  # unary, monotonic, last window
+    _since: float | None = None  # the first unary call: the window cannot reach before it
 
-    def admit(self) -> None:
+    def expected_wait_s(self, now: float) -> float:
+        """How long the calls in flight take to drain at the rate calls completed over the
+        last RATE_WINDOW_S (Little's law): what a call admitted now would queue behind. 0
+        without recent completions (idle, or nothing finished yet: no evidence of a queue)."""
+        done = self._completed
+        while done and done[0] < now - RATE_WINDOW_S:
+            done.popleft()
+        if not done or self._since is None:
+            return 0.0
+        window = max(min(RATE_WINDOW_S, now - self._since), RATE_WINDOW_S / 8)
+        return self.unary_in_flight * window / len(done)
+
+    def admit(self, unary: bool) -> None:
+        if unary and self._since is None:
+            self._since = time.monotonic()
         if self.in_flight >= self.max_in_flight:
-            SHED.labels(self.name).inc()
-            raise ApiError("OVERLOADED", f"the {self.name} service is saturated, retry shortly",
-                           {"Retry-After": "1"})
+            self._refuse(1)
+        if self.max_wait_s and unary and self.unary_in_flight >= MIN_QUEUED:
+            wait = self.expected_wait_s(time.monotonic())
+            if wait > self.max_wait_s:
+                self._refuse(min(MAX_RETRY_AFTER_S, math.ceil(wait - self.max_wait_s)))
         self.in_flight += 1
+        self.unary_in_flight += unary
 
-    def release(self) -> None:
+    def release(self, unary: bool) -> None:
         self.in_flight -= 1
+        if unary:
+            self.unary_in_flight -= 1
+            self._completed.append(time.monotonic())
+
+    def _refuse(self, retry_after_s: int) -> NoReturn:
+        SHED.labels(self.name).inc()
+        raise ApiError("OVERLOADED", f"the {self.name} service is saturated, retry shortly",
+                       {"Retry-After": str(max(1, retry_after_s))})
 
 
 @dataclass
@@ -72,7 +115,8 @@ class Upstreams:
     @classmethod
     def connect(cls, settings: EdgeSettings) -> Upstreams:
         def upstream(name: str, address: str) -> Upstream:
-            return Upstream(name, open_channel(address), settings.upstream_max_in_flight)
+            return Upstream(name, open_channel(address), settings.upstream_max_in_flight,
+                            settings.upstream_max_wait_s)
 
         auth = upstream("auth", settings.auth_addr)
         upload = upstream("upload", settings.upload_addr)
@@ -106,16 +150,17 @@ def call_metadata(request: web.Request, identity: Identity | None) -> Metadata:
 
 
 @contextmanager
-def admitted(request: web.Request, method: object) -> Iterator[None]:
-    """Runs the block under the method's upstream in-flight bound, mapping gRPC errors."""
+def admitted(request: web.Request, method: object, unary: bool = True) -> Iterator[None]:
+    """Runs the block under the method's upstream bounds (unary calls: the time bound too),
+    mapping gRPC errors."""
     upstream = upstreams(request).owner(method)
-    upstream.admit()
+    upstream.admit(unary)
     try:
         yield
     except grpc.aio.AioRpcError as exc:
         raise from_rpc_error(exc) from None
     finally:
-        upstream.release()
+        upstream.release(unary)
 
 
 async def call(

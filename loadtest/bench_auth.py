@@ -55,13 +55,13 @@ def serve_bare(port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def _wait_port(port: int, timeout_s: float = 10.0) -> None:
+def wait_port(port: int, timeout_s: float = 10.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
@@ -69,7 +69,7 @@ def _wait_port(port: int, timeout_s: float = 10.0) -> None:
                 return
         except OSError:
             time.sleep(0.05)
-    raise SystemExit(f"bare server did not listen on {port}")
+    raise SystemExit(f"nothing listens on {port}")
 
 
 # ------------------------------------------------------------------------- load tools
@@ -201,11 +201,11 @@ async def logins_flat_out(session: aiohttp.ClientSession, edge: str, email: str,
 # ------------------------------------------------------------------------- main
 async def _throughput(args: argparse.Namespace, edge: str, auth: dict[str, str],
                       results: dict[str, object]) -> None:
-    port = _free_port()
+    port = free_port()
     bare = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "loadtest.bench_auth", "--serve-bare", str(port))
     try:
-        await asyncio.to_thread(_wait_port, port)
+        await asyncio.to_thread(wait_port, port)
         rounds: list[dict[str, Throughput]] = []
         # Alternate bare and edge runs: on a shared machine the background load drifts,
         # and each round's ratio compares two runs a few seconds apart.

@@ -48,7 +48,7 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from loadtest import shapes
 from loadtest.payload import Payload
-from loadtest.record import Recorder
+from loadtest.record import DEFERRED, Recorder
 from loadtest.settings import LoadSettings
 from loadtest.target import Target, ensure_local
 from loadtest.users import load as load_users
@@ -69,6 +69,16 @@ def _describe(resp: Any) -> str:
     except Exception:  # an ErrorResponse from a refused connection has no body
         text = ""
     return text[:200] if text else repr(getattr(resp, "error", None))
+
+
+def retry_after_s(resp: Any) -> float | None:
+    """The wait a 503/429 answer asks for (Retry-After in seconds), else None."""
+    if resp.status_code not in (429, 503):
+        return None
+    try:
+        return max(0.0, float(resp.headers.get("Retry-After") or ""))
+    except ValueError:
+        return None
 
 
 class StepFailed(Exception):
@@ -171,21 +181,38 @@ class GoVaultUser(FastHttpUser):
     def _call(self, check: str, method: str, url: str, name: str, *, expect: int = 200,
               json_body: Any = None, data: bytes | None = None,
               headers: dict[str, str] | None = None, want_json: bool = True) -> Any:
-        """One request + its check; returns (parsed body or response); raises StepFailed."""
+        """One request + its check; returns (parsed body or response); raises StepFailed.
+        A 503/429 with Retry-After is honoured as a well-behaved client would: wait that long
+        and send the same request again, while the step is within the request timeout. Such an
+        answer is reported under its own name (DEFERRED) and left out of the response times and
+        error rate (record.py, report.py); the iteration's duration includes the wait."""
         body_bytes: Any = data  # FastHttpSession sends bytes as they are (its hint says str)
-        with self.client.request(method, url, name=name, json=json_body, data=body_bytes,
-                                 headers=headers, catch_response=True) as resp:
-            ok = resp.status_code == expect
-            body: Any = None
-            if ok and want_json:
-                try:
-                    body = resp.json()
-                except ValueError:
+        deadline = time.monotonic() + self.network_timeout
+        while True:
+            with self.client.request(method, url, name=name, json=json_body, data=body_bytes,
+                                     headers=headers, catch_response=True) as resp:
+                wait = retry_after_s(resp)
+                if wait is not None and time.monotonic() + wait < deadline:
+                    resp.request_meta["name"] = name + DEFERRED
+                    resp.success()
+                    recorder().deferred()
                     ok = False
-            if not ok:
-                resp.failure(f"{check}: HTTP {resp.status_code} {_describe(resp)}")
-            else:
-                resp.success()
+                else:
+                    wait = None
+                    ok = resp.status_code == expect
+                    body: Any = None
+                    if ok and want_json:
+                        try:
+                            body = resp.json()
+                        except ValueError:
+                            ok = False
+                    if not ok:
+                        resp.failure(f"{check}: HTTP {resp.status_code} {_describe(resp)}")
+                    else:
+                        resp.success()
+            if wait is None:
+                break
+            self._sleep(wait)
         if not recorder().check(check, ok):
             raise StepFailed(check)
         return body if want_json else resp
@@ -421,8 +448,9 @@ def _on_test_start(environment: Any, **_kw: Any) -> None:
 
 
 @events.request.add_listener  # type: ignore[untyped-decorator]
-def _on_request(response_time: float, exception: Any, **_kw: Any) -> None:
-    recorder().request(response_time or 0.0, exception is not None)
+def _on_request(name: str, response_time: float, exception: Any, **_kw: Any) -> None:
+    if not name.endswith(DEFERRED):  # counted by recorder().deferred() instead
+        recorder().request(response_time or 0.0, exception is not None)
 
 
 @events.test_stop.add_listener  # type: ignore[untyped-decorator]

@@ -92,12 +92,15 @@ SUFFIX = {"flamegraph": "svg", "raw": "txt"}  # raw: collapsed stacks, one line 
 
 
 def start_profilers(out: Path, pids: dict[str, int], seconds: float, rate: int,
-                    form: str = "flamegraph") -> list[subprocess.Popen[bytes]]:
+                    form: str = "flamegraph", native: bool = False
+                    ) -> list[subprocess.Popen[bytes]]:
     out.mkdir(parents=True, exist_ok=True)
     spy = find_py_spy()
     return [subprocess.Popen(
         [spy, "record", "--pid", str(pid), "--rate", str(rate), "--duration",
-         str(max(1, int(seconds))), "--nonblocking", "--format", form,
+         str(max(1, int(seconds))), "--format", form,
+         # native frames need the process paused while its stack is read
+         *(["--native"] if native else ["--nonblocking"]),
          "--output", str(out / f"{name}.{SUFFIX[form]}")],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for name, pid in pids.items()]
 
@@ -111,8 +114,9 @@ def _relative_paths(svg: Path) -> None:
 
 async def profile_mode(bench: Bench, http: aiohttp.ClientSession, procs: Processes,
                        mode: str, size: int, seconds: float, out: Path, rate: int,
-                       profiled: dict[str, int], form: str = "flamegraph") -> dict[str, Any]:
-    spies = (start_profilers(out / mode, profiled, seconds, rate, form)
+                       profiled: dict[str, int], form: str = "flamegraph",
+                       native: bool = False) -> dict[str, Any]:
+    spies = (start_profilers(out / mode, profiled, seconds, rate, form, native)
              if mode != "raw" and rate > 0 else [])
     before = procs.cpu()
     result: Result = await bench.run_mode(http, mode, size, seconds)
@@ -173,7 +177,7 @@ async def run(args: argparse.Namespace, out: Path, edge_url: str, env: dict[str,
         await bench.users(http, max(8, args.concurrency))
         for mode in args.modes.split(","):
             row = await profile_mode(bench, http, procs, mode, args.size, args.seconds, out,
-                                     args.rate, profiled, args.format)
+                                     args.rate, profiled, args.format, args.native)
             print(json.dumps(row), flush=True)
             rows.append(row)
     meta = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -197,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="py-spy samples per second (0: no profiler, CPU figures only)")
     parser.add_argument("--format", choices=sorted(SUFFIX), default="flamegraph",
                         help="flame graphs (SVG) or raw collapsed stacks (text, to grep)")
+    parser.add_argument("--native", action="store_true",
+                        help="sample native frames too (C extensions: grpc, uvloop, psycopg)")
     args = parser.parse_args(argv)
     if args.rate > 0:
         find_py_spy()

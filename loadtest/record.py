@@ -39,8 +39,9 @@ def bucket_ms(ms: float) -> int:
     return int(round(ms, -3))
 
 
-def percentile(hist: Mapping[int | str, int], q: float) -> float:
-    """The q-quantile (0..1) of a {bucket_ms: count} histogram (0 when empty)."""
+def percentile(hist: Mapping[Any, int], q: float) -> float:
+    """The q-quantile (0..1) of a {bucket_ms: count} histogram (0 when empty; bucket keys are
+    strings once read back from JSON)."""
     items = sorted((float(k), v) for k, v in hist.items() if v)
     total = sum(v for _, v in items)
     if total == 0:
@@ -54,7 +55,7 @@ def percentile(hist: Mapping[int | str, int], q: float) -> float:
     return items[-1][0]
 
 
-def merge_hist(*hists: Mapping[int | str, int]) -> dict[int, int]:
+def merge_hist(*hists: Mapping[Any, int]) -> dict[int, int]:
     out: dict[int, int] = defaultdict(int)
     for h in hists:
         for k, v in h.items():
@@ -62,17 +63,23 @@ def merge_hist(*hists: Mapping[int | str, int]) -> dict[int, int]:
     return dict(out)
 
 
+# The name suffix of a request answered 503/429 with Retry-After, which the client honoured
+# (waited, then sent it again): not a completed request, not an error.
+DEFERRED = " [deferred]"
+
+
 @dataclass
 class StageStats:
     requests: int = 0
     failures: int = 0
+    deferred: int = 0
     response_ms: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     iterations_ok: int = 0
     iterations_failed: int = 0
     iteration_ms: dict[int, int] = field(default_factory=lambda: defaultdict(int))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"requests": self.requests, "failures": self.failures,
+        return {"requests": self.requests, "failures": self.failures, "deferred": self.deferred,
                 "response_ms": dict(self.response_ms), "iterations_ok": self.iterations_ok,
                 "iterations_failed": self.iterations_failed,
                 "iteration_ms": dict(self.iteration_ms)}
@@ -117,6 +124,10 @@ class Recorder:
             stage.requests += 1
             stage.failures += int(failed)
             stage.response_ms[bucket_ms(response_ms)] += 1
+
+    def deferred(self) -> None:
+        with self._lock:
+            self._stage().deferred += 1
 
     def iteration(self, ok: bool, duration_ms: float, failed_step: str | None = None) -> None:
         with self._lock:
@@ -184,10 +195,10 @@ def load_workers(folder: str | os.PathLike[str]) -> dict[str, Any]:
         for step, n in w.get("failed_steps", {}).items():
             merged["failed_steps"][step] += n
         for idx, s in w.get("stages", {}).items():
-            m = merged["stages"].setdefault(idx, {"requests": 0, "failures": 0, "response_ms": {},
-                                                  "iterations_ok": 0, "iterations_failed": 0,
-                                                  "iteration_ms": {}})
-            for key in ("requests", "failures", "iterations_ok", "iterations_failed"):
+            m = merged["stages"].setdefault(idx, {"requests": 0, "failures": 0, "deferred": 0,
+                                                  "response_ms": {}, "iterations_ok": 0,
+                                                  "iterations_failed": 0, "iteration_ms": {}})
+            for key in ("requests", "failures", "deferred", "iterations_ok", "iterations_failed"):
                 m[key] += s.get(key, 0)
             m["response_ms"] = merge_hist(m["response_ms"], s.get("response_ms", {}))
             m["iteration_ms"] = merge_hist(m["iteration_ms"], s.get("iteration_ms", {}))

@@ -17,6 +17,10 @@ How the numbers are computed:
   response-time histograms the workers record (exact to Locust's rounding), falling back to the
   history CSV's rolling-window percentiles when absent.
 - **Error rate**: failed requests / requests (k6's http_req_failed), same sources as RPS.
+- **Deferred**: answers 503/429 with Retry-After, which the client honours (waits, then sends
+  the same request again, within its 60 s request timeout). They are neither requests, errors
+  nor latencies above (the request is counted once, when answered); the iteration's duration
+  (iteration p95, in the checks section and the CSVs) includes the waits.
 - **Iterations/s**: *successful* iterations (every step passed) / duration.
 - **Ratio to baseline**: iterations/s ÷ the baseline's iterations/s for the same shape, SCALE
   and think times (per stage: the same stage of the baseline run). RPS is not compared across
@@ -37,7 +41,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadtest.record import load_workers, percentile
+from loadtest.record import load_workers, merge_hist, percentile
 
 ORDER = ("baseline", "proxy", "multipart")
 COLORS = {"baseline": "#7f7f7f", "proxy": "#d62728", "multipart": "#1f77b4"}
@@ -57,6 +61,8 @@ class Row:
     iterations_failed: int
     iterations_per_s: float
     ratio_to_baseline: float | None = None
+    deferred: int = 0  # answered 503/429 + Retry-After, honoured: not in requests or latencies
+    iteration_p95_ms: float = 0.0  # waits included
     stage: str = "whole run"
     mean_users: float | None = None
     duration_s: float = 0.0
@@ -115,13 +121,22 @@ def load_strategy(folder: Path) -> StrategyRun:
                {})
     duration = _num(info.get("duration_s")) or 1.0
     requests, failures = int(_num(agg.get("Request Count"))), int(_num(agg.get("Failure Count")))
+    stages = workers["stages"].values()
+    deferred = sum(s.get("deferred", 0) for s in stages)
+    median_ms = _num(agg.get("50%") or agg.get("Median Response Time"))
+    p95_ms = _num(agg.get("95%"))
+    if deferred:  # Locust's aggregate counts the deferred answers: the workers' figures do not
+        requests -= deferred
+        answered = merge_hist(*(s["response_ms"] for s in stages))
+        median_ms, p95_ms = percentile(answered, 0.5), percentile(answered, 0.95)
     whole = Row(
         strategy=strategy, vus=int(info.get("peak_users", 0)),
-        rps=_num(agg.get("Requests/s")) or requests / duration,
-        median_ms=_num(agg.get("50%") or agg.get("Median Response Time")),
-        p95_ms=_num(agg.get("95%")),
+        rps=(requests / duration if deferred
+             else _num(agg.get("Requests/s")) or requests / duration),
+        median_ms=median_ms, p95_ms=p95_ms,
         error_rate=failures / requests if requests else 0.0,
-        requests=requests, failures=failures,
+        requests=requests, failures=failures, deferred=deferred,
+        iteration_p95_ms=percentile(merge_hist(*(s["iteration_ms"] for s in stages)), 0.95),
         iterations_ok=workers["iterations_ok"], iterations_failed=workers["iterations_failed"],
         iterations_per_s=workers["iterations_ok"] / duration, duration_s=duration,
         audit=audit.get("verdict", "not audited"),
@@ -155,7 +170,7 @@ def _stage_rows(run: StrategyRun, workers: dict[str, Any]) -> list[Row]:
                                                                   strict=True)) / total_w
             p95 = sum(_num(r.get("95%")) * wt for r, wt in zip(in_stage, weights,
                                                                strict=True)) / total_w
-        requests, failures = req1 - req0, fail1 - fail0
+        requests, failures = req1 - req0 - w.get("deferred", 0), fail1 - fail0
         if not history and w:  # no CSV: the workers' own counts
             requests, failures = w.get("requests", 0), w.get("failures", 0)
         rows.append(Row(
@@ -166,6 +181,8 @@ def _stage_rows(run: StrategyRun, workers: dict[str, Any]) -> list[Row]:
             iterations_ok=int(w.get("iterations_ok", 0)),
             iterations_failed=int(w.get("iterations_failed", 0)),
             iterations_per_s=w.get("iterations_ok", 0) / duration,
+            deferred=int(w.get("deferred", 0)),
+            iteration_p95_ms=percentile(w.get("iteration_ms", {}), 0.95),
             stage=f"{idx + 1}: {stage.get('label', '')}", mean_users=mean_users,
             duration_s=duration,
         ))
@@ -241,7 +258,11 @@ def markdown(runs: list[StrategyRun], root: Path | None = None,
     for run in runs:
         lines.append(f"**{run.strategy}**: iterations ok {run.whole.iterations_ok}, failed "
                      f"{run.whole.iterations_failed}"
-                     + (f" (first failed step: {run.failed_steps})" if run.failed_steps else ""))
+                     + (f" (first failed step: {run.failed_steps})" if run.failed_steps else "")
+                     + f"; iteration p95 {fmt_ms(run.whole.iteration_p95_ms)} (waits included)"
+                     + (f"; {run.whole.deferred} answers were 503/429 with Retry-After, "
+                        "honoured (waited, sent again): not counted as requests"
+                        if run.whole.deferred else ""))
         lines.append("")
         lines.append("```")
         for name, c in sorted(run.checks.items(), key=lambda kv: _check_order(kv[0])):
@@ -289,7 +310,7 @@ def _check_order(name: str) -> tuple[int, int, int, str]:
 
 FIELDS = ("strategy", "stage", "vus", "mean_users", "duration_s", "requests", "failures", "rps",
           "median_ms", "p95_ms", "error_rate", "iterations_ok", "iterations_failed",
-          "iterations_per_s", "ratio_to_baseline", "audit")
+          "iterations_per_s", "ratio_to_baseline", "deferred", "iteration_p95_ms", "audit")
 
 
 def write_csv(path: Path, rows: list[Row]) -> None:
@@ -298,7 +319,8 @@ def write_csv(path: Path, rows: list[Row]) -> None:
         w.writeheader()
         for row in rows:
             d = asdict(row)
-            for k in ("rps", "median_ms", "p95_ms", "iterations_per_s", "duration_s"):
+            for k in ("rps", "median_ms", "p95_ms", "iterations_per_s", "duration_s",
+                      "iteration_p95_ms"):
                 d[k] = round(d[k], 3)
             d["error_rate"] = round(d["error_rate"], 6)
             if d["ratio_to_baseline"] is not None:

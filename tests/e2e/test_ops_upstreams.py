@@ -3,12 +3,14 @@ next to the session's stack so the shared one is never disturbed:
 
 - a stopped service answers 503 UNAVAILABLE + Retry-After within ~1 s (no hang until the deadline),
   and the routes recover by themselves once it is back;
-- a saturated upstream (too many calls in flight) is refused at once with 503 OVERLOADED.
+- a saturated upstream (too many calls in flight) is refused at once with 503 OVERLOADED;
+- so is a call that would queue longer than the time budget behind the calls in flight.
 """
 
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import threading
 import time
@@ -19,10 +21,12 @@ import aiohttp
 import pytest
 
 from compose import Stack
+from edge.upstream import MIN_QUEUED
 from tests.support.processes import Process, free_port, start_edge, start_service
 from tests.support.users import User, new_user
 
 LIST = "/api/files/me/owned"
+MIB = 1024 * 1024
 OUTAGE_S = 8.0
 RECOVERY_S = 5.0  # reconnect backoff is capped at 2 s (common.grpc.client.CHANNEL_OPTIONS)
 
@@ -33,12 +37,17 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
         yield client
 
 
+async def _timed(session: aiohttp.ClientSession, method: str, url: str, user: User,
+                 body: object = None) -> tuple[int, dict[str, str], dict[str, object], float]:
+    started = time.monotonic()
+    async with session.request(method, url, headers=user.auth, json=body) as response:
+        answer = await response.json()
+        return response.status, dict(response.headers), answer, time.monotonic() - started
+
+
 async def _timed_get(session: aiohttp.ClientSession, url: str,
                      user: User) -> tuple[int, dict[str, str], dict[str, object], float]:
-    started = time.monotonic()
-    async with session.get(url + LIST, headers=user.auth) as response:
-        body = await response.json()
-        return response.status, dict(response.headers), body, time.monotonic() - started
+    return await _timed(session, "GET", url + LIST, user)
 
 
 async def test_stopped_service_fails_fast_and_routes_recover(
@@ -150,3 +159,53 @@ async def test_saturated_upstream_is_shed_at_once(
         assert await _shed_count(session, metrics_port) == before + 1
     finally:
         edge.stop()
+
+
+async def _create_session(session: aiohttp.ClientSession, url: str,
+                          user: User) -> tuple[int, dict[str, str], dict[str, object], float]:
+    return await _timed(session, "POST", url + "/api/upload/proxy/session", user,
+                        {"file_name": "q.bin", "file_size_bytes": MIB})
+
+
+async def test_calls_that_would_queue_past_the_budget_are_refused_at_once_and_leave_nothing(
+    stack: Stack, session: aiohttp.ClientSession, tmp_path: Path,
+) -> None:
+    """An upload service that stops answering while calls keep coming: the first MIN_QUEUED
+    wait (the count bound is far away), the next ones would wait longer than the budget behind
+    them and are answered 503 OVERLOADED + Retry-After at once; they hold no session and no
+    quota reservation. Once the service answers again, the waiting calls succeed."""
+    user = await new_user(session, stack.edge_url, "up_time")
+    upload, upload_addr = start_service("svc_upload", stack.service_env("upload"),
+                                        tmp_path / "upload.log")
+    edge: Process | None = None
+    try:
+        edge, url = start_edge(stack.service_env("edge"), tmp_path / "edge.log",
+                               upload_addr=upload_addr, upstream_max_wait_s="1",
+                               rate_limit_enabled="false")
+        status, _, body, _ = await _create_session(session, url, user)  # a completion: a rate
+        assert status == 200, body
+        popen = upload.popen
+        assert popen is not None
+        popen.send_signal(signal.SIGSTOP)
+        try:
+            calls = [asyncio.create_task(_create_session(session, url, user))
+                     for _ in range(MIN_QUEUED + 8)]
+            await asyncio.sleep(1.0)
+            refused = [c.result() for c in calls if c.done()]
+        finally:
+            popen.send_signal(signal.SIGCONT)
+        answered = await asyncio.gather(*calls)
+        assert len(refused) == 8, [r[:3] for r in refused]
+        for status, headers, body, elapsed in refused:
+            assert status == 503 and body["code"] == "OVERLOADED", body
+            assert 1 <= int(headers["Retry-After"]) <= 30
+            assert elapsed < 1.0
+        admitted = [a for a in answered if a not in refused]
+        assert [a[0] for a in admitted] == [200] * MIN_QUEUED, [a[:3] for a in admitted]
+        async with session.get(url + "/api/files/me/usage", headers=user.auth) as r:
+            usage = await r.json()
+        assert usage["reserved_bytes"] == (1 + MIN_QUEUED) * MIB, usage
+    finally:
+        if edge is not None:
+            edge.stop()
+        upload.stop()

@@ -98,6 +98,32 @@ def test_per_stage_rows_follow_the_shape_and_add_up(sample: Path) -> None:
         assert len(json.load(f)["stages"]) == 5
 
 
+def test_deferred_answers_are_neither_requests_nor_latencies(sample: Path) -> None:
+    """Answers 503 + Retry-After the client honoured (record.py counts them per stage; Locust's
+    own counters include them) come off the request counts; the latencies are the workers'."""
+    before = report.load_strategy(sample / "proxy")
+    worker = next((sample / "proxy").glob("worker-*.json"))
+    data = json.loads(worker.read_text())
+    busiest = max(data["stages"], key=lambda k: data["stages"][k]["requests"])
+    data["stages"][busiest]["deferred"] = 7
+    worker.write_text(json.dumps(data))
+    after = report.load_strategy(sample / "proxy")
+    assert after.whole.deferred == 7
+    assert after.whole.requests == before.whole.requests - 7
+    assert after.whole.rps == pytest.approx(after.whole.requests / after.whole.duration_s)
+    merged = load_workers(sample / "proxy")["stages"].values()
+    answered: dict[int, int] = {}
+    for stage in merged:
+        for bucket, n in stage["response_ms"].items():
+            answered[int(float(bucket))] = answered.get(int(float(bucket)), 0) + n
+    assert after.whole.p95_ms == percentile(answered, 0.95)
+    stage_before = before.stages[int(busiest)]
+    stage_after = after.stages[int(busiest)]
+    assert (stage_after.requests, stage_after.deferred) == (stage_before.requests - 7, 7)
+    assert after.whole.iteration_p95_ms > 0
+    assert "7 answers were 503/429 with Retry-After" in report.markdown([after])
+
+
 def test_stage_rows_fall_back_to_the_history_window_without_worker_histograms(
         sample: Path) -> None:
     for worker in (sample / "proxy").glob("worker-*.json"):

@@ -8,6 +8,7 @@ multi-part path (two presigned PUTs, two registrations, one complete) is exercis
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from loadtest import report
 from loadtest.bench import run_strategy
 from loadtest.record import load_uploads, load_workers
 from loadtest.target import Target
+from tests.support.processes import start_edge
 
 pytestmark = pytest.mark.e2e
 
@@ -77,3 +79,27 @@ def test_smoke_run_has_no_failed_iteration_and_a_clean_audit(
     runs = report.load_results(folder)
     assert runs[0].whole.requests > 0 and runs[0].whole.error_rate == 0
     assert [s.vus for s in runs[0].stages] == [1, 2, 4, 5, 0]
+
+
+def test_the_load_test_honours_retry_after(stack: Any, target: Target, tmp_path: Path) -> None:
+    """Against an edge whose per-user upload budget (one request a second) is below what the
+    users ask for, the 429 + Retry-After answers are waited out and sent again, as a
+    well-behaved client would: every iteration still succeeds, and the answers are counted as
+    deferred, not as errors."""
+    edge, url = start_edge(stack.service_env("edge"), tmp_path / "edge.log",
+                           rate_upload_user="60/m:1")
+    try:
+        folder = tmp_path / "deferred"
+        summary = run_strategy(dataclasses.replace(target, edge_url=url),
+                               Path(stack.data_dir) / "stack.json", "proxy", folder, SMOKE_ENV,
+                               user_count=5, stop_timeout_s=30)
+    finally:
+        edge.stop()
+    assert "error" not in summary, (folder / "locust.log").read_text()[-3000:]
+    workers = load_workers(folder)
+    assert workers["iterations_failed"] == 0, workers["failed_steps"]
+    assert workers["iterations_ok"] >= 5
+    assert summary["verdict"] == "clean"
+    whole = report.load_results(folder)[0].whole
+    assert whole.deferred > 0
+    assert whole.error_rate == 0
