@@ -85,6 +85,11 @@ def run_strategy(target: Target, stack_file: Path, strategy: str, folder: Path,
     `accounts` (from an earlier strategy) are reused with fresh tokens instead of signing up
     new ones: Argon2 makes 1000 sign-ups + logins the slowest part of a short run."""
     folder.mkdir(parents=True, exist_ok=True)
+    # An earlier run's per-process records in the same folder would be merged into this one's
+    # counts and audited against this stack (its successes would all look like ghosts).
+    for pattern in ("worker-*.json", "uploads-*.jsonl", "sessions-*.json"):
+        for stale in folder.glob(pattern):
+            stale.unlink()
     users_file = None
     if strategy != "baseline":
         users_file = folder / "users.json"

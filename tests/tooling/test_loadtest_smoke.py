@@ -90,6 +90,10 @@ def test_the_load_test_honours_retry_after(stack: Any, target: Target, tmp_path:
                            rate_upload_user="60/m:1")
     try:
         folder = tmp_path / "deferred"
+        folder.mkdir()
+        # An earlier run's records in the same folder are not this run's (nor its ghosts).
+        (folder / "worker-1.json").write_text(json.dumps({"iterations_ok": 99}))
+        (folder / "uploads-1.jsonl").write_text(json.dumps({"file_id": "earlier"}) + "\n")
         summary = run_strategy(dataclasses.replace(target, edge_url=url),
                                Path(stack.data_dir) / "stack.json", "proxy", folder, SMOKE_ENV,
                                user_count=5, stop_timeout_s=30)
@@ -98,7 +102,7 @@ def test_the_load_test_honours_retry_after(stack: Any, target: Target, tmp_path:
     assert "error" not in summary, (folder / "locust.log").read_text()[-3000:]
     workers = load_workers(folder)
     assert workers["iterations_failed"] == 0, workers["failed_steps"]
-    assert workers["iterations_ok"] >= 5
+    assert 5 <= workers["iterations_ok"] < 99
     assert summary["verdict"] == "clean"
     whole = report.load_results(folder)[0].whole
     assert whole.deferred > 0
