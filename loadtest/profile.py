@@ -160,6 +160,7 @@ def write_report(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) ->
                           for r in rows if r["mode"] != "raw" for n in PROFILED)
               if meta.get("rate", 1) else "No profiler attached (--rate 0): CPU only.", ""]
     text = "\n".join(lines)
+    out.mkdir(parents=True, exist_ok=True)  # with --rate 0 no profiler has made it
     (out / "profile.md").write_text(text)
     (out / "profile.json").write_text(json.dumps({"rows": rows, **meta}, indent=2) + "\n")
     return text
