@@ -71,9 +71,7 @@ class Upstream:
         """How long the calls in flight take to drain at the rate calls completed over the
         last RATE_WINDOW_S (Little's law): what a call admitted now would queue behind. 0
         without recent completions (idle, or nothing finished yet: no evidence of a queue)."""
-        done = self._completed
-        while done and done[0] < now - RATE_WINDOW_S:
-            done.popleft()
+        done = self._forget_before(now - RATE_WINDOW_S)
         if not done or self._since is None:
             return 0.0
         window = max(min(RATE_WINDOW_S, now - self._since), RATE_WINDOW_S / 8)
@@ -95,7 +93,15 @@ class Upstream:
         self.in_flight -= 1
         if unary:
             self.unary_in_flight -= 1
-            self._completed.append(time.monotonic())
+            now = time.monotonic()
+            self._forget_before(now - RATE_WINDOW_S)  # the window holds seconds, not history
+            self._completed.append(now)
+
+    def _forget_before(self, start: float) -> deque[float]:
+        done = self._completed
+        while done and done[0] < start:
+            done.popleft()
+        return done
 
     def _refuse(self, retry_after_s: int) -> NoReturn:
         SHED.labels(self.name).inc()

@@ -70,3 +70,16 @@ def test_no_time_bound_when_the_budget_is_zero(monkeypatch: pytest.MonkeyPatch) 
     u.release(unary=True)
     for _ in range(MIN_QUEUED * 10):
         u.admit(unary=True)
+
+
+def test_the_window_keeps_only_its_own_seconds_of_completions(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under light load the rate is never asked for; the record must not grow regardless."""
+    clock = [0.0]
+    monkeypatch.setattr("edge.upstream.time.monotonic", lambda: clock[0])
+    u = upstream()
+    for _ in range(10_000):
+        u.admit(unary=True)
+        clock[0] += 0.01
+        u.release(unary=True)
+    assert len(u._completed) <= RATE_WINDOW_S / 0.01 + 1
