@@ -36,9 +36,10 @@ class EdgeSettings(Settings):
     # The bound catches a stuck upstream (fast 503 instead of a pile-up of waiting calls); it is
     # not a concurrency cap for healthy load: 512 shed 7 % of the seed's 1000-user run.
     upstream_max_in_flight: int = 2048
-    # The time bound: a call that would wait longer than this behind the calls already in
-    # flight to its upstream (their number ÷ the rate calls completed lately) is refused at once
-    # with 503 and Retry-After instead of joining the queue (0: no time bound). edge/upstream.py
+    # The time bound: a unary call that would wait longer than this behind the calls of its
+    # method already in flight (their number ÷ the rate they completed lately) is refused at
+    # once with 503 and Retry-After instead of joining the queue (0: no time bound).
+    # edge/upstream.py
     upstream_max_wait_s: float = Field(default=5.0, ge=0)
     shutdown_grace_s: float = 10.0
     # idle keep-alive connections, and connections that have not sent a request's headers, are

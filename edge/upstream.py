@@ -44,64 +44,81 @@ Resp = TypeVar("Resp")
 Metadata = tuple[tuple[str, str], ...]
 
 
-# The recent completion rate is counted over this many seconds; below MIN_QUEUED calls in
-# flight nothing is refused for time (a handful of slow calls is not a queue).
+# The recent completion rate is counted over this many seconds; below MIN_QUEUED calls of a
+# method in flight nothing is refused for time (a handful of slow calls is not a queue).
 RATE_WINDOW_S = 2.0
 MIN_QUEUED = 16
 MAX_RETRY_AFTER_S = 30
 
 
 @dataclass
+class CallQueue:
+    """One unary method's calls to an upstream: how many are in flight, and when calls
+    completed over the last RATE_WINDOW_S. Kept per method: a login waiting for a hashing
+    thread says nothing about how long a profile read will wait."""
+
+    in_flight: int = 0
+    completed: deque[float] = field(default_factory=deque)  # monotonic times, last window
+    since: float | None = None  # the first call: the window cannot reach before it
+
+    def expected_wait_s(self, now: float) -> float:
+        """How long the calls in flight take to drain at the recent completion rate (Little's
+        law): what a call admitted now would queue behind. 0 without recent completions (idle,
+        or nothing finished yet: no evidence of a queue)."""
+        done = self._forget_before(now - RATE_WINDOW_S)
+        if not done or self.since is None:
+            return 0.0
+        window = max(min(RATE_WINDOW_S, now - self.since), RATE_WINDOW_S / 8)
+        return self.in_flight * window / len(done)
+
+    def finished(self, now: float) -> None:
+        self.in_flight -= 1
+        self._forget_before(now - RATE_WINDOW_S)  # the window holds seconds, not history
+        self.completed.append(now)
+
+    def _forget_before(self, start: float) -> deque[float]:
+        done = self.completed
+        while done and done[0] < start:
+            done.popleft()
+        return done
+
+
+@dataclass
 class Upstream:
-    """One service's channel and its bounds: on the calls in flight (a stuck service) and on
-    the time a new call would wait behind them (an overloaded one)."""
+    """One service's channel and its bounds: on the calls in flight (a stuck service), and on
+    the time a new unary call would wait behind the calls of its method in flight (an
+    overloaded one). Chunk streams are not timed: a stream lasts as long as its client takes to
+    send the bytes, which says nothing about the service's queue."""
 
     name: str
     channel: grpc.aio.Channel
     max_in_flight: int
     max_wait_s: float = 0.0  # 0: no time bound
     in_flight: int = 0
-    # Unary calls only: a chunk stream lasts as long as its client takes to send the bytes,
-    # which says nothing about the service's queue.
-    unary_in_flight: int = 0
-    _completed: deque[float] = field(default_factory=deque)  # unary, monotonic, last window
-    _since: float | None = None  # the first unary call: the window cannot reach before it
+    queues: dict[object, CallQueue] = field(default_factory=dict)  # unary method → its calls
 
-    def expected_wait_s(self, now: float) -> float:
-        """How long the calls in flight take to drain at the rate calls completed over the
-        last RATE_WINDOW_S (Little's law): what a call admitted now would queue behind. 0
-        without recent completions (idle, or nothing finished yet: no evidence of a queue)."""
-        done = self._forget_before(now - RATE_WINDOW_S)
-        if not done or self._since is None:
-            return 0.0
-        window = max(min(RATE_WINDOW_S, now - self._since), RATE_WINDOW_S / 8)
-        return self.unary_in_flight * window / len(done)
-
-    def admit(self, unary: bool) -> None:
-        if unary and self._since is None:
-            self._since = time.monotonic()
+    def admit(self, method: object | None) -> CallQueue | None:
+        """Takes a slot for a call of `method` (None: a stream, not timed), or raises
+        OVERLOADED. Returns what `release` needs back."""
         if self.in_flight >= self.max_in_flight:
             self._refuse(1)
-        if self.max_wait_s and unary and self.unary_in_flight >= MIN_QUEUED:
-            wait = self.expected_wait_s(time.monotonic())
-            if wait > self.max_wait_s:
-                self._refuse(min(MAX_RETRY_AFTER_S, math.ceil(wait - self.max_wait_s)))
+        queue = None
+        if method is not None:
+            queue = self.queues.get(method)
+            if queue is None:
+                queue = self.queues[method] = CallQueue(since=time.monotonic())
+            if self.max_wait_s and queue.in_flight >= MIN_QUEUED:
+                wait = queue.expected_wait_s(time.monotonic())
+                if wait > self.max_wait_s:
+                    self._refuse(min(MAX_RETRY_AFTER_S, math.ceil(wait - self.max_wait_s)))
+            queue.in_flight += 1
         self.in_flight += 1
-        self.unary_in_flight += unary
+        return queue
 
-    def release(self, unary: bool) -> None:
+    def release(self, queue: CallQueue | None) -> None:
         self.in_flight -= 1
-        if unary:
-            self.unary_in_flight -= 1
-            now = time.monotonic()
-            self._forget_before(now - RATE_WINDOW_S)  # the window holds seconds, not history
-            self._completed.append(now)
-
-    def _forget_before(self, start: float) -> deque[float]:
-        done = self._completed
-        while done and done[0] < start:
-            done.popleft()
-        return done
+        if queue is not None:
+            queue.finished(time.monotonic())
 
     def _refuse(self, retry_after_s: int) -> NoReturn:
         SHED.labels(self.name).inc()
@@ -157,16 +174,16 @@ def call_metadata(request: web.Request, identity: Identity | None) -> Metadata:
 
 @contextmanager
 def admitted(request: web.Request, method: object, unary: bool = True) -> Iterator[None]:
-    """Runs the block under the method's upstream bounds (unary calls: the time bound too),
-    mapping gRPC errors."""
+    """Runs the block under the method's upstream bounds (a unary call: the time bound of its
+    method too), mapping gRPC errors."""
     upstream = upstreams(request).owner(method)
-    upstream.admit(unary)
+    queue = upstream.admit(method if unary else None)
     try:
         yield
     except grpc.aio.AioRpcError as exc:
         raise from_rpc_error(exc) from None
     finally:
-        upstream.release(unary)
+        upstream.release(queue)
 
 
 async def call(
