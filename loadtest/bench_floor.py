@@ -151,6 +151,7 @@ async def _measure(name: str, server_pid: int, calls: int,
 
 
 def _spawn(kind: str, port: int) -> subprocess.Popen[bytes]:
+    """The trivial server in a process of its own, once it listens (run in a thread)."""
     proc = subprocess.Popen([sys.executable, "-m", "loadtest.bench_floor", "--serve", kind,
                              str(port)], stdout=subprocess.DEVNULL)
     wait_port(port, 15.0)
@@ -163,7 +164,7 @@ async def measure_grpc(calls: int) -> list[dict[str, Any]]:
     from grpc_health.v1 import health_pb2
 
     port = free_port()
-    proc = _spawn("grpc", port)
+    proc = await asyncio.to_thread(_spawn, "grpc", port)
     try:
         async with grpc.aio.insecure_channel(
                 f"127.0.0.1:{port}",
@@ -200,7 +201,7 @@ async def measure_http(calls: int) -> list[dict[str, Any]]:
     import aiohttp
 
     port = free_port()
-    proc = _spawn("http", port)
+    proc = await asyncio.to_thread(_spawn, "http", port)
     base = f"http://127.0.0.1:{port}"
     body = os.urandom(MIB)
     try:

@@ -192,13 +192,7 @@ class GoVaultUser(FastHttpUser):
             with self.client.request(method, url, name=name, json=json_body, data=body_bytes,
                                      headers=headers, catch_response=True) as resp:
                 wait = retry_after_s(resp)
-                if wait is not None and time.monotonic() + wait < deadline:
-                    resp.request_meta["name"] = name + DEFERRED
-                    resp.success()
-                    recorder().deferred()
-                    ok = False
-                else:
-                    wait = None
+                if wait is None or time.monotonic() + wait >= deadline:
                     ok = resp.status_code == expect
                     body: Any = None
                     if ok and want_json:
@@ -210,8 +204,10 @@ class GoVaultUser(FastHttpUser):
                         resp.failure(f"{check}: HTTP {resp.status_code} {_describe(resp)}")
                     else:
                         resp.success()
-            if wait is None:
-                break
+                    break
+                resp.request_meta["name"] = name + DEFERRED
+                resp.success()
+                recorder().deferred()
             self._sleep(wait)
         if not recorder().check(check, ok):
             raise StepFailed(check)
