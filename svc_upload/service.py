@@ -16,14 +16,13 @@ completion.py (finishing a claimed session); rules.py holds the checks that need
 
 from __future__ import annotations
 
-import asyncio
 import math
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from common.errors import Conflict, GoVaultError, InvalidArgument, QuotaExceeded
+from common.errors import Conflict, GoVaultError, InvalidArgument
 from common.files import storage_key, validate_file_name, validate_uuid
 from common.logging import get_logger
 from svc_upload import metrics
@@ -39,6 +38,7 @@ from svc_upload.models import (
     FAILED,
     MULTIPART,
     PROXY,
+    TUS,
     Part,
     Session,
 )
@@ -55,6 +55,7 @@ from svc_upload.rules import (
     validate_size,
 )
 from svc_upload.seams import FilesRegistry, Ledger, Objects
+from svc_upload.tus import temporary_prefix
 
 log = get_logger(__name__)
 
@@ -141,23 +142,8 @@ class UploadService:
             total_chunks=total, file_id=file_id, storage_key=storage_key(owner_id, file_id),
             ttl_s=self._rules.session_ttl_s,
         )
-        await self._reserve_quota(session)
+        await self._completion.reserve_quota(session)
         return session
-
-    async def _reserve_quota(self, session: Session) -> None:
-        """QUOTA: the declared size is reserved against the owner's quota (files ReserveQuota,
-        one conditional update there) after the row exists and before any S3 work: a crash in
-        between leaves a session its client never heard of, which expires and releases nothing
-        it did not hold. Refused (QUOTA_EXCEEDED, 413) or failed: the session ends `failed`
-        holding no reservation, and the error goes to the client."""
-        try:
-            await self._files.reserve_quota(session.owner_id, session.upload_uuid,
-                                            session.file_size_bytes)
-        except BaseException as exc:
-            await asyncio.shield(self._ledger.finish_inactive(session.upload_uuid, FAILED))
-            if not isinstance(exc, QuotaExceeded):  # it may have been recorded before failing
-                await self._completion.release_quota(session.upload_uuid)
-            raise
 
     async def _open_multipart(self, session: Session) -> Session:
         """The row exists first; then the S3 upload; a failure marks the session failed."""
@@ -278,6 +264,9 @@ class UploadService:
         if session.storage_upload_id:
             await self._objects.abort_multipart(session.storage_key, session.storage_upload_id)
         await self._objects.delete(session.storage_key)
+        if session.method == TUS:  # its temporary objects (tails)
+            for key in await self._objects.list_keys(temporary_prefix(session.upload_uuid)):
+                await self._objects.delete(key)
 
     async def finish_stuck(self, session: Session) -> str:
         """Takes over a `completing` session whose claim lapsed and finishes it."""
