@@ -42,6 +42,8 @@ class Session:
     result_checksum: str | None = None
     mime_type: str | None = None
     failure_reason: str | None = None
+    # False: a proxy session whose client did not say its chunk size; the first chunk tells it
+    chunk_size_fixed: bool = True
 
     def expected_part_size(self, part_number: int) -> int:
         """Bytes expected for 1-based part `part_number` (the last one may be shorter)."""

@@ -89,14 +89,15 @@ class UploadService:
     async def create_proxy_session(self, owner_id: str, file_name: str,
                                    file_size_bytes: int,
                                    chunk_size_bytes: int | None = None) -> NewSession:
-        """`chunk_size_bytes`: the client's own chunk size, None for the server's default."""
+        """`chunk_size_bytes`: the client's own chunk size; None: the server's default is
+        proposed, and the first chunk tells the size the client slices with (proxy.py)."""
         validate_file_name(file_name, "file_name")
         validate_size(file_size_bytes, self._rules.max_file_size_bytes)
         chunk = proxy_chunk_size(chunk_size_bytes, self._rules.chunk_size_bytes,
                                  file_size_bytes)
         total = max(1, math.ceil(file_size_bytes / chunk))  # an empty file: one empty chunk
         session = await self._new_session(owner_id, PROXY, file_name, file_size_bytes, chunk,
-                                          total)
+                                          total, chunk_size_fixed=chunk_size_bytes is not None)
         if total > 1:
             session = await self._open_multipart(session)
         metrics.session_outcome(PROXY, "created")
@@ -134,13 +135,13 @@ class UploadService:
                           now() + timedelta(seconds=expiry))
 
     async def _new_session(self, owner_id: str, method: str, file_name: str, size: int,
-                           part_size: int, total: int) -> Session:
+                           part_size: int, total: int, chunk_size_fixed: bool = True) -> Session:
         file_id = str(uuid.uuid4())
         session = await self._ledger.create_session(
             upload_uuid=str(uuid.uuid4()), owner_id=owner_id, method=method,
             file_name=file_name, file_size_bytes=size, part_size_bytes=part_size,
             total_chunks=total, file_id=file_id, storage_key=storage_key(owner_id, file_id),
-            ttl_s=self._rules.session_ttl_s,
+            ttl_s=self._rules.session_ttl_s, chunk_size_fixed=chunk_size_fixed,
         )
         await self._completion.reserve_quota(session)
         return session
