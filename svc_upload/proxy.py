@@ -21,7 +21,14 @@ from svc_upload import metrics
 from svc_upload.completion import Completion
 from svc_upload.config import UploadRules
 from svc_upload.models import ACTIVE, COMPLETED, COMPLETING, PROXY, UPLOADING, Part, Session
-from svc_upload.rules import S3_MAX_PARTS, S3_MIN_PART_BYTES, SHA256_HEX, now, state_error, told_chunk_size
+from svc_upload.rules import (
+    S3_MAX_PARTS,
+    S3_MIN_PART_BYTES,
+    SHA256_HEX,
+    now,
+    state_error,
+    told_chunk_size,
+)
 from svc_upload.seams import Ledger, Objects
 
 log = get_logger(__name__)
