@@ -10,6 +10,7 @@ import hashlib
 import json
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,10 +43,12 @@ def checksum(algorithm: str, data: bytes) -> str:
 
 
 async def tus(http: aiohttp.ClientSession, method: str, url: str, user: User | None,
-              headers: dict[str, str] | None = None, data: bytes | None = None) -> Answer:
-    """One request with Tus-Resumable (and the user's token) unless `headers` overrides."""
-    sent = {**VERSION, **(user.auth if user else {}), **(headers or {})}
-    sent = {k: v for k, v in sent.items() if v is not None}
+              headers: Mapping[str, str | None] | None = None,
+              data: bytes | None = None) -> Answer:
+    """One request with Tus-Resumable (and the user's token) unless `headers` overrides (a
+    None value: the header is not sent)."""
+    merged: dict[str, str | None] = {**VERSION, **(user.auth if user else {}), **(headers or {})}
+    sent = {k: v for k, v in merged.items() if v is not None}
     async with http.request(method, url, headers=sent, data=data) as r:
         body = await r.json() if r.content_type == "application/json" else await r.read()
         return Answer(r.status, dict(r.headers), body)
@@ -54,7 +57,7 @@ async def tus(http: aiohttp.ClientSession, method: str, url: str, user: User | N
 async def create(http: aiohttp.ClientSession, base: str, user: User, length: int | None,
                  name: str = "tus.bin", data: bytes | None = None, **headers: str) -> str:
     """A tus upload (with `data` as a creation's body); its absolute URL."""
-    sent = {"Upload-Metadata": metadata(filename=name), **headers}
+    sent: dict[str, str | None] = {"Upload-Metadata": metadata(filename=name), **headers}
     sent |= {"Upload-Length": str(length)} if length is not None else {"Upload-Defer-Length": "1"}
     if data is not None:
         sent |= OCTETS
