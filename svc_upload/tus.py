@@ -16,8 +16,11 @@ of L bytes at the upload's offset places A = tail + L bytes after the last recor
 Every part gets a fresh S3 part number from the ledger (never reused, so a write that was cut
 off can never overwrite a part recorded since), which is why numbers may skip.
 
-One writer at a time holds the upload's lease (svc_upload/tus_store.py); a second one is
-refused (UPLOAD_LOCKED) until the first ends, or until its lease lapses when its process died.
+One writer at a time holds the upload's lease (svc_upload/tus_store.py). A newer request for
+the same upload asks the holder to stop (its client has most likely gone: a reload, a dropped
+connection the server has not noticed) and takes over once it has; a holder whose process died
+is waited out until its lease lapses. Only a holder that neither stops nor lapses in time makes
+the newer request UPLOAD_LOCKED (423).
 
 The checksum stored with the file is the proxy flow's: one S3 part or one object → its SHA-256
 hex; N parts → SHA-256 over the concatenated raw part digests, suffixed `-N`.
@@ -56,6 +59,10 @@ from svc_upload.tus_bytes import Body, Source, body_checksum
 
 log = get_logger(__name__)
 
+# A writer says it is alive (and learns whether a newer request wants the lease) this often at
+# least; a newer request polls for the lease at this pace.
+_HEARTBEAT_MAX_S = 1.0
+_TAKEOVER_POLL_S = 0.2
 # Part numbers are never reused: the part size leaves half of S3's 10,000 for retries.
 PLANNED_PARTS = S3_MAX_PARTS // 2
 TEMPORARY_PREFIX = "tus/"
@@ -185,22 +192,46 @@ class TusUploads:
             raise _offset_mismatch(tus.received_bytes, offset)
         declared = None if tus.length_deferred else session.file_size_bytes
         await self._check_length(session, declared, length, offset + content_length)
-        lease = await self._tus.take_lease(uid, offset, self._rules.tus_lease_s)
-        if lease is None:
-            raise await self._why_not(uid, offset)
-        session, tus = lease
+        session, tus = await self._lease(uid, offset)
         token = tus.writer_token
         assert token is not None
-        heartbeat = asyncio.create_task(self._heartbeat(uid, token))
+        writer = asyncio.current_task()
+        assert writer is not None
+        superseded = asyncio.Event()
+        heartbeat = asyncio.create_task(self._heartbeat(uid, token, writer, superseded))
         try:
             if declared is None and length is not None:
                 if not await self._tus.declare_length(uid, token, length):
                     raise await self._why_not(uid, offset)
                 session, declared = replace(session, file_size_bytes=length), length
             return await self._place(session, tus, token, declared, body)
+        except asyncio.CancelledError:
+            if superseded.is_set() and writer.uncancel() == 0:
+                raise Conflict("a newer request for this upload took over; ask HEAD where it "
+                               "stands", "UPLOAD_LOCKED") from None
+            raise
         finally:
             heartbeat.cancel()
             await asyncio.shield(self._tus.release_lease(uid, token))
+
+    async def _lease(self, upload_uuid: str, offset: int) -> tuple[Session, TusState]:
+        """The writer lease. While another request holds it, that one is asked to stop (its
+        client has most likely gone and come back: a reload, a dropped connection the server
+        has not noticed yet) and its release is waited for, up to the lease's lifetime."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._rules.tus_lease_s
+        asked = False
+        while True:
+            lease = await self._tus.take_lease(upload_uuid, offset, self._rules.tus_lease_s)
+            if lease is not None:
+                return lease
+            error = await self._why_not(upload_uuid, offset)
+            if error.code != "UPLOAD_LOCKED" or loop.time() >= deadline:
+                raise error
+            if not asked:
+                await self._tus.request_release(upload_uuid)
+                asked = True
+            await asyncio.sleep(_TAKEOVER_POLL_S)
 
     async def _check_length(self, session: Session, declared: int | None, length: int | None,
                             end: int) -> None:
@@ -234,12 +265,17 @@ class TusUploads:
         return Conflict("another request is writing to this upload; retry when it ends",
                         "UPLOAD_LOCKED")
 
-    async def _heartbeat(self, upload_uuid: str, token: str) -> None:
-        """Keeps the lease of a slow body alive (a killed process stops saying so)."""
+    async def _heartbeat(self, upload_uuid: str, token: str, writer: asyncio.Task[TusView],
+                         superseded: asyncio.Event) -> None:
+        """Keeps the lease of a slow body alive (a killed process stops saying so), and stops
+        the writer when a newer request for the upload asks for the lease."""
         while True:
-            await asyncio.sleep(self._rules.tus_lease_s / 3)
+            await asyncio.sleep(min(self._rules.tus_lease_s / 3, _HEARTBEAT_MAX_S))
             with contextlib.suppress(GoVaultError):
-                await self._tus.renew_lease(upload_uuid, token)
+                if await self._tus.renew_lease(upload_uuid, token):
+                    superseded.set()
+                    writer.cancel()
+                    return
 
     async def _place(self, session: Session, tus: TusState, token: str, declared: int | None,
                      body: Body) -> TusView:

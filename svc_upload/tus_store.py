@@ -112,7 +112,8 @@ class PgTusLedger:
         """The writer lease of an active, unexpired session whose offset is `offset`, when no
         writer holds it (or its writer's lease lapsed). None: any of that is not so."""
         return _split(await self._one(
-            "WITH t AS (UPDATE tus_uploads t SET writer_token = %(token)s, writer_at = now()"
+            "WITH t AS (UPDATE tus_uploads t SET writer_token = %(token)s, writer_at = now(),"
+            "  release_requested = false"
             "  FROM upload_sessions s WHERE t.upload_uuid = %(id)s"
             "  AND s.upload_uuid = t.upload_uuid"
             "  AND s.state = ANY(%(active)s) AND s.expires_at > now()"
@@ -123,16 +124,25 @@ class PgTusLedger:
             {"token": str(uuid.uuid4()), "id": upload_uuid, "active": list(ACTIVE),
              "offset": offset, "lease": lease_s}))
 
-    async def renew_lease(self, upload_uuid: str, token: str) -> bool:
-        return await self._one(
+    async def renew_lease(self, upload_uuid: str, token: str) -> bool | None:
+        """Restarts the lease; whether a newer request asked its holder to stop (None: the
+        lease is lost)."""
+        row = await self._one(
             "UPDATE tus_uploads SET writer_at = now() WHERE upload_uuid = %(id)s"
-            " AND writer_token = %(token)s RETURNING 1", {"id": upload_uuid, "token": token}
-        ) is not None
+            " AND writer_token = %(token)s RETURNING release_requested",
+            {"id": upload_uuid, "token": token})
+        return None if row is None else bool(row["release_requested"])
+
+    async def request_release(self, upload_uuid: str) -> None:
+        """Asks the lease's holder to stop (a newer request for the upload is waiting)."""
+        await self._one(
+            "UPDATE tus_uploads SET release_requested = true WHERE upload_uuid = %(id)s"
+            " AND writer_token IS NOT NULL", {"id": upload_uuid})
 
     async def release_lease(self, upload_uuid: str, token: str) -> None:
         await self._one(
-            "UPDATE tus_uploads SET writer_token = NULL, writer_at = NULL"
-            " WHERE upload_uuid = %(id)s AND writer_token = %(token)s",
+            "UPDATE tus_uploads SET writer_token = NULL, writer_at = NULL,"
+            " release_requested = false WHERE upload_uuid = %(id)s AND writer_token = %(token)s",
             {"id": upload_uuid, "token": token})
 
     async def next_part_number(self, upload_uuid: str, token: str) -> int | None:

@@ -20,7 +20,9 @@ CREATE TABLE tus_uploads (
     tail_sha256      text,
     -- the next S3 part number to hand out (never reused)
     next_part        integer NOT NULL DEFAULT 1,
-    -- the one request writing bytes, and when it last said it is alive
+    -- the one request writing bytes, when it last said it is alive, and whether a newer
+    -- request for the upload asked it to stop (its client is probably gone)
     writer_token     uuid,
-    writer_at        timestamptz
+    writer_at        timestamptz,
+    release_requested boolean NOT NULL DEFAULT false
 );

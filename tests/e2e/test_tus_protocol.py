@@ -286,27 +286,30 @@ class SlowBody:
             yield os.urandom(MIB)
 
 
-async def test_a_second_writer_is_refused_while_one_writes(http: aiohttp.ClientSession,
-                                                           edge_url: str, user: User,
-                                                           stack: Stack) -> None:
-    url = await create(http, edge_url, user, 30 * MIB)
+async def test_a_newer_request_takes_over_from_one_whose_client_stalled(
+        http: aiohttp.ClientSession, edge_url: str, user: User, stack: Stack) -> None:
+    """A PATCH whose client stopped sending (a reload, a dropped connection the server has not
+    noticed) holds the upload: a newer PATCH asks it to stop, then writes. The stalled one is
+    told UPLOAD_LOCKED when its client comes back."""
+    data = os.urandom(30 * MIB)
+    url = await create(http, edge_url, user, len(data), name="taken-over.bin")
     body = SlowBody(20 * MIB)
     sent = {"Tus-Resumable": "1.0.0", **user.auth, **OCTETS, "Upload-Offset": "0",
             "Content-Length": str(20 * MIB)}
 
-    async def first() -> int:
+    async def stalled() -> tuple[int, str]:
         async with aiohttp.ClientSession() as other, other.patch(url, headers=sent,
                                                                   data=body()) as r:
-            return r.status
+            return r.status, (await r.json())["code"]
 
-    writing = asyncio.create_task(first())
+    first = asyncio.create_task(stalled())
     await body.started.wait()
     await wait_for_writer(stack, upload_uuid(url))
-    answer = await patch(http, url, user, 0, os.urandom(MIB))
-    assert (answer.status, answer.body["code"]) == (423, "UPLOAD_LOCKED")
+    answer = await patch(http, url, user, 0, data)
+    assert (answer.status, answer.headers["Upload-Offset"]) == (204, str(len(data))), answer
     body.go.set()
-    assert await writing == 204
-    assert (await head(http, url, user)).headers["Upload-Offset"] == str(20 * MIB)
+    assert await first == (423, "UPLOAD_LOCKED")
+    assert await stored(http, edge_url, user, "taken-over.bin") == data
 
 
 async def test_cors_exposes_the_tus_headers(http: aiohttp.ClientSession, edge_url: str,
