@@ -43,7 +43,8 @@ TUS_REQUEST_HEADERS = ("Tus-Resumable, Upload-Length, Upload-Offset, Upload-Meta
                        "Upload-Defer-Length, Upload-Checksum, Upload-Concat")
 TUS_RESPONSE_HEADERS = ("Location, Upload-Offset, Upload-Length, Upload-Metadata, "
                         "Upload-Defer-Length, Upload-Expires, Upload-Concat, Tus-Resumable, "
-                        "Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm")
+                        "Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm, "
+                        "GoVault-File-Id")
 CORS_HEADERS = ("Authorization, Content-Type, Upload-UUID, Checksum, X-Request-ID, "
                 + TUS_REQUEST_HEADERS)
 

@@ -39,6 +39,7 @@ EXTENSIONS = ("creation", "creation-with-upload", "creation-defer-length", "term
 # a length past the maximum is too large (413).
 _TUS_CODES = {"UPLOAD_EXPIRED": "UPLOAD_GONE", "UPLOAD_ABORTED": "UPLOAD_GONE",
               "UPLOAD_FAILED": "UPLOAD_GONE", "FILE_TOO_LARGE": "UPLOAD_LENGTH_EXCEEDED"}
+FILE_ID = "GoVault-File-Id"
 _METADATA = re.compile(api.METADATA_PATTERN)
 _DIGITS = re.compile(r"^[0-9]{1,19}$")
 _UUID = re.compile(UUID_PATTERN)
@@ -121,8 +122,10 @@ def _checksum(request: web.Request) -> tuple[str, bytes]:
 
 
 def _expires(upload: upload_pb2.TusUpload) -> dict[str, str]:
+    """Upload-Expires while unfinished; once completed, the file it became (GoVault-File-Id,
+    beside the tus headers: the id the rest of the API knows the file by)."""
     if upload.state == upload_pb2.UPLOAD_STATE_COMPLETED:
-        return {}
+        return {FILE_ID: upload.file_id}
     expires = timestamp_datetime(upload.expires_at)
     return {"Upload-Expires": format_datetime(expires, usegmt=True)} if expires else {}
 
