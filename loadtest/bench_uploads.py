@@ -243,10 +243,14 @@ class Bench:
                    for t in self.tokens]
         urls = []
         for i in range(n):
-            async with http.post(f"{self.base}/api/upload/tus/", headers={
-                    **headers[i % 8], "Upload-Length": str(20 * MIB),
-                    "Upload-Metadata": TUS_METADATA}) as r:
-                urls.append((i % 8, self.base + r.headers["Location"]))
+            while True:  # a busy machine may refuse one (503): ask again
+                async with http.post(f"{self.base}/api/upload/tus/", headers={
+                        **headers[i % 8], "Upload-Length": str(20 * MIB),
+                        "Upload-Metadata": TUS_METADATA}) as r:
+                    if r.status == 201:
+                        urls.append((i % 8, self.base + r.headers["Location"]))
+                        break
+                await asyncio.sleep(0.5)
 
         async def send(user: int, url: str) -> int:
             async with http.patch(url, data=data, headers={

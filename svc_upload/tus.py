@@ -63,6 +63,8 @@ log = get_logger(__name__)
 # least; a newer request polls for the lease at this pace.
 _HEARTBEAT_MAX_S = 1.0
 _TAKEOVER_POLL_S = 0.2
+# A body this large or more is cut into parts of this size (what an interrupted one may lose).
+LARGE_PART_BYTES = 32 * MIB
 # Part numbers are never reused: the part size leaves half of S3's 10,000 for retries.
 PLANNED_PARTS = S3_MAX_PARTS // 2
 TEMPORARY_PREFIX = "tus/"
@@ -81,10 +83,13 @@ def tus_part_size(length: int | None, rules: UploadRules) -> int:
 
 
 def plan_parts(available: int, part: int, completes: bool) -> list[int]:
-    """The S3 parts `available` bytes become: P bytes each, the last taking the rest (P to
-    2P - 1 bytes; when the upload completes, any size). None below P unless it completes."""
-    n = available // part or (1 if completes and available else 0)
-    return [part] * (n - 1) + [available - part * (n - 1)] if n else []
+    """The S3 parts `available` bytes become: parts of P bytes, larger for a large body (a
+    quarter of it, up to LARGE_PART_BYTES: fewer part boundaries, each a pause in the stream),
+    the last taking the rest (one to two parts' size; when the upload completes, any size).
+    None below P unless it completes."""
+    size = max(part, min(available // 4, LARGE_PART_BYTES))
+    n = available // size or (1 if completes and available else 0)
+    return [size] * (n - 1) + [available - size * (n - 1)] if n else []
 
 
 @dataclass(frozen=True)
@@ -363,29 +368,44 @@ class TusUploads:
         in_parts = tus.received_bytes - tus.tail_bytes  # bytes in recorded parts
         pending: list[Part] = []  # stored, not yet recorded
         all_or_nothing = body.checksum is not None
+        first = await self._tus.next_part_numbers(uid, token, len(sizes)) if sizes else 0
+        if first is None:
+            raise await self._out_of_numbers(uid, tus.received_bytes)
+        recording: asyncio.Task[None] | None = None  # the last part's record, under way
         old_tail = tus.tail_key
-        for index, size in enumerate(sizes):
-            number = await self._tus.next_part_number(uid, token)
-            if number is None:
-                raise await self._out_of_numbers(uid, tus.received_bytes)
-            piece = source.piece(size)
-            try:
-                etag = await self._objects.upload_part_stream(
-                    session.storage_key, upload_id, number, size, piece.stream())
-            except BaseException as exc:
-                raise body.error or exc from None
-            pending.append(Part(number, etag, size, piece.sha256))
-            in_parts += size
-            last = index == len(sizes) - 1
-            if completes and last:
-                break
-            if not all_or_nothing or last:
-                if not await self._tus.record(uid, token, parts=pending, received=in_parts,
-                                              tail=None, release=last):
-                    raise await self._why_not(uid, tus.received_bytes)
-                pending = []
-                await self._forget(old_tail)
-                old_tail = None
+
+        async def record(parts: list[Part], received: int, release: bool,
+                         tail: str | None) -> None:
+            if not await self._tus.record(uid, token, parts=parts, received=received,
+                                          tail=None, release=release):
+                raise await self._why_not(uid, tus.received_bytes)
+            await self._forget(tail)
+
+        try:
+            for index, size in enumerate(sizes):
+                piece = source.piece(size)
+                try:
+                    etag = await self._objects.upload_part_stream(
+                        session.storage_key, upload_id, first + index, size, piece.stream())
+                except BaseException as exc:
+                    raise body.error or exc from None
+                pending.append(Part(first + index, etag, size, piece.sha256))
+                in_parts += size
+                last = index == len(sizes) - 1
+                if completes and last:
+                    break
+                if not all_or_nothing or last:
+                    # recorded while the next part's bytes stream (in order: one at a time)
+                    if recording is not None:
+                        await recording
+                    recording = asyncio.create_task(record(pending, in_parts, last, old_tail))
+                    pending, old_tail = [], None
+            if recording is not None:
+                await recording
+        finally:  # a part already stored is still recorded when a later one fails
+            if recording is not None and not recording.done():
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(recording)
         await source.finish()
         metrics.bytes_received(TUS, body.length)
         if not completes:

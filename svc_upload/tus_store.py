@@ -145,14 +145,15 @@ class PgTusLedger:
             " release_requested = false WHERE upload_uuid = %(id)s AND writer_token = %(token)s",
             {"id": upload_uuid, "token": token})
 
-    async def next_part_number(self, upload_uuid: str, token: str) -> int | None:
-        """A part number nobody used, for the lease holder (renews the lease); None: the lease
-        is lost, or the 10,000 numbers are spent."""
+    async def next_part_numbers(self, upload_uuid: str, token: str, count: int) -> int | None:
+        """The first of `count` part numbers nobody used, for the lease holder (renews the
+        lease); None: the lease is lost, or S3's 10,000 numbers would be spent."""
         row = await self._one(
-            "UPDATE tus_uploads SET next_part = next_part + 1, writer_at = now()"
-            " WHERE upload_uuid = %(id)s AND writer_token = %(token)s AND next_part <= 10000"
-            " RETURNING next_part - 1 AS n", {"id": upload_uuid, "token": token})
-        return None if row is None else int(row["n"])
+            "UPDATE tus_uploads SET next_part = next_part + %(n)s, writer_at = now()"
+            " WHERE upload_uuid = %(id)s AND writer_token = %(token)s"
+            " AND next_part + %(n)s - 1 <= 10000 RETURNING next_part - %(n)s AS first",
+            {"id": upload_uuid, "token": token, "n": count})
+        return None if row is None else int(row["first"])
 
     async def declare_length(self, upload_uuid: str, token: str, length: int) -> bool:
         """Fixes a deferred length (the lease holder's, never below the offset)."""

@@ -48,13 +48,15 @@ def test_no_chunk_size_explains_it(size: int, index: int, length: int) -> None:
     (12 * MIB, False, [5 * MIB, 7 * MIB]),
     (12 * MIB, True, [5 * MIB, 7 * MIB]),
     (10 * MIB + 1, True, [5 * MIB, 5 * MIB + 1]),
+    (60 * MIB, True, [15 * MIB] * 4),               # a large body: fewer, larger parts
+    (200 * MIB, False, [32 * MIB] * 5 + [40 * MIB]),
 ])
 def test_bytes_become_parts(available: int, completes: bool, parts: list[int]) -> None:
     planned = plan_parts(available, 5 * MIB, completes)
     assert planned == parts
     assert sum(planned) == (available if planned or completes else 0)
     assert all(p >= 5 * MIB for p in planned[:-1])
-    assert all(p < 10 * MIB for p in planned)
+    assert all(p < 2 * max(5 * MIB, planned[0]) for p in planned)
 
 
 def test_part_size_leaves_numbers_for_retries() -> None:
