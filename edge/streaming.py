@@ -25,7 +25,7 @@ _DRAIN_LIMIT = 64 * 1024 * 1024
 # What a write into a stream the service already ended may raise; the call's status says why.
 _STREAM_ENDED = (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError)
 Msg = TypeVar("Msg", upload_pb2.UploadChunkRequest, upload_pb2.WriteTusRequest)
-Resp = TypeVar("Resp", upload_pb2.UploadChunkResponse, upload_pb2.TusUpload)
+Resp = TypeVar("Resp", upload_pb2.UploadChunkResponse, upload_pb2.WriteTusResponse)
 
 
 async def _frames(request: web.Request, first: Msg, data: Callable[[bytes], Msg]
@@ -114,9 +114,10 @@ async def send_tus(request: web.Request, header: upload_pb2.TusWriteHeader, iden
                    timeout_s: float) -> upload_pb2.TusUpload:
     """Streams the request body as a tus upload's bytes (WriteTus), the same way."""
     try:
-        return await _stream(request, upstreams(request).upload.WriteTus,
-                             upload_pb2.WriteTusRequest(header=header), _tus_data, identity,
-                             timeout_s)
+        answer = await _stream(request, upstreams(request).upload.WriteTus,
+                               upload_pb2.WriteTusRequest(header=header), _tus_data, identity,
+                               timeout_s)
+        return answer.upload
     except ApiError:
         await _drain(request)
         raise

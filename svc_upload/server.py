@@ -95,15 +95,15 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
     # tus ----------------------------------------------------------------------------------
 
     async def CreateTusUpload(self, request: upload_pb2.CreateTusUploadRequest,
-                              context: Context) -> upload_pb2.TusUpload:
+                              context: Context) -> upload_pb2.CreateTusUploadResponse:
         identity = await caller(context, self._verifier)
         length = request.length_bytes if request.HasField("length_bytes") else None
         view = await self._tus.create(identity.user_id, request.file_name, length,
                                       request.mime_type, request.metadata)
-        return _tus_upload(view)
+        return upload_pb2.CreateTusUploadResponse(upload=_tus_upload(view))
 
     async def WriteTus(self, request_iterator: AsyncIterator[upload_pb2.WriteTusRequest],
-                       context: Context) -> upload_pb2.TusUpload:
+                       context: Context) -> upload_pb2.WriteTusResponse:
         identity = await caller(context, self._verifier)
         frames = request_iterator.__aiter__()
         header = (await _header(frames)).header
@@ -115,12 +115,13 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
         except GoVaultError:
             await _drain(frames)  # as for a chunk: the status after what is still coming
             raise
-        return _tus_upload(view)
+        return upload_pb2.WriteTusResponse(upload=_tus_upload(view))
 
     async def GetTusUpload(self, request: upload_pb2.GetTusUploadRequest,
-                           context: Context) -> upload_pb2.TusUpload:
+                           context: Context) -> upload_pb2.GetTusUploadResponse:
         identity = await caller(context, self._verifier)
-        return _tus_upload(await self._tus.info(identity.user_id, request.upload_uuid))
+        view = await self._tus.info(identity.user_id, request.upload_uuid)
+        return upload_pb2.GetTusUploadResponse(upload=_tus_upload(view))
 
     async def GetTusLimits(self, request: upload_pb2.GetTusLimitsRequest,
                            context: Context) -> upload_pb2.GetTusLimitsResponse:

@@ -188,13 +188,13 @@ async def create(request: web.Request) -> web.Response:
     with_body = bool(request.content_length) or request.content_type == api.OFFSET_OCTET_STREAM
     if with_body:
         _offset_octet_stream(request)
-    created = await call(request, upstreams(request).upload.CreateTusUpload,
+    created = (await call(request, upstreams(request).upload.CreateTusUpload,
                          upload_pb2.CreateTusUploadRequest(
                              file_name=pairs.get("filename") or pairs.get("name") or "untitled",
                              length_bytes=length,
                              mime_type=pairs.get("filetype") or pairs.get("type") or "",
                              metadata=metadata),
-                         identity=identity)
+                         identity=identity)).upload
     location = _location(created.upload_uuid)
     upload = created
     if with_body:
@@ -213,9 +213,10 @@ async def create(request: web.Request) -> web.Response:
 async def head(request: web.Request) -> web.Response:
     identity = await require_identity(request)
     _require_version(request)
-    upload = await call(request, upstreams(request).upload.GetTusUpload,
-                        upload_pb2.GetTusUploadRequest(upload_uuid=_upload_id(request)),
-                        identity=identity, timeout_s=request.app[SETTINGS].upload_rpc_timeout_s)
+    upload = (await call(request, upstreams(request).upload.GetTusUpload,
+                         upload_pb2.GetTusUploadRequest(upload_uuid=_upload_id(request)),
+                         identity=identity,
+                         timeout_s=request.app[SETTINGS].upload_rpc_timeout_s)).upload
     headers = {"Upload-Offset": str(upload.offset_bytes), "Cache-Control": "no-store",
                **_expires(upload)}
     if upload.HasField("length_bytes"):

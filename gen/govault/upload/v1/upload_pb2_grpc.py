@@ -77,17 +77,17 @@ class UploadServiceStub:
         self.CreateTusUpload = channel.unary_unary(
                 '/govault.upload.v1.UploadService/CreateTusUpload',
                 request_serializer=govault_dot_upload_dot_v1_dot_upload__pb2.CreateTusUploadRequest.SerializeToString,
-                response_deserializer=govault_dot_upload_dot_v1_dot_upload__pb2.TusUpload.FromString,
+                response_deserializer=govault_dot_upload_dot_v1_dot_upload__pb2.CreateTusUploadResponse.FromString,
                 _registered_method=True)
         self.WriteTus = channel.stream_unary(
                 '/govault.upload.v1.UploadService/WriteTus',
                 request_serializer=govault_dot_upload_dot_v1_dot_upload__pb2.WriteTusRequest.SerializeToString,
-                response_deserializer=govault_dot_upload_dot_v1_dot_upload__pb2.TusUpload.FromString,
+                response_deserializer=govault_dot_upload_dot_v1_dot_upload__pb2.WriteTusResponse.FromString,
                 _registered_method=True)
         self.GetTusUpload = channel.unary_unary(
                 '/govault.upload.v1.UploadService/GetTusUpload',
                 request_serializer=govault_dot_upload_dot_v1_dot_upload__pb2.GetTusUploadRequest.SerializeToString,
-                response_deserializer=govault_dot_upload_dot_v1_dot_upload__pb2.TusUpload.FromString,
+                response_deserializer=govault_dot_upload_dot_v1_dot_upload__pb2.GetTusUploadResponse.FromString,
                 _registered_method=True)
         self.GetTusLimits = channel.unary_unary(
                 '/govault.upload.v1.UploadService/GetTusLimits',
@@ -226,17 +226,17 @@ def add_UploadServiceServicer_to_server(servicer, server):
             'CreateTusUpload': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateTusUpload,
                     request_deserializer=govault_dot_upload_dot_v1_dot_upload__pb2.CreateTusUploadRequest.FromString,
-                    response_serializer=govault_dot_upload_dot_v1_dot_upload__pb2.TusUpload.SerializeToString,
+                    response_serializer=govault_dot_upload_dot_v1_dot_upload__pb2.CreateTusUploadResponse.SerializeToString,
             ),
             'WriteTus': grpc.stream_unary_rpc_method_handler(
                     servicer.WriteTus,
                     request_deserializer=govault_dot_upload_dot_v1_dot_upload__pb2.WriteTusRequest.FromString,
-                    response_serializer=govault_dot_upload_dot_v1_dot_upload__pb2.TusUpload.SerializeToString,
+                    response_serializer=govault_dot_upload_dot_v1_dot_upload__pb2.WriteTusResponse.SerializeToString,
             ),
             'GetTusUpload': grpc.unary_unary_rpc_method_handler(
                     servicer.GetTusUpload,
                     request_deserializer=govault_dot_upload_dot_v1_dot_upload__pb2.GetTusUploadRequest.FromString,
-                    response_serializer=govault_dot_upload_dot_v1_dot_upload__pb2.TusUpload.SerializeToString,
+                    response_serializer=govault_dot_upload_dot_v1_dot_upload__pb2.GetTusUploadResponse.SerializeToString,
             ),
             'GetTusLimits': grpc.unary_unary_rpc_method_handler(
                     servicer.GetTusLimits,
@@ -486,7 +486,7 @@ class UploadService:
             target,
             '/govault.upload.v1.UploadService/CreateTusUpload',
             govault_dot_upload_dot_v1_dot_upload__pb2.CreateTusUploadRequest.SerializeToString,
-            govault_dot_upload_dot_v1_dot_upload__pb2.TusUpload.FromString,
+            govault_dot_upload_dot_v1_dot_upload__pb2.CreateTusUploadResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -513,7 +513,7 @@ class UploadService:
             target,
             '/govault.upload.v1.UploadService/WriteTus',
             govault_dot_upload_dot_v1_dot_upload__pb2.WriteTusRequest.SerializeToString,
-            govault_dot_upload_dot_v1_dot_upload__pb2.TusUpload.FromString,
+            govault_dot_upload_dot_v1_dot_upload__pb2.WriteTusResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -540,7 +540,7 @@ class UploadService:
             target,
             '/govault.upload.v1.UploadService/GetTusUpload',
             govault_dot_upload_dot_v1_dot_upload__pb2.GetTusUploadRequest.SerializeToString,
-            govault_dot_upload_dot_v1_dot_upload__pb2.TusUpload.FromString,
+            govault_dot_upload_dot_v1_dot_upload__pb2.GetTusUploadResponse.FromString,
             options,
             channel_credentials,
             insecure,
