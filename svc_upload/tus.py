@@ -288,6 +288,9 @@ class TusUploads:
         available = tail + body.length
         completes = declared is not None and tus.received_bytes + body.length == declared
         part = session.part_size_bytes
+        if body.length == 0 and not completes:  # nothing to place (a length declared, at most)
+            await self._source(None, body).finish()
+            return TusView(session, tus.received_bytes, declared, tus.metadata)
         if completes and session.storage_upload_id is None and available < 2 * part:
             claim = await self._ledger.claim_completing(session.upload_uuid, ACTIVE,
                                                         self._rules.completing_lease_s)

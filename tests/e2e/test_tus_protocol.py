@@ -131,8 +131,10 @@ async def test_deferred_length(http: aiohttp.ClientSession, edge_url: str, user:
                          **{"Upload-Length": str(len(data))})
     assert (answer.status, answer.headers["Upload-Offset"]) == (204, str(len(data)))
     assert await stored(http, edge_url, user, "deferred.bin") == data
-    # declared with an empty PATCH, at the end
+    # an empty PATCH changes nothing; declared with an empty PATCH, at the end
     url = await create(http, edge_url, user, None, name="deferred-late.bin")
+    answer = await patch(http, url, user, 0, b"")
+    assert (answer.status, answer.headers["Upload-Offset"]) == (204, "0")
     assert (await patch(http, url, user, 0, data)).status == 204
     answer = await patch(http, url, user, len(data), b"", **{"Upload-Length": str(len(data))})
     assert (answer.status, answer.headers["Upload-Offset"]) == (204, str(len(data)))
