@@ -37,8 +37,16 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
 }
-CORS_METHODS = "GET, POST, PATCH, DELETE, OPTIONS"
-CORS_HEADERS = "Authorization, Content-Type, Upload-UUID, Checksum, X-Request-ID"
+CORS_METHODS = "GET, HEAD, POST, PATCH, DELETE, OPTIONS"
+# tus 1.0 (edge/routes/tus.py): what its clients send, and the answers' headers they read
+TUS_REQUEST_HEADERS = ("Tus-Resumable, Upload-Length, Upload-Offset, Upload-Metadata, "
+                       "Upload-Defer-Length, Upload-Checksum, Upload-Concat")
+TUS_RESPONSE_HEADERS = ("Location, Upload-Offset, Upload-Length, Upload-Metadata, "
+                        "Upload-Defer-Length, Upload-Expires, Upload-Concat, Tus-Resumable, "
+                        "Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm, "
+                        "GoVault-File-Id")
+CORS_HEADERS = ("Authorization, Content-Type, Upload-UUID, Checksum, X-Request-ID, "
+                + TUS_REQUEST_HEADERS)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -122,7 +130,8 @@ def _cors(request: web.Request, response: web.StreamResponse) -> None:
     response.headers["Access-Control-Allow-Origin"] = origin
     response.headers["Vary"] = "Origin"
     response.headers["Access-Control-Expose-Headers"] = (
-        "X-Request-ID, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset")
+        "X-Request-ID, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, "
+        + TUS_RESPONSE_HEADERS)
 
 
 @web.middleware
