@@ -1,5 +1,7 @@
 """Edge middleware: request id, one JSON log line and metrics per request (labelled by route
-template), security headers, CORS, and the error body for everything that goes wrong."""
+template), security headers, CORS, and the error body for everything that goes wrong. A client
+that hung up mid-body is logged and counted with status 499 (CLIENT_CLOSED, `edge.body`), not
+as a server error."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from common.logging import get_logger
 from common.metrics import LATENCY_BUCKETS
+from edge.body import CLOSE_CODES
 from edge.errors import ApiError, error_response
 from edge.keys import REQUEST_ID, SETTINGS, USER_ID
 
@@ -70,6 +73,8 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         except ApiError as exc:
             error_code = exc.code
             response = error_response(exc, request_id)
+            if exc.code in CLOSE_CODES:  # the rest of the body will not be read
+                response.force_close()
         except web.HTTPException as exc:
             error_code, message = _http_exception_code(exc)
             response = error_response(ApiError(error_code, message, _passthrough_headers(exc),
