@@ -227,6 +227,12 @@ class _Stall:
         return self._since is not None and self._loop.time() - self._since >= seconds
 
 
+def _retrieve(done: asyncio.Future[None]) -> None:
+    """Marks a shared probe's outcome as seen (its callers may all have stopped waiting)."""
+    if not done.cancelled():
+        done.exception()
+
+
 @dataclass(frozen=True)
 class Answer:
     status: int
@@ -264,7 +270,9 @@ class S3Client:
         self._signer = minio_client(settings, settings.endpoint)
         self._public_signer = minio_client(settings, settings.public_endpoint)
         self._http: dict[str, aiohttp.ClientSession] = {}
+        self._probing: asyncio.Future[None] | None = None
         self._answered_at = float("-inf")  # loop time of the store's last answer below 500
+        self._unanswered_at = float("-inf")  # loop time a probe last went unanswered
 
     def _session(self, pool: str) -> aiohttp.ClientSession:
         """The connection pool `pool` (_STREAMS, _CONTROL or _PROBE), created on first use inside
@@ -281,6 +289,8 @@ class S3Client:
         return session
 
     async def close(self) -> None:
+        if self._probing is not None:
+            self._probing.cancel()
         sessions, self._http = self._http, {}
         for session in sessions.values():
             await session.close()
@@ -371,7 +381,7 @@ class S3Client:
         not answer a probe either (a store that answers is busy, not gone: keep waiting)."""
         stall_s = self.settings.stall_timeout_s
         while owner is not None:
-            await asyncio.sleep(stall_s / 4)
+            await asyncio.sleep(min(1.0, stall_s / 4))
             if not stall.stalled_for(stall_s):
                 continue
             try:
@@ -404,11 +414,29 @@ class S3Client:
     async def probe(self) -> None:
         """Readiness probe (common.grpc.readiness, and a stalled stream's watchdog): the store is
         up if it answered any call within the last `read_timeout_s` (under load a HEAD waits in
-        the store's queue like everything else: a store that answers is busy, not gone), else
-        if it answers a HEAD in the bucket (of a key nobody writes: 404 is an answer)."""
-        if asyncio.get_running_loop().time() - self._answered_at < self.settings.read_timeout_s:
+        the store's queue like everything else: a store that answers is busy, not gone); down if
+        its last probe went unanswered within `read_timeout_s` and nothing answered since; else
+        up if it answers a HEAD in the bucket (of a key nobody writes: 404 is an answer)."""
+        now = asyncio.get_running_loop().time()
+        if now - self._answered_at < self.settings.read_timeout_s:
             return
-        answer = await self.request(OP_PROBE, "HEAD", ".govault-readiness-probe", pool=_PROBE)
+        if self._unanswered_at > max(self._answered_at, now - self.settings.read_timeout_s):
+            # the last probe went unanswered lately and nothing has answered since
+            raise Unavailable("the object store does not answer")
+        # One HEAD at a time, shared by every caller (the readiness loop, each stalled stream's
+        # watchdog): callers never queue behind each other's probes on the probe's connection.
+        if self._probing is None or self._probing.done():
+            self._probing = asyncio.ensure_future(self._head_probe())
+            self._probing.add_done_callback(_retrieve)
+        await asyncio.shield(self._probing)
+
+    async def _head_probe(self) -> None:
+        try:
+            answer = await self.request(OP_PROBE, "HEAD", ".govault-readiness-probe",
+                                        pool=_PROBE)
+        except Unavailable:
+            self._unanswered_at = asyncio.get_running_loop().time()
+            raise
         if answer.status >= 500:
             raise Unavailable(f"the object store answers HTTP {answer.status}")
 

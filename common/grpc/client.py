@@ -34,13 +34,15 @@ CLIENT_IP = "x-client-ip"
 
 # A peer that stops answering (a frozen process, a dead host, a dropped network) is found by
 # HTTP/2 pings: one goes out after KEEPALIVE_S without anything read from the connection, and a
-# ping unanswered for PING_TIMEOUT_S closes it. The calls on it fail UNAVAILABLE (an idempotent
-# one is retried on another replica; the edge answers 503 with Retry-After), and new calls fail at
-# once while the peer does not answer a new connection: measured 4.0 s from the freeze to the
-# end of a call in flight, new calls after that in under 0.1 s (docs/operations.md). Pings are
-# answered by gRPC's own threads, not the service's event loop, so a busy service is not taken
-# for a frozen one. (gRPC applies `grpc.http2.ping_timeout_ms` to keepalive pings; without it
-# the wait was a minute.) Servers accept pings this often (common.grpc.server).
+# ping unanswered for PING_TIMEOUT_S closes it; the calls on it fail UNAVAILABLE (the edge answers
+# 503 with Retry-After). A new connection to a peer that is still frozen is accepted by its
+# kernel; it is closed when the peer does not acknowledge our HTTP/2 settings within the same
+# bound, so an idempotent call retried onto it fails by then too, and new calls fail at once.
+# Measured against a frozen server: a call in flight ends 4-5 s after the freeze, 7-8 s when
+# retried (docs/operations.md). Pings are answered by gRPC's own threads, not the service's event
+# loop, so a busy service is not taken for a frozen one. (gRPC bounds keepalive pings with
+# `grpc.http2.ping_timeout_ms`, a minute by default.) Servers accept pings this often
+# (common.grpc.server).
 KEEPALIVE_S = 2
 PING_TIMEOUT_S = 3
 
@@ -50,6 +52,7 @@ CHANNEL_OPTIONS = (
     ("grpc.keepalive_time_ms", KEEPALIVE_S * 1000),
     ("grpc.keepalive_timeout_ms", PING_TIMEOUT_S * 1000),
     ("grpc.http2.ping_timeout_ms", PING_TIMEOUT_S * 1000),
+    ("grpc.http2.settings_timeout", PING_TIMEOUT_S * 1000),
     ("grpc.http2.max_pings_without_data", 0),
     ("grpc.keepalive_permit_without_calls", 1),
     # A restarted peer is found again within ~2 s, however long it was down (gRPC's default
