@@ -5,6 +5,7 @@ as a server error."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import uuid
@@ -73,8 +74,6 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         except ApiError as exc:
             error_code = exc.code
             response = error_response(exc, request_id)
-            if exc.code in CLOSE_CODES:  # the rest of the body will not be read
-                response.force_close()
         except web.HTTPException as exc:
             error_code, message = _http_exception_code(exc)
             response = error_response(ApiError(error_code, message, _passthrough_headers(exc),
@@ -88,6 +87,8 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         for name, value in SECURITY_HEADERS.items():  # a route may send its own (a web page's CSP)
             response.headers.setdefault(name, value)
         _cors(request, response)
+        if error_code in CLOSE_CODES:
+            await _answer_and_close(request, response)
         return response
     finally:
         elapsed = time.perf_counter() - start
@@ -101,6 +102,16 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
             user_id=request.get(USER_ID),
             duration_ms=round(elapsed * 1000, 2),
         )
+
+
+async def _answer_and_close(request: web.Request, response: web.StreamResponse) -> None:
+    """Sends the answer, then closes the connection at once: the rest of the body will not be
+    read (aiohttp would otherwise keep reading and ignoring it for up to 10 s first)."""
+    response.force_close()
+    with contextlib.suppress(ConnectionError):  # a client gone cannot read it
+        await response.prepare(request)
+        await response.write_eof()
+    request.protocol.force_close()
 
 
 def _http_exception_code(exc: web.HTTPException) -> tuple[str, str]:
