@@ -31,9 +31,9 @@ from minio import Minio
 
 from compose import Stack
 from loadtest.audit import open_multipart_uploads
-from tests.e2e.test_slow_clients import Silent
 from tests.faults.checks import service_command
 from tests.support.processes import start_edge, start_service
+from tests.support.raw_http import Silent
 from tests.support.users import User, new_user
 
 pytestmark = pytest.mark.e2e

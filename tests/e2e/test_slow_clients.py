@@ -16,10 +16,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
@@ -27,6 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from compose import Stack
 from tests.fixtures.logs import ServiceLog
+from tests.support.raw_http import Silent
 from tests.support.users import User, new_user
 
 pytestmark = pytest.mark.e2e
@@ -35,42 +34,6 @@ MIB = 1024 * 1024
 BODY_TIMEOUT_S = 10  # the stack's default GOVAULT_BODY_TIMEOUT_S
 STREAMS_PER_USER = 16  # the stack's default GOVAULT_MAX_STREAMS_PER_USER
 CHUNK_ROUTE = "/api/upload/proxy/chunk"
-
-
-class Silent:
-    """A raw HTTP request whose head and first bytes were sent, then nothing more."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.opened = time.monotonic()
-
-    @classmethod
-    async def open(cls, base: str, path: str, headers: dict[str, str], length: int,
-                   first: bytes) -> Silent:
-        url = urlsplit(base)
-        reader, writer = await asyncio.open_connection(url.hostname, url.port)
-        head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-        writer.write(f"POST {path} HTTP/1.1\r\nHost: {url.netloc}\r\n{head}"
-                     f"Content-Length: {length}\r\n\r\n".encode() + first)
-        await writer.drain()
-        return cls(reader, writer)
-
-    async def answer(self) -> tuple[int, bytes, float]:
-        """The status, the body and the seconds since the request went silent; waits for the
-        server (generously: a hang fails the test, it does not stall the suite)."""
-        try:
-            async with asyncio.timeout(6 * BODY_TIMEOUT_S):
-                head = await self.reader.readuntil(b"\r\n\r\n")
-                lines = head.decode().split("\r\n")
-                fields = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
-                payload = await self.reader.readexactly(int(fields.get("Content-Length", "0")))
-            return int(lines[0].split()[1]), payload, time.monotonic() - self.opened
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        self.writer.close()
 
 
 async def _session(http: aiohttp.ClientSession, base: str, user: User, size: int,
