@@ -34,6 +34,7 @@ from loadtest.audit import open_multipart_uploads
 from tests.faults.checks import service_command
 from tests.support.processes import start_edge, start_service
 from tests.support.raw_http import Silent
+from tests.support.ready import watch_ready
 from tests.support.users import User, new_user
 
 pytestmark = pytest.mark.e2e
@@ -119,14 +120,6 @@ class Victim:
                 self.results.append((flow.__name__, status, what))
 
 
-async def _watch_ready(http: aiohttp.ClientSession, base: str, stop: asyncio.Event,
-                       seen: Counter[int]) -> None:
-    while not stop.is_set():
-        async with http.get(f"{base}/ready") as r:
-            seen[r.status] += 1
-        await asyncio.sleep(0.5)
-
-
 async def _silent_chunks(base: str, attacker: User, sessions: list[str]) -> list[int]:
     """One round: a silent chunk per session, opened at OPEN_PER_S; the statuses answered."""
     async def one(upload_uuid: str) -> int:
@@ -165,7 +158,7 @@ async def test_one_account_with_silent_chunks_stops_nobody_and_leaves_nothing(
     stop = asyncio.Event()
     ready: Counter[int] = Counter()
     background = [asyncio.create_task(victim.keep_uploading(stop)),
-                  asyncio.create_task(_watch_ready(http, base, stop, ready))]
+                  asyncio.create_task(watch_ready(http, base, stop, ready))]
     answered: Counter[int] = Counter()
     try:
         for _ in range(ROUNDS):

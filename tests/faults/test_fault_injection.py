@@ -42,6 +42,7 @@ from tests.fixtures.stacks import (
     stop_stack,
 )
 from tests.support.raw_http import Silent
+from tests.support.ready import watch_ready
 
 pytestmark = pytest.mark.faults
 
@@ -281,7 +282,7 @@ async def test_stalled_clients_under_upload_load_cost_the_others_nothing(
     ready: Counter[int] = Counter()
     tasks = [asyncio.create_task(keep_uploading(client, method, stop))
              for client, method in zip(workers, ["proxy", "multipart"] * 2, strict=True)]
-    watcher = asyncio.create_task(_watch_ready(http, base, stop, ready))
+    watcher = asyncio.create_task(watch_ready(http, base, stop, ready))
     answered: Counter[int] = Counter()
     hang_ups = 0
     try:
@@ -307,11 +308,3 @@ async def test_stalled_clients_under_upload_load_cost_the_others_nothing(
     assert seen.server_errors == [] and seen.gave_up == 0, seen
     assert len(seen.stored) >= 4 and set(ready) == {200}, (len(seen.stored), ready)
     await assert_nothing_lost_nothing_left(fault_stack, http, workers, seen)
-
-
-async def _watch_ready(http: aiohttp.ClientSession, base: str, stop: asyncio.Event,
-                       seen: Counter[int]) -> None:
-    while not stop.is_set():
-        async with http.get(f"{base}/ready") as response:
-            seen[response.status] += 1
-        await asyncio.sleep(0.5)
