@@ -49,15 +49,22 @@ def _chunk_headers(user: User, upload_uuid: str) -> dict[str, str]:
             "Content-Type": "application/octet-stream"}
 
 
+async def _now(http: aiohttp.ClientSession, base: str, user: User,
+               upload_uuid: str) -> dict[str, Any]:
+    """GET /api/upload/status, as it is now."""
+    async with http.get(f"{base}/api/upload/status", params={"upload_uuid": upload_uuid},
+                        headers=user.auth) as r:
+        assert r.status == 200, await r.text()
+        body: dict[str, Any] = await r.json()
+        return body
+
+
 async def _status(http: aiohttp.ClientSession, base: str, user: User,
                   upload_uuid: str) -> dict[str, Any]:
     """The session's status once the service has settled a cancelled chunk (a one-chunk file's
     claim is released just after the edge's answer)."""
     for _ in range(100):
-        async with http.get(f"{base}/api/upload/status", params={"upload_uuid": upload_uuid},
-                            headers=user.auth) as r:
-            assert r.status == 200, await r.text()
-            body: dict[str, Any] = await r.json()
+        body = await _now(http, base, user, upload_uuid)
         if body["status"] != "completing":
             break
         await asyncio.sleep(0.1)
@@ -152,15 +159,18 @@ async def test_chunk_streams_beyond_the_per_account_cap_are_429_at_once(
     held = [await Silent.open(edge_url, f"{CHUNK_ROUTE}?id=0", _chunk_headers(user, uid), MIB,
                               b"x" * 1024) for uid in sessions[:STREAMS_PER_USER]]
     try:
-        # the held streams take their slots as the edge reads their heads: poll (bounded) with
-        # a short chunk, which a free slot would answer at once with 400 CHUNK_SIZE_MISMATCH
-        for _ in range(100):
-            async with http.post(f"{edge_url}{CHUNK_ROUTE}?id=0", data=b"x" * 100,
-                                 headers=_chunk_headers(user, sessions[-1])) as r:
-                refused = await r.json()
-                if r.status == 429:
+        # each held stream has its slot once its one-chunk session is claimed for it (its
+        # stream reached the upload service): wait for that, then the next chunk is refused
+        for upload_uuid in sessions[:STREAMS_PER_USER]:
+            for _ in range(100):
+                if (await _now(http, edge_url, user, upload_uuid))["status"] == "completing":
                     break
-            await asyncio.sleep(0.1)
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError(f"the stream of {upload_uuid} never reached the service")
+        async with http.post(f"{edge_url}{CHUNK_ROUTE}?id=0", data=b"x" * 100,
+                             headers=_chunk_headers(user, sessions[-1])) as r:
+            refused = await r.json()
         assert r.status == 429 and refused["code"] == "TOO_MANY_STREAMS", refused
         assert r.headers.get("Retry-After"), r.headers
 
