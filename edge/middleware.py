@@ -1,8 +1,11 @@
 """Edge middleware: request id, one JSON log line and metrics per request (labelled by route
-template), security headers, CORS, and the error body for everything that goes wrong."""
+template), security headers, CORS, and the error body for everything that goes wrong. A client
+that hung up mid-body is logged and counted with status 499 (CLIENT_CLOSED, `edge.body`), not
+as a server error."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import uuid
@@ -14,6 +17,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from common.logging import get_logger
 from common.metrics import LATENCY_BUCKETS
+from edge.body import CLOSE_CODES
 from edge.errors import ApiError, error_response
 from edge.keys import REQUEST_ID, SETTINGS, USER_ID
 
@@ -91,6 +95,8 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         for name, value in SECURITY_HEADERS.items():  # a route may send its own (a web page's CSP)
             response.headers.setdefault(name, value)
         _cors(request, response)
+        if error_code in CLOSE_CODES:
+            await _answer_and_close(request, response)
         return response
     finally:
         elapsed = time.perf_counter() - start
@@ -104,6 +110,16 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
             user_id=request.get(USER_ID),
             duration_ms=round(elapsed * 1000, 2),
         )
+
+
+async def _answer_and_close(request: web.Request, response: web.StreamResponse) -> None:
+    """Sends the answer, then closes the connection at once: the rest of the body will not be
+    read (aiohttp would otherwise keep reading and ignoring it for up to 10 s first)."""
+    response.force_close()
+    with contextlib.suppress(ConnectionError):  # a client gone cannot read it
+        await response.prepare(request)
+        await response.write_eof()
+    request.protocol.force_close()
 
 
 def _http_exception_code(exc: web.HTTPException) -> tuple[str, str]:
