@@ -68,23 +68,30 @@ def test_put_to_tusd_stores_the_exact_file(tusd: Tusd, cli: Cli, tmp_path: Path,
     assert resume_records(cli) == {}
 
 
+def killed_once_tusd_has(tusd: Tusd, cli: Cli, args: list[str], least: int) -> str:
+    """Starts `govault put ARGS` slowly and kills it (SIGKILL) once tusd has written `least`
+    bytes of the upload; the upload's URL."""
+    proc = cli.start("put", *args, "--limit-rate", "8MiB")
+    try:
+        wait_for(lambda: bool(resume_records(cli)), what="the resume record")
+        (record,) = resume_records(cli).values()
+        url = str(record["upload_url"])
+        wait_for(lambda: received(tusd, url) >= least, what=f"{least} bytes on tusd")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        proc.kill()
+        proc.wait()
+    return url
+
+
 @pytest.mark.parametrize("chunk", ["2MiB", "0"])
 def test_a_killed_put_resumes_from_tusds_offset(tusd: Tusd, cli: Cli, tmp_path: Path,
                                                 chunk: str) -> None:
     size = 40 * MIB
     source = random_file(tmp_path / "big.bin", size)
     args = [str(source), "--method", "tus", "--tus-url", tusd.url, "--tus-chunk-size", chunk]
-    proc = cli.start("put", *args, "--limit-rate", "8MiB")
-    try:
-        wait_for(lambda: bool(resume_records(cli)), what="the resume record")
-        (record,) = resume_records(cli).values()
-        url = record["upload_url"]
-        wait_for(lambda: received(tusd, url) >= 10 * MIB, what="10 MiB on tusd")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    finally:
-        proc.kill()
-        proc.wait()
+    url = killed_once_tusd_has(tusd, cli, args, 10 * MIB)
     kept = offset(url)
     assert 10 * MIB <= kept < size
 
@@ -100,17 +107,7 @@ def test_a_killed_put_resumes_from_tusds_offset(tusd: Tusd, cli: Cli, tmp_path: 
 def test_an_upload_tusd_no_longer_has_starts_over(tusd: Tusd, cli: Cli, tmp_path: Path) -> None:
     source = random_file(tmp_path / "gone.bin", 24 * MIB)
     args = [str(source), "--method", "tus", "--tus-url", tusd.url, "--tus-chunk-size", "1MiB"]
-    proc = cli.start("put", *args, "--limit-rate", "4MiB")
-    try:
-        wait_for(lambda: bool(resume_records(cli)), what="the resume record")
-        (record,) = resume_records(cli).values()
-        url = record["upload_url"]
-        wait_for(lambda: received(tusd, url) >= 2 * MIB, what="2 MiB on tusd")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    finally:
-        proc.kill()
-        proc.wait()
+    url = killed_once_tusd_has(tusd, cli, args, 2 * MIB)
     gone = httpx.delete(url, headers={"Tus-Resumable": "1.0.0"})  # termination
     assert gone.status_code == 204, gone
 
