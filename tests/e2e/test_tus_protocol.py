@@ -120,6 +120,27 @@ async def test_creation_with_part_of_the_upload(http: aiohttp.ClientSession, edg
     assert await stored(http, edge_url, user, "half.bin") == data
 
 
+@pytest.mark.parametrize("size", [MIB, 12 * MIB], ids=["one-object", "parts"])
+async def test_a_creation_whose_body_fails_names_the_upload(
+        http: aiohttp.ClientSession, edge_url: str, user: User, stack: Stack,
+        size: int) -> None:
+    """creation-with-upload is one call into the service: when its body is refused (a wrong
+    checksum), the upload exists all the same, the answer names it (Location), nothing of the
+    body is kept, and the client resumes it from offset 0."""
+    data = os.urandom(size)
+    answer = await tus(http, "POST", edge_url + BASE, user,
+                       {**OCTETS, "Upload-Length": str(size),
+                        "Upload-Metadata": metadata(filename="retried.bin"),
+                        "Upload-Checksum": checksum("sha256", data[:-1] + b"!")}, data)
+    assert (answer.status, answer.body["code"]) == (460, "UPLOAD_CHECKSUM_MISMATCH")
+    url = edge_url + answer.headers["Location"]
+    assert (await head(http, url, user)).headers["Upload-Offset"] == "0"
+    assert temporary_objects(stack, upload_uuid(url)) == []
+    answer = await patch(http, url, user, 0, data)
+    assert (answer.status, answer.headers["Upload-Offset"]) == (204, str(size))
+    assert await stored(http, edge_url, user, "retried.bin") == data
+
+
 async def test_deferred_length(http: aiohttp.ClientSession, edge_url: str, user: User) -> None:
     data = os.urandom(6 * MIB + 5)
     url = await create(http, edge_url, user, None, name="deferred.bin")
@@ -262,6 +283,11 @@ async def test_quota_at_creation_is_413(http: aiohttp.ClientSession, edge_url: s
     set_quota(stack, user.email, "3MiB")
     answer = await tus(http, "POST", edge_url + BASE, user, {"Upload-Length": str(4 * MIB)})
     assert (answer.status, answer.body["code"]) == (413, "QUOTA_EXCEEDED")
+    # the same with the body (creation-with-upload): no upload to name, nothing held
+    answer = await tus(http, "POST", edge_url + BASE, user,
+                       {**OCTETS, "Upload-Length": str(4 * MIB)}, os.urandom(4 * MIB))
+    assert (answer.status, answer.body["code"]) == (413, "QUOTA_EXCEEDED")
+    assert "Location" not in answer.headers
     url = await create(http, edge_url, user, None)  # deferred: the quota applies when declared
     answer = await patch(http, url, user, 0, os.urandom(MIB),
                          **{"Upload-Length": str(4 * MIB)})
