@@ -176,7 +176,12 @@ class TusUploads:
     async def info(self, owner_id: str, upload_uuid: str) -> TusView:
         session, tus = await self._owned(owner_id, upload_uuid)
         if session.state == COMPLETING:
-            session = await self._completion.await_completion(session)
+            try:
+                session = await self._completion.await_completion(session)
+            except FailedPrecondition:
+                # the claim ended without a file (a whole body that failed, or whose writer
+                # died before its bytes were in): the upload takes bytes again, from its offset
+                session, tus = await self._owned(owner_id, upload_uuid)
         error = state_error(session, now())
         if error is not None:
             raise error

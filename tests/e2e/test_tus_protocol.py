@@ -33,6 +33,8 @@ from tests.support.tus import (
     temporary_objects,
     tus,
     upload_uuid,
+    wait_for_state,
+    wait_for_upload_calls,
     wait_for_writer,
 )
 from tests.support.users import User, new_user
@@ -338,6 +340,33 @@ async def test_a_newer_request_takes_over_from_one_whose_client_stalled(
     body.go.set()
     assert await first == (423, "UPLOAD_LOCKED")
     assert await stored(http, edge_url, user, "taken-over.bin") == data
+
+
+async def test_head_while_a_whole_body_is_written_then_refused(
+        http: aiohttp.ClientSession, edge_url: str, user: User, stack: Stack) -> None:
+    """A PATCH carrying the whole upload holds it claimed for completion while it streams; a
+    HEAD meanwhile waits for its outcome, and when the body is refused (a wrong checksum) the
+    HEAD answers the offset the upload is back at (0), not an error."""
+    url = await create(http, edge_url, user, 8 * MIB, name="refused-whole.bin")
+    body = SlowBody(8 * MIB)
+    sent = {"Tus-Resumable": "1.0.0", **user.auth, **OCTETS, "Upload-Offset": "0",
+            "Content-Length": str(8 * MIB),
+            "Upload-Checksum": checksum("sha256", b"not these bytes")}
+
+    async def whole() -> int:
+        async with aiohttp.ClientSession() as other, other.patch(url, headers=sent,
+                                                                  data=body()) as r:
+            return r.status
+
+    first = asyncio.create_task(whole())
+    await body.started.wait()
+    await wait_for_state(stack, upload_uuid(url), "completing")
+    during = asyncio.create_task(head(http, url, user))
+    await wait_for_upload_calls(stack, 2)  # the PATCH's and the HEAD's
+    body.go.set()
+    assert await first == 460
+    answer = await during
+    assert (answer.status, answer.headers["Upload-Offset"]) == (200, "0"), answer
 
 
 async def test_cors_exposes_the_tus_headers(http: aiohttp.ClientSession, edge_url: str,
