@@ -161,30 +161,29 @@ def audit(stack: Stack) -> dict[str, Any]:
 
 async def wait_for_writer(stack: Stack, upload: str, deadline_s: float = 60.0) -> None:
     """Until a request holds the upload's writer lease (fails after `deadline_s`)."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline_s
-    while loop.time() < end:
-        with psycopg.connect(stack.database_urls["upload"], autocommit=True) as conn:
-            row = conn.execute("SELECT writer_token FROM tus_uploads WHERE upload_uuid = %s",
-                               (upload,)).fetchone()
-        if row is not None and row[0] is not None:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no writer took upload {upload} within {deadline_s} s")
+    await _wait_for_ledger(stack, "SELECT writer_token IS NOT NULL FROM tus_uploads"
+                           " WHERE upload_uuid = %s", upload, True,
+                           f"no writer took upload {upload}", deadline_s)
 
 
 async def wait_for_state(stack: Stack, upload: str, state: str, deadline_s: float = 60.0) -> None:
     """Until the upload's session is in `state` (fails after `deadline_s`)."""
+    await _wait_for_ledger(stack, "SELECT state FROM upload_sessions WHERE upload_uuid = %s",
+                           upload, state, f"upload {upload} was not {state}", deadline_s)
+
+
+async def _wait_for_ledger(stack: Stack, query: str, upload: str, wanted: object, what: str,
+                           deadline_s: float) -> None:
+    """Until `query` (one row, one value) about the upload answers `wanted`."""
     loop = asyncio.get_running_loop()
     end = loop.time() + deadline_s
     while loop.time() < end:
         with psycopg.connect(stack.database_urls["upload"], autocommit=True) as conn:
-            row = conn.execute("SELECT state FROM upload_sessions WHERE upload_uuid = %s",
-                               (upload,)).fetchone()
-        if row is not None and row[0] == state:
+            row = conn.execute(query, (upload,)).fetchone()
+        if row is not None and row[0] == wanted:
             return
         await asyncio.sleep(0.05)
-    raise AssertionError(f"upload {upload} was not {state} within {deadline_s} s")
+    raise AssertionError(f"{what} within {deadline_s} s")
 
 
 async def wait_for_upload_calls(stack: Stack, n: int, deadline_s: float = 60.0) -> None:
