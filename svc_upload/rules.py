@@ -10,7 +10,8 @@ import math
 import re
 from datetime import UTC, datetime
 
-from common.errors import Conflict, FailedPrecondition, GoVaultError, InvalidArgument
+from common.errors import GoVaultError, InvalidArgument
+from svc_upload import errors
 from svc_upload.config import UploadRules
 from svc_upload.models import ABORTED, ACTIVE, EXPIRED, FAILED, PROXY, Part, Session
 
@@ -27,7 +28,7 @@ def validate_size(size: int, max_bytes: int) -> int:
     if size < 0:  # 0 is an empty file: one empty chunk or part (README "Empty files")
         raise InvalidArgument("file_size_bytes must not be negative")
     if size > max_bytes:
-        raise InvalidArgument(f"file_size_bytes must be at most {max_bytes}", "FILE_TOO_LARGE")
+        raise errors.file_too_large(max_bytes)
     return size
 
 
@@ -43,8 +44,8 @@ def proxy_chunk_size(requested: int | None, default: int, file_size: int) -> int
         raise InvalidArgument("chunk_size_bytes must be between 5 MiB (5242880) and 5 GiB "
                               "(5368709120)")
     if math.ceil(file_size / requested) > S3_MAX_PARTS:
-        raise InvalidArgument("the file would need more than 10,000 chunks: use larger chunks",
-                              "CHUNK_OUT_OF_RANGE")
+        raise errors.chunk_out_of_range("the file would need more than 10,000 chunks: use "
+                                        "larger chunks")
     return requested
 
 
@@ -67,12 +68,12 @@ def presign_expiry_s(rules: UploadRules) -> int:
 def state_error(session: Session, now: datetime) -> GoVaultError | None:
     """Why a session can take no more chunks/parts/completes, or None if it still can."""
     if session.state == ABORTED:
-        return Conflict("the upload was aborted", "UPLOAD_ABORTED")
+        return errors.upload_aborted()
     if session.state == EXPIRED or (session.state in ACTIVE and session.expires_at <= now):
-        return Conflict("the upload session expired", "UPLOAD_EXPIRED")
+        return errors.upload_expired()
     if session.state == FAILED:
         reason = f": {session.failure_reason}" if session.failure_reason else ""
-        return Conflict(f"the upload failed{reason}", "UPLOAD_FAILED")
+        return errors.upload_failed(f"the upload failed{reason}")
     return None
 
 
@@ -82,7 +83,7 @@ def require_all_parts(session: Session, parts: list[Part]) -> None:
     if missing:
         noun = "chunks" if session.method == PROXY else "parts"
         shown = [n - 1 for n in missing] if session.method == PROXY else missing
-        raise FailedPrecondition(f"missing {noun}: {list_numbers(shown)}", "PARTS_MISSING")
+        raise errors.parts_missing(f"missing {noun}: {list_numbers(shown)}")
 
 
 def list_numbers(numbers: list[int], limit: int = 50) -> str:

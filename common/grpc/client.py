@@ -11,16 +11,13 @@ import structlog
 from common.errors import (
     CODES,
     ERROR_CODE_KEY,
+    GENERIC,
     RETRY_AFTER_KEY,
-    AlreadyExists,
-    Conflict,
-    FailedPrecondition,
     GoVaultError,
-    InvalidArgument,
-    NotFound,
     QuotaExceeded,
     ResourceExhausted,
     Unavailable,
+    kind_of,
 )
 from common.logging import get_logger
 
@@ -145,39 +142,34 @@ def current_request_id() -> str | None:
     return value if isinstance(value, str) else None
 
 
-# What the callee said about our request, kept as the same domain error (and stable code) so the
-# caller's client gets the callee's answer. Every other status (UNAVAILABLE, DEADLINE_EXCEEDED,
-# CANCELLED, INTERNAL, UNKNOWN, UNIMPLEMENTED, and UNAUTHENTICATED / PERMISSION_DENIED, which
-# between services mean our service credential is wrong) is not the end client's fault and may
-# pass on a retry: Unavailable.
-_CALLER_ERRORS: dict[grpc.StatusCode, type[GoVaultError]] = {
-    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
-    grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
-    grpc.StatusCode.NOT_FOUND: NotFound,
-    grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
-    grpc.StatusCode.ABORTED: Conflict,
-}
+# What the callee said about our request is kept as the same domain error (and stable code), so
+# the caller's client gets the callee's answer. Every other status (UNAVAILABLE,
+# DEADLINE_EXCEEDED, CANCELLED, INTERNAL, UNKNOWN, UNIMPLEMENTED, and UNAUTHENTICATED /
+# PERMISSION_DENIED, which between services mean our service credential is wrong) is not the end
+# client's fault and may pass on a retry: Unavailable.
+_CALLERS_FAULT = frozenset({"INVALID_ARGUMENT", "FAILED_PRECONDITION", "NOT_FOUND",
+                            "ALREADY_EXISTS", "ABORTED", "RESOURCE_EXHAUSTED"})
 
 
 def rpc_error_to_domain(exc: grpc.aio.AioRpcError, callee: str) -> GoVaultError:
     """The domain error for a failed call to the `callee` service ("files", "auth")."""
-    status = exc.code()
+    status = exc.code().name
     trailers = dict(exc.trailing_metadata() or ())
-    code = trailers.get(ERROR_CODE_KEY)
-    stable = code if isinstance(code, str) and code in CODES else None
-    caller_error = _CALLER_ERRORS.get(status)
-    if caller_error is not None:
-        return caller_error(f"the {callee} service refused the request: {exc.details()}",
-                            stable if stable and CODES[stable] < 500 else None)
-    if status == grpc.StatusCode.RESOURCE_EXHAUSTED and stable == "QUOTA_EXCEEDED":
-        return QuotaExceeded(exc.details() or "storage quota exceeded")
-    if status == grpc.StatusCode.RESOURCE_EXHAUSTED:
-        retry_after = trailers.get(RETRY_AFTER_KEY)
-        wait = int(retry_after) if isinstance(retry_after, str) and retry_after.isdecimal() else 1
-        return ResourceExhausted(f"the {callee} service is busy, retry shortly",
-                                 stable, retry_after_s=max(1, min(wait, 3600)))
-    if status not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
-                      grpc.StatusCode.CANCELLED):
-        log.warning("upstream_rpc_failed", callee=callee, status=status.name,
-                    error_code=stable, details=exc.details())
+    sent = trailers.get(ERROR_CODE_KEY)
+    code = (sent if isinstance(sent, str) and sent in CODES and CODES[sent].grpc == status
+            else GENERIC.get(status))
+    if status in _CALLERS_FAULT and code is not None:
+        kind = kind_of(code)
+        if kind is QuotaExceeded:
+            return QuotaExceeded(exc.details() or "storage quota exceeded", code)
+        if kind is ResourceExhausted:
+            retry_after = trailers.get(RETRY_AFTER_KEY)
+            wait = (int(retry_after) if isinstance(retry_after, str) and retry_after.isdecimal()
+                    else 1)
+            return ResourceExhausted(f"the {callee} service is busy, retry shortly", code,
+                                     retry_after_s=max(1, min(wait, 3600)))
+        return kind(f"the {callee} service refused the request: {exc.details()}", code)
+    if status not in ("UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED"):
+        log.warning("upstream_rpc_failed", callee=callee, status=status,
+                    error_code=sent if isinstance(sent, str) else None, details=exc.details())
     return Unavailable(f"the {callee} service is unavailable, retry shortly")
