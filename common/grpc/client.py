@@ -4,9 +4,15 @@ the one way a service turns another service's error status back into a domain er
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import grpc
 import structlog
+from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.descriptor_pb2 import MethodOptions
+from govault.auth.v1 import auth_pb2
+from govault.files.v1 import files_pb2
+from govault.upload.v1 import upload_pb2
 
 from common.errors import (
     CODES,
@@ -50,31 +56,24 @@ CHANNEL_OPTIONS = (
 )
 
 
-# Methods a client may send again when their first attempt ended UNAVAILABLE (the replica died
-# or refused the connection before answering): reads, and writes whose repetition leaves the same
-# state and answers the same. Left out on purpose, because a repeat after a lost answer would
-# hurt: SignUp (the second attempt answers EMAIL_TAKEN), Refresh (the second attempt presents a
-# rotated token, which is reuse: the whole family is revoked), DeleteFile and RemoveShare (the
-# second answers 404 for a deletion that happened), CopyFile (a second copy), the Create*Session
-# calls (a second session and S3 upload, left to expire), and the UploadChunk stream (never
-# retried by the channel: the edge answers 503 and the client's own retry resumes from
-# GET /api/upload/status, on whichever replica is alive). Login is repeated: a repeat only issues
-# one more refresh token family that is never used and expires.
-IDEMPOTENT_METHODS: dict[str, tuple[str, ...]] = {
-    "govault.auth.v1.AuthService": (
-        "GetUser", "GetPublicKeys", "ResolveUsers", "Login", "Logout",
-    ),
-    "govault.files.v1.FilesService": (
-        "RegisterFile", "ListOwned", "ListShared", "ListShortcuts", "GetFile", "GetDownloadUrl",
-        "ListShares", "RenameFile", "AddShares", "UpdateShare", "CreatePublicLink",
-        "DeletePublicLink", "CreateShortcut", "DeleteShortcut",
-        # keyed by the upload: reserving or releasing the same upload again changes nothing
-        "GetUsage", "ReserveQuota", "ReleaseQuota",
-    ),
-    "govault.upload.v1.UploadService": (
-        "GetStatus", "PresignParts", "RegisterPart", "CompleteMultipart", "Abort",
-    ),
-}
+# The services a GoVault channel calls; whether a method may be sent again is stated on each rpc
+# in its proto (`option idempotency_level`).
+SERVICES: tuple[ServiceDescriptor, ...] = tuple(
+    file.services_by_name[name] for file, name in (
+        (auth_pb2.DESCRIPTOR, "AuthService"), (files_pb2.DESCRIPTOR, "FilesService"),
+        (upload_pb2.DESCRIPTOR, "UploadService")))
+_SAFE_TO_REPEAT = frozenset({MethodOptions.NO_SIDE_EFFECTS, MethodOptions.IDEMPOTENT})
+
+
+def retried_methods(services: Sequence[ServiceDescriptor] = SERVICES) -> dict[str, list[str]]:
+    """Service full name → the unary methods whose proto marks them NO_SIDE_EFFECTS or
+    IDEMPOTENT: the ones a channel may send again (streams never: the channel would buffer
+    their bytes)."""
+    return {service.full_name: [
+        method.name for method in service.methods
+        if method.GetOptions().idempotency_level in _SAFE_TO_REPEAT
+        and not method.client_streaming and not method.server_streaming]
+        for service in services}
 
 
 def service_config() -> str:
@@ -85,8 +84,9 @@ def service_config() -> str:
       replica takes its share and a replica whose connection breaks leaves the rotation at once;
     - client-side health checking (`grpc.health.v1.Health/Watch`, the server's overall status):
       a replica that is up but NOT_SERVING (draining after SIGTERM) is skipped as well;
-    - a retry policy for `IDEMPOTENT_METHODS` on UNAVAILABLE only: the next attempt is picked by
-      round_robin, i.e. goes to another replica. Retries stay within the call's deadline.
+    - a retry policy for `retried_methods()` (read from the protos' `idempotency_level`) on
+      UNAVAILABLE only: the next attempt is picked by round_robin, i.e. goes to another replica.
+      Retries stay within the call's deadline.
     """
     retry = {
         "maxAttempts": 4,
@@ -100,7 +100,7 @@ def service_config() -> str:
         "healthCheckConfig": {"serviceName": ""},
         "methodConfig": [{
             "name": [{"service": service, "method": method}
-                     for service, methods in IDEMPOTENT_METHODS.items() for method in methods],
+                     for service, methods in retried_methods().items() for method in methods],
             "retryPolicy": retry,
         }],
         # Retries stop while more than half of a (large) token budget is spent: a whole

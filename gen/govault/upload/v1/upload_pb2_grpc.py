@@ -80,13 +80,16 @@ class UploadServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def CreateProxySession(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Never repeated: a repeat would open a second session, left to expire.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def UploadChunk(self, request_iterator, context):
         """Client stream: the first frame is a header, the following frames carry the chunk's bytes.
+        Re-sending a chunk converges, but the channel repeats no stream (it would buffer the bytes):
+        after UNAVAILABLE the edge answers 503 and the client resumes from GetStatus.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -99,7 +102,8 @@ class UploadServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreateMultipartSession(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Never repeated: a repeat would open a second session and S3 upload, left to expire.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
