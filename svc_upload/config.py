@@ -1,4 +1,5 @@
-"""Upload service settings, read once from `GOVAULT_*` variables (see CONTRIBUTING.md)."""
+"""Upload service settings, read once from `GOVAULT_*` variables (docs/configuration.md is
+generated from them)."""
 
 from __future__ import annotations
 
@@ -20,17 +21,23 @@ class UploadServer(GrpcServerSettings):
 
 
 class UploadRules(Settings):
-    # default proxy chunk size, a session may ask for its own (at least 5 MiB in a service: see
-    # UploadSettings)
-    chunk_size_bytes: int = var("UPLOAD_CHUNK_SIZE_BYTES", 5 * MIB, ge=1)
-    max_file_size_bytes: int = var("UPLOAD_MAX_FILE_SIZE_BYTES", 50 * 1024 * MIB, ge=1)
-    # a session not completed by then is expired by the reaper
-    session_ttl_s: float = var("UPLOAD_SESSION_TTL_S", 24 * 3600.0, gt=0)
-    presign_expiry_s: int = var("UPLOAD_PRESIGN_EXPIRY_S", 900)  # presigned part URLs
-    # a `completing` claim older than this may be taken over
-    completing_lease_s: float = var("UPLOAD_COMPLETING_LEASE_S", 300.0, ge=0)
-    # how long a loser of the completion race waits for the winner
-    completion_wait_s: float = var("UPLOAD_COMPLETION_WAIT_S", 60.0, ge=0)
+    chunk_size_bytes: int = var("UPLOAD_CHUNK_SIZE_BYTES", 5 * MIB, ge=1, description=(
+        "proxy chunk size of a session whose client names none (at least 5 MiB, S3's smallest "
+        "part; raised to the next MiB multiple for a file that would need more than 10,000 "
+        "chunks)"))
+    max_file_size_bytes: int = var("UPLOAD_MAX_FILE_SIZE_BYTES", 50 * 1024 * MIB, ge=1,
+                                   description="largest file a session may declare (50 GiB)")
+    session_ttl_s: float = var("UPLOAD_SESSION_TTL_S", 24 * 3600.0, gt=0, description=(
+        "an upload session not completed this long after it opened is expired by the reaper "
+        "(its S3 multipart upload aborted)"))
+    presign_expiry_s: int = var("UPLOAD_PRESIGN_EXPIRY_S", 900, description=(
+        "lifetime of presigned part URLs (kept within S3's 1 s to 7 days)"))
+    completing_lease_s: float = var("UPLOAD_COMPLETING_LEASE_S", 300.0, ge=0, description=(
+        "a `completing` claim older than this may be taken over by another request or the "
+        "reaper"))
+    completion_wait_s: float = var("UPLOAD_COMPLETION_WAIT_S", 60.0, ge=0, description=(
+        "how long a request that lost the completion race waits for the winner before "
+        "answering 409 UPLOAD_IN_PROGRESS"))
 
 
 class UploadSettings(Settings):
@@ -42,9 +49,13 @@ class UploadSettings(Settings):
     files_addr: str = var("FILES_ADDR", "127.0.0.1:50053")
     service_token: str = var("SERVICE_TOKEN", repr=False)
     rpc_timeout_s: float = var("RPC_TIMEOUT_S", 10.0, gt=0)
-    register_timeout_s: float = var("UPLOAD_REGISTER_TIMEOUT_S", 15.0, gt=0)
-    reaper_interval_s: float = var("UPLOAD_REAPER_INTERVAL_S", 60.0, ge=0)  # 0: no reaper
-    reaper_batch: int = var("UPLOAD_REAPER_BATCH", 100, ge=1)
+    register_timeout_s: float = var("UPLOAD_REGISTER_TIMEOUT_S", 15.0, gt=0, description=(
+        "deadline of the files service's RegisterFile at completion"))
+    reaper_interval_s: float = var("UPLOAD_REAPER_INTERVAL_S", 60.0, ge=0, description=(
+        "period of the reaper: expires sessions, aborts their S3 uploads, finishes or fails "
+        "stuck completions (0: no reaper)"))
+    reaper_batch: int = var("UPLOAD_REAPER_BATCH", 100, ge=1, description=(
+        "sessions the reaper handles per pass"))
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> UploadSettings:

@@ -72,12 +72,15 @@ class GrpcServerSettings(Settings):
     """A gRPC service process: where it listens, its metrics port (0: none), how long shutdown
     drains. Each service subclasses it with its own default ports."""
 
-    host: str = var("LISTEN_HOST", "127.0.0.1")
-    port: int = var("GRPC_PORT", 0, ge=0, le=65535)
-    metrics_port: int = var("METRICS_PORT", 0, ge=0, le=65535)
-    grace_s: float = var("SHUTDOWN_GRACE_S", 10.0, ge=0)
-    max_message_bytes: int = var("GRPC_MAX_MESSAGE_BYTES", 8 * 1024 * 1024, gt=0)
-    log_level: str = var("LOG_LEVEL", "info")
+    host: str = var("LISTEN_HOST", "127.0.0.1", description="address the process binds")
+    port: int = var("GRPC_PORT", 0, ge=0, le=65535, description="the service's gRPC port")
+    metrics_port: int = var("METRICS_PORT", 0, ge=0, le=65535, description=(
+        "port of the process's Prometheus listener (0: none)"))
+    grace_s: float = var("SHUTDOWN_GRACE_S", 10.0, ge=0, description=(
+        "on SIGTERM, how long work in flight may finish (a second signal exits at once)"))
+    max_message_bytes: int = var("GRPC_MAX_MESSAGE_BYTES", 8 * 1024 * 1024, gt=0, description=(
+        "largest gRPC message the service sends or receives"))
+    log_level: str = var("LOG_LEVEL", "info", description="debug, info, warning or error")
 
 
 class ObservabilityInterceptor(grpc.aio.ServerInterceptor):

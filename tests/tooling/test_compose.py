@@ -35,7 +35,7 @@ COMPOSE = ROOT / "compose"
 COMPOSE_FILE = COMPOSE / "docker-compose.yml"
 ENV_EXAMPLE = COMPOSE / ".env.example"
 
-PROCESSES = {  # service -> (module, public port, metrics port) as in CONTRIBUTING.md
+PROCESSES = {  # service -> (module, public port, metrics port) as in docs/configuration.md
     "edge": ("edge", 9000, 9100),
     "auth": ("svc_auth", 50051, 9101),
     "upload": ("svc_upload", 50052, 9102),
@@ -134,9 +134,9 @@ def settings_variables() -> set[str]:
     return names
 
 
-def test_ports_and_env_names_follow_contributing(services: dict[str, Any]) -> None:
-    contributing = (ROOT / "CONTRIBUTING.md").read_text()
-    documented = set(re.findall(r"`(GOVAULT_[A-Z0-9_]+)`", contributing))
+def test_ports_and_env_names_follow_the_configuration_page(services: dict[str, Any]) -> None:
+    page = (ROOT / "docs" / "configuration.md").read_text()
+    documented = set(re.findall(r"`(GOVAULT_[A-Z0-9_]+)`", page))
     code = "\n".join(path.read_text() for folder in ("edge", "common")
                      for path in (ROOT / folder).rglob("*.py"))
     read_by_settings = settings_variables()
