@@ -24,8 +24,9 @@
 
 Must not: know any service's rules or keys; it moves bytes and names.
 
-Why one module of ~340 lines: it is the whole S3 wire protocol (signing, requests, streams, XML,
-error classification, timing) behind one seam; splitting it would spread one protocol over files.
+Why one module, larger than the others: it is the whole S3 wire protocol (signing, requests,
+streams, XML, error classification, timing, bucket creation) behind one seam. The S3 part limits
+are in `common.files` (the edge checks them too and must not import this module).
 """
 
 from __future__ import annotations
@@ -251,6 +252,21 @@ def minio_client(settings: S3Settings, endpoint: str) -> Minio:
                  secure=parts.scheme == "https", region=settings.region, http_client=http)
 
 
+def create_bucket(client: Minio, bucket: str) -> bool:
+    """The one way GoVault creates its bucket (the upload service at start-up, the local
+    launcher, the container stack's init step): created unless it exists, a concurrent creator
+    tolerated. True when this call created it. Blocking (the minio SDK)."""
+    if client.bucket_exists(bucket):
+        return False
+    try:
+        client.make_bucket(bucket)
+    except S3Error as exc:
+        if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise
+        return False
+    return True
+
+
 class S3Client:
     """The bucket of `settings`, for the service named `service` (the metrics label)."""
 
@@ -423,15 +439,7 @@ class S3Client:
                 f"the object store refused the delete (HTTP {answer.status})")
 
     async def ensure_bucket(self) -> None:
-        def make(client: Minio) -> None:
-            if not client.bucket_exists(self.bucket):
-                try:
-                    client.make_bucket(self.bucket)
-                except S3Error as exc:
-                    if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-                        raise
-
-        await self.sdk(OP_ENSURE_BUCKET, make)
+        await self.sdk(OP_ENSURE_BUCKET, lambda client: create_bucket(client, self.bucket))
 
     async def __aenter__(self) -> Self:
         return self

@@ -9,10 +9,9 @@ from pydantic import model_validator
 
 from common.config import Settings, load, var
 from common.db import DatabaseSettings
+from common.files import MIB, S3_MIN_PART_BYTES
 from common.grpc.server import GrpcServerSettings
 from common.s3 import S3Settings
-
-MIB = 1024 * 1024
 
 
 class UploadServer(GrpcServerSettings):
@@ -64,6 +63,6 @@ class UploadSettings(Settings):
     @model_validator(mode="after")
     def _chunks_are_s3_parts(self) -> Self:
         # chunks of multi-chunk files become S3 parts: S3's minimum part size applies
-        if self.rules.chunk_size_bytes < 5 * MIB:
+        if self.rules.chunk_size_bytes < S3_MIN_PART_BYTES:
             raise ValueError("GOVAULT_UPLOAD_CHUNK_SIZE_BYTES must be at least 5 MiB")
         return self

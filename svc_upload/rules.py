@@ -11,14 +11,11 @@ import re
 from datetime import UTC, datetime
 
 from common.errors import GoVaultError, InvalidArgument
+from common.files import MIB, S3_MAX_PART_BYTES, S3_MAX_PARTS, S3_MIN_PART_BYTES
 from svc_upload import errors
 from svc_upload.config import UploadRules
 from svc_upload.models import ABORTED, ACTIVE, EXPIRED, FAILED, PROXY, Part, Session
 
-MIB = 1024 * 1024
-S3_MIN_PART_BYTES = 5 * MIB
-S3_MAX_PART_BYTES = 5 * 1024 * MIB
-S3_MAX_PARTS = 10_000
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -41,11 +38,11 @@ def proxy_chunk_size(requested: int | None, default: int, file_size: int) -> int
         fitting = math.ceil(file_size / S3_MAX_PARTS / MIB) * MIB
         return max(default, fitting)
     if not S3_MIN_PART_BYTES <= requested <= S3_MAX_PART_BYTES:
-        raise InvalidArgument("chunk_size_bytes must be between 5 MiB (5242880) and 5 GiB "
-                              "(5368709120)")
+        raise InvalidArgument(f"chunk_size_bytes must be between 5 MiB ({S3_MIN_PART_BYTES}) "
+                              f"and 5 GiB ({S3_MAX_PART_BYTES})")
     if math.ceil(file_size / requested) > S3_MAX_PARTS:
-        raise errors.chunk_out_of_range("the file would need more than 10,000 chunks: use "
-                                        "larger chunks")
+        raise errors.chunk_out_of_range(f"the file would need more than {S3_MAX_PARTS:,} chunks: "
+                                        "use larger chunks")
     return requested
 
 

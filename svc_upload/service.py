@@ -3,9 +3,10 @@
 No grpc, psycopg or minio here: the ledger, the object store and the files service are reached
 through the small Protocols in seams.py, so these rules are unit-tested with in-memory fakes.
 
-States (DESIGN §5): pending → uploading → completing → completed, or failed / aborted / expired.
-Every transition is a conditional update in the store, so exactly one caller wins a race; the
-winner of `completing` holds a claim token, and only that token may complete or release it.
+States (docs/design.md §5): pending → uploading → completing → completed, or failed / aborted /
+expired. Every transition is a conditional update in the store, so exactly one caller wins a
+race; the winner of `completing` holds a claim token, and only that token may complete or
+release it.
 A claim older than the lease (a crashed holder) may be taken over by a later call or the reaper.
 
 `UploadService` is the one entry point (server.py, reaper.py): it creates sessions, checks that
@@ -24,7 +25,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from common.errors import Conflict, GoVaultError, InvalidArgument, QuotaExceeded
-from common.files import storage_key, validate_file_name, validate_uuid
+from common.files import (
+    S3_MAX_PART_BYTES,
+    S3_MAX_PARTS,
+    S3_MIN_PART_BYTES,
+    storage_key,
+    validate_file_name,
+    validate_uuid,
+)
 from common.logging import get_logger
 from svc_upload import errors, metrics
 from svc_upload.completion import Completion
@@ -44,9 +52,6 @@ from svc_upload.models import (
 from svc_upload.multipart import MultipartParts, PresignedParts, RegisteredPart, clean_etag
 from svc_upload.proxy import ChunkResult, ProxyChunks
 from svc_upload.rules import (
-    S3_MAX_PART_BYTES,
-    S3_MAX_PARTS,
-    S3_MIN_PART_BYTES,
     now,
     presign_expiry_s,
     proxy_chunk_size,
@@ -114,8 +119,8 @@ class UploadService:
         if part_size > S3_MAX_PART_BYTES:
             raise InvalidArgument("part_size_bytes must be at most 5 GiB")
         if total > S3_MAX_PARTS:
-            raise errors.part_out_of_range("the file would need more than 10,000 parts: use "
-                                           "larger parts")
+            raise errors.part_out_of_range(f"the file would need more than {S3_MAX_PARTS:,} "
+                                           "parts: use larger parts")
         if total > 1 and part_size < S3_MIN_PART_BYTES:
             raise errors.part_too_small("part_size_bytes must be at least 5 MiB (except for a "
                                         "single-part upload)")
