@@ -275,6 +275,8 @@ def test_dockerfile_is_multi_stage_non_root_and_installs_the_project() -> None:
     assert len(re.findall(r"^FROM ", text, re.MULTILINE)) == 2
     assert "slim" in text
     assert "pip install" in text and " . " in text
+    # the server's extra only: no filtering, no launcher binaries, no CLI or load-test libraries
+    assert "'.[server]'" in text and "tomllib" not in text
     users = re.findall(r"^USER (\S+)", text, re.MULTILINE)
     assert users and users[-1].split(":")[0] not in {"root", "0"}
     ignored = (ROOT / ".dockerignore").read_text().split()
