@@ -1,9 +1,9 @@
 """tus 1.0 at the edge (resumable uploads by the open protocol: tus-js-client, Uppy, tuspy, …):
 core, creation, creation-with-upload, creation-defer-length, termination, checksum, expiration.
-Parse the tus headers → one RPC (a creation with a body: two) → the tus headers back; the rules
-(offsets, parts, the durability of every acknowledged offset) live in the upload service
-(svc_upload/tus.py). The bearer token is the rest of the API's; an upload's URL works for its
-owner only (anyone else: 404).
+Parse the tus headers → one RPC (a creation with a body too: its WriteTus creates the upload)
+→ the tus headers back; the rules (offsets, parts, the durability of every acknowledged offset)
+live in the upload service (svc_upload/tus.py). The bearer token is the rest of the API's; an
+upload's URL works for its owner only (anyone else: 404).
 
 Errors keep the API's error body; their status is their code's in the catalog
 (`common.errors.CODES`, which gives the tus codes tus's statuses), and the service's codes for
@@ -22,7 +22,6 @@ from email.utils import format_datetime
 from aiohttp import web
 from govault.upload.v1 import upload_pb2
 
-from common.errors import CODES
 from common.grpc.client import TUS_UPLOAD
 from common.tokens import Identity
 from edge.api import tus as api
@@ -56,8 +55,8 @@ def _answers(handler: Handler) -> Handler:
             response = await handler(request)
         except ApiError as exc:
             code = _TUS_CODES.get(exc.code, exc.code)
-            raise ApiError(code, exc.message, {**exc.headers, "Tus-Resumable": api.VERSION},
-                           status=CODES[code]) from None
+            raise ApiError(code, exc.message,
+                           {**exc.headers, "Tus-Resumable": api.VERSION}) from None
         response.headers["Tus-Resumable"] = api.VERSION
         return response
     return answer
@@ -204,8 +203,7 @@ async def create(request: web.Request) -> web.Response:
                 raise
             # the upload exists: the client may resume it
             raise ApiError(exc.code, exc.message,
-                           {**exc.headers, "Location": _location(told[TUS_UPLOAD])},
-                           status=exc.status) from None
+                           {**exc.headers, "Location": _location(told[TUS_UPLOAD])}) from None
     else:
         upload = (await call(request, upstreams(request).upload.CreateTusUpload, new,
                              identity=identity)).upload
