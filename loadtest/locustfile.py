@@ -24,6 +24,10 @@ session is opened with a login) and loops:
 STRATEGY=baseline: the same think times, then one PUT of the same bytes straight to the store
 with a URL presigned locally (minio SDK, keys from STACK_FILE): no GoVault in the path at all.
 
+With STACK_FILE naming a launcher's stack.json, the CPU of every stack process and of this one
+is sampled every 2 s from the shape's start to its end into RESULTS_DIR/cpu.jsonl (loadtest/cpu.py;
+the report divides it by the iterations).
+
 An iteration stops at its first failed step and counts as failed (record.py); after a failure
 the user waits the iteration's think time before retrying, so failures do not turn into a
 tight retry loop. Request names are templates (`/api/upload/proxy/chunk?id=[n]`), never ids.
@@ -46,7 +50,7 @@ import gevent
 from locust import FastHttpUser, LoadTestShape, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
-from loadtest import shapes
+from loadtest import cpu, shapes
 from loadtest.payload import Payload
 from loadtest.record import DEFERRED, Recorder
 from loadtest.settings import LoadSettings
@@ -56,6 +60,7 @@ from loadtest.users import load as load_users
 SETTINGS = LoadSettings.from_env()
 PLAN = shapes.stages(SETTINGS.shape, SETTINGS.scale, SETTINGS.time_factor)
 RUN_TAG = uuid.uuid4().hex[:12]
+CPU_SAMPLE_S = 2.0  # cpu.jsonl: a few ms of /proc reading each time, in this process
 
 
 def _stage_index(t: float) -> int:
@@ -137,7 +142,8 @@ class AccountPool:
 
 
 POOL = AccountPool()
-STATE: dict[str, Any] = {"recorder": None, "payload": None, "minio": None, "target": None}
+STATE: dict[str, Any] = {"recorder": None, "payload": None, "minio": None, "target": None,
+                         "meter": None}
 
 
 def recorder() -> Recorder:
@@ -389,6 +395,34 @@ def _setup_accounts(environment: Any) -> None:
     POOL.fill(load_users(users_file))
 
 
+def _cpu_meter() -> cpu.Meter | None:
+    """The stack's processes and this one, when STACK_FILE names a launcher's stack.json."""
+    if not SETTINGS.stack_file:
+        return None
+    try:
+        return cpu.Meter.from_stack_file(SETTINGS.stack_file, loadgen=True)
+    except (OSError, ValueError) as exc:
+        print(f"[cpu] not measured: {exc}", flush=True)
+        return None
+
+
+def _cpu_sample() -> None:
+    """One line of cpu.jsonl: CPU seconds so far per process group, at t seconds into the
+    shape (the report takes differences: per iteration over the run, per stage)."""
+    meter: cpu.Meter | None = STATE["meter"]
+    if meter is None:
+        return
+    line = {"t": round(time.time() - recorder().t0, 3), **meter.snapshot()}
+    with (Path(SETTINGS.results_dir) / "cpu.jsonl").open("a") as f:
+        f.write(json.dumps(line) + "\n")
+
+
+def _cpu_sampler() -> None:
+    while True:
+        gevent.sleep(CPU_SAMPLE_S)
+        _cpu_sample()
+
+
 def _progress(environment: Any) -> None:
     rec = recorder()
     while True:
@@ -430,6 +464,12 @@ def _on_test_start(environment: Any, **_kw: Any) -> None:
     rec = recorder()
     rec.start()
     if not isinstance(environment.runner, WorkerRunner):
+        # The stack's CPU is sampled by the one process that sees the whole run.
+        (Path(SETTINGS.results_dir) / "cpu.jsonl").unlink(missing_ok=True)
+        STATE["meter"] = _cpu_meter()
+        _cpu_sample()
+        if STATE["meter"] is not None:
+            STATE["cpu_sampler"] = gevent.spawn(_cpu_sampler)
         _write_run_info({
             "strategy": SETTINGS.strategy, "shape": SETTINGS.shape, "scale": SETTINGS.scale,
             "time_factor": SETTINGS.time_factor, "file_size_bytes": SETTINGS.file_size_bytes,
@@ -451,8 +491,10 @@ def _on_request(name: str, response_time: float, exception: Any, **_kw: Any) -> 
 
 @events.test_stop.add_listener  # type: ignore[untyped-decorator]
 def _on_test_stop(environment: Any, **_kw: Any) -> None:
-    if STATE.get("progress") is not None:
-        STATE["progress"].kill(block=False)
+    for greenlet in ("progress", "cpu_sampler"):
+        if STATE.get(greenlet) is not None:
+            STATE[greenlet].kill(block=False)
+    _cpu_sample()
     rec = recorder()
     rec.flush()
     if POOL.accounts:  # the newest tokens: the audit and the next run start from these
