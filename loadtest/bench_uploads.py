@@ -5,6 +5,8 @@ client concurrency (default 8):
   raw        presigned PUT straight to the S3 store (the ceiling: what the storage can do)
   proxy      POST /api/upload/proxy/session + the chunk(s) (answer = stored and registered)
   multipart  POST /api/upload/multipart/session + PUT part(s) to S3 + /part + /complete
+  seed-proxy, seed-multipart (not by default)  the seed's iteration without its think times:
+             POST /auth/refresh + GET /api/files/me/owned, then the upload above
 and reports uploads/s, the ratio to raw, and our CPU per upload (utime+stime of the edge,
 upload and files processes, from /proc/<pid>/stat, divided by completed uploads).
 Then 100 concurrent 10 MiB proxy chunks: peak RSS of edge + upload (sampled from /proc).
@@ -84,6 +86,7 @@ class Bench:
                         secure=parts.scheme == "https",
                         region=os.environ.get("GOVAULT_S3_REGION", "us-east-1"))
         self.tokens: list[str] = []
+        self.refresh_tokens: list[str] = []
 
     def our_cpu(self) -> float:
         return sum(cpu_seconds(pid) for pid in self.pids.values())
@@ -104,7 +107,9 @@ class Bench:
             async with http.post(f"{self.base}/auth/login",
                                  json={"email": email, "password": PASSWORD}) as r:
                 assert r.status == 200, await r.text()
-                self.tokens.append((await r.json())["token"])
+                body = await r.json()
+                self.tokens.append(body["token"])
+                self.refresh_tokens.append(body["refresh_token"])
 
     # one upload per mode ----------------------------------------------------------------------
 
@@ -167,12 +172,37 @@ class Bench:
             if r.status != 200:
                 raise RuntimeError(f"complete {r.status}")
 
+    # the seed's iteration without its think times: refresh, list, then the upload --------------
+
+    async def _seed(self, http: aiohttp.ClientSession, worker: int) -> None:
+        async with http.post(f"{self.base}/auth/refresh",
+                             json={"refresh_token": self.refresh_tokens[worker]}) as r:
+            if r.status != 200:
+                raise RuntimeError(f"refresh {r.status}")
+            body = await r.json()
+        self.tokens[worker], self.refresh_tokens[worker] = body["token"], body["refresh_token"]
+        async with http.get(f"{self.base}/api/files/me/owned?page=1",
+                            headers={"Authorization": f"Bearer {self.tokens[worker]}"}) as r:
+            if r.status != 200:
+                raise RuntimeError(f"list {r.status}")
+            await r.read()
+
+    async def seed_proxy(self, http: aiohttp.ClientSession, worker: int, data: bytes,
+                         digest: str) -> None:
+        await self._seed(http, worker)
+        await self.proxy(http, worker, data, digest)
+
+    async def seed_multipart(self, http: aiohttp.ClientSession, worker: int, data: bytes,
+                             digest: str) -> None:
+        await self._seed(http, worker)
+        await self.multipart(http, worker, data, digest)
+
     # runs -------------------------------------------------------------------------------------
 
     async def run_mode(self, http: aiohttp.ClientSession, mode: str, size: int,
                        seconds: float) -> Result:
         op: Callable[[aiohttp.ClientSession, int, bytes, str], Awaitable[None]] = getattr(
-            self, mode)
+            self, mode.replace("-", "_"))
         data = os.urandom(size)
         digest = hashlib.sha256(data).hexdigest()
         await op(http, 0, data, digest)  # warm-up
