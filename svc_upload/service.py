@@ -222,10 +222,11 @@ class UploadService:
 
     async def complete_multipart(self, owner_id: str, upload_uuid: str) -> Session:
         # the common case (the owner's live session, all parts registered) claimed at once
-        claim = await self._ledger.claim_multipart(validate_uuid(upload_uuid, "upload_uuid"),
-                                                   owner_id, self._rules.completing_lease_s)
-        if claim is not None:
-            return await self._completion.finish(claim)
+        claimed = await self._ledger.claim_multipart(validate_uuid(upload_uuid, "upload_uuid"),
+                                                     owner_id, self._rules.completing_lease_s)
+        if claimed is not None:
+            claim, parts = claimed
+            return await self._completion.finish(claim, parts=parts)
         session = await self._owned(owner_id, upload_uuid)
         return await self._multipart.complete(session)
 

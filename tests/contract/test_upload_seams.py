@@ -109,8 +109,12 @@ async def test_a_multipart_session_is_claimed_at_once_only_by_its_owner_with_all
     assert await ledger.claim_multipart(proxy.upload_uuid, OWNER, 30) is None
     gone = await new_session(ledger, total=1, ttl_s=-1)
     assert await ledger.claim_multipart(gone.upload_uuid, OWNER, 30) is None
-    claim = await ledger.claim_multipart(s.upload_uuid, OWNER, 30)
-    assert claim is not None and claim.state == COMPLETING and claim.claim_token
+    claimed = await ledger.claim_multipart(s.upload_uuid, OWNER, 30)
+    assert claimed is not None
+    claim, parts = claimed
+    assert claim.state == COMPLETING and claim.claim_token
+    assert claim == await ledger.get_session(s.upload_uuid)
+    assert parts == [Part(1, "e1", 10, None), Part(2, "e2", 10, None)]  # with the claim
     assert await ledger.claim_multipart(s.upload_uuid, OWNER, 30) is None  # held
 
 

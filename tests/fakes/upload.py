@@ -110,12 +110,13 @@ class FakeLedger:
         return await self.claim_completing(upload_uuid, ACTIVE, lease_s)
 
     async def claim_multipart(self, upload_uuid: str, owner_id: str,
-                              lease_s: float) -> Session | None:
+                              lease_s: float) -> tuple[Session, list[Part]] | None:
         s = self.sessions.get(upload_uuid)
         if (s is None or s.owner_id != owner_id or s.method != MULTIPART
                 or len(self.parts[upload_uuid]) != s.total_chunks):
             return None
-        return await self.claim_completing(upload_uuid, ACTIVE, lease_s)
+        claim = await self.claim_completing(upload_uuid, ACTIVE, lease_s)
+        return None if claim is None else (claim, await self.list_parts(upload_uuid))
 
     async def claim_completing(self, upload_uuid: str, from_states: tuple[str, ...],
                                lease_s: float) -> Session | None:
