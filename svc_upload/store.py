@@ -157,6 +157,33 @@ class PgLedger:
             return None
         return {**row, "n": int(row["n"]) + (1 if row["inserted"] else 0)}
 
+    async def record_listed_parts(self, upload_uuid: str, parts: list[Part]) -> list[int] | None:
+        """The parts a client lists at completion, recorded in one statement while the session
+        is active, unless one of them was registered with another ETag or size: then nothing is
+        written and those part numbers come back. [] when recorded (the parts already
+        registered alike stay as they are); None when the session is no longer active."""
+        row = await self._one(
+            "WITH listed AS (SELECT * FROM unnest(%s::int[], %s::text[], %s::bigint[])"
+            "  AS l(part_number, etag, size_bytes)),"
+            " conflicts AS (SELECT l.part_number FROM listed l JOIN upload_parts p"
+            "  ON p.upload_uuid = %s AND p.part_number = l.part_number"
+            "  WHERE p.etag <> l.etag OR p.size_bytes <> l.size_bytes),"
+            " s AS (UPDATE upload_sessions SET state = %s, updated_at = now()"
+            "  WHERE upload_uuid = %s AND state = ANY(%s) AND expires_at > now()"
+            "  AND NOT EXISTS (SELECT 1 FROM conflicts) RETURNING upload_uuid),"
+            " ins AS (INSERT INTO upload_parts (upload_uuid, part_number, etag, size_bytes)"
+            "  SELECT s.upload_uuid, l.part_number, l.etag, l.size_bytes FROM s, listed l"
+            "  ON CONFLICT (upload_uuid, part_number) DO NOTHING)"
+            " SELECT (SELECT count(*) FROM s) AS active,"
+            "  ARRAY(SELECT part_number FROM conflicts ORDER BY 1) AS conflicts",
+            ([p.part_number for p in parts], [p.etag for p in parts],
+             [p.size_bytes for p in parts], upload_uuid, UPLOADING, upload_uuid, list(ACTIVE)),
+        )
+        assert row is not None
+        if row["conflicts"]:
+            return [int(n) for n in row["conflicts"]]
+        return [] if row["active"] else None
+
     async def record_claimed_part(self, upload_uuid: str, claim_token: str, part: Part) -> bool:
         """Records the single chunk of a one-chunk upload while its writer holds the claim."""
         row = await self._one(

@@ -24,7 +24,7 @@ from common.files import validate_file_name
 from edge import api
 from edge.api.auth import Login, SignUp
 from edge.api.base import SPACES, STRIPPED, Model
-from edge.api.files import PAGE, PAGE_MAX, CopyBody, Recipient, Rename
+from edge.api.files import PAGE, PAGE_MAX, CopyBody, Rename
 from edge.api.uploads import Presign, ProxySession
 from edge.errors import ApiError
 from edge.request import decode
@@ -90,16 +90,21 @@ def _schema(model: type[Model]) -> dict[str, Any]:
 
 def _valid(model: type[Model]) -> dict[str, Any]:
     """A body satisfying every documented constraint."""
+    return _valid_object(_schema(model))
+
+
+def _valid_object(schema: dict[str, Any]) -> dict[str, Any]:
     body: dict[str, Any] = {}
-    for name, prop in _schema(model)["properties"].items():
+    for name, prop in schema["properties"].items():
         if prop.get("format") == "uuid":
             body[name] = "0b8f2c1e-5a7d-4c3b-9e2f-1a2b3c4d5e6f"
         elif prop.get("type") == "integer":
             body[name] = prop.get("minimum", 1)
         elif prop.get("type") == "array":
             item = prop["items"]
-            if "$ref" in item:
-                body[name] = [_valid(Recipient)]
+            if "$ref" in item:  # an array of objects (recipients, listed parts)
+                schemas = api.document()["components"]["schemas"]
+                body[name] = [_valid_object(schemas[item["$ref"].rpartition("/")[2]])]
             else:
                 body[name] = [item.get("minimum", 1)]
         elif "enum" in prop:
