@@ -31,3 +31,7 @@ Whole-object checksums stored with the file:
   `-N` (the shape of S3 composite checksums), e.g. `9f…c2-3`;
 - multipart: S3's multipart ETag of the completed object (MD5 of the part MD5s, suffixed `-N`).
 """
+
+from common.runtime import prepare_process
+
+prepare_process()  # before grpc is imported: see common/runtime.py
