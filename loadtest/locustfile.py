@@ -26,7 +26,9 @@ with a URL presigned locally (minio SDK, keys from STACK_FILE): no GoVault in th
 
 With STACK_FILE naming a launcher's stack.json, the CPU of every stack process and of this one
 is sampled every 2 s from the shape's start to its end into RESULTS_DIR/cpu.jsonl (loadtest/cpu.py;
-the report divides it by the iterations).
+the report divides it by the iterations), and the services' histograms of waits (event-loop lag,
+pool waits, store calls, …) are read at every stage boundary into RESULTS_DIR/metrics.jsonl
+(loadtest/saturation.py).
 
 An iteration stops at its first failed step and counts as failed (record.py); after a failure
 the user waits the iteration's think time before retrying, so failures do not turn into a
@@ -50,7 +52,7 @@ import gevent
 from locust import FastHttpUser, LoadTestShape, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
-from loadtest import cpu, shapes
+from loadtest import cpu, saturation, shapes
 from loadtest.payload import Payload
 from loadtest.record import DEFERRED, Recorder
 from loadtest.settings import LoadSettings
@@ -423,6 +425,24 @@ def _cpu_sampler() -> None:
         _cpu_sample()
 
 
+def _scrape() -> None:
+    """One line of metrics.jsonl: the services' histograms (loadtest/saturation.py) now."""
+    scraper: saturation.Scraper | None = STATE.get("scraper")
+    if scraper is None:
+        return
+    line = {"t": round(time.time() - recorder().t0, 3), "series": scraper.scrape()}
+    with (Path(SETTINGS.results_dir) / "metrics.jsonl").open("a") as f:
+        f.write(json.dumps(line) + "\n")
+
+
+def _stage_scrapes() -> None:
+    """At the shape's start and the end of every stage (the last: at test_stop)."""
+    _scrape()
+    for stage in PLAN[:-1]:
+        gevent.sleep(max(0.0, stage.end_s - (time.time() - recorder().t0)))
+        _scrape()
+
+
 def _progress(environment: Any) -> None:
     rec = recorder()
     while True:
@@ -466,10 +486,13 @@ def _on_test_start(environment: Any, **_kw: Any) -> None:
     if not isinstance(environment.runner, WorkerRunner):
         # The stack's CPU is sampled by the one process that sees the whole run.
         (Path(SETTINGS.results_dir) / "cpu.jsonl").unlink(missing_ok=True)
+        (Path(SETTINGS.results_dir) / "metrics.jsonl").unlink(missing_ok=True)
         STATE["meter"] = _cpu_meter()
         _cpu_sample()
         if STATE["meter"] is not None:
             STATE["cpu_sampler"] = gevent.spawn(_cpu_sampler)
+            STATE["scraper"] = saturation.Scraper.from_stack_file(SETTINGS.stack_file or "")
+            STATE["scrapes"] = gevent.spawn(_stage_scrapes)
         _write_run_info({
             "strategy": SETTINGS.strategy, "shape": SETTINGS.shape, "scale": SETTINGS.scale,
             "time_factor": SETTINGS.time_factor, "file_size_bytes": SETTINGS.file_size_bytes,
@@ -491,10 +514,11 @@ def _on_request(name: str, response_time: float, exception: Any, **_kw: Any) -> 
 
 @events.test_stop.add_listener  # type: ignore[untyped-decorator]
 def _on_test_stop(environment: Any, **_kw: Any) -> None:
-    for greenlet in ("progress", "cpu_sampler"):
+    for greenlet in ("progress", "cpu_sampler", "scrapes"):
         if STATE.get(greenlet) is not None:
             STATE[greenlet].kill(block=False)
     _cpu_sample()
+    _scrape()
     rec = recorder()
     rec.flush()
     if POOL.accounts:  # the newest tokens: the audit and the next run start from these

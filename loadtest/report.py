@@ -48,7 +48,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadtest import cpu
+from loadtest import cpu, saturation
 from loadtest.record import load_workers, merge_hist, percentile
 
 ORDER = ("baseline", "proxy", "multipart")
@@ -91,6 +91,8 @@ class StrategyRun:
     audit: dict[str, Any] = field(default_factory=dict)
     setup: dict[str, Any] = field(default_factory=dict)
     cpu_restarted: list[str] = field(default_factory=list)
+    # "family|name" → per stage {"p95", "mean", "count"} of the services' wait histograms
+    waits: dict[str, list[dict[str, float] | None]] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------------------ reading
@@ -159,6 +161,7 @@ def load_strategy(folder: Path) -> StrategyRun:
                       setup=json.loads(setup_path.read_text()) if setup_path.exists() else {})
     run.stages = _stage_rows(run, workers)
     _add_cpu(run)
+    run.waits = saturation.per_stage(saturation.load(folder), run.info.get("stages", []))
     return run
 
 
@@ -292,6 +295,7 @@ def markdown(runs: list[StrategyRun], root: Path | None = None,
             users = f" ≈{row.mean_users:.0f}" if row.mean_users is not None else ""
             lines.append(table_row(row, first=f"{row.stage}{users}"))
     lines += cpu_section(runs)
+    lines += waits_section(runs)
     lines += ["", "## Checks", ""]
     for run in runs:
         lines.append(f"**{run.strategy}**: iterations ok {run.whole.iterations_ok}, failed "
@@ -377,6 +381,41 @@ def cpu_section(runs: list[StrategyRun]) -> list[str]:
                          f"{r.setup.get('seconds')} | "
                          + " | ".join(f"{used.get(g, 0.0):.1f}" for g in cpu.GROUPS) + " |")
     return lines
+
+
+def _ms(value: float) -> str:
+    ms = value * 1000
+    return f"{ms:.1f}" if ms < 10 else f"{ms:.0f}"
+
+
+def waits_section(runs: list[StrategyRun]) -> list[str]:
+    """Per stage, the p95 and mean of each server-side wait the services measure."""
+    measured = [r for r in runs if r.waits]
+    if not measured:
+        return []
+    lines = ["", "## Where the time goes (server side, per stage)", "",
+             "From the services' own histograms, read at each stage boundary "
+             "(loadtest/saturation.py): p95 / mean in ms of how late each process's event loop "
+             "ran a timer, the wait for a pooled database connection, each gRPC method in its "
+             "service, each store call from the services (its queue in the store included), "
+             "and the edge's whole answer per route. — : nothing observed."]
+    for run in measured:
+        stages = [row.stage for row in run.stages]
+        lines += ["", f"**{run.strategy}**", "",
+                  "| wait | " + " | ".join(stages) + " |", "|---|" + "---|" * len(stages)]
+        for key, cells in sorted(run.waits.items(), key=lambda kv: _wait_order(kv[0])):
+            if not any(cells):
+                continue
+            family, _, name = key.partition("|")
+            label = f"{saturation.FAMILIES[family]}: {name}"
+            lines.append(f"| {label} | " + " | ".join(
+                f"{_ms(c['p95'])} / {_ms(c['mean'])}" if c else "—" for c in cells) + " |")
+    return lines
+
+
+def _wait_order(key: str) -> tuple[int, str]:
+    family, _, name = key.partition("|")
+    return list(saturation.FAMILIES).index(family), name
 
 
 def _check_order(name: str) -> tuple[int, int, int, str]:

@@ -40,6 +40,7 @@ from common.grpc.client import REQUEST_ID
 from common.grpc.readiness import Probe, Readiness, ReadinessSettings
 from common.identity import Context
 from common.logging import get_logger
+from common.loop import watch_loop_lag
 from common.metrics import LATENCY_BUCKETS
 
 log = get_logger(__name__)
@@ -280,6 +281,7 @@ async def serve(
                                                health_servicer, names).run(), name="readiness")
                  if probes and readiness_settings.interval_s else None)
 
+    lag = asyncio.create_task(watch_loop_lag(service), name="loop-lag")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     signals = 0
@@ -296,6 +298,7 @@ async def serve(
         loop.add_signal_handler(sig, on_signal)
     await stop.wait()
     log.info("grpc_server_stopping", grace_s=settings.grace_s)
+    lag.cancel()
     if readiness is not None:
         readiness.cancel()
     await health_servicer.enter_graceful_shutdown()

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from loadtest import cpu, report
+from loadtest import cpu, report, saturation
 from loadtest.bench import run_strategy
 from loadtest.record import load_uploads, load_workers
 from loadtest.target import Target
@@ -93,6 +93,11 @@ def test_smoke_run_has_no_failed_iteration_and_a_clean_audit(
     for group in ("edge", "auth", "upload", "files", "postgres", "store", "loadgen"):
         assert spent[group] > 0, (group, spent)
     assert runs[0].cpu_restarted == []
+    # where the time goes: the services' wait histograms read at every stage boundary
+    assert len(saturation.load(folder)) >= len(runs[0].stages)
+    for process in ("edge", "auth", "upload", "files"):
+        assert any(runs[0].waits[f"govault_event_loop_lag_seconds|{process}"]), process
+    assert any(runs[0].waits["govault_db_pool_wait_seconds|upload"])
     setup = json.loads((folder / "setup.json").read_text())
     assert setup["accounts"] == 5 and not setup["reused"]
     assert setup["cpu_s"]["auth"] > 0  # Argon2id, reported apart
