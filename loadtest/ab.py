@@ -23,12 +23,7 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
-import signal
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,72 +33,21 @@ import aiohttp
 
 from loadtest import cpu
 from loadtest.bench_uploads import MIB, Bench
-
-READY_S = 300.0
+from loadtest.treestack import TreeStack
 
 
 @dataclass
 class Side:
     label: str
-    tree: Path
-    offset: int
-    env: dict[str, str]
-    data_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="govault-ab-")))
-    proc: subprocess.Popen[bytes] | None = None
+    stack: TreeStack
     state: dict[str, Any] = field(default_factory=dict)
     bench: Bench | None = None
     meter: cpu.Meter | None = None
-    store: str = "minio"
     windows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
-    def start(self, store: str) -> None:
-        self.store = store
-        self.data_dir.chmod(0o755)  # PostgreSQL's own user must reach its data directory
-        env = {**os.environ, "GOVAULT_DEFAULT_QUOTA_BYTES": "0", **self.env,
-               "PYTHONPATH": f"{self.tree}:{self.tree / 'gen'}"}
-        log = (self.data_dir / "launcher.log").open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "compose.local", "up", "--data-dir", str(self.data_dir),
-             "--port-offset", str(self.offset), "--store", store, "--no-prometheus"],
-            cwd=self.tree, env=env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
-
-    def wait_ready(self) -> None:
-        """Until the stack's services run; started again when a port of the offset was taken
-        in the meantime (its gRPC ports lie in the ephemeral range: an outgoing connection of
-        any process may hold one for a moment)."""
-        deadline = time.monotonic() + READY_S
-        path = self.data_dir / "stack.json"
-        attempts = 0
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                log = (self.data_dir / "launcher.log").read_text(errors="replace")
-                attempts += 1
-                if ("already in use" in log or "overlap" in log) and attempts < 10:
-                    # another stack (a test session's) holds ports of this offset: move along
-                    self.offset += 7
-                    time.sleep(1)
-                    self.start(self.store)
-                    continue
-                raise SystemExit(f"{self.label}: the stack exited:\n{log[-2000:]}")
-            if path.exists():
-                state = json.loads(path.read_text())
-                if state.get("services") and {"edge", "upload"} <= set(state.get("pids", {})):
-                    self.state = state
-                    self.meter = cpu.Meter.from_state(state, loadgen=True)
-                    return
-            time.sleep(0.5)
-        raise SystemExit(f"{self.label}: the stack was not ready in {READY_S:.0f} s")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        shutil.rmtree(self.data_dir, ignore_errors=True)
+    def ready(self) -> None:
+        self.state = self.stack.wait_ready()
+        self.meter = cpu.Meter.from_state(self.state, loadgen=True)
 
     def make_bench(self, args: argparse.Namespace) -> Bench:
         env = self.state["env"]
@@ -199,17 +143,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.modes = [m for m in args.modes.split(",") if m]
     first, second = (int(o) for o in args.offsets.split(","))
-    sides = [Side("before", args.before.resolve(), first, parse_env(args.before_env)),
-             Side("after", args.after.resolve(), second, parse_env(args.after_env))]
+    sides = [Side("before", TreeStack(args.before, first, args.store, parse_env(args.before_env))),
+             Side("after", TreeStack(args.after, second, args.store, parse_env(args.after_env)))]
     try:
         for side in sides:
-            side.start(args.store)
+            side.stack.launch()  # both start at once, then each is waited for
         for side in sides:
-            side.wait_ready()
+            side.ready()
         results = asyncio.run(run(args, sides))
     finally:
         for side in sides:
-            side.stop()
+            side.stack.stop()
     print(table(results))
     if args.json:
         Path(args.json).write_text(json.dumps({

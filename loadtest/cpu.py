@@ -78,6 +78,40 @@ def group_of(name: str) -> str | None:
     return None  # redis, prometheus: not part of an upload's path
 
 
+MODULES = {"edge": "edge", "svc_auth": "auth", "svc_upload": "upload", "svc_files": "files"}
+BINARIES = {"postgres": "postgres", "weed": "seaweedfs", "minio": "minio",
+            "redis-server": "redis"}
+
+
+def pids_from_launcher(launcher: int) -> dict[str, int]:
+    """The stack processes a launcher started (its children, named by their command line), for
+    a launcher whose stack.json predates `pids`. Replicas of a service are named `auth-2`, …"""
+    found: dict[str, int] = {}
+    for entry in sorted(os.listdir("/proc"), key=lambda e: int(e) if e.isdigit() else 0):
+        if not entry.isdigit():
+            continue
+        try:
+            if int(_stat(int(entry))[1]) != launcher:
+                continue
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        args = [a.decode(errors="replace") for a in argv if a]
+        name = None
+        if "-m" in args[:-1]:
+            name = MODULES.get(args[args.index("-m") + 1])
+        elif args:
+            name = BINARIES.get(Path(args[0]).name)
+        if name is None:
+            continue
+        unique, n = name, 1
+        while unique in found:
+            n += 1
+            unique = f"{name}-{n}"
+        found[unique] = int(entry)
+    return found
+
+
 @dataclass(frozen=True)
 class Meter:
     """name → pid of the processes measured (from stack.json's `pids`)."""
@@ -87,10 +121,11 @@ class Meter:
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any], loadgen: bool = False) -> Meter:
-        pids = {name: int(pid) for name, pid in (state.get("pids") or {}).items()
-                if group_of(name) is not None}
+        named = state.get("pids") or (pids_from_launcher(int(state["pid"]))
+                                      if state.get("pid") else {})
+        pids = {name: int(pid) for name, pid in named.items() if group_of(name) is not None}
         if not pids:
-            raise ValueError("stack.json has no pids (a launcher older than the CPU meter?)")
+            raise ValueError("stack.json names no processes (neither pids nor a live launcher)")
         return cls(pids, loadgen)
 
     @classmethod

@@ -69,10 +69,32 @@ def test_a_meter_from_stack_json_sums_replicas_and_counts_trees(
     assert cpu.difference(snap, later)["restarted"] == ["auth"]
 
 
-def test_stack_json_without_pids_is_refused(tmp_path: Path) -> None:
+def test_stack_json_naming_no_process_is_refused(tmp_path: Path) -> None:
     (tmp_path / "stack.json").write_text(json.dumps({"edge_url": "http://127.0.0.1:1"}))
-    with pytest.raises(ValueError, match="no pids"):
+    with pytest.raises(ValueError, match="names no processes"):
         cpu.Meter.from_stack_file(tmp_path / "stack.json")
+
+
+def test_an_older_launchers_processes_are_named_from_its_children(tmp_path: Path) -> None:
+    """stack.json before `pids`: the launcher's children, by command line (`-m svc_upload` is
+    upload; a second one is upload-2)."""
+    launcher = subprocess.Popen(
+        [sys.executable, "-c",
+         "import subprocess, sys\n"
+         "kids = [subprocess.Popen([sys.executable, '-c', 'import sys; sys.stdin.read()', '-m',"
+         " m], stdin=subprocess.PIPE) for m in ('svc_upload', 'svc_upload', 'edge', 'other')]\n"
+         "print('started', flush=True)\nsys.stdin.readline()\n"
+         "for k in kids: k.stdin.close(); k.wait()\n"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert launcher.stdout is not None and launcher.stdout.readline().strip() == "started"
+        named = cpu.pids_from_launcher(launcher.pid)
+        (tmp_path / "stack.json").write_text(json.dumps({"pid": launcher.pid}))
+        meter = cpu.Meter.from_stack_file(tmp_path)
+    finally:
+        launcher.communicate("\n", timeout=30)
+    assert sorted(named) == ["edge", "upload", "upload-2"]
+    assert meter.pids == named
 
 
 def _sample(t: float, **cpu_s: float) -> dict[str, object]:
