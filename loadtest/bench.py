@@ -205,6 +205,11 @@ def bench(args: argparse.Namespace) -> int:
                 shutil.rmtree(RESULTS_ROOT / "_runs" / stamp, ignore_errors=True)
                 scrub_credentials(out)
 
+    return report_and_status(out, failures)
+
+
+def report_and_status(out: Path, failures: list[str]) -> int:
+    """Builds and prints the folder's report, names the failures; the exit status."""
     path = report.build(out)
     print(path.read_text())
     say(f"report: {path}")

@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loadtest import audit, bench, report, shapes
+from loadtest import audit, bench, shapes
 from loadtest.settings import STRATEGIES, LoadSettings
 from loadtest.target import REPO_ROOT, Target
 from loadtest.treestack import TreeStack
@@ -107,12 +107,7 @@ def run_set(name: str, tree: Path, out: Path, strategies: list[str], offset: int
         (out / "runs.json").write_text(json.dumps(meta, indent=1) + "\n")
         (out / "bench.json").write_text(json.dumps(meta, indent=1) + "\n")  # the report's header
         bench.scrub_credentials(out)
-    path = report.build(out)
-    print(path.read_text())
-    say(f"report: {path}")
-    for failure in failures:
-        say(f"FAILED {failure}")
-    return 1 if failures else 0
+    return bench.report_and_status(out, failures)
 
 
 def main(argv: list[str] | None = None) -> int:
