@@ -6,6 +6,8 @@ takes snapshots: CPU seconds (user + system) per process group —
 - edge, auth, upload, files: each GoVault process (replicas summed under their service name);
 - postgres: the postmaster and every child, with the CPU of backends that already exited (the
   postmaster's reaped children), so a connection opened and closed during the run still counts;
+- redis: the edge's rate-limit store, when the stack runs one (not in *ours*, which is the
+  issue's edge + auth + upload + files + PostgreSQL; in *total*);
 - store: the S3 server (SeaweedFS or MinIO) and its children;
 - loadgen: the measuring process itself (`resource.getrusage`, every thread), when asked.
 
@@ -29,7 +31,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 SERVICES = ("edge", "auth", "upload", "files")
 STORES = ("seaweedfs", "minio")
 # Columns in reports, in this order; "ours" = GoVault's own processes with its database.
-GROUPS = (*SERVICES, "postgres", "store", "loadgen")
+GROUPS = (*SERVICES, "postgres", "redis", "store", "loadgen")
 OURS = (*SERVICES, "postgres")
 
 
@@ -71,11 +73,11 @@ def self_cpu_seconds() -> float:
 def group_of(name: str) -> str | None:
     """The report column a stack process belongs to: `auth-2` → auth, `minio` → store."""
     base = name.split("-", 1)[0]
-    if base in SERVICES or base == "postgres":
+    if base in SERVICES or base in ("postgres", "redis"):
         return base
     if base in STORES:
         return "store"
-    return None  # redis, prometheus: not part of an upload's path
+    return None  # prometheus: not part of an upload's path
 
 
 MODULES = {"edge": "edge", "svc_auth": "auth", "svc_upload": "upload", "svc_files": "files"}

@@ -34,7 +34,7 @@ from typing import Any
 import aiohttp
 
 from loadtest.bench_uploads import MIB, Bench, Result
-from loadtest.cpu import GROUPS, Meter
+from loadtest.cpu import GROUPS, OURS, Meter
 from loadtest.settings import BENCH_ENVIRON
 
 PROFILED = ("edge", "auth", "upload", "files")
@@ -92,8 +92,7 @@ async def profile_mode(bench: Bench, http: aiohttp.ClientSession, procs: Meter,
     return {"mode": mode, "size_bytes": size, "uploads": result.uploads,
             "errors": result.errors, "uploads_per_s": round(result.rate, 1),
             "cpu_ms_per_upload": cpu_ms,
-            "ours_ms_per_upload": round(sum(v for k, v in cpu_ms.items()
-                                            if k not in ("store", "loadgen")), 2)}
+            "ours_ms_per_upload": round(sum(v for k, v in cpu_ms.items() if k in OURS), 2)}
 
 
 def write_report(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
@@ -182,7 +181,9 @@ def main(argv: list[str] | None = None) -> int:
         if any(pid is None for pid in pids.values()):
             raise SystemExit(f"missing processes: {pids}")
         profiled = {name: int(pids[name] or 0) for name in PROFILED}
-        procs = Meter({name: int(pid or 0) for name, pid in pids.items()}, loadgen=True)
+        redis = stack.pid("redis")  # the edge's rate-limit store, when installed
+        procs = Meter({**{name: int(pid or 0) for name, pid in pids.items()},
+                       **({"redis": redis} if redis else {})}, loadgen=True)
         out = Path(args.out).resolve()
         print(asyncio.run(run(args, out, stack.edge_url, stack.env, procs, profiled)))
     finally:

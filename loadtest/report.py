@@ -336,7 +336,8 @@ def markdown(runs: list[StrategyRun], root: Path | None = None,
     return "\n".join(lines) + "\n"
 
 
-CPU_COLUMNS = ("edge", "auth", "upload", "files", "postgres", "ours", "store", "loadgen", "total")
+CPU_COLUMNS = ("edge", "auth", "upload", "files", "postgres", "ours", "redis", "store", "loadgen",
+               "total")
 
 
 def cpu_row(label: str, row: Row) -> str:
@@ -358,8 +359,9 @@ def cpu_section(runs: list[StrategyRun]) -> list[str]:
     lines = ["", "## CPU per iteration (ms, account set-up excluded)", "",
              "CPU seconds (user + system) of each process group over the shape ÷ successful "
              "iterations. *ours* = edge + auth + upload + files + postgres (backends included); "
-             "store = the S3 server; loadgen = the Locust process; *cores busy* = all of them ÷ "
-             "wall time.", "", head[0].format("Strategy"), head[1]]
+             "redis = the edge's rate-limit store; store = the S3 server; loadgen = the Locust "
+             "process; *cores busy* = all of them ÷ wall time.", "",
+             head[0].format("Strategy"), head[1]]
     lines += [cpu_row(r.strategy, r.whole) for r in measured]
     for run in measured:
         if run.cpu_restarted:

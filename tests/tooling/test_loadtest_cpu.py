@@ -43,7 +43,7 @@ def test_a_tree_counts_its_children_that_already_exited(parent: subprocess.Popen
 def test_stack_processes_fall_into_their_groups() -> None:
     assert [cpu.group_of(n) for n in ("edge", "auth-2", "upload", "files", "postgres",
                                       "seaweedfs", "minio", "redis", "prometheus")] == [
-        "edge", "auth", "upload", "files", "postgres", "store", "store", None, None]
+        "edge", "auth", "upload", "files", "postgres", "store", "store", "redis", None]
 
 
 def test_a_meter_from_stack_json_sums_replicas_and_counts_trees(
@@ -53,12 +53,12 @@ def test_a_meter_from_stack_json_sums_replicas_and_counts_trees(
     try:
         (tmp_path / "stack.json").write_text(json.dumps({"pids": {
             "auth": me.pid, "auth-2": parent.pid, "postgres": parent.pid,
-            "redis": me.pid}}))
+            "prometheus": me.pid}}))
         meter = cpu.Meter.from_stack_file(tmp_path, loadgen=True)
         snap = meter.snapshot()
     finally:
         me.communicate("\n", timeout=30)
-    assert set(meter.pids) == {"auth", "auth-2", "postgres"}  # redis is not measured
+    assert set(meter.pids) == {"auth", "auth-2", "postgres"}  # prometheus is not measured
     assert list(snap["cpu_s"]) == list(cpu.GROUPS)
     assert snap["cpu_s"]["postgres"] >= 0.25  # the tree: the reaped child's CPU
     assert snap["cpu_s"]["auth"] < snap["cpu_s"]["postgres"]  # auth-2 alone, without its child
