@@ -58,7 +58,8 @@ def commit_of(tree: Path) -> str:
 
 
 def run_set(name: str, tree: Path, out: Path, strategies: list[str], offset: int,
-            overrides: dict[str, float] | None = None) -> int:
+            overrides: dict[str, float] | None = None,
+            stack_env: dict[str, str] | None = None) -> int:
     spec = {**RUN_SETS[name], **(overrides or {})}
     settings = LoadSettings.from_env({**os.environ, "SCALE": str(spec["scale"]),
                                       "TIME_FACTOR": str(spec["time_factor"]),
@@ -77,7 +78,7 @@ def run_set(name: str, tree: Path, out: Path, strategies: list[str], offset: int
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                     "python": platform.python_version()},
         "env": env_extra, "fresh_stack_per_strategy": True, "load_average_before": {},
-        "overrides": overrides or {},
+        "overrides": overrides or {}, "stack_env": stack_env or {},
     }
     say(f"{name}: {' → '.join(str(s.to_users) for s in plan)} users over "
         f"{shapes.total_duration_s(plan):.0f} s per strategy, store {spec['store']}, "
@@ -89,7 +90,7 @@ def run_set(name: str, tree: Path, out: Path, strategies: list[str], offset: int
             meta["load_average_before"][strategy] = [round(x, 2) for x in load]
             if load[0] > 0.5:
                 say(f"warning: load average {load[0]:.2f} before {strategy}: not a quiet machine")
-            stack = TreeStack(tree, offset, spec["store"])
+            stack = TreeStack(tree, offset, spec["store"], stack_env)
             try:
                 state = stack.start()
                 stack_file = stack.data_dir / "stack.json"
@@ -121,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port-offset", type=int, default=2170)
     parser.add_argument("--scale", type=float, help="instead of the run set's (smoke runs)")
     parser.add_argument("--time-factor", type=float, help="instead of the run set's")
+    parser.add_argument("--stack-env", default="",
+                        help="NAME=VALUE;… for the stacks' processes (a setting under test)")
     args = parser.parse_args(argv)
     strategies = [s for s in args.strategies.split(",") if s]
     unknown = [s for s in strategies if s not in STRATEGIES]
@@ -129,8 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     out = (args.out or REPO_ROOT / "loadtest" / "results" / RUN_SETS[args.run_set]["out"])
     overrides = {k: v for k, v in (("scale", args.scale), ("time_factor", args.time_factor))
                  if v is not None}
+    stack_env = dict(item.split("=", 1) for item in args.stack_env.split(";") if item)
     return run_set(args.run_set, args.tree.resolve(), out.resolve(), strategies,
-                   args.port_offset, overrides)
+                   args.port_offset, overrides, stack_env)
 
 
 if __name__ == "__main__":
