@@ -217,6 +217,10 @@ class GoVaultUser(FastHttpUser):
                 resp.success()
                 recorder().deferred()
             self._sleep(wait)
+            # The edge closes a connection idle for its keep-alive timeout (15 s; a Retry-After
+            # may be up to 30 s): after a wait, send on new connections rather than race that
+            # close (a POST on a connection closed under it fails without an answer).
+            self.client.client.close()
         if not recorder().check(check, ok):
             raise StepFailed(check)
         return body if want_json else resp
