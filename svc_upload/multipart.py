@@ -6,6 +6,7 @@ Creating the session (and its first URLs) is in service.py with the proxy's sess
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -105,8 +106,8 @@ class MultipartParts:
         (409, nothing written). A session completing or complete only compares them with its
         parts; one no longer active is left for `complete` to say why."""
         require_multipart(session)
-        numbers = [p.part_number for p in listed]
-        twice = sorted({n for n in numbers if numbers.count(n) > 1})
+        twice = sorted(n for n, times in Counter(p.part_number for p in listed).items()
+                       if times > 1)
         if twice:
             raise InvalidArgument(f"parts listed more than once: {list_numbers(twice)}")
         parts = [checked_part(session, p.part_number, p.size_bytes, p.etag) for p in listed]
