@@ -50,13 +50,12 @@ class Side:
         self.meter = cpu.Meter.from_state(self.state, loadgen=True)
 
     def make_bench(self, args: argparse.Namespace) -> Bench:
-        env = self.state["env"]
-        os.environ.update({k: v for k, v in env.items() if k.startswith("GOVAULT_S3_")})
         pids = self.state["pids"]
         return Bench(argparse.Namespace(
             edge_url=self.state["edge_url"], store_pid=0, concurrency=args.concurrency,
             part_size=args.part_size,
-            pids=",".join(f"{n}={pids[n]}" for n in ("edge", "upload", "files"))))
+            pids=",".join(f"{n}={pids[n]}" for n in ("edge", "upload", "files"))),
+            s3_env=self.state["env"])
 
 
 def parse_env(text: str) -> dict[str, str]:

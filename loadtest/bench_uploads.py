@@ -27,7 +27,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -73,18 +73,20 @@ class Result:
 
 
 class Bench:
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace, s3_env: Mapping[str, str] | None = None
+                 ) -> None:
+        """`s3_env`: the GOVAULT_S3_* variables of the stack (default: this process's)."""
         self.args = args
         self.base = args.edge_url.rstrip("/")
         self.pids = {k: int(v) for k, v in (p.split("=") for p in args.pids.split(","))}
         self.store_pid = args.store_pid
-        endpoint = os.environ["GOVAULT_S3_ENDPOINT"]
-        parts = urlsplit(endpoint)
-        self.bucket = os.environ.get("GOVAULT_S3_BUCKET", "govault")
-        self.s3 = Minio(parts.netloc, access_key=os.environ["GOVAULT_S3_ACCESS_KEY"],
-                        secret_key=os.environ["GOVAULT_S3_SECRET_KEY"],
+        env = os.environ if s3_env is None else s3_env
+        parts = urlsplit(env["GOVAULT_S3_ENDPOINT"])
+        self.bucket = env.get("GOVAULT_S3_BUCKET", "govault")
+        self.s3 = Minio(parts.netloc, access_key=env["GOVAULT_S3_ACCESS_KEY"],
+                        secret_key=env["GOVAULT_S3_SECRET_KEY"],
                         secure=parts.scheme == "https",
-                        region=os.environ.get("GOVAULT_S3_REGION", "us-east-1"))
+                        region=env.get("GOVAULT_S3_REGION", "us-east-1"))
         self.tokens: list[str] = []
         self.refresh_tokens: list[str] = []
 

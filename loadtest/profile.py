@@ -128,10 +128,9 @@ def write_report(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) ->
 
 async def run(args: argparse.Namespace, out: Path, edge_url: str, env: dict[str, str],
               procs: Meter, profiled: dict[str, int]) -> str:
-    os.environ.update({k: v for k, v in env.items() if k.startswith("GOVAULT_S3_")})
     bench = Bench(argparse.Namespace(
         edge_url=edge_url, pids=",".join(f"{k}={v}" for k, v in profiled.items()),
-        store_pid=0, concurrency=args.concurrency, part_size=args.part_size))
+        store_pid=0, concurrency=args.concurrency, part_size=args.part_size), s3_env=env)
     rows = []
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
                                      timeout=aiohttp.ClientTimeout(total=600)) as http:

@@ -25,7 +25,7 @@ from edge import api
 from edge.api.auth import Login, SignUp
 from edge.api.base import SPACES, STRIPPED, Model
 from edge.api.files import PAGE, PAGE_MAX, CopyBody, Rename
-from edge.api.uploads import Presign, ProxySession
+from edge.api.uploads import Complete, Presign, ProxySession
 from edge.errors import ApiError
 from edge.request import decode
 from edge.routes import API_MODULES, files
@@ -177,6 +177,14 @@ def test_whole_number_floats_are_integers_as_json_schema_counts_them() -> None:
                   ProxySession).file_size_bytes == 673
     assert decode(b'{"upload_uuid": "0b8f2c1e-5a7d-4c3b-9e2f-1a2b3c4d5e6f", '
                   b'"part_numbers": [2.0, 3]}', Presign).part_numbers == [2, 3]
+    listed = decode(b'{"upload_uuid": "0b8f2c1e-5a7d-4c3b-9e2f-1a2b3c4d5e6f", "parts": '
+                    b'[{"part_number": 1.0, "etag": "e", "size_bytes": 5.0}]}', Complete).parts
+    assert (listed[0].part_number, listed[0].size_bytes) == (1, 5)  # in a listed object too
+    deep: Any = 1.0
+    for _ in range(900):  # deeper than any model: left as it is, refused as the wrong type
+        deep = [deep]
+    assert not _accepts(Presign, {"upload_uuid": "0b8f2c1e-5a7d-4c3b-9e2f-1a2b3c4d5e6f",
+                                  "part_numbers": deep, "x": 1.5})
     assert not _accepts(ProxySession, {**session, "file_size_bytes": 673.5})
     assert not _accepts(ProxySession, {**session, "file_size_bytes": "673"})
     assert not _accepts(ProxySession, {**session, "file_size_bytes": -1.0})
