@@ -8,7 +8,8 @@ and its services are that tree's code while the benchmark's own code is this tre
     stack.stop()                   # and its data directory is deleted
 
 Its gRPC ports lie in the ephemeral range, and test sessions claim offsets as they come: a
-start that finds a port taken moves the offset on and tries again. A launcher older than
+start skips the offsets whose ports overlap a claimed stack's (`compose.claims`), and one that
+still finds a port taken moves the offset on and tries again. A launcher older than
 `stack.json`'s `pids` is measured too (`loadtest.cpu.pids_from_launcher` names its children).
 """
 
@@ -25,9 +26,20 @@ import time
 from pathlib import Path
 from typing import Any
 
+from compose import claims
+from compose.ports import overlap
 from loadtest import cpu
 
 READY_S = 300.0
+STEP = 7  # offsets moved on per try
+
+
+def free_offset(offset: int) -> int:
+    """The first offset from `offset` on (in STEPs) whose ports overlap no claimed stack's."""
+    taken = claims.active()
+    while any(overlap(offset, other) for other in taken):
+        offset += STEP
+    return offset
 
 
 class TreeStack:
@@ -42,6 +54,7 @@ class TreeStack:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def launch(self) -> None:
+        self.offset = free_offset(self.offset)
         env = {**os.environ, "GOVAULT_DEFAULT_QUOTA_BYTES": "0", **self.env,
                "PYTHONPATH": f"{self.tree}:{self.tree / 'gen'}"}
         with (self.data_dir / "launcher.log").open("wb") as log:
@@ -65,7 +78,7 @@ class TreeStack:
                 log = (self.data_dir / "launcher.log").read_text(errors="replace")
                 attempts += 1
                 if ("already in use" in log or "overlap" in log) and attempts < 10:
-                    self.offset += 7  # another stack holds ports of this offset: move along
+                    self.offset += STEP  # a port of this offset is taken: move along
                     time.sleep(1)
                     self.launch()
                     continue

@@ -5,12 +5,17 @@ per iteration per process and the server-side waits per stage."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from compose import claims
+from compose.ports import overlap
 from loadtest import ab, runs
 from loadtest.target import REPO_ROOT
+from loadtest.treestack import free_offset
 from tests.fixtures.stacks import offset_for
 
 pytestmark = pytest.mark.e2e
@@ -50,3 +55,23 @@ def test_two_builds_are_measured_in_alternating_windows(tmp_path: Path) -> None:
         per = result[side]["cpu_ms_per_upload"]
         assert all(per[g] > 0 for g in ("edge", "auth", "upload", "files", "postgres", "store",
                                         "loadgen")), per
+
+
+
+
+def test_a_tree_stack_starts_clear_of_the_offsets_other_stacks_claimed() -> None:
+    start = free_offset(6100)
+    holder = subprocess.Popen(  # another process claims it (as a test session or `make up` does)
+        [sys.executable, "-c", "import sys; from compose import claims; "
+         f"claims.claim({start}, 'test: a stack in the way'); print('claimed', flush=True); "
+         "sys.stdin.read()"], cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "claimed"
+        moved = free_offset(start)
+        assert moved > start and not overlap(moved, start)
+        assert all(not overlap(moved, other) for other in claims.active())
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=60)
