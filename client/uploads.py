@@ -183,7 +183,7 @@ class Uploader:
         if record is not None:
             if all(record.get(k) == v for k, v in identity.items()):
                 try:
-                    offset = tus.offset(str(record["upload_url"]))
+                    offset = tus.offset(str(record["upload_url"]), size)
                     url = str(record["upload_url"])
                     self._note(f"resuming upload {url}: {offset} of {size} bytes already on "
                                "the server")
