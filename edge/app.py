@@ -39,6 +39,7 @@ def build_app(settings: EdgeSettings) -> web.Application:
         client_max_size=settings.max_json_bytes,
     )
     app[SETTINGS] = settings
+    app.on_response_prepare.append(middleware.drop_server_header)
     app.cleanup_ctx.append(_resources)
     for module in ROUTE_MODULES:
         module.setup_routes(app)

@@ -29,7 +29,7 @@ class EdgeSettings(Settings):
     files_addr: str = "127.0.0.1:50053"
     rpc_timeout_s: float = 10.0
     upload_rpc_timeout_s: float = 120.0
-    max_json_bytes: int = 64 * 1024
+    max_json_bytes: int = 128 * 1024
     max_chunk_bytes: int = 64 * 1024 * 1024
     cors_origins: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_list)] = ()
     trust_forwarded_for: bool = False
@@ -48,7 +48,12 @@ class EdgeSettings(Settings):
     # open connections per client address (0: no cap); the seed's load test runs 1000 users
     # behind one address, so the default leaves room for that
     max_connections_per_client: int = 4096
+    # connections the kernel queues for accept (capped by net.core.somaxconn; edge/server.py)
+    listen_backlog: int = Field(default=4096, ge=1)
     log_level: str = "info"
+    # GOVAULT_SERVICE_TOKEN: presented only on auth Login, the one RPC that trusts the client
+    # address the edge reports (x-client-ip decides login throttling)
+    service_token: str = Field(repr=False, min_length=1)
     redis_url: str | None = None
     # The store's address as clients reach it (presigned URLs): the web page may connect there.
     s3_public_endpoint: str | None = None

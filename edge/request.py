@@ -87,9 +87,12 @@ async def read_body(request: web.Request) -> bytes:
 
 
 def decode(raw: bytes, model: type[M]) -> M:
-    """`raw` as `model`: INVALID_JSON when it is not a JSON object, INVALID_ARGUMENT when a
-    field is missing, mistyped or out of range. Unknown fields are ignored."""
+    """`raw` as `model`: INVALID_JSON when it is not a JSON object (or not UTF-8, which JSON
+    must be: RFC 8259 §8.1), INVALID_ARGUMENT when a field is missing, mistyped or out of
+    range. Unknown fields are ignored."""
     try:
+        if not raw.isascii():
+            raw.decode()  # JSON is UTF-8 throughout, in the fields a model ignores too
         decoded: M = _decoder(model).decode(raw)
     except msgspec.ValidationError as exc:
         # The decoder validates as it parses: make sure the JSON itself was well formed.
@@ -101,7 +104,7 @@ def decode(raw: bytes, model: type[M]) -> M:
             return msgspec.convert({k: _integral(v) for k, v in plain.items()}, model)
         except msgspec.ValidationError:
             raise invalid(_REGEX.sub("in the format /openapi.json describes", str(exc))) from None
-    except (msgspec.DecodeError, RecursionError):
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         raise _not_json() from None
     return decoded
 
@@ -123,8 +126,9 @@ def _not_json() -> ApiError:
 def _plain_json(raw: bytes) -> object:
     try:
         return msgspec.json.decode(raw)
-    except (msgspec.DecodeError, RecursionError):
-        # malformed, a lone surrogate, or nested beyond what the decoder follows
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        # malformed, a lone surrogate, bytes that are not UTF-8 inside a string (msgspec raises
+        # UnicodeDecodeError for those), or nested beyond what the decoder follows
         raise _not_json() from None
 
 

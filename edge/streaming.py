@@ -53,7 +53,7 @@ async def _stream_chunk(request: web.Request, header: upload_pb2.ChunkHeader,
     iterator): when the service answers early (a rejected chunk), writing stops and the call's
     real status is returned instead of a write error."""
     method = upstreams(request).upload.UploadChunk
-    with admitted(request, method, unary=False):
+    async with admitted(request, method, unary=False):
         stream = method(timeout=timeout_s, metadata=call_metadata(request, identity))
         try:
             async for frame in _frames(request, header):

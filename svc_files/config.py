@@ -8,6 +8,7 @@ from pydantic import BeforeValidator, model_validator
 
 from common.config import Settings, load, var
 from common.db import DatabaseSettings
+from common.files import MAX_SHARE_RECIPIENTS
 from common.grpc.server import GrpcServerSettings
 from common.s3 import S3Settings
 from svc_files.rules import parse_size
@@ -29,7 +30,9 @@ class Rules(Settings):
 
     page_size_default: int = var("FILES_PAGE_SIZE", 20, ge=1)
     page_size_max: int = var("FILES_PAGE_SIZE_MAX", 100, ge=1)
-    max_share_recipients: int = var("FILES_MAX_SHARE_RECIPIENTS", 10, ge=1)
+    # at most what /openapi.json states (common.files.MAX_SHARE_RECIPIENTS, 10): lower only
+    max_share_recipients: int = var("FILES_MAX_SHARE_RECIPIENTS", MAX_SHARE_RECIPIENTS, ge=1,
+                                    le=MAX_SHARE_RECIPIENTS)
     download_url_ttl_s: int = var("DOWNLOAD_URL_TTL_S", 600, ge=1, le=7 * 24 * 3600)
     public_base_url: str = var("PUBLIC_BASE_URL", "http://127.0.0.1:9000")
     default_quota_bytes: Bytes = var(

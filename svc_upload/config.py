@@ -8,6 +8,7 @@ from pydantic import model_validator
 
 from common.config import Settings, load, var
 from common.db import DatabaseSettings
+from common.files import MAX_FILE_SIZE_BYTES
 from common.grpc.server import GrpcServerSettings
 from common.s3 import S3Settings
 
@@ -23,7 +24,9 @@ class UploadRules(Settings):
     # default proxy chunk size, a session may ask for its own (at least 5 MiB in a service: see
     # UploadSettings)
     chunk_size_bytes: int = var("UPLOAD_CHUNK_SIZE_BYTES", 5 * MIB, ge=1)
-    max_file_size_bytes: int = var("UPLOAD_MAX_FILE_SIZE_BYTES", 50 * 1024 * MIB, ge=1)
+    # at most what /openapi.json states (common.files.MAX_FILE_SIZE_BYTES, 50 GiB): lower only
+    max_file_size_bytes: int = var("UPLOAD_MAX_FILE_SIZE_BYTES", MAX_FILE_SIZE_BYTES, ge=1,
+                                   le=MAX_FILE_SIZE_BYTES)
     # a session not completed by then is expired by the reaper
     session_ttl_s: float = var("UPLOAD_SESSION_TTL_S", 24 * 3600.0, gt=0)
     presign_expiry_s: int = var("UPLOAD_PRESIGN_EXPIRY_S", 900)  # presigned part URLs

@@ -11,13 +11,11 @@ import re
 from datetime import UTC, datetime
 
 from common.errors import Conflict, FailedPrecondition, GoVaultError, InvalidArgument
+from common.files import S3_MAX_PART_BYTES, S3_MAX_PARTS, S3_MIN_PART_BYTES
 from svc_upload.config import UploadRules
 from svc_upload.models import ABORTED, ACTIVE, EXPIRED, FAILED, PROXY, Part, Session
 
 MIB = 1024 * 1024
-S3_MIN_PART_BYTES = 5 * MIB
-S3_MAX_PART_BYTES = 5 * 1024 * MIB
-S3_MAX_PARTS = 10_000
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 

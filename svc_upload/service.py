@@ -24,7 +24,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from common.errors import Conflict, GoVaultError, InvalidArgument, QuotaExceeded
-from common.files import storage_key, validate_file_name, validate_uuid
+from common.files import (
+    S3_MAX_PART_BYTES,
+    S3_MAX_PARTS,
+    S3_MIN_PART_BYTES,
+    storage_key,
+    validate_file_name,
+    validate_uuid,
+)
 from common.logging import get_logger
 from svc_upload import metrics
 from svc_upload.completion import Completion
@@ -45,9 +52,6 @@ from svc_upload.models import (
 from svc_upload.multipart import MultipartParts, PresignedParts, RegisteredPart, clean_etag
 from svc_upload.proxy import ChunkResult, ProxyChunks
 from svc_upload.rules import (
-    S3_MAX_PART_BYTES,
-    S3_MAX_PARTS,
-    S3_MIN_PART_BYTES,
     now,
     presign_expiry_s,
     proxy_chunk_size,

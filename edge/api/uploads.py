@@ -6,11 +6,13 @@ from typing import Annotated
 
 import msgspec
 
+from common.files import S3_MAX_PART_BYTES, S3_MAX_PARTS
 from edge.api.base import (
     END,
     INT32_MAX,
     UUID_PATTERN,
     FileName,
+    FileSize,
     Model,
     Operation,
     Param,
@@ -24,7 +26,6 @@ from edge.api.base import (
 # character other than a space or a quote, at most 128 characters.
 ETag = Annotated[str, msgspec.Meta(pattern=rf'^[\s"]*[^\s"\x00][^\x00]*{END}', min_length=1,
                                    max_length=128)]
-S3_MAX_PART_BYTES = 5 * 1024**3
 PartSize = Annotated[int, msgspec.Meta(
     ge=1, le=S3_MAX_PART_BYTES,
     description="bytes; at most 5 GiB, at least 5 MiB unless the file fits in one part")]
@@ -42,7 +43,7 @@ CHUNK_SIZE_RULE = (
 
 class ProxySession(Model):
     file_name: FileName
-    file_size_bytes: Size
+    file_size_bytes: FileSize
     chunk_size_bytes: Annotated[int, msgspec.Meta(
         ge=5 * MIB, le=5 * 1024 * MIB, description=CHUNK_SIZE_RULE)] | msgspec.UnsetType = (
             msgspec.UNSET)
@@ -85,7 +86,7 @@ class PartUrl(Model):
 
 class MultipartSession(Model):
     file_name: FileName
-    file_size_bytes: Size
+    file_size_bytes: FileSize
     part_size_bytes: PartSize
 
 
@@ -116,7 +117,7 @@ class PartReply(Model):
 class Presign(Model):
     upload_uuid: Uuid
     part_numbers: Annotated[list[PartNumber], msgspec.Meta(
-        max_length=10_000, description="empty: every part not yet registered")] = []
+        max_length=S3_MAX_PARTS, description="empty: every part not yet registered")] = []
 
 
 class PresignReply(Model):
