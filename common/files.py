@@ -27,9 +27,12 @@ S3_MAX_PART_BYTES = 5 * 1024**3
 DEFAULT_MIME = "application/octet-stream"
 
 
+STORAGE_PREFIX = "users/"  # every object GoVault writes is under it
+
+
 def storage_key(owner_id: str, file_id: str) -> str:
     """Where a file's bytes live in the bucket."""
-    return f"users/{owner_id}/{file_id}"
+    return f"{STORAGE_PREFIX}{owner_id}/{file_id}"
 
 
 def validate_file_name(name: str, field: str = "name") -> str:

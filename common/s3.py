@@ -75,6 +75,7 @@ OP_STAT_OBJECT = "stat_object"
 OP_DELETE_OBJECT = "delete_object"
 OP_COPY_OBJECT = "copy_object"
 OP_LIST_OBJECTS = "list_objects"
+OP_LIST_MULTIPART = "list_multipart_uploads"
 OP_PRESIGN = "presign"
 OP_PRESIGN_GET = "presign_get"
 OP_ENSURE_BUCKET = "ensure_bucket"
@@ -242,6 +243,27 @@ def minio_client(settings: S3Settings, endpoint: str) -> Minio:
     )
     return Minio(parts.netloc, access_key=settings.access_key, secret_key=settings.secret_key,
                  secure=parts.scheme == "https", region=settings.region, http_client=http)
+
+
+def list_open_uploads(client: Minio, bucket: str, prefix: str) -> list[tuple[str, str]]:
+    """(key, upload id) of every multipart upload open under `prefix` (ListMultipartUploads, all
+    pages; blocking: through `S3Client.sdk` in a service). MinIO lists only the uploads of the
+    object named exactly `prefix`."""
+    found: list[tuple[str, str]] = []
+    key_marker: str | None = None
+    id_marker: str | None = None
+    while True:
+        page = client._list_multipart_uploads(  # no public call in the SDK
+            bucket, prefix=prefix, key_marker=key_marker, upload_id_marker=id_marker,
+            max_uploads=1000)
+        found += [(u.object_name, u.upload_id) for u in page.uploads
+                  if u.object_name and u.upload_id]
+        if not page.is_truncated or not page.uploads:
+            return found
+        key_marker = page.next_key_marker or page.uploads[-1].object_name
+        # the SDK files NextUploadIdMarker under a misspelt attribute name
+        id_marker = (getattr(page, "self._next_upload_id_marker", None)
+                     or page.uploads[-1].upload_id)
 
 
 class S3Client:

@@ -61,7 +61,8 @@ async def parts(settings: UploadSettings) -> AsyncIterator[Parts]:
                 ledger = PgLedger(pool)
                 service = UploadService(ledger, objects, files, settings.rules)
                 yield Parts(service, Reaper(service, ledger, settings.rules.completing_lease_s,
-                                            settings.reaper_batch), objects, pool)
+                                            settings.reaper_batch, settings.orphan_grace_s),
+                            objects, pool)
             finally:
                 await files_channel.close()
         finally:

@@ -48,6 +48,9 @@ class UploadSettings(Settings):
     register_timeout_s: float = var("UPLOAD_REGISTER_TIMEOUT_S", 15.0, gt=0)
     reaper_interval_s: float = var("UPLOAD_REAPER_INTERVAL_S", 60.0, ge=0)  # 0: no reaper
     reaper_batch: int = var("UPLOAD_REAPER_BATCH", 100, ge=1)
+    # a session that ended without an S3 upload id has its key listed (and any upload the store
+    # made late aborted) this long after it ended
+    orphan_grace_s: float = var("UPLOAD_ORPHAN_GRACE_S", 600.0, ge=0)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> UploadSettings:

@@ -11,8 +11,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+from minio import Minio
+
 from common import s3
 from common.s3 import NoSuchUpload, ObjectInfo, S3Client, S3Settings, error_in, parse_xml
+from svc_upload.models import OpenUpload
 
 SERVICE = "upload"
 
@@ -70,6 +73,17 @@ class S3Objects:
         if isinstance(error, NoSuchUpload) or answer.status == 404:
             return False
         raise error
+
+    async def open_uploads(self, prefix: str) -> list[OpenUpload]:
+        """Every multipart upload still open under `prefix` (ListMultipartUploads, all pages;
+        the SDK's listing, in a thread: a reaper pass, not a request)."""
+        bucket = self._s3.bucket
+
+        def listing(client: Minio) -> list[OpenUpload]:
+            return [OpenUpload(key, upload_id)
+                    for key, upload_id in s3.list_open_uploads(client, bucket, prefix)]
+
+        return await self._s3.sdk(s3.OP_LIST_MULTIPART, listing)
 
     async def stat(self, key: str) -> ObjectInfo | None:
         return await self._s3.stat(key)

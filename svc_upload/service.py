@@ -28,6 +28,7 @@ from common.files import (
     S3_MAX_PART_BYTES,
     S3_MAX_PARTS,
     S3_MIN_PART_BYTES,
+    STORAGE_PREFIX,
     storage_key,
     validate_file_name,
     validate_uuid,
@@ -46,6 +47,7 @@ from svc_upload.models import (
     FAILED,
     MULTIPART,
     PROXY,
+    OpenUpload,
     Part,
     Session,
 )
@@ -282,6 +284,19 @@ class UploadService:
         if session.storage_upload_id:
             await self._objects.abort_multipart(session.storage_key, session.storage_upload_id)
         await self._objects.delete(session.storage_key)
+
+    async def open_uploads(self, key: str | None = None) -> list[OpenUpload]:
+        """The S3 multipart uploads open in the bucket, or at exactly `key` (the reaper sweeps
+        them; a store may list only per object name, as MinIO does)."""
+        if key is None:
+            return await self._objects.open_uploads(STORAGE_PREFIX)
+        return [u for u in await self._objects.open_uploads(key) if u.key == key]
+
+    async def abort_orphan(self, upload: OpenUpload) -> None:
+        """Aborts an open upload no live session recorded (rules.orphaned)."""
+        await self._objects.abort_multipart(upload.key, upload.upload_id)
+        metrics.ORPHANS_ABORTED.inc()
+        log.warning("orphan_multipart_aborted", key=upload.key, upload_id=upload.upload_id)
 
     async def finish_stuck(self, session: Session) -> str:
         """Takes over a `completing` session whose claim lapsed and finishes it."""
