@@ -10,6 +10,7 @@
     ├── Conflict
     ├── ResourceExhausted    (retry_after_s)
     ├── QuotaExceeded        (a storage quota: not retried, answered 413)
+    ├── StorageFull          (the store is out of space: not retried, answered 507)
     └── Unavailable
 
 Services raise these from `service.py`/`store.py`. The errors know nothing of transports: the
@@ -52,6 +53,8 @@ CODES: dict[str, int] = {
     "FILE_NOT_FOUND": 404, "SHARE_NOT_FOUND": 404, "UNKNOWN_RECIPIENTS": 400,
     "TOO_MANY_RECIPIENTS": 400, "CANNOT_SHARE_WITH_SELF": 400, "SHORTCUT_EXISTS": 409,
     "QUOTA_EXCEEDED": 413,
+    # the object store
+    "STORAGE_FULL": 507,
 }
 
 
@@ -107,6 +110,13 @@ class QuotaExceeded(GoVaultError):
     deleting files or a larger quota does."""
 
     default_code = "QUOTA_EXCEEDED"
+
+
+class StorageFull(GoVaultError):
+    """The object store refuses writes for lack of space. Sent as RESOURCE_EXHAUSTED without a
+    retry-after (answered 507): retrying will not help until space is freed or added."""
+
+    default_code = "STORAGE_FULL"
 
 
 class Unavailable(GoVaultError):

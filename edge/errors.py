@@ -90,7 +90,8 @@ def from_rpc_error(exc: grpc.aio.AioRpcError) -> ApiError:
     elif status_code == grpc.StatusCode.RESOURCE_EXHAUSTED:
         # the code's catalog status: a client's own excess (RATE_LIMITED, TOO_MANY_ATTEMPTS) is
         # 429; a saturated server (OVERLOADED) is 503 like every other "saturated" answer, both
-        # with Retry-After; a storage quota (QUOTA_EXCEEDED) is 413: waiting does not help
+        # with Retry-After; a storage quota (QUOTA_EXCEEDED) is 413 and a store out of space
+        # (STORAGE_FULL) 507, without: waiting does not help
         status = CODES[code]
     if status == 500:
         return ApiError("INTERNAL", "internal error")

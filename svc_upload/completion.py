@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import asyncio
 
-from common.errors import Conflict, FailedPrecondition, InvalidArgument, Unavailable
+from common.errors import (
+    Conflict,
+    FailedPrecondition,
+    InvalidArgument,
+    StorageFull,
+    Unavailable,
+)
 from common.files import NewFile, guess_mime
 from common.logging import get_logger
 from common.s3 import EntityTooSmall, InvalidPart, NoSuchUpload
@@ -88,7 +94,7 @@ class Completion:
                 final_etag = await self._complete_store_upload(claim, parts)
                 checksum = (composite_checksum([p.sha256 or "" for p in parts])
                             if claim.method == PROXY else final_etag)
-        except (FailedPrecondition, Unavailable):
+        except (FailedPrecondition, Unavailable, StorageFull):
             await self._ledger.release_claim(uid, token, UPLOADING)
             raise
         except Conflict:

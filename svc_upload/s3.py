@@ -37,6 +37,10 @@ class S3Objects:
     async def probe(self) -> None:
         await self._s3.probe()
 
+    async def check_space(self) -> None:
+        """StorageFull while the store refuses writes for lack of space (common.s3)."""
+        await self._s3.check_space()
+
     async def create_multipart(self, key: str) -> str:
         answer = await self._s3.request(s3.OP_CREATE_MULTIPART, "POST", key, {"uploads": ""})
         upload_id = parse_xml(answer.payload).get("UploadId")
@@ -50,7 +54,8 @@ class S3Objects:
         """Completes with exactly the given (part number, ETag) list; returns the final ETag."""
         answer = await self._s3.request(s3.OP_COMPLETE_MULTIPART, "POST", key,
                                         {"uploadId": upload_id}, s3.complete_body(parts))
-        error = error_in(answer.status, answer.payload)  # a 200 may still carry an <Error>
+        # a 200 may still carry an <Error>; a 5xx may be a store out of space
+        error = await self._s3.write_error(answer.status, answer.payload)
         if error is not None:
             raise error
         return s3.clean_etag(parse_xml(answer.payload).get("ETag", ""))

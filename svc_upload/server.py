@@ -4,6 +4,8 @@ is wired in __main__.py."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import datetime
 
@@ -75,8 +77,21 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
             raise InvalidArgument("the stream must start with a header frame")
         header = first.header
 
+        reading: list[asyncio.Future[upload_pb2.UploadChunkRequest]] = []
+
         async def data() -> AsyncIterator[bytes]:
-            async for message in frames:
+            while True:
+                # Each read runs shielded: a read cancelled mid-way breaks the call (the client
+                # then gets INTERNAL, not the status), and the S3 client cancels its body
+                # writer when the store answers before taking the whole body (MinIO out of
+                # space). The read is finished before the drain below.
+                read = asyncio.ensure_future(anext(frames))
+                read.add_done_callback(_retrieved)
+                reading[:] = [read]
+                try:
+                    message = await asyncio.shield(read)
+                except StopAsyncIteration:
+                    return
                 if message.WhichOneof("frame") != "data":
                     raise InvalidArgument("only data frames may follow the header")
                 yield message.data
@@ -88,6 +103,9 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
         except GoVaultError:
             # Let the client finish writing before the status goes out: a client still
             # writing into a finished call sees a transport error instead of this status.
+            for read in reading:
+                with contextlib.suppress(BaseException):
+                    await read
             await _drain(frames)
             raise
         return upload_pb2.UploadChunkResponse(
@@ -151,6 +169,12 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
         identity = await caller(context, self._verifier)
         await self._service.abort(identity.user_id, request.upload_uuid)
         return upload_pb2.AbortResponse()
+
+
+def _retrieved(read: asyncio.Future[upload_pb2.UploadChunkRequest]) -> None:
+    """A read nobody awaits any more (its call was cancelled) does not log its error."""
+    if not read.cancelled():
+        read.exception()
 
 
 async def _drain(frames: AsyncIterator[upload_pb2.UploadChunkRequest],

@@ -99,6 +99,7 @@ class UploadService:
         validate_size(file_size_bytes, self._rules.max_file_size_bytes)
         chunk = proxy_chunk_size(chunk_size_bytes, self._rules.chunk_size_bytes,
                                  file_size_bytes)
+        await self._objects.check_space()  # a store known to be full: 507 before any work
         total = max(1, math.ceil(file_size_bytes / chunk))  # an empty file: one empty chunk
         session = await self._new_session(owner_id, PROXY, file_name, file_size_bytes, chunk,
                                           total)
@@ -126,6 +127,7 @@ class UploadService:
         if total > 1 and part_size < S3_MIN_PART_BYTES:
             raise InvalidArgument("part_size_bytes must be at least 5 MiB (except for a "
                                   "single-part upload)", "PART_TOO_SMALL")
+        await self._objects.check_space()  # a store known to be full: 507 before any work
         session = await self._new_session(owner_id, MULTIPART, file_name, file_size_bytes,
                                           part_size, total)
         session = await self._open_multipart(session)

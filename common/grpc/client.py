@@ -20,6 +20,7 @@ from common.errors import (
     NotFound,
     QuotaExceeded,
     ResourceExhausted,
+    StorageFull,
     Unavailable,
 )
 from common.logging import get_logger
@@ -171,6 +172,8 @@ def rpc_error_to_domain(exc: grpc.aio.AioRpcError, callee: str) -> GoVaultError:
                             stable if stable and CODES[stable] < 500 else None)
     if status == grpc.StatusCode.RESOURCE_EXHAUSTED and stable == "QUOTA_EXCEEDED":
         return QuotaExceeded(exc.details() or "storage quota exceeded")
+    if status == grpc.StatusCode.RESOURCE_EXHAUSTED and stable == "STORAGE_FULL":
+        return StorageFull(exc.details() or "the object store is out of space")
     if status == grpc.StatusCode.RESOURCE_EXHAUSTED:
         retry_after = trailers.get(RETRY_AFTER_KEY)
         wait = int(retry_after) if isinstance(retry_after, str) and retry_after.isdecimal() else 1

@@ -33,6 +33,7 @@ from common.errors import (
     PermissionDenied,
     QuotaExceeded,
     ResourceExhausted,
+    StorageFull,
     Unauthenticated,
     Unavailable,
 )
@@ -71,6 +72,7 @@ DOMAIN_TO_GRPC: dict[type[GoVaultError], grpc.StatusCode] = {
     Conflict: grpc.StatusCode.ABORTED,
     ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
     QuotaExceeded: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    StorageFull: grpc.StatusCode.RESOURCE_EXHAUSTED,
     Unavailable: grpc.StatusCode.UNAVAILABLE,
 }
 
@@ -240,9 +242,11 @@ async def serve(
     registrars: Sequence[Registrar],
     on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
     probes: Mapping[str, Probe] | None = None,
+    advisory: Mapping[str, Probe] | None = None,
 ) -> None:
     """Runs the server until SIGTERM/SIGINT, then drains within the grace period. `probes`: the
-    dependencies whose outage turns the health service NOT_SERVING (common.grpc.readiness)."""
+    dependencies whose outage turns the health service NOT_SERVING; `advisory`: the ones
+    published under a health name of their own instead (common.grpc.readiness)."""
     server = grpc.aio.server(
         interceptors=[ObservabilityInterceptor(service)],
         options=[
@@ -276,9 +280,12 @@ async def serve(
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("grpc_server_started", address=address, services=names)
     readiness_settings = load(ReadinessSettings)
-    readiness = (asyncio.create_task(Readiness(service, probes, readiness_settings,
-                                               health_servicer, names).run(), name="readiness")
-                 if probes and readiness_settings.interval_s else None)
+    readiness = None
+    if (probes or advisory) and readiness_settings.interval_s:
+        watch = Readiness(service, probes or {}, readiness_settings, health_servicer, names,
+                          advisory)
+        await watch.publish_advisories()
+        readiness = asyncio.create_task(watch.run(), name="readiness")
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from common.errors import QuotaExceeded, Unavailable
+from common.errors import QuotaExceeded, StorageFull, Unavailable
 from common.files import NewFile
 from common.s3 import EntityTooSmall, InvalidPart, NoSuchUpload
 from svc_upload.models import (
@@ -195,6 +195,7 @@ class FakeObjects:
         self.completes = 0
         self.aborted: list[str] = []
         self.upload_keys: dict[str, str] = {}  # upload id → key
+        self.full = False  # the store refuses writes for lack of space
 
     async def create_multipart(self, key: str) -> str:
         upload_id = uuid.uuid4().hex
@@ -233,6 +234,10 @@ class FakeObjects:
 
     async def multipart_exists(self, key: str, upload_id: str) -> bool:
         return upload_id in self.uploads
+
+    async def check_space(self) -> None:
+        if self.full:
+            raise StorageFull("the object store is out of space")
 
     async def stat(self, key: str) -> Info | None:
         data = self.objects.get(key)
