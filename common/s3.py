@@ -44,7 +44,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit
 
@@ -82,6 +82,7 @@ STORE_FULL = Gauge(
 OP_CREATE_MULTIPART = "create_multipart_upload"
 OP_UPLOAD_PART = "upload_part"
 OP_PUT_OBJECT = "put_object"
+OP_GET_OBJECT = "get_object"
 OP_COMPLETE_MULTIPART = "complete_multipart_upload"
 OP_ABORT_MULTIPART = "abort_multipart_upload"
 OP_LIST_PARTS = "list_parts"
@@ -408,6 +409,27 @@ class S3Client:
             finally:
                 watchdog.cancel()
 
+    async def get_stream(self, operation: str, key: str,
+                         frame_bytes: int = 256 * 1024) -> AsyncIterator[bytes]:
+        """The object's bytes as they arrive, in frames of at most `frame_bytes` (never held
+        whole); a missing object or a store failure is `Unavailable`."""
+        url = self.presign("GET", key, int(self.settings.transfer_timeout_s) + 60)
+        with self.timed(operation):
+            try:
+                async with self._session().get(url, timeout=aiohttp.ClientTimeout(
+                        total=self.settings.transfer_timeout_s, sock_connect=_CONNECT_S,
+                        sock_read=self.settings.stall_timeout_s)) as response:
+                    if response.status != 200:
+                        self._answered(response.status)
+                        raise error_in(response.status, await response.read()) or Unavailable(
+                            f"the object store answered HTTP {response.status}")
+                    async for frame in response.content.iter_chunked(frame_bytes):
+                        yield frame
+                    self._answered(response.status)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                log.warning("s3_get_failed", operation=operation, error=repr(exc))
+                raise Unavailable("the object store is unavailable") from exc
+
     async def _watch(self, stall: _Stall, owner: asyncio.Task[Any] | None) -> None:
         """Gives up a stream the store has not moved for `stall_timeout_s` when the store does
         not answer a probe either (a store that answers is busy, not gone: keep waiting)."""
@@ -544,6 +566,17 @@ class S3Client:
         if answer.status not in (200, 204, 404):
             raise error_in(answer.status, answer.payload) or Unavailable(
                 f"the object store refused the delete (HTTP {answer.status})")
+
+    async def list_keys(self, prefix: str) -> dict[str, datetime]:
+        """Every object under `prefix` → its last-modified time (the epoch when not given)."""
+        epoch = datetime.fromtimestamp(0, UTC)
+
+        def list_all(client: Minio) -> dict[str, datetime]:
+            return {obj.object_name: obj.last_modified or epoch
+                    for obj in client.list_objects(self.bucket, prefix=prefix, recursive=True)
+                    if obj.object_name and not obj.is_dir}
+
+        return await self.sdk(OP_LIST_OBJECTS, list_all)
 
     async def ensure_bucket(self) -> None:
         def make(client: Minio) -> None:

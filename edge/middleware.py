@@ -42,9 +42,18 @@ SECURITY_HEADERS = {
 }
 # Headers a request may carry once: with two, which one counts would be a guess (RFC 9110 §5.3),
 # and a proxy in front may have judged the other one.
-SINGLE_HEADERS = ("Authorization", "Content-Type", "Content-Length", "Upload-UUID", "Checksum")
-CORS_METHODS = "GET, POST, PATCH, DELETE, OPTIONS"
-CORS_HEADERS = "Authorization, Content-Type, Upload-UUID, Checksum, X-Request-ID"
+SINGLE_HEADERS = ("Authorization", "Content-Type", "Content-Length", "Upload-UUID", "Checksum",
+                  "Upload-Offset", "Upload-Length", "Upload-Checksum")
+CORS_METHODS = "GET, HEAD, POST, PATCH, DELETE, OPTIONS"
+# tus 1.0 (edge/routes/tus.py): what its clients send, and the answers' headers they read
+TUS_REQUEST_HEADERS = ("Tus-Resumable, Upload-Length, Upload-Offset, Upload-Metadata, "
+                       "Upload-Defer-Length, Upload-Checksum, Upload-Concat")
+TUS_RESPONSE_HEADERS = ("Location, Upload-Offset, Upload-Length, Upload-Metadata, "
+                        "Upload-Defer-Length, Upload-Expires, Upload-Concat, Tus-Resumable, "
+                        "Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm, "
+                        "GoVault-File-Id")
+CORS_HEADERS = ("Authorization, Content-Type, Upload-UUID, Checksum, X-Request-ID, "
+                + TUS_REQUEST_HEADERS)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -157,7 +166,8 @@ def _cors(request: web.Request, response: web.StreamResponse) -> None:
     response.headers["Access-Control-Allow-Origin"] = origin
     response.headers["Vary"] = "Origin"
     response.headers["Access-Control-Expose-Headers"] = (
-        "X-Request-ID, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset")
+        "X-Request-ID, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, "
+        + TUS_RESPONSE_HEADERS)
 
 
 @web.middleware

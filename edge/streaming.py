@@ -2,13 +2,15 @@
 gRPC messages of 128 KiB; 100 concurrent 10 MiB chunks peaked at 466–549 MiB for edge + upload,
 1 MiB frames at 1155 MiB, against a budget of 600) and written into the UploadChunk client
 stream as they arrive, so the edge never holds a whole chunk. The stream runs under the upload
-upstream's in-flight bound and the same gRPC → HTTP error mapping as unary calls."""
+upstream's in-flight bound and the same gRPC → HTTP error mapping as unary calls. A tus upload's
+bytes (PATCH, or a creation's body) stream the same way into WriteTus."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
 
 import grpc
 from aiohttp import web
@@ -22,11 +24,13 @@ FRAME_BYTES = 256 * 1024
 _DRAIN_LIMIT = 64 * 1024 * 1024
 # What a write into a stream the service already ended may raise; the call's status says why.
 _STREAM_ENDED = (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError)
+Msg = TypeVar("Msg", upload_pb2.UploadChunkRequest, upload_pb2.WriteTusRequest)
+Resp = TypeVar("Resp", upload_pb2.UploadChunkResponse, upload_pb2.WriteTusResponse)
 
 
-async def _frames(request: web.Request, header: upload_pb2.ChunkHeader
-                  ) -> AsyncIterator[upload_pb2.UploadChunkRequest]:
-    yield upload_pb2.UploadChunkRequest(header=header)
+async def _frames(request: web.Request, first: Msg, data: Callable[[bytes], Msg]
+                  ) -> AsyncIterator[Msg]:
+    yield first
     content = request.content
     remaining = request.content_length
     while True:
@@ -34,29 +38,29 @@ async def _frames(request: web.Request, header: upload_pb2.ChunkHeader
             if remaining <= 0:
                 return
             try:
-                data = await content.readexactly(min(FRAME_BYTES, remaining))
+                chunk = await content.readexactly(min(FRAME_BYTES, remaining))
             except asyncio.IncompleteReadError as exc:
                 if exc.partial:
-                    yield upload_pb2.UploadChunkRequest(data=exc.partial)
+                    yield data(exc.partial)
                 return
-            remaining -= len(data)
+            remaining -= len(chunk)
         else:
-            data = await content.read(FRAME_BYTES)
-            if not data:
+            chunk = await content.read(FRAME_BYTES)
+            if not chunk:
                 return
-        yield upload_pb2.UploadChunkRequest(data=data)
+        yield data(chunk)
 
 
-async def _stream_chunk(request: web.Request, header: upload_pb2.ChunkHeader,
-                        identity: Identity, timeout_s: float) -> upload_pb2.UploadChunkResponse:
+async def _stream(request: web.Request, method: grpc.aio.StreamUnaryMultiCallable[Msg, Resp],
+                  first: Msg, data: Callable[[bytes], Msg], identity: Identity,
+                  timeout_s: float) -> Resp:
     """Writes the frames into the client stream ourselves (rather than handing grpc an
     iterator): when the service answers early (a rejected chunk), writing stops and the call's
     real status is returned instead of a write error."""
-    method = upstreams(request).upload.UploadChunk
     async with admitted(request, method, unary=False):
         stream = method(timeout=timeout_s, metadata=call_metadata(request, identity))
         try:
-            async for frame in _frames(request, header):
+            async for frame in _frames(request, first, data):
                 if stream.done():
                     break
                 try:
@@ -98,7 +102,30 @@ async def send_chunk(request: web.Request, header: upload_pb2.ChunkHeader, ident
     """Streams the request body as one chunk; on an error answer, drains what the client is
     still sending before the error goes back."""
     try:
-        return await _stream_chunk(request, header, identity, timeout_s)
+        return await _stream(request, upstreams(request).upload.UploadChunk,
+                             upload_pb2.UploadChunkRequest(header=header), _chunk_data,
+                             identity, timeout_s)
     except ApiError:
         await _drain(request)
         raise
+
+
+async def send_tus(request: web.Request, header: upload_pb2.TusWriteHeader, identity: Identity,
+                   timeout_s: float) -> upload_pb2.TusUpload:
+    """Streams the request body as a tus upload's bytes (WriteTus), the same way."""
+    try:
+        answer = await _stream(request, upstreams(request).upload.WriteTus,
+                               upload_pb2.WriteTusRequest(header=header), _tus_data, identity,
+                               timeout_s)
+        return answer.upload
+    except ApiError:
+        await _drain(request)
+        raise
+
+
+def _chunk_data(data: bytes) -> upload_pb2.UploadChunkRequest:
+    return upload_pb2.UploadChunkRequest(data=data)
+
+
+def _tus_data(data: bytes) -> upload_pb2.WriteTusRequest:
+    return upload_pb2.WriteTusRequest(data=data)

@@ -1,13 +1,13 @@
 """The upload reaper: one pass expires abandoned sessions (aborting their S3 multipart uploads,
 checking they are gone, and deleting any object already written at the session's key),
-finishes sessions stuck in `completing` past the lease, and sweeps the bucket's open multipart
-uploads against the ledger: an upload no live session recorded (the store accepted
-CreateMultipartUpload but answered after the service gave up, or the session's write failed
-after it) is aborted (rules.orphaned). MinIO lists open uploads only per object name, so the key
-of every session that ended without an upload id is also listed once, after
-`orphan_grace_s` (MinIO itself aborts uploads older than a day: api stale_uploads_expiry). The
-pass counts the uploads left open (live sessions' own) in its summary and in
-govault_upload_open_multipart_uploads.
+finishes sessions stuck in `completing` past the lease, and, with tus uploads, deletes temporary
+objects nobody needs (TusUploads.sweep). It also sweeps the bucket's open multipart uploads
+against the ledger: an upload no live session recorded (the store accepted CreateMultipartUpload
+but answered after the service gave up, or the session's write failed after it) is aborted
+(rules.orphaned). MinIO lists open uploads only per object name, so the key of every session
+that ended without an upload id is also listed once, after `orphan_grace_s` (MinIO itself
+aborts uploads older than a day: api stale_uploads_expiry). The pass counts the uploads left
+open (live sessions' own) in its summary and in govault_upload_open_multipart_uploads.
 
 It never aborts an S3 upload or deletes an object the ledger marks `completing` or `completed`:
 expiry is a conditional update from pending/uploading only, and the cleanup happens after
@@ -28,6 +28,7 @@ from svc_upload.models import COMPLETED
 from svc_upload.rules import orphaned
 from svc_upload.seams import ExpiringLedger
 from svc_upload.service import UploadService
+from svc_upload.tus import TusUploads
 
 log = get_logger(__name__)
 
@@ -41,6 +42,7 @@ class ReapSummary:
     orphans_aborted: int = 0
     multipart_open: int = 0
     errors: int = 0
+    temporary_deleted: int = 0  # tus uploads' temporary objects nobody needs
     expired_uploads: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
@@ -49,11 +51,13 @@ class ReapSummary:
 
 class Reaper:
     def __init__(self, service: UploadService, ledger: ExpiringLedger, lease_s: float,
-                 batch: int, orphan_grace_s: float = 600.0) -> None:
+                 batch: int, sweep: tuple[TusUploads, float] | None = None,
+                 orphan_grace_s: float = 600.0) -> None:
         self._service = service
         self._ledger = ledger
         self._lease_s = lease_s
         self._batch = batch
+        self._sweep = sweep  # tus uploads' temporary objects, and their grace period
         self._orphan_grace_s = orphan_grace_s
 
     async def run_once(self) -> ReapSummary:
@@ -86,9 +90,16 @@ class Reaper:
                 summary.completed += 1
             else:
                 summary.stuck_left += 1
+        if self._sweep is not None:
+            tus, grace_s = self._sweep
+            try:
+                summary.temporary_deleted = await tus.sweep(grace_s)
+            except Exception as exc:
+                self._failed("sweep", "-", exc, summary)
         await self._sweep_unrecorded(summary)
-        await self._sweep(summary)
-        if summary.expired or summary.completed or summary.orphans_aborted or summary.errors:
+        await self._sweep_open_uploads(summary)
+        if (summary.expired or summary.completed or summary.errors or summary.temporary_deleted
+                or summary.orphans_aborted):
             log.info("reaper_pass", **{k: v for k, v in summary.as_dict().items()
                                        if k != "expired_uploads"})
         return summary
@@ -103,16 +114,16 @@ class Reaper:
                     summary.orphans_aborted += 1
                 await self._ledger.mark_swept(session.upload_uuid)
             except Exception as exc:
-                self._failed("sweep", session.upload_uuid, exc, summary)
+                self._failed("orphans", session.upload_uuid, exc, summary)
 
-    async def _sweep(self, summary: ReapSummary) -> None:
+    async def _sweep_open_uploads(self, summary: ReapSummary) -> None:
         """Aborts the open multipart uploads of the bucket no live session recorded; counts the
         rest (a store that lists open uploads only per object name shows none here)."""
         try:
             uploads = await self._service.open_uploads()
             sessions = await self._ledger.sessions_at(sorted({u.key for u in uploads}))
         except Exception as exc:
-            self._failed("sweep", "", exc, summary)
+            self._failed("orphans", "-", exc, summary)
             return
         left = 0
         for upload in uploads:
@@ -125,7 +136,7 @@ class Reaper:
             try:
                 await self._service.abort_orphan(upload)
             except Exception as exc:
-                self._failed("sweep", upload.key, exc, summary)
+                self._failed("orphans", upload.key, exc, summary)
                 left += 1
                 continue
             summary.orphans_aborted += 1

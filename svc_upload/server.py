@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import Any, Generic, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from govault.upload.v1 import upload_pb2, upload_pb2_grpc
@@ -16,12 +17,16 @@ from common.errors import GoVaultError, InvalidArgument
 from common.identity import Context, caller
 from common.logging import get_logger
 from common.tokens import TokenVerifier
-from svc_upload.models import MULTIPART, PROXY, Session
+from svc_upload.models import MULTIPART, PROXY, TUS, Session
 from svc_upload.service import UploadService
+from svc_upload.tus import TusUploads, TusView
+from svc_upload.tus_bytes import CHECKSUMS
 
 log = get_logger(__name__)
 
 DRAIN_LIMIT_BYTES = 128 * 1024 * 1024
+# A client stream's messages: a header frame, then data frames.
+Frame = TypeVar("Frame", upload_pb2.UploadChunkRequest, upload_pb2.WriteTusRequest)
 
 STATES = {
     "pending": upload_pb2.UPLOAD_STATE_PENDING,
@@ -32,7 +37,8 @@ STATES = {
     "aborted": upload_pb2.UPLOAD_STATE_ABORTED,
     "expired": upload_pb2.UPLOAD_STATE_EXPIRED,
 }
-METHODS = {PROXY: upload_pb2.UPLOAD_METHOD_PROXY, MULTIPART: upload_pb2.UPLOAD_METHOD_MULTIPART}
+METHODS = {PROXY: upload_pb2.UPLOAD_METHOD_PROXY, MULTIPART: upload_pb2.UPLOAD_METHOD_MULTIPART,
+           TUS: upload_pb2.UPLOAD_METHOD_TUS}
 
 
 def _ts(value: datetime | None) -> Timestamp | None:
@@ -48,9 +54,12 @@ def _parts(parts: list[tuple[int, str]]) -> list[upload_pb2.PartUrl]:
 
 
 class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
-    def __init__(self, service: UploadService, verifier: TokenVerifier) -> None:
+    def __init__(self, service: UploadService, tus: TusUploads, verifier: TokenVerifier,
+                 max_file_size_bytes: int) -> None:
         self._service = service
+        self._tus = tus
         self._verifier = verifier
+        self._max_file_size_bytes = max_file_size_bytes
 
     async def CreateProxySession(self, request: upload_pb2.CreateProxySessionRequest,
                                  context: Context
@@ -69,49 +78,58 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
                           context: Context) -> upload_pb2.UploadChunkResponse:
         identity = await caller(context, self._verifier)
         frames = request_iterator.__aiter__()
-        try:
-            first = await frames.__anext__()
-        except StopAsyncIteration:
-            raise InvalidArgument("the stream must start with a header frame") from None
-        if first.WhichOneof("frame") != "header":
-            raise InvalidArgument("the stream must start with a header frame")
-        header = first.header
-
-        reading: list[asyncio.Future[upload_pb2.UploadChunkRequest]] = []
-
-        async def data() -> AsyncIterator[bytes]:
-            while True:
-                # Each read runs shielded: a read cancelled mid-way breaks the call (the client
-                # then gets INTERNAL, not the status), and the S3 client cancels its body
-                # writer when the store answers before taking the whole body (MinIO out of
-                # space). The read is finished before the drain below.
-                read = asyncio.ensure_future(anext(frames))
-                read.add_done_callback(_retrieved)
-                reading[:] = [read]
-                try:
-                    message = await asyncio.shield(read)
-                except StopAsyncIteration:
-                    return
-                if message.WhichOneof("frame") != "data":
-                    raise InvalidArgument("only data frames may follow the header")
-                yield message.data
-
+        header = (await _header(frames)).header
+        reader = _Data(frames)
         try:
             result = await self._service.upload_chunk(
                 identity.user_id, header.upload_uuid, header.chunk_index,
-                header.checksum_sha256, header.content_length, data())
+                header.checksum_sha256, header.content_length, reader.data())
         except GoVaultError:
             # Let the client finish writing before the status goes out: a client still
             # writing into a finished call sees a transport error instead of this status.
-            for read in reading:
-                with contextlib.suppress(BaseException):
-                    await read
-            await _drain(frames)
+            await reader.drain()
             raise
         return upload_pb2.UploadChunkResponse(
             upload_uuid=result.upload_uuid, chunk_index=result.chunk_index,
             state=STATES[result.state], file_id=result.file_id,
             received_bytes=result.received_bytes, checksum_sha256=result.checksum_sha256)
+
+    # tus ----------------------------------------------------------------------------------
+
+    async def CreateTusUpload(self, request: upload_pb2.CreateTusUploadRequest,
+                              context: Context) -> upload_pb2.CreateTusUploadResponse:
+        identity = await caller(context, self._verifier)
+        length = request.length_bytes if request.HasField("length_bytes") else None
+        view = await self._tus.create(identity.user_id, request.file_name, length,
+                                      request.mime_type, request.metadata)
+        return upload_pb2.CreateTusUploadResponse(upload=_tus_upload(view))
+
+    async def WriteTus(self, request_iterator: AsyncIterator[upload_pb2.WriteTusRequest],
+                       context: Context) -> upload_pb2.WriteTusResponse:
+        identity = await caller(context, self._verifier)
+        frames = request_iterator.__aiter__()
+        header = (await _header(frames)).header
+        length = header.length_bytes if header.HasField("length_bytes") else None
+        reader = _Data(frames)
+        try:
+            view = await self._tus.write(
+                identity.user_id, header.upload_uuid, header.offset_bytes, header.content_length,
+                length, header.checksum_algorithm, header.checksum, reader.data())
+        except GoVaultError:
+            await reader.drain()  # as for a chunk: the status after what is still coming
+            raise
+        return upload_pb2.WriteTusResponse(upload=_tus_upload(view))
+
+    async def GetTusUpload(self, request: upload_pb2.GetTusUploadRequest,
+                           context: Context) -> upload_pb2.GetTusUploadResponse:
+        identity = await caller(context, self._verifier)
+        view = await self._tus.info(identity.user_id, request.upload_uuid)
+        return upload_pb2.GetTusUploadResponse(upload=_tus_upload(view))
+
+    async def GetTusLimits(self, request: upload_pb2.GetTusLimitsRequest,
+                           context: Context) -> upload_pb2.GetTusLimitsResponse:
+        return upload_pb2.GetTusLimitsResponse(max_size_bytes=self._max_file_size_bytes,
+                                               checksum_algorithms=sorted(CHECKSUMS))
 
     async def GetStatus(self, request: upload_pb2.GetStatusRequest,
                         context: Context) -> upload_pb2.GetStatusResponse:
@@ -171,13 +189,7 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
         return upload_pb2.AbortResponse()
 
 
-def _retrieved(read: asyncio.Future[upload_pb2.UploadChunkRequest]) -> None:
-    """A read nobody awaits any more (its call was cancelled) does not log its error."""
-    if not read.cancelled():
-        read.exception()
-
-
-async def _drain(frames: AsyncIterator[upload_pb2.UploadChunkRequest],
+async def _drain(frames: AsyncIterator[Frame],
                  limit_bytes: int = DRAIN_LIMIT_BYTES) -> None:
     try:
         async for message in frames:
@@ -186,6 +198,62 @@ async def _drain(frames: AsyncIterator[upload_pb2.UploadChunkRequest],
                 return
     except Exception:  # the client went away: nothing to wait for
         return
+
+
+async def _header(frames: AsyncIterator[Frame]) -> Frame:
+    try:
+        first = await frames.__anext__()
+    except StopAsyncIteration:
+        raise InvalidArgument("the stream must start with a header frame") from None
+    if first.WhichOneof("frame") != "header":
+        raise InvalidArgument("the stream must start with a header frame")
+    return first
+
+
+class _Data(Generic[Frame]):
+    """The data frames after the header: their bytes, each read shielded. A read cancelled
+    mid-way breaks the call (the client then gets INTERNAL, not the status), and the S3 client
+    cancels its body writer when the store answers before taking the whole body (MinIO out of
+    space, issue 22): the read in progress is finished before `drain`."""
+
+    def __init__(self, frames: AsyncIterator[Frame]) -> None:
+        self._frames: AsyncIterator[Frame] = frames
+        self._reading: asyncio.Future[Frame] | None = None
+
+    async def data(self) -> AsyncIterator[bytes]:
+        while True:
+            read = asyncio.ensure_future(anext(self._frames))
+            read.add_done_callback(_retrieved)
+            self._reading = read
+            try:
+                message = await asyncio.shield(read)
+            except StopAsyncIteration:
+                return
+            if message.WhichOneof("frame") != "data":
+                raise InvalidArgument("only data frames may follow the header")
+            yield message.data
+
+    async def drain(self) -> None:
+        """What the client is still sending, read (bounded) before the status goes out."""
+        if self._reading is not None:
+            with contextlib.suppress(BaseException):
+                await self._reading
+        await _drain(self._frames)
+
+
+def _retrieved(read: asyncio.Future[Any]) -> None:
+    """A read nobody awaits any more (its call was cancelled) does not log its error."""
+    if not read.cancelled():
+        read.exception()
+
+
+def _tus_upload(view: TusView) -> upload_pb2.TusUpload:
+    s = view.session
+    return upload_pb2.TusUpload(
+        upload_uuid=s.upload_uuid, offset_bytes=view.offset, length_bytes=view.length,
+        state=STATES[s.state], expires_at=_ts(s.expires_at), metadata=view.metadata,
+        file_id=s.file_id if s.state == "completed" else "",
+        checksum=s.result_checksum or "")
 
 
 def _complete_response(s: Session) -> upload_pb2.CompleteMultipartResponse:

@@ -34,7 +34,7 @@ _SESSION_COLUMNS = (
     "upload_uuid::text, owner_id, method, file_name, file_size_bytes, part_size_bytes,"
     " total_chunks, file_id::text, storage_key, storage_upload_id, state, created_at,"
     " expires_at, claim_token::text, claimed_at, result_size_bytes, result_checksum, mime_type,"
-    " failure_reason"
+    " failure_reason, chunk_size_fixed"
 )
 
 
@@ -77,14 +77,16 @@ class PgLedger:
         file_id: str,
         storage_key: str,
         ttl_s: float,
+        chunk_size_fixed: bool = True,
     ) -> Session:
         row = await self._one(
             "INSERT INTO upload_sessions (upload_uuid, owner_id, method, file_name,"
-            " file_size_bytes, part_size_bytes, total_chunks, file_id, storage_key, expires_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, now() + make_interval(secs => %s))"
+            " file_size_bytes, part_size_bytes, total_chunks, file_id, storage_key, expires_at,"
+            " chunk_size_fixed)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, now() + make_interval(secs => %s), %s)"
             f" RETURNING {_SESSION_COLUMNS}",
             (upload_uuid, owner_id, method, file_name, file_size_bytes, part_size_bytes,
-             total_chunks, file_id, storage_key, ttl_s),
+             total_chunks, file_id, storage_key, ttl_s, chunk_size_fixed),
         )
         session = _session(row)
         assert session is not None
@@ -105,6 +107,20 @@ class PgLedger:
         session = _session(row)
         assert session is not None
         return session
+
+    async def fix_chunk_size(self, upload_uuid: str, chunk_size: int,
+                             total_chunks: int) -> Session | None:
+        """A proxy session's chunk size, told by its first chunk: set once, while it takes
+        chunks (one chunk file: its multipart upload forgotten, the caller aborts it). None:
+        already fixed, or the session stopped taking chunks."""
+        return _session(await self._one(
+            "UPDATE upload_sessions SET part_size_bytes = %s, total_chunks = %s,"
+            " chunk_size_fixed = true, updated_at = now(), storage_upload_id = CASE WHEN %s = 1"
+            " THEN NULL ELSE storage_upload_id END"
+            " WHERE upload_uuid = %s AND NOT chunk_size_fixed AND state = ANY(%s)"
+            f" RETURNING {_SESSION_COLUMNS}",
+            (chunk_size, total_chunks, total_chunks, upload_uuid, list(ACTIVE)),
+        ))
 
     # chunks / parts ---------------------------------------------------------------------------
 
@@ -345,14 +361,14 @@ class PgLedger:
 
     async def unswept_sessions(self, grace_s: float, limit: int) -> list[Session]:
         """Sessions that ended more than `grace_s` ago without recording an S3 upload id though
-        they may have created one (multipart, or proxy of several chunks), and whose key the
-        reaper has not listed yet."""
+        they may have created one (multipart, tus, or proxy of several chunks), and whose key
+        the reaper has not listed yet."""
         rows = await self._all(
             f"SELECT {_SESSION_COLUMNS} FROM upload_sessions"
             " WHERE uploads_swept_at IS NULL AND storage_upload_id IS NULL"
             " AND state = ANY(%s) AND updated_at < now() - make_interval(secs => %s)"
-            " AND (method = %s OR total_chunks > 1) ORDER BY updated_at LIMIT %s",
-            ([FAILED, ABORTED, EXPIRED], grace_s, MULTIPART, limit),
+            " AND (method <> %s OR total_chunks > 1) ORDER BY updated_at LIMIT %s",
+            ([FAILED, ABORTED, EXPIRED], grace_s, PROXY, limit),
         )
         return [Session(**row) for row in rows]
 

@@ -77,6 +77,8 @@ IDEMPOTENT_METHODS: dict[str, tuple[str, ...]] = {
     ),
     "govault.upload.v1.UploadService": (
         "GetStatus", "PresignParts", "RegisterPart", "CompleteMultipart", "Abort",
+        # tus: where an upload stands (finishing one whose bytes are all in is idempotent too)
+        "GetTusUpload", "GetTusLimits",
     ),
 }
 

@@ -13,11 +13,11 @@ from typing import Any
 
 import msgspec
 
-from edge.api import auth, files, ops, uploads
+from edge.api import auth, files, ops, tus, uploads
 from edge.api.base import Model, Operation
 
 OPERATIONS: tuple[Operation, ...] = (*ops.OPERATIONS, *auth.OPERATIONS, *uploads.OPERATIONS,
-                                     *files.OPERATIONS)
+                                     *tus.OPERATIONS, *files.OPERATIONS)
 _REF = "#/components/schemas/{name}"
 
 ERROR_SCHEMA = {
@@ -90,7 +90,7 @@ def _operation(op: Operation) -> dict[str, Any]:
         entry["requestBody"] = {"required": op.body_required, "content": {
             "application/json": {"schema": _schema_ref(op.body)}}}
     elif op.raw_body:
-        entry["requestBody"] = {"required": True, "content": {"application/octet-stream": {
+        entry["requestBody"] = {"required": op.body_required, "content": {op.raw_media_type: {
             "schema": {"type": "string", "format": "binary"}}}}
     return entry
 

@@ -91,6 +91,7 @@ async def status(request: web.Request) -> web.Response:
         upload_uuid=answer.upload_uuid, status=_state(answer.state),
         upload_method=_method(answer.method),
         total_chunks=answer.total_chunks, received=list(answer.received),
+        uploaded_chunks=list(answer.received),
         expires_at=timestamp(answer.expires_at), file_name=answer.file_name,
         file_size_bytes=answer.file_size_bytes, chunk_size_bytes=answer.chunk_size_bytes,
         file_id=answer.file_id))
