@@ -143,13 +143,22 @@ def query_int(request: web.Request, param: Param, default: int, *,
     name = param.name
     minimum: int = param.schema["minimum"]
     maximum: int = param.schema["maximum"]
-    raw = request.query.get(name)
+    raw = query_value(request, name, code)
     if raw is None or (raw == "" and param.allow_empty):
         return default
     if not _DIGITS.match(raw) or not minimum <= int(raw) <= maximum:
         raise invalid(f"query parameter {name} must be an integer from {minimum} to {maximum}",
                       code)
     return int(raw)
+
+
+def query_value(request: web.Request, name: str, code: str = "INVALID_ARGUMENT") -> str | None:
+    """The query parameter `name`, None when absent; given twice it is a 400 (which one counts
+    would be a guess, as with two Authorization headers)."""
+    values = request.query.getall(name, ())
+    if len(values) > 1:
+        raise invalid(f"query parameter {name} must be given once", code)
+    return values[0] if values else None
 
 
 def uuid_param(value: str | None, name: str) -> str:

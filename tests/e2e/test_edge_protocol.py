@@ -184,3 +184,17 @@ def test_the_edge_listens_with_a_deep_accept_queue(edge_url: str) -> None:
     out = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True,
                          check=True).stdout.split()
     assert int(out[2]) >= 1024, out
+
+
+async def test_a_query_parameter_given_twice_is_400(http: aiohttp.ClientSession, edge_url: str,
+                                                    user: User) -> None:
+    """Found by the fuzz run: `?limit=&limit=<garbage>` was answered 200, the first (empty)
+    value taken for absent and the second ignored."""
+    for query in ("page=1&page=2", "limit=&limit=%C2%89", "limit=5&limit=5"):
+        async with http.get(f"{edge_url}/api/files/me/shortcuts?{query}",
+                            headers=user.auth) as r:
+            body = await r.json()
+        assert r.status == 400 and body["code"] == "INVALID_ARGUMENT", (query, body)
+    async with http.get(f"{edge_url}/api/upload/status?upload_uuid={A_UUID}"
+                        f"&upload_uuid={A_UUID}", headers=user.auth) as r:
+        assert r.status == 400
