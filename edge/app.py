@@ -14,6 +14,7 @@ from edge.config import EdgeSettings
 from edge.keys import SETTINGS, UPSTREAMS, VERIFIER
 from edge.ratelimit import middleware as ratelimit
 from edge.routes import ROUTE_MODULES
+from edge.streaming import STREAM_SLOTS, StreamSlots
 from edge.upstream import Upstreams
 
 log = get_logger(__name__)
@@ -40,6 +41,7 @@ def build_app(settings: EdgeSettings) -> web.Application:
     )
     app[SETTINGS] = settings
     app.on_response_prepare.append(middleware.drop_server_header)
+    app[STREAM_SLOTS] = StreamSlots(settings.max_streams_per_user)
     app.cleanup_ctx.append(_resources)
     for module in ROUTE_MODULES:
         module.setup_routes(app)

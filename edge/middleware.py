@@ -2,10 +2,13 @@
 template), security headers (and no `Server` header naming the software and its version), CORS,
 the error body for everything that goes wrong, and the framing a request must not be ambiguous
 about: one Authorization (Content-Type, Content-Length, Upload-UUID, Checksum) header, no transfer
-coding but chunked, no content coding (a body is stored as sent, never decompressed here)."""
+coding but chunked, no content coding (a body is stored as sent, never decompressed here). A client
+that hung up mid-body is logged and counted with status 499 (CLIENT_CLOSED, `edge.body`), not as a
+server error."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import uuid
@@ -17,6 +20,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from common.logging import get_logger
 from common.metrics import LATENCY_BUCKETS
+from edge.body import CLOSE_CODES
 from edge.errors import ApiError, error_response
 from edge.keys import REQUEST_ID, SETTINGS, USER_ID
 
@@ -99,6 +103,8 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         for name, value in SECURITY_HEADERS.items():  # a route may send its own (a web page's CSP)
             response.headers.setdefault(name, value)
         _cors(request, response)
+        if error_code in CLOSE_CODES:
+            await _answer_and_close(request, response)
         return response
     finally:
         elapsed = time.perf_counter() - start
@@ -140,6 +146,16 @@ async def drop_server_header(request: web.Request, response: web.StreamResponse)
     """on_response_prepare: aiohttp adds `Server: Python/3.x aiohttp/3.x` to every response;
     the software and its version are nobody's business."""
     response.headers.popall("Server", None)
+
+
+async def _answer_and_close(request: web.Request, response: web.StreamResponse) -> None:
+    """Sends the answer, then closes the connection at once: the rest of the body will not be
+    read (aiohttp would otherwise keep reading and ignoring it for up to 10 s first)."""
+    response.force_close()
+    with contextlib.suppress(ConnectionError):  # a client gone cannot read it
+        await response.prepare(request)
+        await response.write_eof()
+    request.protocol.force_close()
 
 
 def _http_exception_code(exc: web.HTTPException) -> tuple[str, str]:

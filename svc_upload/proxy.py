@@ -14,7 +14,13 @@ import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from common.errors import Conflict, FailedPrecondition, GoVaultError, InvalidArgument
+from common.errors import (
+    Conflict,
+    FailedPrecondition,
+    GoVaultError,
+    InvalidArgument,
+    Unavailable,
+)
 from common.files import S3_MAX_PARTS, S3_MIN_PART_BYTES
 from common.logging import get_logger
 from common.s3 import NoSuchUpload
@@ -224,16 +230,21 @@ class ProxyChunks:
         except Conflict:
             raise
         except BaseException as exc:
-            await asyncio.shield(self._undo_single(claim))
+            # A store that stopped answering would make the delete wait out the same outage:
+            # the object (if any) stays at the session's key, where a retry overwrites it and
+            # expiry or abort removes it.
+            await asyncio.shield(self._undo_single(claim, delete=not isinstance(exc, Unavailable)))
             if chunk.error is not None:
                 raise chunk.error from None
             raise exc
         done = await self._completion.finish(claim, part)
         return self._chunk_result(done, 0, chunk, COMPLETED, done.file_id)
 
-    async def _undo_single(self, claim: Session) -> None:
+    async def _undo_single(self, claim: Session, delete: bool) -> None:
         assert claim.claim_token is not None
         await self._ledger.release_claim(claim.upload_uuid, claim.claim_token, UPLOADING)
+        if not delete:
+            return
         try:
             await self._objects.delete(claim.storage_key)
         except GoVaultError:

@@ -49,6 +49,9 @@ def _errors(op: Operation) -> dict[int, str]:
     errors: dict[int, str] = {}
     if op.body is not None or op.raw_body or op.params:
         errors[400] = "invalid input (INVALID_ARGUMENT, INVALID_JSON or a specific code)"
+    if op.body is not None or op.raw_body:
+        errors[408] = ("the body stopped arriving, or arrived slower than the minimum rate "
+                       "(REQUEST_TIMEOUT); the connection is closed")
     if op.body is not None:
         errors[413] = "the body is too large (PAYLOAD_TOO_LARGE)"
         errors[415] = "the body is not application/json (UNSUPPORTED_MEDIA_TYPE)"

@@ -161,7 +161,10 @@ PROXY_CHUNK = Operation(
     "post", "/api/upload/proxy/chunk",
     "Send chunk `id` (0-based) as the raw body; the response to the chunk that completes the "
     "upload is sent after the file is stored and registered", "uploads",
-    ok=ChunkReply, raw_body=True, errors={**_SESSION_ERRORS, 413: "the chunk is too large"},
+    ok=ChunkReply, raw_body=True, errors={
+        **_SESSION_ERRORS, 413: "the chunk is too large",
+        429: "rate limited (RATE_LIMITED), or as many chunks of this account in flight as the "
+             "server allows (TOO_MANY_STREAMS); see Retry-After"},
     params=(
         CHUNK_ID,
         Param("Upload-UUID", "header", UPLOAD_UUID_SCHEMA, required=True),

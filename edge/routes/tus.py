@@ -27,6 +27,7 @@ from common.tokens import Identity
 from edge.api import tus as api
 from edge.api.base import INT64_MAX, UUID_PATTERN
 from edge.auth import require_identity
+from edge.body import client_allowance_s
 from edge.errors import ApiError
 from edge.keys import SETTINGS
 from edge.shape import timestamp_datetime
@@ -43,8 +44,6 @@ FILE_ID = "GoVault-File-Id"
 _METADATA = re.compile(api.METADATA_PATTERN)
 _DIGITS = re.compile(r"^[0-9]{1,19}$")
 _UUID = re.compile(UUID_PATTERN)
-# A body streams as long as its client keeps sending: bounded by a slow but steady rate.
-_SLOWEST_BYTES_PER_S = 64 * 1024
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -147,7 +146,9 @@ async def _write(request: web.Request, identity: Identity, upload_uuid: str, off
     header = upload_pb2.TusWriteHeader(
         upload_uuid=upload_uuid, offset_bytes=offset, content_length=content_length,
         length_bytes=length, checksum_algorithm=algorithm, checksum=digest)
-    timeout = request.app[SETTINGS].upload_rpc_timeout_s + content_length / _SLOWEST_BYTES_PER_S
+    settings = request.app[SETTINGS]
+    # the service's time, plus what a client at the minimum rate may take to send the body
+    timeout = settings.upload_rpc_timeout_s + client_allowance_s(settings, content_length)
     return await send_tus(request, header, identity, timeout)
 
 
