@@ -2,9 +2,9 @@
 template), security headers (and no `Server` header naming the software and its version), CORS,
 the error body for everything that goes wrong, and the framing a request must not be ambiguous
 about: one Authorization (Content-Type, Content-Length, Upload-UUID, Checksum) header, no transfer
-coding but chunked, no content coding (a body is stored as sent, never decompressed here). A client
-that hung up mid-body is logged and counted with status 499 (CLIENT_CLOSED, `edge.body`), not as a
-server error."""
+coding but chunked, no content coding (a body is stored as sent, never decompressed here), no
+byte above ASCII in a header the API defines. A client that hung up mid-body is logged and
+counted with status 499 (CLIENT_CLOSED, `edge.body`), not as a server error."""
 
 from __future__ import annotations
 
@@ -48,6 +48,11 @@ SECURITY_HEADERS = {
 # and a proxy in front may have judged the other one.
 SINGLE_HEADERS = ("Authorization", "Content-Type", "Content-Length", "Upload-UUID", "Checksum",
                   "Upload-Offset", "Upload-Length", "Upload-Checksum")
+# Headers the API gives a meaning to, whose every valid value is ASCII (a byte above 0x7f reaches a
+# handler as a lone surrogate, which encoding or base64-decoding raises on). Authorization is
+# judged with the token (`edge.request.caller`: 401 INVALID_TOKEN).
+ASCII_HEADERS = ("Upload-UUID", "Checksum", "Upload-Offset", "Upload-Length", "Upload-Checksum",
+                 "Upload-Metadata", "Upload-Defer-Length", "Tus-Resumable")
 CORS_METHODS = "GET, HEAD, POST, PATCH, DELETE, OPTIONS"
 # tus 1.0 (edge/routes/tus.py): what its clients send, and the answers' headers they read
 TUS_REQUEST_HEADERS = ("Tus-Resumable, Upload-Length, Upload-Offset, Upload-Metadata, "
@@ -121,15 +126,19 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 def check_framing(request: web.Request) -> None:
-    """400 for a request whose meaning would depend on which of two headers is read, or whose
-    body is wrapped in a transfer coding other than chunked (aiohttp's parser takes
-    `Transfer-Encoding: gzip, chunked` as chunked and ignores the gzip); 415 for a content coding
-    (aiohttp would decompress it: bytes a client hashed before compressing would be stored
-    decompressed, and a small body could expand to many times the limits)."""
+    """400 for a request whose meaning would depend on which of two headers is read, with a byte
+    that is not ASCII in a header the API defines (ASCII_HEADERS), or whose body is wrapped in a
+    transfer coding other than chunked (aiohttp's parser takes `Transfer-Encoding: gzip, chunked`
+    as chunked and ignores the gzip); 415 for a content coding (aiohttp would decompress it:
+    bytes a client hashed before compressing would be stored decompressed, and a small body
+    could expand to many times the limits)."""
     headers = request.headers
     for name in SINGLE_HEADERS:
         if len(headers.getall(name, ())) > 1:
             raise ApiError("INVALID_ARGUMENT", f"more than one {name} header")
+    for name in ASCII_HEADERS:
+        if not headers.get(name, "").isascii():
+            raise ApiError("INVALID_ARGUMENT", f"the {name} header must be ASCII")
     if "Transfer-Encoding" in headers:
         codings = ",".join(headers.getall("Transfer-Encoding")).lower().replace(" ", "")
         if codings != "chunked":

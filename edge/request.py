@@ -46,7 +46,7 @@ def caller(request: web.Request) -> Caller:
     if header is not None:
         scheme, _, rest = header.partition(" ")
         rest = rest.strip()
-        if scheme.lower() == "bearer" and rest:
+        if scheme.lower() == "bearer" and rest and rest.isascii():  # a JWT is ASCII
             token = rest
         else:
             malformed = True

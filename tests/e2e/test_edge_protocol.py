@@ -8,7 +8,9 @@
   ignored), a content coding is 415 (aiohttp would decompress it);
 - /openapi.json states the limits the services enforce (10 share recipients, 50 GiB files, part
   numbers up to 10,000), and an array over its limit is judged (400), not refused as too large;
-- the listening socket's accept queue is deep enough for a burst of connects.
+- the listening socket's accept queue is deep enough for a burst of connects;
+- a header byte above ASCII (Authorization, Checksum, Upload-Checksum) is a 4xx, not a 500
+  (found by the hostile re-pass's fuzz run).
 """
 
 from __future__ import annotations
@@ -96,6 +98,56 @@ async def test_two_authorization_headers_are_400(http: aiohttp.ClientSession, ed
         assert "Authorization" in body["error"]
     async with http.get(f"{edge_url}/auth/me", headers=user.auth) as r:
         assert r.status == 200  # one is fine
+
+
+# Bytes above 0x7f in a header the API reads (found by the fuzz run of the hostile re-pass: each
+# of these was a 500): a lone lead byte, a bad continuation, an encoded surrogate.
+NOT_ASCII = (b"\xff", b"\xc3(", b"\xed\xa0\x80")
+
+
+async def test_a_header_byte_that_is_not_ascii_is_4xx_never_500(
+        http: aiohttp.ClientSession, edge_url: str, user: User) -> None:
+    """In the Authorization header (401 INVALID_TOKEN, on every authenticated route), and in the
+    Checksum of a proxy chunk or the Upload-Checksum of a tus PATCH (400 INVALID_ARGUMENT),
+    answered with the error body, and nothing written: the upload is still at offset 0."""
+    async with http.post(f"{edge_url}/api/upload/proxy/session", headers=user.auth,
+                         json={"file_name": "a.bin", "file_size_bytes": 4}) as r:
+        proxy = (await r.json())["upload_uuid"]
+    async with http.post(f"{edge_url}/api/upload/tus/", headers={
+            **user.auth, "Tus-Resumable": "1.0.0", "Upload-Length": "4"}) as r:
+        assert r.status == 201, await r.text()
+        tus_path = urlsplit(r.headers["Location"]).path
+    token = user.auth["Authorization"].encode()
+    for bad in NOT_ASCII:
+        cases = [
+            (b"GET /api/files/me/usage", {b"Authorization": token[:30] + bad + token[30:]},
+             b"", 401, "INVALID_TOKEN"),
+            (b"POST /api/upload/tus/", {b"Authorization": token + bad, b"Tus-Resumable": b"1.0.0",
+                                       b"Upload-Length": b"4"}, b"", 401, "INVALID_TOKEN"),
+            (b"POST /api/upload/proxy/chunk?id=0", {
+                b"Authorization": token, b"Upload-UUID": proxy.encode(),
+                b"Content-Type": b"application/octet-stream", b"Checksum": b"ab" + bad},
+             b"data", 400, "INVALID_ARGUMENT"),
+            (b"PATCH " + tus_path.encode(), {
+                b"Authorization": token, b"Tus-Resumable": b"1.0.0", b"Upload-Offset": b"0",
+                b"Content-Type": b"application/offset+octet-stream",
+                b"Upload-Checksum": b"sha1 " + bad}, b"data", 400, "INVALID_ARGUMENT"),
+        ]
+        for line, headers, body, want, code in cases:
+            head = b"".join(name + b": " + value + b"\r\n" for name, value in headers.items())
+            status, _, payload = await _raw(edge_url, line + b" HTTP/1.1\r\nHost: x\r\n"
+                                            b"Connection: close\r\nContent-Length: "
+                                            + str(len(body)).encode() + b"\r\n" + head
+                                            + b"\r\n" + body)
+            answer = json.loads(payload)
+            assert (status, answer["code"]) == (want, code), (line, bad, answer)
+            assert _error_body(answer)
+    async with http.get(f"{edge_url}/api/upload/status", params={"upload_uuid": proxy},
+                        headers=user.auth) as r:
+        assert (await r.json())["uploaded_chunks"] == []
+    async with http.head(edge_url + tus_path,
+                         headers={**user.auth, "Tus-Resumable": "1.0.0"}) as r:
+        assert r.headers["Upload-Offset"] == "0"
 
 
 @pytest.mark.parametrize("coding", [b"gzip, chunked", b"deflate,chunked", b"identity, chunked"])
