@@ -58,8 +58,8 @@ class _Handler(RequestHandler):
             error = ApiError("INTERNAL", "internal error")
         else:
             reason = message or "malformed request"
-            error = ApiError("INVALID_ARGUMENT", f"malformed request: {reason}"[:300],
-                             status=status)
+            # aiohttp's parser reports every malformed request as 400
+            error = ApiError("INVALID_ARGUMENT", f"malformed request: {reason}"[:300])
         request_id = uuid.uuid4().hex
         response = _Bare(text=json.dumps(error_body(error, request_id)), status=error.status,
                          content_type="application/json", headers=error.headers)

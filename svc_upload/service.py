@@ -3,9 +3,10 @@
 No grpc, psycopg or minio here: the ledger, the object store and the files service are reached
 through the small Protocols in seams.py, so these rules are unit-tested with in-memory fakes.
 
-States (DESIGN §5): pending → uploading → completing → completed, or failed / aborted / expired.
-Every transition is a conditional update in the store, so exactly one caller wins a race; the
-winner of `completing` holds a claim token, and only that token may complete or release it.
+States (docs/design.md §5): pending → uploading → completing → completed, or failed / aborted /
+expired. Every transition is a conditional update in the store, so exactly one caller wins a
+race; the winner of `completing` holds a claim token, and only that token may complete or
+release it.
 A claim older than the lease (a crashed holder) may be taken over by a later call or the reaper.
 
 `UploadService` is the one entry point (server.py, reaper.py): it creates sessions, checks that
@@ -33,10 +34,9 @@ from common.files import (
     validate_uuid,
 )
 from common.logging import get_logger
-from svc_upload import metrics
+from svc_upload import errors, metrics
 from svc_upload.completion import Completion
 from svc_upload.config import UploadRules
-from svc_upload.errors import not_found
 from svc_upload.models import (
     ABORTED,
     ACTIVE,
@@ -124,11 +124,11 @@ class UploadService:
         if part_size > S3_MAX_PART_BYTES:
             raise InvalidArgument("part_size_bytes must be at most 5 GiB")
         if total > S3_MAX_PARTS:
-            raise InvalidArgument("the file would need more than 10,000 parts: use larger parts",
-                                  "PART_OUT_OF_RANGE")
+            raise errors.part_out_of_range(f"the file would need more than {S3_MAX_PARTS:,} "
+                                           "parts: use larger parts")
         if total > 1 and part_size < S3_MIN_PART_BYTES:
-            raise InvalidArgument("part_size_bytes must be at least 5 MiB (except for a "
-                                  "single-part upload)", "PART_TOO_SMALL")
+            raise errors.part_too_small("part_size_bytes must be at least 5 MiB (except for a "
+                                        "single-part upload)")
         await self._objects.check_space()  # a store known to be full: 507 before any work
         session = await self._new_session(owner_id, MULTIPART, file_name, file_size_bytes,
                                           part_size, total)
@@ -168,7 +168,7 @@ class UploadService:
     async def _owned(self, owner_id: str, upload_uuid: str) -> Session:
         session = await self._ledger.get_session(validate_uuid(upload_uuid, "upload_uuid"))
         if session is None or session.owner_id != owner_id:
-            raise not_found()
+            raise errors.not_found()
         return session
 
     # status -------------------------------------------------------------------------------
@@ -233,7 +233,7 @@ class UploadService:
         if session.state == COMPLETED:
             raise Conflict("the upload is already complete")
         if session.state == COMPLETING:
-            raise Conflict("the upload is completing", "UPLOAD_IN_PROGRESS")
+            raise errors.upload_in_progress("the upload is completing")
         if session.state in (EXPIRED, FAILED):
             error = state_error(session, now())
             assert error is not None
@@ -242,7 +242,7 @@ class UploadService:
             current = await self._ledger.get_session(session.upload_uuid)
             if current is not None and current.state == ABORTED:
                 return
-            raise Conflict("the upload changed state; check its status", "UPLOAD_IN_PROGRESS")
+            raise errors.upload_in_progress("the upload changed state; check its status")
         metrics.session_outcome(session.method, "aborted")
         await self._completion.release_quota(session.upload_uuid)  # QUOTA
         await self._discard_objects(session)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from common.errors import QuotaExceeded, StorageFull, Unavailable
+from common.errors import QuotaExceeded, Unavailable, storage_full
 from common.files import NewFile
 from common.s3 import EntityTooSmall, InvalidPart, NoSuchUpload
 from svc_upload.models import (
@@ -249,7 +249,7 @@ class FakeObjects:
 
     async def check_space(self) -> None:
         if self.full:
-            raise StorageFull("the object store is out of space")
+            raise storage_full()
 
     async def stat(self, key: str) -> Info | None:
         data = self.objects.get(key)
