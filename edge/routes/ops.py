@@ -12,7 +12,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from common.grpc.readiness import STORE_SPACE, advisory_name
 from edge import api
 from edge.api import ops
-from edge.keys import UPSTREAMS
+from edge.upstream import upstreams
 
 
 async def health(_request: web.Request) -> web.Response:
@@ -20,10 +20,10 @@ async def health(_request: web.Request) -> web.Response:
 
 
 async def ready(request: web.Request) -> web.Response:
-    upstreams = request.app[UPSTREAMS].channels
+    channels = upstreams(request).channels
 
     async def check(name: str) -> tuple[str, str]:
-        stub = health_pb2_grpc.HealthStub(upstreams[name].channel)
+        stub = health_pb2_grpc.HealthStub(channels[name].channel)
         try:
             reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
         except Exception:
@@ -33,7 +33,7 @@ async def ready(request: web.Request) -> web.Response:
 
     async def store() -> str:
         """The upload service's advisory on the store's space (common.grpc.readiness)."""
-        stub = health_pb2_grpc.HealthStub(upstreams["upload"].channel)
+        stub = health_pb2_grpc.HealthStub(channels["upload"].channel)
         try:
             reply = await stub.Check(
                 health_pb2.HealthCheckRequest(service=advisory_name(STORE_SPACE)), timeout=1.0)
@@ -41,7 +41,7 @@ async def ready(request: web.Request) -> web.Response:
             return "unknown"
         return "ok" if reply.status == health_pb2.HealthCheckResponse.SERVING else "full"
 
-    results = dict(await asyncio.gather(*(check(name) for name in upstreams)))
+    results = dict(await asyncio.gather(*(check(name) for name in channels)))
     space = await store()
     ok = all(state == "serving" for state in results.values())
     status = "unavailable" if not ok else "degraded" if space == "full" else "ready"
