@@ -275,18 +275,24 @@ async def test_a_full_store_is_507_and_deleted_space_comes_back(
     seen.stored = seen.stored[len(deleted):]
     started = time.monotonic()
 
-    async def uploads_again() -> bool:
+    async def uploads_again(count: int) -> bool:
         try:
-            await client.upload(os.urandom(FILL_MIB * MIB), "proxy")
+            for _ in range(count):
+                await client.upload(os.urandom(FILL_MIB * MIB), "proxy")
         except Exception:
             return False
         return True
 
-    await _until("an upload after the deletions", uploads_again, 240, every_s=2)
-    print(f"\nfull store: {len(deleted)} files deleted, uploads succeed again "
-          f"{time.monotonic() - started:.1f}s later")
-    for _ in range(4):  # not a lucky one: the store takes several
-        await client.upload(os.urandom(FILL_MIB * MIB), "proxy")
+    await _until("an upload after the deletions", lambda: uploads_again(1), 240, every_s=2)
+    first_s = time.monotonic() - started
+    # Not a lucky one: five in a row. SeaweedFS vacuums volume by volume, so for a while after
+    # the first write goes through, a write that lands on a volume not yet vacuumed is still 507
+    # (seen in a full-suite run on a busy machine); each such answer is honest and the next try
+    # may land elsewhere, so the bound is on the store getting there, not on the first write.
+    await _until("five uploads in a row after the deletions", lambda: uploads_again(5), 240,
+                 every_s=2)
+    print(f"\nfull store: {len(deleted)} files deleted, an upload succeeds again "
+          f"{first_s:.1f}s later, five in a row {time.monotonic() - started:.1f}s later")
     await _until("/ready says the store has room",
                  lambda: _store_ok(http, base), 60)
     assert await _metric(http, small_stack, "govault_object_store_full") == 0.0
