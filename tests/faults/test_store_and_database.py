@@ -67,16 +67,22 @@ def _mount_tmpfs(path: Any, size_mib: int) -> None:
 
 @pytest.fixture(scope="module")
 def small_stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
-    data_dir = make_data_dir("faults-store")
-    store_dir = data_dir / "s3"
-    _mount_tmpfs(store_dir, STORE_MIB)
     environ = {**isolated_environ(), **fault_env(45),
                "GOVAULT_DB_POOL_MAX_IDLE_S": str(POOL_IDLE_S),
                "GOVAULT_S3_READ_TIMEOUT_S": str(READ_TIMEOUT_S),
                # reaper passes only when a test runs one: what a pass found stays observable
                "GOVAULT_UPLOAD_REAPER_INTERVAL_S": "0"}
-    stack = Stack(data_dir, offset_for("scratch"), services=True, prometheus=False,
-                  environ=environ, fast_unsafe_pg=False, supervise=True)
+    offset = offset_for("scratch")  # before the mount: a failure here leaves nothing mounted
+    data_dir = make_data_dir("faults-store")
+    store_dir = data_dir / "s3"
+    _mount_tmpfs(store_dir, STORE_MIB)
+    try:
+        stack = Stack(data_dir, offset, services=True, prometheus=False,
+                      environ=environ, fast_unsafe_pg=False, supervise=True)
+    except BaseException:
+        subprocess.run(["umount", str(store_dir)], check=True, capture_output=True)
+        shutil.rmtree(data_dir, ignore_errors=True)
+        raise
     try:
         stack.start()
         yield stack
