@@ -34,6 +34,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 import psycopg
+from prometheus_client import Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 from psycopg import errors as pg_errors
@@ -42,6 +43,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from common.config import Settings, var
 from common.errors import GoVaultError, Unavailable
 from common.logging import get_logger
+from common.metrics import LATENCY_BUCKETS
 
 log = get_logger(__name__)
 
@@ -67,6 +69,9 @@ class DatabaseSettings(Settings):
 
 
 _DEADLINES: WeakKeyDictionary[AsyncConnectionPool, float] = WeakKeyDictionary()
+# The wait for a pooled connection (all taken: statements queue here before the database).
+POOL_WAIT = Histogram("govault_db_pool_wait_seconds", "Wait for a pooled connection",
+                      ["service"], buckets=LATENCY_BUCKETS)
 
 
 async def open_pool(settings: DatabaseSettings, service: str) -> AsyncConnectionPool:
@@ -122,8 +127,10 @@ async def pooled(
     propagates for the caller to map."""
     deadline = _DEADLINES.get(pool, 0.0)
     expired = False
+    asked = time.perf_counter()
     try:
         async with checked_connection(pool) as conn:
+            POOL_WAIT.labels(what).observe(time.perf_counter() - asked)
             def expire() -> None:
                 nonlocal expired
                 expired = True
