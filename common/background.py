@@ -21,6 +21,7 @@ from typing import TypeVar
 
 from psycopg_pool import AsyncConnectionPool
 
+from common.db import checked_connection
 from common.logging import get_logger
 
 log = get_logger(__name__)
@@ -41,7 +42,7 @@ async def leading(pool: AsyncConnectionPool, job: str, *, wait: bool = False
     A connection whose unlock did not go through is closed, never returned to the pool with the
     lock still held."""
     key = lock_key(job)
-    async with pool.connection() as conn:
+    async with checked_connection(pool) as conn:
         if wait:
             await conn.execute("SELECT pg_advisory_lock(%s)", (key,))
             acquired = True

@@ -13,11 +13,19 @@ down: psycopg sees the connection lost at once (asyncio cancellation would first
 cancel, which a frozen server never answers), the block fails, and the pool drops the connection.
 Like any timeout, the outcome of a write in flight is then unknown: every state transition is a
 conditional statement, so the caller's retry is safe.
+
+A pooled connection is checked as it is handed out, without a round trip: an idle connection
+whose socket is readable has been closed or is being closed by the server (PostgreSQL restarted,
+an administrator terminated it), so it is dropped and the next one taken. Unchecked, each such
+connection cost a caller one 503, even minutes after a restart (`check_connection`'s empty
+query would cost a round trip per checkout; the poll costs about a microsecond, see
+`python -m loadtest.bench_pool_check`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import select
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -55,6 +63,9 @@ class DatabaseSettings(Settings):
     call_timeout_s: float = var("DB_CALL_TIMEOUT_S", 4.0, ge=0, description=(
         "longest the work on one connection may take before it is cut and the call is 503 "
         "(0: unbounded, for operator commands)"))
+    pool_max_idle_s: float = var("DB_POOL_MAX_IDLE_S", 600.0, gt=0, description=(
+        "connections above the pool minimum idle this long are closed; a connection the server "
+        "closed (a restart) is skipped when handed out, whatever its age"))
 
 
 _DEADLINES: WeakKeyDictionary[AsyncConnectionPool, float] = WeakKeyDictionary()
@@ -69,6 +80,7 @@ async def open_pool(settings: DatabaseSettings, service: str) -> AsyncConnection
         min_size=settings.pool_min,
         max_size=settings.pool_max,
         timeout=settings.pool_timeout_s,
+        max_idle=settings.pool_max_idle_s,
         kwargs={"autocommit": True, "connect_timeout": settings.connect_timeout_s},
         name=service,
         configure=_configure,
@@ -117,7 +129,7 @@ async def pooled(
     expired = False
     asked = time.perf_counter()
     try:
-        async with pool.connection() as conn:
+        async with checked_connection(pool) as conn:
             POOL_WAIT.labels(what).observe(time.perf_counter() - asked)
             def expire() -> None:
                 nonlocal expired
@@ -141,6 +153,42 @@ async def pooled(
         if expired:
             raise Unavailable(f"the {what} database did not answer in time") from None
         raise Unavailable(f"the {what} database is unavailable") from None
+
+
+def stale(conn: psycopg.AsyncConnection[Any]) -> bool:
+    """Whether an idle connection can no longer serve: closed, broken, or its socket readable
+    (nothing is owed to an idle client but the server's goodbye and end-of-file). One poll, no
+    round trip."""
+    if conn.closed or conn.broken:
+        return True
+    poller = select.poll()
+    try:
+        poller.register(conn.pgconn.socket, select.POLLIN | select.POLLPRI)
+        return bool(poller.poll(0))
+    except (OSError, ValueError, psycopg.Error):
+        return True
+
+
+@asynccontextmanager
+async def checked_connection(
+        pool: AsyncConnectionPool) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    """`pool.connection()`, skipping stale connections (closed and given back: the pool
+    replaces them) without psycopg_pool's back-off between failed checks (a second failed
+    check waits a second, a third two: after a restart every idle connection fails)."""
+    give_up = time.monotonic() + pool.timeout
+    for _ in range(pool.max_size + 1):
+        conn = await pool.getconn(timeout=max(0.0, give_up - time.monotonic()))
+        if not stale(conn):
+            break
+        await conn.close()
+        await pool.putconn(conn)
+    else:  # every connection handed out was stale: the server is not taking new ones either
+        raise psycopg.OperationalError("no working connection to the database")
+    try:
+        async with conn:
+            yield conn
+    finally:
+        await pool.putconn(conn)
 
 
 class _PoolCollector(Collector):

@@ -23,6 +23,7 @@ only be raised with the class of its kind, which the constructor checks):
     ├── Conflict             ABORTED
     ├── ResourceExhausted    RESOURCE_EXHAUSTED (retry_after_s)
     ├── QuotaExceeded        RESOURCE_EXHAUSTED (a storage quota: not retried, answered 413)
+    ├── StorageFull          RESOURCE_EXHAUSTED (the store is out of space: not retried, 507)
     └── Unavailable          UNAVAILABLE
 
 Services raise these from `service.py`/`store.py`, through the named constructor of each code in
@@ -132,6 +133,8 @@ CODES: dict[str, ErrorCode] = {
     "FILE_NOT_FOUND": ErrorCode(404, "NOT_FOUND"),
     "SHARE_NOT_FOUND": ErrorCode(404, "NOT_FOUND"),
     "QUOTA_EXCEEDED": ErrorCode(413, "RESOURCE_EXHAUSTED"),
+    # the object store
+    "STORAGE_FULL": ErrorCode(507, "RESOURCE_EXHAUSTED"),
 }
 
 # The code a bare gRPC status (one that arrives without a code: a transport failure, a deadline,
@@ -204,6 +207,13 @@ class QuotaExceeded(GoVaultError):
     default_code = "QUOTA_EXCEEDED"
 
 
+class StorageFull(GoVaultError):
+    """The object store refuses writes for lack of space. Sent as RESOURCE_EXHAUSTED without a
+    retry-after (answered 507): retrying will not help until space is freed or added."""
+
+    default_code = "STORAGE_FULL"
+
+
 class Unavailable(GoVaultError):
     default_code = "UNAVAILABLE"
 
@@ -213,10 +223,17 @@ def token_refused(message: str, expired: bool = False) -> Unauthenticated:
     return Unauthenticated(message, "TOKEN_EXPIRED" if expired else "INVALID_TOKEN")
 
 
+def storage_full() -> StorageFull:
+    """The object store refuses writes for lack of space (`common.s3`: told by the store, or
+    found by a probe write; either service)."""
+    return StorageFull("the object store is out of space")
+
+
 # Each kind in the order `kind_of` prefers it for a gRPC status two kinds share.
 KINDS: tuple[type[GoVaultError], ...] = (
     InvalidArgument, FailedPrecondition, Unauthenticated, PermissionDenied, NotFound,
-    AlreadyExists, Conflict, ResourceExhausted, QuotaExceeded, Unavailable, GoVaultError,
+    AlreadyExists, Conflict, ResourceExhausted, QuotaExceeded, StorageFull, Unavailable,
+    GoVaultError,
 )
 
 

@@ -16,6 +16,15 @@ from govault.files.v1 import files_pb2
 from common.errors import InvalidArgument
 
 MAX_NAME_CHARS = 255
+# Limits the public API states (edge/api: /openapi.json) and the services enforce, written once.
+# A deployment may lower the first two (GOVAULT_UPLOAD_MAX_FILE_SIZE_BYTES,
+# GOVAULT_FILES_MAX_SHARE_RECIPIENTS), never raise them past what the description promises.
+MAX_FILE_SIZE_BYTES = 50 * 1024**3
+MAX_SHARE_RECIPIENTS = 10
+# S3's multipart limits: part numbers 1-10,000, parts of 5 MiB (except the last) to 5 GiB.
+S3_MAX_PARTS = 10_000
+S3_MIN_PART_BYTES = 5 * 1024**2
+S3_MAX_PART_BYTES = 5 * 1024**3
 DEFAULT_MIME = "application/octet-stream"
 
 # S3's multipart limits, which every upload obeys (a proxy upload's chunks become parts too):
@@ -28,9 +37,12 @@ S3_MAX_PART_BYTES = 5 * 1024 * MIB
 S3_MAX_PARTS = 10_000
 
 
+STORAGE_PREFIX = "users/"  # every object GoVault writes is under it
+
+
 def storage_key(owner_id: str, file_id: str) -> str:
     """Where a file's bytes live in the bucket."""
-    return f"users/{owner_id}/{file_id}"
+    return f"{STORAGE_PREFIX}{owner_id}/{file_id}"
 
 
 def validate_file_name(name: str, field: str = "name") -> str:

@@ -17,7 +17,15 @@
   `sdk()`, which runs the blocking SDK in a thread.
 - Answers: XML bodies are parsed with a real XML parser (`parse_xml`), and S3 error codes become
   errors once (`classify`): the refusals a service acts on (`EntityTooSmall`, `InvalidPart`,
-  `NoSuchUpload`), anything else `Unavailable` (the store cannot do it now).
+  `NoSuchUpload`), a store out of space (`StorageFull`: HTTP 507, MinIO's XMinioStorageFull),
+  anything else `Unavailable` (the store cannot do it now).
+- Out of space: MinIO says so (507 XMinioStorageFull, or a 500 whose message ends "no space
+  left on device"); SeaweedFS answers a write it has no volume for with a bare 500
+  InternalError, so a write answered 5xx is followed by a write of the same size (up to 8 MiB)
+  of a probe object: refused too, the store is full (`StorageFull`, 507: retrying will not
+  help), and stays so (`check_space`, govault_object_store_full) until a write goes through
+  again (the readiness loop retries the probe write while full); accepted, it was a passing
+  failure (`Unavailable`).
 - Deadlines in seconds: connecting (3 s), a control call's answer (`read_timeout_s`), and a
   stream the store stops moving (`stall_timeout_s`: it takes no bytes, or sends no answer after
   the last one) while it does not answer a probe either. A frozen or unreachable store is
@@ -49,11 +57,11 @@ import aiohttp
 import urllib3
 from minio import Minio
 from minio.error import InvalidResponseError, S3Error, ServerError
-from prometheus_client import Histogram
+from prometheus_client import Gauge, Histogram
 from pydantic import field_validator, model_validator
 
 from common.config import Settings, var
-from common.errors import Unavailable
+from common.errors import StorageFull, Unavailable, storage_full
 from common.logging import get_logger
 from common.metrics import LATENCY_BUCKETS
 from common.sigv4 import Presigner
@@ -69,6 +77,12 @@ S3_SECONDS = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 
+STORE_FULL = Gauge(
+    "govault_object_store_full",
+    "1 while the object store refuses writes for lack of space (since the last refused write)",
+    ["service"],
+)
+
 # The closed set of `operation` labels.
 OP_CREATE_MULTIPART = "create_multipart_upload"
 OP_UPLOAD_PART = "upload_part"
@@ -81,10 +95,17 @@ OP_STAT_OBJECT = "stat_object"
 OP_DELETE_OBJECT = "delete_object"
 OP_COPY_OBJECT = "copy_object"
 OP_LIST_OBJECTS = "list_objects"
+OP_LIST_MULTIPART = "list_multipart_uploads"
 OP_PRESIGN = "presign"
 OP_PRESIGN_GET = "presign_get"
 OP_ENSURE_BUCKET = "ensure_bucket"
 OP_PROBE = "readiness_probe"
+OP_CAPACITY_PROBE = "capacity_probe"
+CAPACITY_PROBE_KEY = ".govault-capacity-probe"
+CAPACITY_PROBE_MAX_BYTES = 8 * 1024 * 1024
+CAPACITY_RECHECK_S = 2.0  # a store found full is probed again at most this often
+# S3 error codes (besides HTTP 507) that say the store is out of space
+_FULL_CODES = frozenset({"XMinioStorageFull", "InsufficientStorage"})
 
 _CONNECT_S = 3.0
 
@@ -172,6 +193,9 @@ def classify(code: str, message: str = "", status: int = 0) -> Exception:
     refusal = _REFUSALS.get(code)
     if refusal is not None:
         return refusal(code, message)
+    if code in _FULL_CODES or status == 507 or "no space left on device" in message.lower():
+        log.warning("s3_storage_full", status=status, code=code, message=message)
+        return storage_full()
     log.warning("s3_error", status=status, code=code, message=message)
     return Unavailable(f"the object store refused the request ({code})")
 
@@ -203,6 +227,13 @@ def error_in(status: int, payload: bytes) -> Exception | None:
         return None
     code = fields.get("Code") or f"HTTP {status}"
     return classify(code, fields.get("Message", ""), status)
+
+
+def _may_be_full(status: int, code: str) -> bool:
+    """A failed write the store may have refused for lack of space without saying so: a bare
+    5xx (SeaweedFS: 500 InternalError; 503 is SlowDown, a busy store), or MinIO's IncompleteBody
+    (it stops reading a body it has no room for)."""
+    return (status >= 500 and status != 503) or code == "IncompleteBody"
 
 
 def clean_etag(value: str) -> str:
@@ -271,6 +302,27 @@ def minio_client(settings: S3Settings, endpoint: str) -> Minio:
                  secure=parts.scheme == "https", region=settings.region, http_client=http)
 
 
+def list_open_uploads(client: Minio, bucket: str, prefix: str) -> list[tuple[str, str]]:
+    """(key, upload id) of every multipart upload open under `prefix` (ListMultipartUploads, all
+    pages; blocking: through `S3Client.sdk` in a service). MinIO lists only the uploads of the
+    object named exactly `prefix`."""
+    found: list[tuple[str, str]] = []
+    key_marker: str | None = None
+    id_marker: str | None = None
+    while True:
+        page = client._list_multipart_uploads(  # no public call in the SDK
+            bucket, prefix=prefix, key_marker=key_marker, upload_id_marker=id_marker,
+            max_uploads=1000)
+        found += [(u.object_name, u.upload_id) for u in page.uploads
+                  if u.object_name and u.upload_id]
+        if not page.is_truncated or not page.uploads:
+            return found
+        key_marker = page.next_key_marker or page.uploads[-1].object_name
+        # the SDK files NextUploadIdMarker under a misspelt attribute name
+        id_marker = (getattr(page, "self._next_upload_id_marker", None)
+                     or page.uploads[-1].upload_id)
+
+
 def _presigner(settings: S3Settings, endpoint: str, sdk: Minio) -> Presigner | None:
     """The lean signer for `endpoint` if it signs a sample URL exactly as the SDK does; None
     where it would not (an AWS or Aliyun host, which the SDK addresses virtual-host style)."""
@@ -315,6 +367,9 @@ class S3Client:
         self._probing: asyncio.Future[None] | None = None
         self._answered_at = float("-inf")  # loop time of the store's last answer below 500
         self._unanswered_at = float("-inf")  # loop time a probe last went unanswered
+        self._full_checked_at: float | None = None  # loop time; None: not known to be full
+        self._probe_bytes = 1  # the size of the write the store last refused (capped)
+        STORE_FULL.labels(service).set(0)
 
     def _session(self, pool: str) -> aiohttp.ClientSession:
         """The connection pool `pool` (_STREAMS, _CONTROL or _PROBE), created on first use inside
@@ -405,8 +460,9 @@ class S3Client:
                         headers={"Content-Length": str(length),
                                  "Content-Type": "application/octet-stream"},
                 ) as response:
-                    error = error_in(response.status, await response.read())
+                    payload = await response.read()
                     self._answered(response.status)
+                    error = await self.write_error(response.status, payload, length)
                     if error is not None:
                         raise error
                     return clean_etag(response.headers.get("ETag", ""))
@@ -459,19 +515,93 @@ class S3Client:
                 owner.cancel()
                 return
 
-    async def sdk(self, operation: str, call: Callable[[Minio], T]) -> T:
+    async def sdk(self, operation: str, call: Callable[[Minio], T], *, write: bool = False) -> T:
         """A blocking SDK call, in a thread, bounded by twice the API timeout, errors classified
-        like the transport's."""
+        like the transport's (`write`: a 5xx may mean the store is full, see `write_error`)."""
         with self.timed(operation):
             try:
-                return await asyncio.wait_for(asyncio.to_thread(call, self._signer),
-                                              self.settings.timeout_s * 2)
+                result = await asyncio.wait_for(asyncio.to_thread(call, self._signer),
+                                                self.settings.timeout_s * 2)
             except S3Error as exc:
-                raise classify(exc.code or "S3Error", exc.message or "") from None
+                status = exc.response.status if exc.response is not None else 0
+                error = classify(exc.code or "S3Error", exc.message or "", status)
+                if isinstance(error, StorageFull):
+                    self._set_full(1)
+                elif (write and isinstance(error, Unavailable)
+                      and _may_be_full(status, exc.code or "")
+                      and await self._refuses_writes(1)):
+                    error = storage_full()
+                raise error from None
             except (TimeoutError, urllib3.exceptions.HTTPError, OSError, ServerError,
                     InvalidResponseError) as exc:
                 log.warning("s3_unreachable", operation=operation, error=repr(exc))
                 raise Unavailable("the object store is unavailable") from None
+            if write:
+                self._space_back()
+            return result
+
+    # -- space ---------------------------------------------------------------------------------
+    async def write_error(self, status: int, payload: bytes, length: int = 1
+                          ) -> Exception | None:
+        """`error_in` for the answer to a write of `length` bytes: a 5xx that a probe write of
+        that size gets too means the store is out of space (StorageFull); a write that went
+        through means it has room."""
+        error = error_in(status, payload)
+        if error is None:
+            self._space_back()
+            return None
+        if isinstance(error, StorageFull):
+            self._set_full(length)
+        elif (isinstance(error, Unavailable)
+              and _may_be_full(status, parse_xml(payload).get("Code", ""))
+              and await self._refuses_writes(length)):
+            return storage_full()
+        return error
+
+    async def check_space(self) -> None:
+        """Raises StorageFull while the store is known to refuse writes for lack of space
+        (probing again at most every CAPACITY_RECHECK_S); no I/O while it is not."""
+        if self._full_checked_at is None:
+            return
+        if asyncio.get_running_loop().time() - self._full_checked_at >= CAPACITY_RECHECK_S:
+            await self._refuses_writes(self._probe_bytes)
+        if self._full_checked_at is not None:
+            raise storage_full()
+
+    async def _refuses_writes(self, length: int) -> bool:
+        """After a write of `length` bytes failed (`_may_be_full`): whether a probe write of
+        that size (capped) is refused too (a 5xx other than 503 SlowDown, or out of space).
+        Unreachable is not full."""
+        size = max(1, min(length, CAPACITY_PROBE_MAX_BYTES))
+        try:
+            answer = await self.request(OP_CAPACITY_PROBE, "PUT", CAPACITY_PROBE_KEY,
+                                        body=b"\0" * size)
+        except Unavailable:
+            return False
+        if (answer.status >= 500 and answer.status != 503) or isinstance(
+                error_in(answer.status, answer.payload), StorageFull):
+            self._set_full(size)
+            return True
+        if 200 <= answer.status < 300:
+            self._space_back()
+            try:  # the probe's bytes are not kept (the next probe writes them again)
+                await self.delete(CAPACITY_PROBE_KEY)
+            except Exception as exc:
+                log.warning("s3_capacity_probe_not_deleted", error=repr(exc))
+        return False
+
+    def _set_full(self, length: int) -> None:
+        if self._full_checked_at is None:
+            log.warning("s3_store_full", service=self._service)
+        self._full_checked_at = asyncio.get_running_loop().time()
+        self._probe_bytes = max(1, min(length, CAPACITY_PROBE_MAX_BYTES))
+        STORE_FULL.labels(self._service).set(1)
+
+    def _space_back(self) -> None:
+        if self._full_checked_at is not None:
+            log.info("s3_store_has_space_again", service=self._service)
+            self._full_checked_at = None
+            STORE_FULL.labels(self._service).set(0)
 
     # -- calls both services make ------------------------------------------------------------
     def _answered(self, status: int) -> None:

@@ -91,6 +91,8 @@ class TokenVerifier:
                 return cached
             del self._cache[token]
             raise TokenError("access token expired", expired=True)
+        if not token.isascii():  # PyJWT would raise encoding it (a lone surrogate: not UTF-8)
+            raise TokenError("malformed access token")
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:

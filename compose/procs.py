@@ -1,5 +1,6 @@
-"""Process supervision: spawn children with their output appended to DATA/logs/<name>.log, notice
-when one dies, stop them in order (SIGTERM, then SIGKILL after a grace period).
+"""Process supervision: spawn children with their output appended to DATA/logs/<name>.log (0640 in
+a 0750 directory), notice when one dies, stop them in order (SIGTERM, then SIGKILL after a grace
+period).
 
 Children run in their own session, so a Ctrl-C in the terminal reaches only the launcher, which
 then stops them in the right order. On Linux they also get a parent-death signal (via `setpriv`),
@@ -22,6 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from compose.errors import StackError
+
+# Log lines carry user ids and client addresses: not for every local user to read.
+LOG_DIR_MODE = 0o750
+LOG_FILE_MODE = 0o640
 
 
 @dataclass
@@ -64,9 +69,10 @@ class Supervisor:
         stop_signal: int = signal.SIGTERM,
         death_signal: str = "TERM",
     ) -> Child:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.log_dir / f"{name}.log"
-        with open(log_path, "ab", buffering=0) as log:
+        log_path = self.open_log_dir() / f"{name}.log"
+        fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, LOG_FILE_MODE)
+        os.fchmod(fd, LOG_FILE_MODE)  # a file an older launcher left readable by everyone
+        with open(fd, "ab", buffering=0) as log:
             log.write(_marker(name, argv))
             try:
                 popen = subprocess.Popen(
@@ -85,6 +91,13 @@ class Supervisor:
         if self.echo:
             self._echo().follow(child.name, log_path)
         return child
+
+    def open_log_dir(self) -> Path:
+        """DATA/logs, readable by its owner and group only (log lines carry user ids and
+        addresses): LOG_DIR_MODE, set again on a directory an older launcher made."""
+        self.log_dir.mkdir(mode=LOG_DIR_MODE, parents=True, exist_ok=True)
+        self.log_dir.chmod(LOG_DIR_MODE)
+        return self.log_dir
 
     def forget(self, child: Child) -> None:
         """Drop a child that has exited (before it is started again)."""

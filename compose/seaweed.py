@@ -27,6 +27,8 @@ from compose.errors import StackError
 from compose.ports import is_listening
 from compose.procs import Child, Supervisor, wait_until
 
+MIB = 1024 * 1024
+
 # flag -> compose.ports name
 PORT_FLAGS = {
     "s3.port": "s3",
@@ -40,6 +42,8 @@ PORT_FLAGS = {
     "admin.port": "weed_admin",
     "admin.port.grpc": "weed_admin_grpc",
 }
+VACUUM_INTERVAL_S = 30
+VACUUM_GARBAGE = 0.05
 FIXED_FLAGS = (
     # Only the S3 API serves objects: the filer's HTTP API would read, write and delete any
     # object without credentials (the S3 gateway talks to the filer over gRPC).
@@ -49,7 +53,29 @@ FIXED_FLAGS = (
     "-admin.ui=false",
     "-s3.port.iceberg=0",
     "-s3.port.lance=0",  # its default, 9101, is auth's metrics port
+    # Deleted objects only take space back when their volume is vacuumed (compacted): every
+    # VACUUM_INTERVAL_S, each volume with more than VACUUM_GARBAGE of deleted bytes (the
+    # defaults, 14 min and 30 %, left a full store refusing uploads long after deletions).
+    f"-master.vacuumIntervalSeconds={VACUUM_INTERVAL_S}",
+    f"-master.garbageThreshold={VACUUM_GARBAGE}",
 )
+
+
+def volume_flags(data_dir: Path) -> list[str]:
+    """The volume size and count for the disk `data_dir` is on, leaving room to vacuum.
+
+    Vacuuming a volume writes a compacted copy next to it, so it needs one volume's worth of
+    free disk. `weed mini` sizes its volumes from the disk (64-1024 MiB) and makes as many as fit
+    the free space: once they are full nothing can be vacuumed, and space deleted objects held
+    never comes back (measured on a 300 MiB disk: "insufficient free space for compaction").
+    Here the same size is chosen and one volume's worth plus a tenth is kept free; the volumes
+    already written count as room, so a restart keeps the count."""
+    free_mib = shutil.disk_usage(data_dir).free // MIB
+    written_mib = sum(p.stat().st_size for p in data_dir.glob("*.dat")) // MIB
+    room_mib = free_mib + written_mib
+    size_mib = min(1024, max(64, room_mib // 64))
+    count = max(1, (room_mib - size_mib) * 9 // 10 // size_mib)
+    return [f"-master.volumeSizeLimitMB={size_mib}", f"-volume.max={count}"]
 
 
 def find_weed() -> str:
@@ -141,7 +167,7 @@ class LocalSeaweed(LocalStore):
     def start(self, timeout_s: float = 60.0) -> None:
         self._private_data_dir()
         argv = [find_weed(), "mini", f"-dir={self.data_dir}", f"-ip={self.host}",
-                f"-ip.bind={self.host}", *FIXED_FLAGS,
+                f"-ip.bind={self.host}", *FIXED_FLAGS, *volume_flags(self.data_dir),
                 f"-s3.allowedOrigins={','.join(self.allowed_origins)}"]
         argv += [f"-{flag}={self.ports[name]}" for flag, name in PORT_FLAGS.items()]
         env = {**self._base_env(), "AWS_ACCESS_KEY_ID": self.access_key,

@@ -508,6 +508,9 @@ class Stack:
             "GOVAULT_S3_REGION": self.s3_region,
             "GOVAULT_LOG_LEVEL": self.environ.get("GOVAULT_LOG_LEVEL") or "info",
             "GOVAULT_CORS_ORIGINS": ",".join(self.cors_origins),
+            # public links name this stack's edge (its port moves with the offset)
+            "GOVAULT_PUBLIC_BASE_URL": self.environ.get("GOVAULT_PUBLIC_BASE_URL")
+            or self.edge_url,
         }
         if self.redis_url:
             env["GOVAULT_REDIS_URL"] = self.redis_url

@@ -44,6 +44,7 @@ def build_app(settings: EdgeSettings) -> web.Application:
         client_max_size=settings.max_json_bytes,
     )
     app[SETTINGS] = settings
+    app.on_response_prepare.append(middleware.drop_server_header)
     app[STREAM_SLOTS] = StreamSlots(settings.max_streams_per_user)
     app.cleanup_ctx.append(_resources)
     for module in ROUTE_MODULES:

@@ -37,8 +37,9 @@ class EdgeSettings(Settings):
         "deadline of an outbound unary RPC"))
     upload_rpc_timeout_s: float = var("UPLOAD_RPC_TIMEOUT_S", 120.0, gt=0, description=(
         "deadline of a proxy chunk's stream and of a multipart complete"))
-    max_json_bytes: int = var("MAX_JSON_BYTES", 64 * 1024, ge=1, description=(
-        "largest JSON request body"))
+    max_json_bytes: int = var("MAX_JSON_BYTES", 128 * 1024, ge=1, description=(
+        "largest JSON request body (the default holds a list one item over any list's limit, "
+        "so it is judged 400, not refused unread as too large)"))
     max_chunk_bytes: int = var("MAX_CHUNK_BYTES", 64 * 1024 * 1024, ge=1, description=(
         "largest proxy chunk body"))
     body_timeout_s: float = var("BODY_TIMEOUT_S", 10.0, gt=0, description=(
@@ -63,9 +64,11 @@ class EdgeSettings(Settings):
         "OVERLOADED"))
     upstream_max_wait_s: float = var("UPSTREAM_MAX_WAIT_S", 5.0, ge=0, description=(
         "a unary call that would queue longer than this behind the calls of its method in "
-        "flight (their number ÷ that method's completions over the last 2 s, from 16 calls in "
-        "flight) is refused at once: 503 OVERLOADED + Retry-After; chunk streams are not timed "
-        "(0: off; edge/upstream.py)"))
+        "flight (their number ÷ the rate that method completed calls while it had any, over the "
+        "last 2 s, from 16 calls in flight) is refused at once: 503 OVERLOADED + Retry-After; "
+        "before the first completion of a busy period, a call the earlier rate could turn away "
+        "waits in the edge for one (at most until the silence passes the budget); chunk streams "
+        "are not timed (0: off; edge/upstream.py)"))
     shutdown_grace_s: float = var("SHUTDOWN_GRACE_S", 10.0, ge=0)
     keepalive_timeout_s: float = var("KEEPALIVE_TIMEOUT_S", 15.0, gt=0, description=(
         "idle keep-alive connections, and connections that have not sent a request's headers, "
@@ -73,7 +76,13 @@ class EdgeSettings(Settings):
     max_connections_per_client: int = var("MAX_CONNECTIONS_PER_CLIENT", 4096, ge=0, description=(
         "open connections per client (TCP peer) address, 0: no cap (set 0 behind a proxy); the "
         "default leaves room for a load test's 1000 users behind one address"))
+    listen_backlog: int = var("LISTEN_BACKLOG", 4096, ge=1, description=(
+        "connections the kernel queues for accept, capped by net.core.somaxconn (aiohttp's "
+        "default 128 overflowed under bursts of connects)"))
     log_level: str = var("LOG_LEVEL", "info")
+    service_token: str = var("SERVICE_TOKEN", repr=False, min_length=1, description=(
+        "presented only on auth Login, whose client address (x-client-ip) decides login "
+        "throttling and is believed only from a holder"))
     redis_url: str | None = var("REDIS_URL", None, description=(
         "Redis holding the rate-limit budget shared by every edge (unset: each edge counts in "
         "its own memory)"))

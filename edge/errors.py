@@ -79,9 +79,10 @@ def from_rpc_error(exc: grpc.aio.AioRpcError) -> ApiError:
     return ApiError(code, message, headers)
 
 
+def error_body(error: ApiError, request_id: str) -> dict[str, str]:
+    return {"error": error.message, "code": error.code, "request_id": request_id}
+
+
 def error_response(error: ApiError, request_id: str) -> web.Response:
-    return web.json_response(
-        {"error": error.message, "code": error.code, "request_id": request_id},
-        status=error.status,
-        headers=error.headers,
-    )
+    return web.json_response(error_body(error, request_id), status=error.status,
+                             headers=error.headers)

@@ -1,7 +1,10 @@
 """Edge middleware: request id, one JSON log line and metrics per request (labelled by route
-template), security headers, CORS, and the error body for everything that goes wrong. A client
-that hung up mid-body is logged and counted with status 499 (CLIENT_CLOSED, `edge.body`), not
-as a server error."""
+template), security headers (and no `Server` header naming the software and its version), CORS,
+the error body for everything that goes wrong, and the framing a request must not be ambiguous
+about: one Authorization (Content-Type, Content-Length, Upload-UUID, Checksum) header, no transfer
+coding but chunked, no content coding (a body is stored as sent, never decompressed here), no
+byte above ASCII in a header the API defines. A client that hung up mid-body is logged and
+counted with status 499 (CLIENT_CLOSED, `edge.body`), not as a server error."""
 
 from __future__ import annotations
 
@@ -41,6 +44,15 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
 }
+# Headers a request may carry once: with two, which one counts would be a guess (RFC 9110 §5.3),
+# and a proxy in front may have judged the other one.
+SINGLE_HEADERS = ("Authorization", "Content-Type", "Content-Length", "Upload-UUID", "Checksum",
+                  "Upload-Offset", "Upload-Length", "Upload-Checksum")
+# Headers the API gives a meaning to, whose every valid value is ASCII (a byte above 0x7f reaches a
+# handler as a lone surrogate, which encoding or base64-decoding raises on). Authorization is
+# judged with the token (`edge.request.caller`: 401 INVALID_TOKEN).
+ASCII_HEADERS = ("Upload-UUID", "Checksum", "Upload-Offset", "Upload-Length", "Upload-Checksum",
+                 "Upload-Metadata", "Upload-Defer-Length", "Tus-Resumable")
 CORS_METHODS = "GET, HEAD, POST, PATCH, DELETE, OPTIONS"
 # tus 1.0 (edge/routes/tus.py): what its clients send, and the answers' headers they read
 TUS_REQUEST_HEADERS = ("Tus-Resumable, Upload-Length, Upload-Offset, Upload-Metadata, "
@@ -78,6 +90,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     error_code = None
     try:
         try:
+            check_framing(request)
             response = await handler(request)
         except ApiError as exc:
             error_code = exc.code
@@ -110,6 +123,38 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
             user_id=request.get(USER_ID),
             duration_ms=round(elapsed * 1000, 2),
         )
+
+
+def check_framing(request: web.Request) -> None:
+    """400 for a request whose meaning would depend on which of two headers is read, with a byte
+    that is not ASCII in a header the API defines (ASCII_HEADERS), or whose body is wrapped in a
+    transfer coding other than chunked (aiohttp's parser takes `Transfer-Encoding: gzip, chunked`
+    as chunked and ignores the gzip); 415 for a content coding (aiohttp would decompress it:
+    bytes a client hashed before compressing would be stored decompressed, and a small body
+    could expand to many times the limits)."""
+    headers = request.headers
+    for name in SINGLE_HEADERS:
+        if len(headers.getall(name, ())) > 1:
+            raise ApiError("INVALID_ARGUMENT", f"more than one {name} header")
+    for name in ASCII_HEADERS:
+        if not headers.get(name, "").isascii():
+            raise ApiError("INVALID_ARGUMENT", f"the {name} header must be ASCII")
+    if "Transfer-Encoding" in headers:
+        codings = ",".join(headers.getall("Transfer-Encoding")).lower().replace(" ", "")
+        if codings != "chunked":
+            raise ApiError("INVALID_ARGUMENT",
+                           "Transfer-Encoding: only chunked is supported (no other coding)")
+    if "Content-Encoding" in headers:
+        codings = ",".join(headers.getall("Content-Encoding")).strip().lower()
+        if codings not in ("", "identity"):
+            raise ApiError("UNSUPPORTED_MEDIA_TYPE",
+                           "Content-Encoding is not supported: send the body as is")
+
+
+async def drop_server_header(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: aiohttp adds `Server: Python/3.x aiohttp/3.x` to every response;
+    the software and its version are nobody's business."""
+    response.headers.popall("Server", None)
 
 
 async def _answer_and_close(request: web.Request, response: web.StreamResponse) -> None:

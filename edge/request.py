@@ -46,7 +46,7 @@ def caller(request: web.Request) -> Caller:
     if header is not None:
         scheme, _, rest = header.partition(" ")
         rest = rest.strip()
-        if scheme.lower() == "bearer" and rest:
+        if scheme.lower() == "bearer" and rest and rest.isascii():  # a JWT is ASCII
             token = rest
         else:
             malformed = True
@@ -69,10 +69,10 @@ def _decoder(model: type[M]) -> msgspec.json.Decoder[M]:
     return msgspec.json.Decoder(model)
 
 
-async def read_body(request: web.Request) -> bytes:
-    """The whole JSON body (however many reads it arrives in), bounded by max_json_bytes and
-    read at the minimum rate (`edge.body`)."""
-    max_bytes = request.app[SETTINGS].max_json_bytes
+async def read_body(request: web.Request, at_least: int = 0) -> bytes:
+    """The whole JSON body (however many reads it arrives in), bounded by max_json_bytes (or
+    `at_least`, a route whose lists need more) and read at the minimum rate (`edge.body`)."""
+    max_bytes = max(request.app[SETTINGS].max_json_bytes, at_least)
     if request.content_type != "application/json":
         raise ApiError("UNSUPPORTED_MEDIA_TYPE", "the body must be application/json")
     too_large = ApiError("PAYLOAD_TOO_LARGE", f"the body must be at most {max_bytes} bytes")
@@ -90,9 +90,12 @@ async def read_body(request: web.Request) -> bytes:
 
 
 def decode(raw: bytes, model: type[M]) -> M:
-    """`raw` as `model`: INVALID_JSON when it is not a JSON object, INVALID_ARGUMENT when a
-    field is missing, mistyped or out of range. Unknown fields are ignored."""
+    """`raw` as `model`: INVALID_JSON when it is not a JSON object (or not UTF-8, which JSON
+    must be: RFC 8259 §8.1), INVALID_ARGUMENT when a field is missing, mistyped or out of
+    range. Unknown fields are ignored."""
     try:
+        if not raw.isascii():
+            raw.decode()  # JSON is UTF-8 throughout, in the fields a model ignores too
         decoded: M = _decoder(model).decode(raw)
     except msgspec.ValidationError as exc:
         # The decoder validates as it parses: make sure the JSON itself was well formed.
@@ -104,7 +107,7 @@ def decode(raw: bytes, model: type[M]) -> M:
             return msgspec.convert({k: _integral(v) for k, v in plain.items()}, model)
         except msgspec.ValidationError:
             raise invalid(_REGEX.sub("in the format /openapi.json describes", str(exc))) from None
-    except (msgspec.DecodeError, RecursionError):
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         raise _not_json() from None
     return decoded
 
@@ -134,13 +137,14 @@ def _not_json() -> ApiError:
 def _plain_json(raw: bytes) -> object:
     try:
         return msgspec.json.decode(raw)
-    except (msgspec.DecodeError, RecursionError):
-        # malformed, a lone surrogate, or nested beyond what the decoder follows
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        # malformed, a lone surrogate, bytes that are not UTF-8 inside a string (msgspec raises
+        # UnicodeDecodeError for those), or nested beyond what the decoder follows
         raise _not_json() from None
 
 
-async def read_model(request: web.Request, model: type[M]) -> M:
-    return decode(await read_body(request), model)
+async def read_model(request: web.Request, model: type[M], at_least: int = 0) -> M:
+    return decode(await read_body(request, at_least), model)
 
 
 def query_int(request: web.Request, param: Param, default: int, *,
@@ -150,13 +154,22 @@ def query_int(request: web.Request, param: Param, default: int, *,
     name = param.name
     minimum: int = param.schema["minimum"]
     maximum: int = param.schema["maximum"]
-    raw = request.query.get(name)
+    raw = query_value(request, name, code)
     if raw is None or (raw == "" and param.allow_empty):
         return default
     if not _DIGITS.match(raw) or not minimum <= int(raw) <= maximum:
         raise invalid(f"query parameter {name} must be an integer from {minimum} to {maximum}",
                       code)
     return int(raw)
+
+
+def query_value(request: web.Request, name: str, code: str = "INVALID_ARGUMENT") -> str | None:
+    """The query parameter `name`, None when absent; given twice it is a 400 (which one counts
+    would be a guess, as with two Authorization headers)."""
+    values = request.query.getall(name, ())
+    if len(values) > 1:
+        raise invalid(f"query parameter {name} must be given once", code)
+    return values[0] if values else None
 
 
 def uuid_param(value: str | None, name: str) -> str:

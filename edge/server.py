@@ -7,6 +7,9 @@ graceful stop.
 - A cap on open connections per client address (`max_connections_per_client`, 0 = none): the
   connection over the cap is closed at once. It counts the TCP peer: behind a proxy every client
   is the proxy, so set it to 0 there.
+- Listen backlog (`listen_backlog`, capped by the kernel's `net.core.somaxconn`): aiohttp's
+  default of 128 let a burst of connects overflow the accept queue (5 of 1,500 rapid connects
+  waited a second for a SYN retransmit); the gRPC servers listen with somaxconn already.
 - Errors found while parsing a request (headers over 8 KiB, a malformed request line) answer the
   standard JSON error body instead of aiohttp's plain text.
 - SIGTERM/SIGINT: stop accepting, let in-flight requests finish within `shutdown_grace_s`, close
@@ -16,6 +19,7 @@ graceful stop.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import uuid
@@ -28,10 +32,19 @@ from aiohttp.web_request import BaseRequest
 
 from common.logging import get_logger
 from edge.config import EdgeSettings
-from edge.errors import ApiError, error_response
+from edge.errors import ApiError, error_body
 from edge.middleware import SECURITY_HEADERS
 
 log = get_logger(__name__)
+
+
+class _Bare(web.Response):
+    """A response without aiohttp's `Server` header: the app's own responses lose it in
+    `middleware.drop_server_header`, but a request refused while parsing never reaches the app."""
+
+    async def _prepare_headers(self) -> None:
+        await super()._prepare_headers()
+        self.headers.popall("Server", None)
 
 
 class _Handler(RequestHandler):
@@ -48,7 +61,8 @@ class _Handler(RequestHandler):
             # aiohttp's parser reports every malformed request as 400
             error = ApiError("INVALID_ARGUMENT", f"malformed request: {reason}"[:300])
         request_id = uuid.uuid4().hex
-        response = error_response(error, request_id)
+        response = _Bare(text=json.dumps(error_body(error, request_id)), status=error.status,
+                         content_type="application/json", headers=error.headers)
         response.headers["X-Request-ID"] = request_id
         response.headers.update(SECURITY_HEADERS)
         response.force_close()
@@ -120,7 +134,8 @@ async def serve(app: web.Application, settings: EdgeSettings) -> None:
     runner = _Runner(app, settings)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, settings.listen_host, settings.edge_port)
+        site = web.TCPSite(runner, settings.listen_host, settings.edge_port,
+                           backlog=settings.listen_backlog)
         await site.start()
         log.info("edge_listening", host=settings.listen_host, port=settings.edge_port)
         await stop.wait()

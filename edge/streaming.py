@@ -99,7 +99,7 @@ async def _stream(request: web.Request, method: grpc.aio.StreamUnaryMultiCallabl
     iterator): when the service answers early (a rejected chunk), writing stops and the call's
     real status is returned instead of a write error. `told`: filled with the service's initial
     metadata, however the call ended (what it said before it failed, too)."""
-    with admitted(request, method, unary=False):
+    async with admitted(request, method, unary=False):
         stream = method(timeout=timeout_s, metadata=call_metadata(request, identity))
         try:
             return await _write_frames(request, stream, first, data)

@@ -14,15 +14,20 @@ This audit makes that comparison for every run, per test user:
    run are told apart by their file names (`lt-<run tag>-<uuid>.bin`), so accounts can serve
    several runs;
 4. objects: the bucket listed under `users/<id>/` for each test user (key = users/<owner>/<file>);
-5. S3 multipart uploads still open under those prefixes (ListMultipartUploads);
+5. S3 multipart uploads still open under those prefixes (ListMultipartUploads), each matched
+   to its session in the upload ledger by storage key (svc_upload.rules.orphaned): one that no
+   live session may still use is an **orphan upload** (it holds the store's space for nothing;
+   the reaper pass of step 1 should have aborted it). MinIO lists open uploads only per object
+   name, so there this count sees none (it aborts them after a day itself);
 6. the files service's own audit (`python -m svc_files audit`), stack-wide, for cross-checking.
 
 Findings: **ghosts** (client success, no file), **duplicates** (more than one file row for one
 upload: rows share the upload's unique file name), **orphans** (objects without a row),
 **missing objects** (rows without an object), **size mismatches**, and, for information,
 **unrecorded rows** (files the server stored for iterations the client did not count: the client
-timed out or was stopped after the server had committed). Verdict `clean` only when the first
-five are all zero; the exit status is 1 otherwise (so a ghost fails the bench loudly).
+timed out or was stopped after the server had committed) and open multipart uploads of live
+sessions. Verdict `clean` only when the first six are all zero; the exit status is 1 otherwise
+(so a ghost fails the bench loudly).
 
 STRATEGY=baseline: successes are object keys; each must exist in the bucket (ghosts otherwise);
 the baseline objects are then deleted so they never look like GoVault orphans.
@@ -48,7 +53,8 @@ from loadtest.users import load_sessions, refresh_all
 
 BASELINE_PREFIX = "loadtest-baseline/"
 SESSIONS_AFTER_AUDIT = "sessions-zz-audit.json"  # sorts last: load_sessions() keeps the newest
-VIOLATIONS = ("ghosts", "duplicates", "orphans", "missing_objects", "size_mismatches")
+VIOLATIONS = ("ghosts", "duplicates", "orphans", "missing_objects", "size_mismatches",
+              "orphan_multipart_uploads")
 
 
 # ------------------------------------------------------------------------------ server side
@@ -85,20 +91,34 @@ def list_keys(client: Any, bucket: str, prefix: str) -> set[str]:
     return {o.object_name for o in client.list_objects(bucket, prefix=prefix, recursive=True)}
 
 
+def open_uploads(client: Any, bucket: str, prefix: str = "users/") -> list[tuple[str, str]]:
+    """(key, upload id) of the S3 multipart uploads neither completed nor aborted under
+    `prefix`."""
+    from common.s3 import list_open_uploads
+
+    return list_open_uploads(client, bucket, prefix)
+
+
 def open_multipart_uploads(client: Any, bucket: str, prefix: str = "users/") -> list[str]:
     """Keys of S3 multipart uploads not completed nor aborted, under `prefix`."""
-    keys: list[str] = []
-    key_marker: str | None = None
-    upload_marker: str | None = None
-    for _ in range(1000):
-        res = client._list_multipart_uploads(bucket, prefix=prefix, key_marker=key_marker,
-                                             upload_id_marker=upload_marker, max_uploads=1000)
-        keys += [u.object_name for u in res.uploads]
-        if not res.is_truncated:
-            break
-        key_marker = res.next_key_marker
-        upload_marker = getattr(res, "self._next_upload_id_marker", None)  # minio's typo
-    return keys
+    return [key for key, _ in open_uploads(client, bucket, prefix)]
+
+
+def orphan_uploads(upload_database_url: str, uploads: list[tuple[str, str]]) -> list[str]:
+    """The keys of `uploads` that no live session may still use (svc_upload.rules.orphaned),
+    the sessions read from the upload ledger by storage key."""
+    import psycopg
+
+    from svc_upload.rules import orphaned
+
+    if not uploads:
+        return []
+    with psycopg.connect(upload_database_url) as conn:
+        rows = conn.execute("SELECT storage_key, state, storage_upload_id FROM upload_sessions"
+                            " WHERE storage_key = ANY(%s)", ([k for k, _ in uploads],)).fetchall()
+    sessions = {key: (state, recorded) for key, state, recorded in rows}
+    return sorted(key for key, upload_id in uploads
+                  if orphaned(upload_id, *sessions.get(key, (None, None))))
 
 
 # ------------------------------------------------------------------------------ API side
@@ -206,7 +226,8 @@ def verdict(summary: dict[str, Any]) -> str:
     if bad:
         return "FAIL: " + ", ".join(bad)
     if summary.get("open_multipart_uploads"):
-        return f"clean (warning: {summary['open_multipart_uploads']} multipart uploads still open)"
+        return (f"clean (warning: {summary['open_multipart_uploads']} multipart uploads of live "
+                "sessions still open)")
     return "clean"
 
 
@@ -262,9 +283,13 @@ def audit_run(target: Target, results_dir: str | Path, users_file: str | Path | 
         summary.update(compare(uploads, rows, objects, lookups,
                                f"lt-{run_info.get('run_tag', '')}"))
         test_prefixes = tuple(f"users/{a['user_id']}/" for a in accounts)
-        summary["open_multipart_uploads"] = sum(
-            1 for k in open_multipart_uploads(client, target.s3_bucket)
-            if k.startswith(test_prefixes))
+        still_open = [(k, u) for k, u in open_uploads(client, target.s3_bucket)
+                      if k.startswith(test_prefixes)]
+        orphans = (orphan_uploads(target.database_urls["upload"], still_open)
+                   if "upload" in target.database_urls else [])
+        summary["orphan_multipart_uploads"] = len(orphans)
+        summary["orphan_multipart_keys"] = orphans[:50]
+        summary["open_multipart_uploads"] = len(still_open) - len(orphans)
         summary["files_audit"] = run_files_audit(target)
 
     summary["verdict"] = verdict(summary)

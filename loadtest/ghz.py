@@ -7,8 +7,9 @@ placeholders, filled in here: service addresses from the stack, a fresh test acc
 `PASSWORD`), its access token (`TOKEN`, sent as `authorization: Bearer …` metadata as every
 service verifies the caller itself) and, for Refresh, one fresh refresh token per request
 (`REFRESH_TOKENS`: rotation makes a reused token a theft signal that revokes the family, so
-ghz round-robins over a list as long as the run). Protos come from proto/ (`--proto`,
-`--import-paths proto`), so reflection is not needed.
+ghz round-robins over a list as long as the run) and, for Login, the stack's service credential
+(`SERVICE_TOKEN`: Login trusts the client address it is told only from a credential holder).
+Protos come from proto/ (`--proto`, `--import-paths proto`), so reflection is not needed.
 
 ghz is found on PATH or in $(go env GOPATH)/bin, and installed with
 `go install github.com/bojand/ghz/cmd/ghz@latest` when missing. Each run writes
@@ -96,8 +97,12 @@ def redact(data: dict[str, Any]) -> dict[str, Any]:
     """ghz echoes its options (tokens in metadata, refresh tokens in data) and every request's
     details; the saved report keeps the numbers, not the credentials nor 5000 detail rows."""
     options = data.get("options") or {}
-    if isinstance(options.get("metadata"), dict) and "authorization" in options["metadata"]:
-        options["metadata"]["authorization"] = "Bearer <redacted>"
+    metadata = options.get("metadata")
+    if isinstance(metadata, dict):
+        if "authorization" in metadata:
+            metadata["authorization"] = "Bearer <redacted>"
+        if "x-govault-service" in metadata:
+            metadata["x-govault-service"] = "<redacted>"
     if "data" in options:
         options["data"] = "<redacted>"
     data.pop("details", None)
@@ -125,6 +130,8 @@ def run_all(target: Target, out: Path, configs: list[str] | None = None,
     values: dict[str, Any] = {
         "AUTH_ADDR": target.grpc_addrs["auth"], "FILES_ADDR": target.grpc_addrs["files"],
         "UPLOAD_ADDR": target.grpc_addrs["upload"],
+        # Login trusts the client address only from a holder of the service credential
+        "SERVICE_TOKEN": target.env.get("GOVAULT_SERVICE_TOKEN", ""),
         **asyncio.run(_credentials(target.edge_url, refresh_count)),
     }
     results: list[dict[str, Any]] = []

@@ -45,6 +45,9 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def Login(
         self, request: auth_pb2.LoginRequest, context: Context
     ) -> auth_pb2.LoginResponse:
+        # the client address decides throttling: only a caller holding the service credential
+        # (the edge, which saw the client) may say what it is
+        require_service(context, self._service_token)
         address = metadata_value(context, CLIENT_IP) or ""
         session = await self._service.login(request.email, request.password, address)
         return auth_pb2.LoginResponse(

@@ -9,6 +9,7 @@ from pydantic import BeforeValidator, model_validator
 
 from common.config import Settings, load, var
 from common.db import DatabaseSettings
+from common.files import MAX_SHARE_RECIPIENTS
 from common.grpc.server import GrpcServerSettings
 from common.s3 import S3Settings
 from svc_files.rules import parse_size
@@ -32,13 +33,15 @@ class Rules(Settings):
         "files per listing page when the client names no `limit`"))
     page_size_max: int = var("FILES_PAGE_SIZE_MAX", 100, ge=1, description=(
         "largest `limit` of a listing page"))
-    max_share_recipients: int = var("FILES_MAX_SHARE_RECIPIENTS", 10, ge=1, description=(
-        "recipients per share request"))
+    max_share_recipients: int = var(
+        "FILES_MAX_SHARE_RECIPIENTS", MAX_SHARE_RECIPIENTS, ge=1, le=MAX_SHARE_RECIPIENTS,
+        description=("recipients per share request (at most what /openapi.json states, "
+                     "common.files: a lower value is answered 400 TOO_MANY_RECIPIENTS)"))
     download_url_ttl_s: int = var("DOWNLOAD_URL_TTL_S", 600, ge=1, le=7 * 24 * 3600,
                                   description="lifetime of presigned download URLs")
     public_base_url: str = var("PUBLIC_BASE_URL", "http://127.0.0.1:9000", description=(
         "the edge's address as clients reach it: the base of the public-link URLs this service "
-        "hands out"))
+        "hands out (the launcher sets it to its stack's edge, port offset included)"))
     default_quota_bytes: Bytes = var(
         "DEFAULT_QUOTA_BYTES", 10 * GIB, ge=0,
         description="storage quota of every user without one of their own (`python -m svc_files "

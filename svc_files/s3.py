@@ -41,7 +41,7 @@ class S3Objects:
         def copy(client: Minio) -> None:
             client.copy_object(self._bucket, target_key, CopySource(self._bucket, source_key))
 
-        await self._s3.sdk(s3.OP_COPY_OBJECT, copy)
+        await self._s3.sdk(s3.OP_COPY_OBJECT, copy, write=True)
 
     async def remove(self, key: str) -> None:
         """Idempotent: removing a missing object succeeds."""

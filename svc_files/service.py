@@ -84,8 +84,10 @@ class FilesService:
         )
         if new.size_bytes < 0:
             raise InvalidArgument("size_bytes must not be negative")
-        if not new.storage_key or len(new.storage_key) > 1024:
-            raise InvalidArgument("storage_key must be 1–1024 characters")
+        if new.storage_key != storage_key(new.owner_id, new.file_id):
+            # even with the service credential: a row must never point at another user's
+            # bytes (or at another file's: deleting one would delete the other's object)
+            raise InvalidArgument("storage_key must be users/<owner_id>/<file_id>")
         record, created = await self._store.register_file(new)
         return FileView(record, Access.OWNER), created
 

@@ -20,6 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 from common import background
 from common.db import DatabaseProbe, open_pool
 from common.grpc.client import open_channel
+from common.grpc.readiness import STORE_SPACE
 from common.grpc.server import serve
 from common.logging import configure_logging
 from common.loop import install_event_loop
@@ -66,7 +67,8 @@ async def parts(settings: UploadSettings) -> AsyncIterator[Parts]:
                 tus = TusUploads(ledger, PgTusLedger(pool), objects, files, settings.rules)
                 reaper = Reaper(service, ledger, settings.rules.completing_lease_s,
                                 settings.reaper_batch,
-                                sweep=(tus, settings.rules.tus_sweep_grace_s))
+                                sweep=(tus, settings.rules.tus_sweep_grace_s),
+                                orphan_grace_s=settings.orphan_grace_s)
                 yield Parts(service, tus, reaper, objects, pool)
             finally:
                 await files_channel.close()
@@ -103,7 +105,8 @@ async def run(settings: UploadSettings) -> None:
             await database.close()
 
         await serve(SERVICE, settings.server, [register], [shutdown],
-                    probes={"database": database, "object_store": built.objects.probe})
+                    probes={"database": database, "object_store": built.objects.probe},
+                    advisory={STORE_SPACE: built.objects.check_space})
 
 
 async def reap_once(settings: UploadSettings) -> dict[str, object]:

@@ -13,6 +13,7 @@ from common.errors import (
     Conflict,
     FailedPrecondition,
     QuotaExceeded,
+    StorageFull,
     Unavailable,
 )
 from common.files import NewFile, guess_mime
@@ -136,7 +137,7 @@ class Completion:
                     require_all_parts(claim, parts)
                 final_etag = await self._complete_store_upload(claim, parts)
                 checksum = stored_checksum(claim.method, parts, final_etag)
-        except (FailedPrecondition, Unavailable):
+        except (FailedPrecondition, Unavailable, StorageFull):
             await self._ledger.release_claim(uid, token, UPLOADING)
             raise
         except Conflict:

@@ -9,7 +9,7 @@ from pydantic import model_validator
 
 from common.config import Settings, load, var
 from common.db import DatabaseSettings
-from common.files import MIB, S3_MIN_PART_BYTES
+from common.files import MAX_FILE_SIZE_BYTES, MIB, S3_MIN_PART_BYTES
 from common.grpc.server import GrpcServerSettings
 from common.s3 import S3Settings
 
@@ -34,8 +34,10 @@ class UploadRules(Settings):
         "smallest part; raised to the next MiB multiple for a file that would need more than "
         "10,000 chunks); a client that slices at another size is followed, its first chunk "
         "decides"))
-    max_file_size_bytes: int = var("UPLOAD_MAX_FILE_SIZE_BYTES", 50 * 1024 * MIB, ge=1,
-                                   description="largest file a session may declare (50 GiB)")
+    max_file_size_bytes: int = var(
+        "UPLOAD_MAX_FILE_SIZE_BYTES", MAX_FILE_SIZE_BYTES, ge=1, le=MAX_FILE_SIZE_BYTES,
+        description=("largest file a session may declare (at most what /openapi.json states, "
+                     "50 GiB: a lower value is answered 400 FILE_TOO_LARGE)"))
     session_ttl_s: float = var("UPLOAD_SESSION_TTL_S", 24 * 3600.0, gt=0, description=(
         "an upload session not completed this long after it opened is expired by the reaper "
         "(its S3 multipart upload aborted)"))
@@ -73,6 +75,9 @@ class UploadSettings(Settings):
         "stuck completions (0: no reaper)"))
     reaper_batch: int = var("UPLOAD_REAPER_BATCH", 100, ge=1, description=(
         "sessions the reaper handles per pass"))
+    orphan_grace_s: float = var("UPLOAD_ORPHAN_GRACE_S", 600.0, ge=0, description=(
+        "a session that ended without recording its S3 upload id has its key listed by the "
+        "reaper this long after, and any multipart upload the store made late is aborted"))
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> UploadSettings:

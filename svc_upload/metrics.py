@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 SERVICE = "upload"
 
@@ -17,6 +17,15 @@ BYTES_RECEIVED = Counter(
 REAPER_ERRORS = Counter(
     "govault_upload_reaper_errors_total",
     "Sessions a reaper pass could not settle (logged with the phase; the pass went on)",
+)
+
+OPEN_MULTIPART = Gauge(
+    "govault_upload_open_multipart_uploads",
+    "S3 multipart uploads open in the bucket after the last reaper pass (live sessions' own)",
+)
+ORPHANS_ABORTED = Counter(
+    "govault_upload_orphan_multipart_aborted_total",
+    "Open S3 multipart uploads no live session recorded, aborted by the reaper",
 )
 
 OUTCOMES = frozenset({"created", "completed", "failed", "aborted", "expired"})

@@ -22,6 +22,14 @@ FINAL = (COMPLETED, FAILED, ABORTED, EXPIRED)
 
 
 @dataclass(frozen=True)
+class OpenUpload:
+    """An S3 multipart upload neither completed nor aborted, as the store lists it."""
+
+    key: str
+    upload_id: str
+
+
+@dataclass(frozen=True)
 class Session:
     upload_uuid: str
     owner_id: str

@@ -14,11 +14,18 @@ from common.errors import GoVaultError, InvalidArgument
 from common.files import MIB, S3_MAX_PART_BYTES, S3_MAX_PARTS, S3_MIN_PART_BYTES
 from svc_upload import errors
 from svc_upload.config import UploadRules
-from svc_upload.models import ABORTED, ACTIVE, EXPIRED, FAILED, PROXY, Part, Session
+from svc_upload.models import (
+    ABORTED,
+    ACTIVE,
+    COMPLETING,
+    EXPIRED,
+    FAILED,
+    PROXY,
+    Part,
+    Session,
+)
 
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
-
-
 
 
 def validate_size(size: int, max_bytes: int) -> int:
@@ -108,3 +115,15 @@ def list_numbers(numbers: list[int], limit: int = 50) -> str:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def orphaned(upload_id: str, state: str | None, recorded_id: str | None) -> bool:
+    """Whether an open multipart upload is no live session's: the ledger records a session (and
+    its storage key) before any S3 call, so an upload at a key no session names, at the key of
+    a session that ended, or other than the one its live session recorded, is owed nothing and
+    only holds the store's space. A live session that has not recorded its upload id yet is
+    creating it (or failed to record it: it is swept once the session ends). `state` and
+    `recorded_id`: the session's at the upload's key (None, None: no session)."""
+    if state is None or (state not in ACTIVE and state != COMPLETING):
+        return True
+    return recorded_id is not None and recorded_id != upload_id

@@ -12,8 +12,11 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime
 
+from minio import Minio
+
 from common import s3
 from common.s3 import NoSuchUpload, ObjectInfo, S3Client, S3Settings, error_in, parse_xml
+from svc_upload.models import OpenUpload
 
 SERVICE = "upload"
 
@@ -35,6 +38,10 @@ class S3Objects:
     async def probe(self) -> None:
         await self._s3.probe()
 
+    async def check_space(self) -> None:
+        """StorageFull while the store refuses writes for lack of space (common.s3)."""
+        await self._s3.check_space()
+
     async def create_multipart(self, key: str) -> str:
         answer = await self._s3.request(s3.OP_CREATE_MULTIPART, "POST", key, {"uploads": ""})
         upload_id = parse_xml(answer.payload).get("UploadId")
@@ -48,7 +55,8 @@ class S3Objects:
         """Completes with exactly the given (part number, ETag) list; returns the final ETag."""
         answer = await self._s3.request(s3.OP_COMPLETE_MULTIPART, "POST", key,
                                         {"uploadId": upload_id}, s3.complete_body(parts))
-        error = error_in(answer.status, answer.payload)  # a 200 may still carry an <Error>
+        # a 200 may still carry an <Error>; a 5xx may be a store out of space
+        error = await self._s3.write_error(answer.status, answer.payload)
         if error is not None:
             raise error
         return s3.clean_etag(parse_xml(answer.payload).get("ETag", ""))
@@ -71,6 +79,17 @@ class S3Objects:
         if isinstance(error, NoSuchUpload) or answer.status == 404:
             return False
         raise error
+
+    async def open_uploads(self, prefix: str) -> list[OpenUpload]:
+        """Every multipart upload still open under `prefix` (ListMultipartUploads, all pages;
+        the SDK's listing, in a thread: a reaper pass, not a request)."""
+        bucket = self._s3.bucket
+
+        def listing(client: Minio) -> list[OpenUpload]:
+            return [OpenUpload(key, upload_id)
+                    for key, upload_id in s3.list_open_uploads(client, bucket, prefix)]
+
+        return await self._s3.sdk(s3.OP_LIST_MULTIPART, listing)
 
     async def stat(self, key: str) -> ObjectInfo | None:
         return await self._s3.stat(key)

@@ -4,9 +4,11 @@ is wired in __main__.py."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, Generic, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from govault.upload.v1 import upload_pb2, upload_pb2_grpc
@@ -78,15 +80,15 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
         identity = await caller(context, self._verifier)
         frames = request_iterator.__aiter__()
         header = (await _header(frames)).header
-
+        reader = _Data(frames)
         try:
             result = await self._service.upload_chunk(
                 identity.user_id, header.upload_uuid, header.chunk_index,
-                header.checksum_sha256, header.content_length, _data(frames))
+                header.checksum_sha256, header.content_length, reader.data())
         except GoVaultError:
             # Let the client finish writing before the status goes out: a client still
             # writing into a finished call sees a transport error instead of this status.
-            await _drain(frames)
+            await reader.drain()
             raise
         return upload_pb2.UploadChunkResponse(
             upload_uuid=result.upload_uuid, chunk_index=result.chunk_index,
@@ -113,6 +115,7 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
         async def created(upload_uuid: str) -> None:
             await context.send_initial_metadata(((TUS_UPLOAD, upload_uuid),))
 
+        reader = _Data(frames)
         try:
             if header.HasField("create"):
                 new = header.create
@@ -120,14 +123,14 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
                     identity.user_id, new.file_name,
                     new.length_bytes if new.HasField("length_bytes") else None, new.mime_type,
                     new.metadata, header.content_length, header.checksum_algorithm,
-                    header.checksum, _data(frames), created)
+                    header.checksum, reader.data(), created)
             else:
                 view = await self._tus.write(
                     identity.user_id, header.upload_uuid, header.offset_bytes,
                     header.content_length, length, header.checksum_algorithm, header.checksum,
-                    _data(frames))
+                    reader.data())
         except GoVaultError:
-            await _drain(frames)  # as for a chunk: the status after what is still coming
+            await reader.drain()  # as for a chunk: the status after what is still coming
             raise
         return upload_pb2.WriteTusResponse(upload=_tus_upload(view))
 
@@ -222,12 +225,41 @@ async def _header(frames: AsyncIterator[Frame]) -> Frame:
     return first
 
 
-async def _data(frames: AsyncIterator[Frame]) -> AsyncIterator[bytes]:
-    """The data frames after the header: their bytes."""
-    async for message in frames:
-        if message.WhichOneof("frame") != "data":
-            raise InvalidArgument("only data frames may follow the header")
-        yield message.data
+class _Data(Generic[Frame]):
+    """The data frames after the header: their bytes, each read shielded. A read cancelled
+    mid-way breaks the call (the client then gets INTERNAL, not the status), and the S3 client
+    cancels its body writer when the store answers before taking the whole body (MinIO out of
+    space, issue 22): the read in progress is finished before `drain`."""
+
+    def __init__(self, frames: AsyncIterator[Frame]) -> None:
+        self._frames: AsyncIterator[Frame] = frames
+        self._reading: asyncio.Future[Frame] | None = None
+
+    async def data(self) -> AsyncIterator[bytes]:
+        while True:
+            read = asyncio.ensure_future(anext(self._frames))
+            read.add_done_callback(_retrieved)
+            self._reading = read
+            try:
+                message = await asyncio.shield(read)
+            except StopAsyncIteration:
+                return
+            if message.WhichOneof("frame") != "data":
+                raise InvalidArgument("only data frames may follow the header")
+            yield message.data
+
+    async def drain(self) -> None:
+        """What the client is still sending, read (bounded) before the status goes out."""
+        if self._reading is not None:
+            with contextlib.suppress(BaseException):
+                await self._reading
+        await _drain(self._frames)
+
+
+def _retrieved(read: asyncio.Future[Any]) -> None:
+    """A read nobody awaits any more (its call was cancelled) does not log its error."""
+    if not read.cancelled():
+        read.exception()
 
 
 def _tus_upload(view: TusView) -> upload_pb2.TusUpload:

@@ -28,6 +28,7 @@ from common.files import (
     S3_MAX_PART_BYTES,
     S3_MAX_PARTS,
     S3_MIN_PART_BYTES,
+    STORAGE_PREFIX,
     storage_key,
     validate_file_name,
     validate_uuid,
@@ -46,6 +47,7 @@ from svc_upload.models import (
     MULTIPART,
     PROXY,
     TUS,
+    OpenUpload,
     Part,
     Session,
 )
@@ -99,6 +101,7 @@ class UploadService:
         validate_size(file_size_bytes, self._rules.max_file_size_bytes)
         chunk = proxy_chunk_size(chunk_size_bytes, self._rules.chunk_size_bytes,
                                  file_size_bytes)
+        await self._objects.check_space()  # a store known to be full: 507 before any work
         total = max(1, math.ceil(file_size_bytes / chunk))  # an empty file: one empty chunk
         session = await self._new_session(owner_id, PROXY, file_name, file_size_bytes, chunk,
                                           total, chunk_size_fixed=chunk_size_bytes is not None)
@@ -126,6 +129,7 @@ class UploadService:
         if total > 1 and part_size < S3_MIN_PART_BYTES:
             raise errors.part_too_small("part_size_bytes must be at least 5 MiB (except for a "
                                         "single-part upload)")
+        await self._objects.check_space()  # a store known to be full: 507 before any work
         session = await self._new_session(owner_id, MULTIPART, file_name, file_size_bytes,
                                           part_size, total)
         session = await self._open_multipart(session)
@@ -279,6 +283,19 @@ class UploadService:
         if session.method == TUS:  # its temporary objects (tails)
             for key in await self._objects.list_keys(temporary_prefix(session.upload_uuid)):
                 await self._objects.delete(key)
+
+    async def open_uploads(self, key: str | None = None) -> list[OpenUpload]:
+        """The S3 multipart uploads open in the bucket, or at exactly `key` (the reaper sweeps
+        them; a store may list only per object name, as MinIO does)."""
+        if key is None:
+            return await self._objects.open_uploads(STORAGE_PREFIX)
+        return [u for u in await self._objects.open_uploads(key) if u.key == key]
+
+    async def abort_orphan(self, upload: OpenUpload) -> None:
+        """Aborts an open upload no live session recorded (rules.orphaned)."""
+        await self._objects.abort_multipart(upload.key, upload.upload_id)
+        metrics.ORPHANS_ABORTED.inc()
+        log.warning("orphan_multipart_aborted", key=upload.key, upload_id=upload.upload_id)
 
     async def finish_stuck(self, session: Session) -> str:
         """Takes over a `completing` session whose claim lapsed and finishes it."""

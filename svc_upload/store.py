@@ -390,6 +390,33 @@ class PgLedger:
         )
         return [row["id"] for row in rows]
 
+    async def sessions_at(self, storage_keys: list[str]) -> dict[str, Session]:
+        """The session of each storage key that has one (a key is one session's: its file id)."""
+        if not storage_keys:
+            return {}
+        rows = await self._all(
+            f"SELECT {_SESSION_COLUMNS} FROM upload_sessions WHERE storage_key = ANY(%s)",
+            (storage_keys,),
+        )
+        return {row["storage_key"]: Session(**row) for row in rows}
+
+    async def unswept_sessions(self, grace_s: float, limit: int) -> list[Session]:
+        """Sessions that ended more than `grace_s` ago without recording an S3 upload id though
+        they may have created one (multipart, tus, or proxy of several chunks), and whose key
+        the reaper has not listed yet."""
+        rows = await self._all(
+            f"SELECT {_SESSION_COLUMNS} FROM upload_sessions"
+            " WHERE uploads_swept_at IS NULL AND storage_upload_id IS NULL"
+            " AND state = ANY(%s) AND updated_at < now() - make_interval(secs => %s)"
+            " AND (method <> %s OR total_chunks > 1) ORDER BY updated_at LIMIT %s",
+            ([FAILED, ABORTED, EXPIRED], grace_s, PROXY, limit),
+        )
+        return [Session(**row) for row in rows]
+
+    async def mark_swept(self, upload_uuid: str) -> None:
+        await self._one("UPDATE upload_sessions SET uploads_swept_at = now()"
+                        " WHERE upload_uuid = %s", (upload_uuid,))
+
     async def now(self) -> datetime:
         row = await self._one("SELECT now() AS now", ())
         assert row is not None

@@ -22,6 +22,7 @@ from common.errors import (
     GoVaultError,
     QuotaExceeded,
     ResourceExhausted,
+    StorageFull,
     Unavailable,
     kind_of,
 )
@@ -180,6 +181,8 @@ def rpc_error_to_domain(exc: grpc.aio.AioRpcError, callee: str) -> GoVaultError:
         kind = kind_of(code)
         if kind is QuotaExceeded:
             return QuotaExceeded(exc.details() or "storage quota exceeded", code)
+        if kind is StorageFull:
+            return StorageFull(exc.details() or "the object store is out of space", code)
         if kind is ResourceExhausted:
             retry_after = trailers.get(RETRY_AFTER_KEY)
             wait = (int(retry_after) if isinstance(retry_after, str) and retry_after.isdecimal()

@@ -4,6 +4,11 @@ NOT_SERVING on the standard gRPC health service until it answers again, so the e
 
 A dependency is down after `failures_to_down` probes in a row fail (one slow answer under load is
 not an outage) and up again after one that succeeds. Each probe is bounded by `timeout_s`.
+
+An advisory dependency (the object store's free space) does not make the service NOT_SERVING:
+it can still serve everything else (reads, deletes that free space), and a load balancer must
+not take it out. Its state is published under a health service name of its own
+(`advisory_name`), which the edge's /ready reports.
 """
 
 from __future__ import annotations
@@ -26,6 +31,15 @@ DEPENDENCY_UP = Gauge("govault_dependency_up",
 Probe = Callable[[], Awaitable[object]]  # raises (or times out) when the dependency is down
 
 
+ADVISORY_PREFIX = "govault.advisory."
+STORE_SPACE = "object_store_space"  # the upload service's advisory: the store accepts writes
+
+
+def advisory_name(dependency: str) -> str:
+    """The gRPC health service name under which an advisory dependency's state is published."""
+    return ADVISORY_PREFIX + dependency
+
+
 class ReadinessSettings(Settings):
     """The dependency probes behind a service's gRPC health status."""
 
@@ -38,9 +52,11 @@ class ReadinessSettings(Settings):
 
 class Readiness:
     def __init__(self, service: str, probes: Mapping[str, Probe], settings: ReadinessSettings,
-                 servicer: health.aio.HealthServicer, names: Iterable[str]) -> None:
+                 servicer: health.aio.HealthServicer, names: Iterable[str],
+                 advisory: Mapping[str, Probe] | None = None) -> None:
         self._service = service
-        self._probes = dict(probes)
+        self._advisory = frozenset(advisory or {})
+        self._probes = {**probes, **(advisory or {})}
         self._settings = settings
         self._servicer = servicer
         self._names = ["", *names]
@@ -53,7 +69,8 @@ class Readiness:
     async def check_once(self) -> None:
         results = await asyncio.gather(*(self._probe(name, probe)
                                          for name, probe in self._probes.items()))
-        was_down = bool(self.down)
+        was_down = bool(self.down - self._advisory)
+        advisory_was_down = self.down & self._advisory
         for name, ok in zip(self._probes, results, strict=True):
             self._failures[name] = 0 if ok else self._failures[name] + 1
             if ok and name in self.down:
@@ -64,11 +81,21 @@ class Readiness:
                 log.warning("dependency_down", dependency=name, failures=self._failures[name],
                             error=self._errors.get(name, ""))
             DEPENDENCY_UP.labels(self._service, name).set(0 if name in self.down else 1)
-        if bool(self.down) != was_down:
-            status = (health_pb2.HealthCheckResponse.NOT_SERVING if self.down
+        if bool(self.down - self._advisory) != was_down:
+            status = (health_pb2.HealthCheckResponse.NOT_SERVING if self.down - self._advisory
                       else health_pb2.HealthCheckResponse.SERVING)
             for service_name in self._names:
                 await self._servicer.set(service_name, status)
+        for name in (self.down & self._advisory) ^ advisory_was_down:
+            await self._servicer.set(advisory_name(name), (
+                health_pb2.HealthCheckResponse.NOT_SERVING if name in self.down
+                else health_pb2.HealthCheckResponse.SERVING))
+
+    async def publish_advisories(self) -> None:
+        """Every advisory dependency SERVING until a probe says otherwise (at start)."""
+        for name in self._advisory:
+            await self._servicer.set(advisory_name(name),
+                                     health_pb2.HealthCheckResponse.SERVING)
 
     async def _probe(self, name: str, probe: Probe) -> bool:
         try:

@@ -220,9 +220,11 @@ async def serve(
     registrars: Sequence[Registrar],
     on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
     probes: Mapping[str, Probe] | None = None,
+    advisory: Mapping[str, Probe] | None = None,
 ) -> None:
     """Runs the server until SIGTERM/SIGINT, then drains within the grace period. `probes`: the
-    dependencies whose outage turns the health service NOT_SERVING (common.grpc.readiness)."""
+    dependencies whose outage turns the health service NOT_SERVING; `advisory`: the ones
+    published under a health name of their own instead (common.grpc.readiness)."""
     server = grpc.aio.server(
         interceptors=[ObservabilityInterceptor(service)],
         options=[
@@ -257,9 +259,12 @@ async def serve(
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("grpc_server_started", address=address, services=names)
     readiness_settings = load(ReadinessSettings)
-    readiness = (asyncio.create_task(Readiness(service, probes, readiness_settings,
-                                               health_servicer, names).run(), name="readiness")
-                 if probes and readiness_settings.interval_s else None)
+    readiness = None
+    if (probes or advisory) and readiness_settings.interval_s:
+        watch = Readiness(service, probes or {}, readiness_settings, health_servicer, names,
+                          advisory)
+        await watch.publish_advisories()
+        readiness = asyncio.create_task(watch.run(), name="readiness")
 
     lag = asyncio.create_task(watch_loop_lag(service), name="loop-lag")
     stop = asyncio.Event()

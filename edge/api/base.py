@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from common.files import MAX_FILE_SIZE_BYTES, S3_MAX_PARTS
+
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
@@ -51,7 +53,12 @@ Size = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX,
 FileName = Annotated[str, msgspec.Meta(
     pattern=FILE_NAME_PATTERN, min_length=1, max_length=MAX_NAME_CHARS,
     description='not blank, no path separators or control characters, not "." or ".."')]
-PartNumber = Annotated[int, msgspec.Meta(ge=1, le=INT32_MAX, description="1-based (int32)")]
+FileSize = Annotated[int, msgspec.Meta(
+    ge=0, le=MAX_FILE_SIZE_BYTES,
+    description=f"bytes; 0 for an empty file, at most {MAX_FILE_SIZE_BYTES} (50 GiB; a deployment "
+                "may set a lower maximum, answered 400 FILE_TOO_LARGE)")]
+PartNumber = Annotated[int, msgspec.Meta(ge=1, le=S3_MAX_PARTS,
+                                         description="1-based, at most 10,000 (S3's limit)")]
 Count = int
 
 

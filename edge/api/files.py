@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from common.files import MAX_SHARE_RECIPIENTS
 from edge.api.auth import Email
 from edge.api.base import (
     END,
@@ -82,7 +83,10 @@ class Recipient(Model):
 
 
 class AddShares(Model):
-    recipients: Annotated[list[Recipient], msgspec.Meta(min_length=1, max_length=1000)]
+    recipients: Annotated[list[Recipient], msgspec.Meta(
+        min_length=1, max_length=MAX_SHARE_RECIPIENTS,
+        description=f"at most {MAX_SHARE_RECIPIENTS} per request (a deployment may set fewer, "
+                    "answered 400 TOO_MANY_RECIPIENTS)")]
 
 
 class Share(Model):

@@ -12,6 +12,7 @@ from edge.api.base import (
     INT32_MAX,
     UUID_PATTERN,
     FileName,
+    FileSize,
     Model,
     Operation,
     Param,
@@ -47,7 +48,7 @@ ChunkSize = Annotated[int, msgspec.Meta(ge=S3_MIN_PART_BYTES, le=S3_MAX_PART_BYT
 
 class ProxySession(Model):
     file_name: FileName
-    file_size_bytes: Size
+    file_size_bytes: FileSize
     chunk_size_bytes: ChunkSize | msgspec.UnsetType = msgspec.UNSET
 
 
@@ -90,7 +91,7 @@ class PartUrl(Model):
 
 class MultipartSession(Model):
     file_name: FileName
-    file_size_bytes: Size
+    file_size_bytes: FileSize
     part_size_bytes: PartSize
 
 
@@ -137,6 +138,11 @@ class ListedPart(Model):
     part_number: PartNumber
     etag: ETag
     size_bytes: Size
+
+
+# A complete's body may list every part: 10,001 of the longest (a 128-character ETag) fit, so an
+# over-long list is judged 400 by its schema rather than refused unread as too large.
+COMPLETE_MAX_BYTES = 2 * 1024 * 1024
 
 
 class Complete(Model):

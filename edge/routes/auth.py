@@ -29,7 +29,7 @@ async def signup(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     body = await read_model(request, api.Login)
     message = auth_pb2.LoginRequest(email=body.email, password=body.password)
-    answer = await call(request, upstreams(request).auth.Login, message)
+    answer = await call(request, upstreams(request).auth.Login, message, as_service=True)
     user = answer.user
     request[USER_ID] = user.user_id
     return reply(api.LoginReply(

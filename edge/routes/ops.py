@@ -1,12 +1,15 @@
-"""Operational routes: liveness, readiness (every upstream serving) and the OpenAPI document."""
+"""Operational routes: liveness, readiness (every upstream serving; whether the object store
+accepts writes) and the OpenAPI document."""
 
 from __future__ import annotations
 
 import asyncio
 
+import grpc
 from aiohttp import web
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from common.grpc.readiness import STORE_SPACE, advisory_name
 from edge import api
 from edge.api import ops
 from edge.upstream import upstreams
@@ -28,9 +31,21 @@ async def ready(request: web.Request) -> web.Response:
         serving = reply.status == health_pb2.HealthCheckResponse.SERVING
         return name, "serving" if serving else "not_serving"
 
+    async def store() -> str:
+        """The upload service's advisory on the store's space (common.grpc.readiness)."""
+        stub = health_pb2_grpc.HealthStub(channels["upload"].channel)
+        try:
+            reply = await stub.Check(
+                health_pb2.HealthCheckRequest(service=advisory_name(STORE_SPACE)), timeout=1.0)
+        except grpc.aio.AioRpcError:
+            return "unknown"
+        return "ok" if reply.status == health_pb2.HealthCheckResponse.SERVING else "full"
+
     results = dict(await asyncio.gather(*(check(name) for name in channels)))
+    space = await store()
     ok = all(state == "serving" for state in results.values())
-    return web.json_response({"status": "ready" if ok else "unavailable", "upstreams": results},
+    status = "unavailable" if not ok else "degraded" if space == "full" else "ready"
+    return web.json_response({"status": status, "upstreams": results, "store": space},
                              status=200 if ok else 503)
 
 

@@ -14,7 +14,7 @@ from edge.auth import require_identity
 from edge.body import client_allowance_s
 from edge.errors import ApiError
 from edge.keys import SETTINGS
-from edge.request import invalid, query_int, read_model, uuid_param
+from edge.request import invalid, query_int, query_value, read_model, uuid_param
 from edge.shape import reply, timestamp
 from edge.streaming import send_chunk
 from edge.upstream import call, upstreams
@@ -88,7 +88,7 @@ async def proxy_chunk(request: web.Request) -> web.Response:
 
 async def status(request: web.Request) -> web.Response:
     identity = await require_identity(request)
-    upload_uuid = uuid_param(request.query.get("upload_uuid"), "upload_uuid")
+    upload_uuid = uuid_param(query_value(request, "upload_uuid"), "upload_uuid")
     answer = await call(request, upstreams(request).upload.GetStatus,
                         upload_pb2.GetStatusRequest(upload_uuid=upload_uuid), identity=identity)
     return reply(api.Status(
@@ -145,7 +145,7 @@ async def multipart_presign(request: web.Request) -> web.Response:
 
 async def multipart_complete(request: web.Request) -> web.Response:
     identity = await require_identity(request)
-    body = await read_model(request, api.Complete)
+    body = await read_model(request, api.Complete, api.COMPLETE_MAX_BYTES)
     listed = [upload_pb2.ListedPart(part_number=p.part_number, etag=p.etag,
                                     size_bytes=p.size_bytes) for p in body.parts]
     answer = await call(request, upstreams(request).upload.CompleteMultipart,

@@ -534,9 +534,12 @@ def test_credentials_are_referenced_from_secrets_never_inlined(install: Rendered
         assert value not in outside
 
 
-def test_the_edge_holds_no_service_credential(install: Rendered) -> None:
+def test_the_edge_holds_the_service_credential_but_no_store_credentials(
+        install: Rendered) -> None:
+    """The edge presents the service credential on auth Login (the client address it reports
+    decides throttling, issue 22); it reaches no database and no store."""
     env = install.env("edge")
-    assert "GOVAULT_SERVICE_TOKEN" not in env
+    assert "secretKeyRef" in env["GOVAULT_SERVICE_TOKEN"]["valueFrom"]
     assert "GOVAULT_DATABASE_URL" not in env
     assert not any(name.startswith("GOVAULT_S3_") for name in env)
 
@@ -655,8 +658,6 @@ def test_each_process_gets_what_compose_gives_it_and_it_reads(install: Rendered)
         read = _reads(process)
         wanted = {name for name, value in services[process]["environment"].items()
                   if name in read and not re.fullmatch(r"\$\{\w+:-\}", str(value))}
-        if process == "edge":
-            wanted.discard("GOVAULT_SERVICE_TOKEN")  # compose gives it to all; the edge has no use
         missing = wanted - set(install.env(process))
         assert not missing, f"{process}: {sorted(missing)}"
 

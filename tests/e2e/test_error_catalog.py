@@ -45,6 +45,16 @@ NOT_PROVOKED = {
                      "tests/e2e/test_slow_clients.py",
     "TOO_MANY_STREAMS": "16 chunk streams held open by one account: "
                         "tests/e2e/test_silent_client_attack.py",
+    "FILE_TOO_LARGE": "a deployment's lower GOVAULT_UPLOAD_MAX_FILE_SIZE_BYTES: at the default "
+                      "(50 GiB) /openapi.json's maximum refuses a larger size first, "
+                      "INVALID_ARGUMENT (tests/e2e/test_edge_protocol.py); the rule: "
+                      "tests/unit/test_upload_service.py",
+    "TOO_MANY_RECIPIENTS": "a deployment's lower GOVAULT_FILES_MAX_SHARE_RECIPIENTS: at the "
+                           "default (10) /openapi.json's maxItems refuses an 11th first, "
+                           "INVALID_ARGUMENT (tests/e2e/test_files_flows.py); the rule: "
+                           "tests/unit/test_files_service.py",
+    "STORAGE_FULL": "an object store out of space (a stack of its own on a small tmpfs): "
+                    "tests/faults/test_store_and_database.py",
     "UPLOAD_LOCKED": "a tus PATCH while a stalled one of the same upload holds it: "
                      "tests/e2e/test_tus_protocol.py",
     "FAILED_PRECONDITION": "generic: a bare gRPC status; every refusal of this kind names a code",
@@ -155,7 +165,7 @@ async def _unsupported_media_type(w: World) -> list[Answer]:
 
 @provokes("PAYLOAD_TOO_LARGE")
 async def _payload_too_large(w: World) -> list[Answer]:
-    return [await w.api("POST", "/auth/login", json={"email": "a" * 100_000,
+    return [await w.api("POST", "/auth/login", json={"email": "a" * 200_000,  # over 128 KiB
                                                      "password": PASSWORD})]
 
 
@@ -265,12 +275,6 @@ async def _overloaded(w: World) -> list[Answer]:
 @provokes("UPLOAD_NOT_FOUND")
 async def _upload_not_found(w: World) -> list[Answer]:
     return [await w.api("GET", f"/api/upload/status?upload_uuid={uuid.uuid4()}", w.alice)]
-
-
-@provokes("FILE_TOO_LARGE")
-async def _file_too_large(w: World) -> list[Answer]:
-    return [await w.api("POST", "/api/upload/proxy/session", w.alice,
-                        json={"file_name": "huge.bin", "file_size_bytes": 2**62})]
 
 
 @provokes("CHECKSUM_MISMATCH")
@@ -414,14 +418,6 @@ async def _unknown_recipients(w: World) -> list[Answer]:
     file_id = await upload_file(w.http, w.base, w.alice, b"to share")
     return [await w.api("POST", f"/api/files/f/{file_id}/shares", w.alice,
                         json=_recipients(f"nobody-{uuid.uuid4().hex[:8]}@example.com"))]
-
-
-@provokes("TOO_MANY_RECIPIENTS")
-async def _too_many_recipients(w: World) -> list[Answer]:
-    file_id = await upload_file(w.http, w.base, w.alice, b"to share")
-    many = [f"r{n}-{uuid.uuid4().hex[:6]}@example.com" for n in range(11)]  # the limit is 10
-    return [await w.api("POST", f"/api/files/f/{file_id}/shares", w.alice,
-                        json=_recipients(*many))]
 
 
 @provokes("CANNOT_SHARE_WITH_SELF")

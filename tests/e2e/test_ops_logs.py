@@ -111,6 +111,16 @@ async def test_no_log_line_carries_secrets(
             assert secret not in text, f"the {what} appears in {name}'s log"
 
 
+def test_log_files_are_not_readable_by_every_local_user(stack: Stack) -> None:
+    """Log lines carry user ids and client addresses: DATA/logs is 0750 and its files 0640 (they
+    were 0755 / 0644)."""
+    assert stack.log_dir.stat().st_mode & 0o777 in (0o700, 0o750)
+    logs = sorted(stack.log_dir.glob("*.log"))
+    assert {p.stem for p in logs} >= set(PROCESSES)
+    for path in logs:
+        assert path.stat().st_mode & 0o777 in (0o600, 0o640), path
+
+
 def test_every_process_runs_with_the_grpc_settings_it_knows(
         stack: Stack, service_log: Callable[[str], ServiceLog]) -> None:
     """common/runtime.py turns gRPC experiments off by name, before grpc is imported: with the

@@ -36,7 +36,7 @@ BOUNDED = {
     "operation": re.compile(r"^[a-z_]+$"),
     "group": re.compile(r"^(auth|upload|files|default)$"),
     "upstream": re.compile(r"^(auth|upload|files)$"),
-    "dependency": re.compile(r"^(database|object_store)$"),
+    "dependency": re.compile(r"^(database|object_store|object_store_space)$"),
     "reason": re.compile(r"^(upload|copy)$"),  # quota rejections
     "kind": re.compile(r"^(used|reserved)$"),  # usage bytes
 }

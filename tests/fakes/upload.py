@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from common.errors import QuotaExceeded, Unavailable
+from common.errors import QuotaExceeded, Unavailable, storage_full
 from common.files import NewFile
 from common.s3 import EntityTooSmall, InvalidPart, NoSuchUpload
 from svc_upload.models import (
@@ -24,6 +24,7 @@ from svc_upload.models import (
     MULTIPART,
     PROXY,
     UPLOADING,
+    OpenUpload,
     Part,
     Session,
 )
@@ -198,6 +199,10 @@ class FakeLedger:
         self.sessions[upload_uuid] = s
         return s
 
+    async def sessions_at(self, storage_keys: list[str]) -> dict[str, Session]:
+        wanted = set(storage_keys)
+        return {s.storage_key: s for s in self.sessions.values() if s.storage_key in wanted}
+
     def age(self, upload_uuid: str, **changes: Any) -> None:
         self.sessions[upload_uuid] = replace(self.sessions[upload_uuid], **changes)
 
@@ -216,11 +221,19 @@ class FakeObjects:
         self.modified: dict[str, datetime] = {}
         self.completes = 0
         self.aborted: list[str] = []
+        self.upload_keys: dict[str, str] = {}  # upload id → key
+        self.full = False  # the store refuses writes for lack of space
 
     async def create_multipart(self, key: str) -> str:
         upload_id = uuid.uuid4().hex
         self.uploads[upload_id] = {}
+        self.upload_keys[upload_id] = key
         return upload_id
+
+    async def open_uploads(self, prefix: str) -> list[OpenUpload]:
+        return sorted((OpenUpload(self.upload_keys[u], u) for u in self.uploads
+                       if self.upload_keys[u].startswith(prefix)),
+                      key=lambda u: (u.key, u.upload_id))
 
     def client_put(self, upload_id: str, number: int, data: bytes) -> str:
         etag = hashlib.md5(data).hexdigest()
@@ -248,6 +261,10 @@ class FakeObjects:
 
     async def multipart_exists(self, key: str, upload_id: str) -> bool:
         return upload_id in self.uploads
+
+    async def check_space(self) -> None:
+        if self.full:
+            raise storage_full()
 
     async def stat(self, key: str) -> Info | None:
         data = self.objects.get(key)

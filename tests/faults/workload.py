@@ -20,6 +20,7 @@ import aiohttp
 MIB = 1024 * 1024
 PART_BYTES = 5 * MIB
 TRANSIENT = frozenset({429, 502, 503, 504})
+FINAL = frozenset({507})  # STORAGE_FULL: an honest answer that waiting does not change
 GIVE_UP_S = 90.0
 
 
@@ -89,10 +90,10 @@ class FaultClient:
                 await self.login(max(1.0, deadline - time.monotonic()))
                 headers["Authorization"] = f"Bearer {self.account.token}"
                 continue
-            if status >= 500 and status not in TRANSIENT:
+            if status >= 500 and status not in TRANSIENT and status not in FINAL:
                 self.seen.server_errors.append(f"{status} {method} {url.split('?')[0]}: "
                                                f"{raw[:300]!r}")
-            if status == 0 or status >= 500 or status == 429:
+            if status == 0 or (status >= 500 and status not in FINAL) or status == 429:
                 self.seen.transient += 1
                 if time.monotonic() >= deadline:
                     raise GaveUp(f"{method} {url.split('?')[0]}: still {status or 'no answer'}")
@@ -101,7 +102,7 @@ class FaultClient:
                 await asyncio.sleep(wait)
                 continue
             body: Any = None
-            if raw and not url.startswith(self.base):
+            if not url.startswith(self.base):  # the store: its answer is the ETag header
                 body = {"etag": etag.strip('"')}
             elif raw:
                 try:

@@ -400,3 +400,74 @@ async def test_the_bucket_is_created_at_start_once(deps: Deps) -> None:
     assert client.bucket_exists(settings.bucket)
     client.remove_object(settings.bucket, "users/a/b")
     client.remove_bucket(settings.bucket)
+
+
+# issue 22, item 6: multipart uploads the store accepted but no session records ---------------
+
+
+class LateStore(S3Objects):
+    """A store that creates the upload but answers after the service gave up (frozen past the
+    read timeout): the upload exists, the service saw Unavailable."""
+
+    async def create_multipart(self, key: str) -> str:
+        await super().create_multipart(key)
+        raise Unavailable("the object store is unavailable")
+
+
+class FailingLedger(PgLedger):
+    """PostgreSQL dies between the S3 call and the session's write of the upload id."""
+
+    async def set_storage_upload_id(self, upload_uuid: str, storage_upload_id: str) -> Any:
+        raise Unavailable("the upload database is unavailable")
+
+
+async def _open(world: World, key: str) -> set[str]:
+    return {u.upload_id for u in await world.objects.open_uploads(key)}
+
+
+async def test_the_reaper_aborts_multipart_uploads_no_live_session_recorded(
+        world: World, s3_store: str) -> None:
+    service = world.service()
+    # 1. the store answered too late: the session failed, the upload is open and unrecorded
+    late = UploadService(world.store, LateStore(world.objects._s3), world.files, RULES)
+    with pytest.raises(Unavailable):
+        await late.create_multipart_session(OWNER, "late.bin", 6 * MIB, 5 * MIB)
+    # 2. the database died after the S3 call: the session is live, its upload id unrecorded
+    dying = UploadService(FailingLedger(world.store._pool), world.objects, world.files, RULES)
+    with pytest.raises(Unavailable):
+        await dying.create_multipart_session(OWNER, "dying.bin", 6 * MIB, 5 * MIB)
+    # 3. an upload at a key no session names; 4. a live session's own upload
+    stray_key = f"users/{OWNER}/{uuid.uuid4()}"
+    stray = await world.objects.create_multipart(stray_key)
+    live = (await service.create_multipart_session(OWNER, "live.bin", 6 * MIB, 5 * MIB)).session
+    assert await world.store.sessions_at([]) == {}
+    found = await world.store.sessions_at([live.storage_key, stray_key])
+    assert set(found) == {live.storage_key} and found[live.storage_key].upload_uuid == (
+        live.upload_uuid)
+    async with world.store._pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT upload_uuid::text, storage_key, state, storage_upload_id FROM upload_sessions"
+            " WHERE file_name IN ('late.bin', 'dying.bin') AND owner_id = %s", (OWNER,))
+        rows = {r[2]: r for r in await cur.fetchall()}
+    assert set(rows) == {"failed", "pending"} and rows["failed"][3] is rows["pending"][3] is None
+    late_key, dying_key, dying_uuid = rows["failed"][1], rows["pending"][1], rows["pending"][0]
+    assert len(await _open(world, late_key)) == 1 and len(await _open(world, dying_key)) == 1
+
+    reaper = Reaper(service, world.store, RULES.completing_lease_s, 100, orphan_grace_s=0)
+    summary = await reaper.run_once()
+    assert summary.orphans_aborted >= 1  # (errors: an earlier test leaves an unreadable row)
+    assert await _open(world, late_key) == set()  # the failed session's: aborted
+    assert await _open(world, dying_key) != set()  # live, id unrecorded: it may still be used
+    assert await _open(world, live.storage_key) == {live.storage_upload_id}
+    if s3_store == "seaweedfs":  # lists every open upload: one at a key no session names too
+        assert stray not in await _open(world, stray_key)
+        assert summary.multipart_open >= 2
+    else:  # MinIO lists open uploads only per object name (it aborts them after a day itself)
+        assert stray in await _open(world, stray_key)
+        await world.objects.abort_multipart(stray_key, stray)
+
+    await expire_now(world, dying_uuid)  # the session whose client never heard of it ends
+    await reaper.run_once()
+    assert await _open(world, dying_key) == set()
+    assert await _open(world, live.storage_key) == {live.storage_upload_id}
+    await service.abort(OWNER, live.upload_uuid)

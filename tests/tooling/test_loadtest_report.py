@@ -258,9 +258,12 @@ def test_audit_compare_counts_only_this_runs_rows_when_accounts_are_shared() -> 
     assert summary["orphans"] == 0 and audit.verdict(summary) == "clean"
 
 
-def test_open_multipart_uploads_only_warn() -> None:
-    summary = {"ghosts": 0, "open_multipart_uploads": 2}
-    assert audit.verdict(summary) == "clean (warning: 2 multipart uploads still open)"
+def test_open_multipart_uploads_of_live_sessions_only_warn_orphan_ones_fail() -> None:
+    summary = {"ghosts": 0, "open_multipart_uploads": 2, "orphan_multipart_uploads": 0}
+    assert audit.verdict(summary) == (
+        "clean (warning: 2 multipart uploads of live sessions still open)")
+    summary["orphan_multipart_uploads"] = 1
+    assert audit.verdict(summary) == "FAIL: orphan_multipart_uploads=1"
 
 
 # ------------------------------------------------------------------------------ payloads, knobs

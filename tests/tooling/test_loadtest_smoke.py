@@ -69,7 +69,7 @@ def test_smoke_run_has_no_failed_iteration_and_a_clean_audit(
     assert summary["missing_objects"] == 0
     assert summary["size_mismatches"] == 0
     assert summary["file_rows"] == summary["objects"] == len(uploads)
-    assert summary["open_multipart_uploads"] == 0
+    assert summary["open_multipart_uploads"] == summary["orphan_multipart_uploads"] == 0
     assert summary["reaper"]["ok"], summary["reaper"]
     assert summary["verdict"] == "clean"
     assert json.loads((folder / "audit.json").read_text())["verdict"] == "clean"

@@ -101,6 +101,18 @@ async def test_alg_none_is_refused(issuer: TokenIssuer) -> None:
     assert not caught.value.expired
 
 
+@pytest.mark.parametrize("bad", ["\udcff", "\udcc3(", "\u00e9"])
+async def test_a_token_with_a_byte_that_is_not_ascii_is_malformed_not_an_error(
+        issuer: TokenIssuer, bad: str) -> None:
+    """A header byte above 0x7f reaches the verifier as a lone surrogate (aiohttp decodes headers
+    with surrogateescape); PyJWT raised UnicodeEncodeError on it (a 500 on every route; found by
+    the fuzz run of issue 22's hostile re-pass)."""
+    token = issuer.issue(*USER).token
+    with pytest.raises(TokenError, match="malformed") as caught:
+        await verifier_for(issuer).verify(token[:40] + bad + token[40:])
+    assert not caught.value.expired
+
+
 async def test_hmac_token_signed_with_the_public_key_is_refused(issuer: TokenIssuer) -> None:
     _, claims, _ = _parts(issuer.issue(*USER).token)
     for secret in (issuer.public_pem, "secret"):

@@ -214,12 +214,13 @@ async def test_unknown_and_malformed_ids() -> None:
 async def test_register_is_idempotent_on_upload_id() -> None:
     world = World()
     upload, file_id = uid(), uid()
-    args = dict(upload_id=upload, owner_id=world.owner, name="a.txt", mime_type="",
+    args = dict(upload_id=upload, file_id=file_id, owner_id=world.owner, mime_type="",
                 size_bytes=3, checksum="c", storage_key=f"users/{world.owner}/{file_id}")
-    first, created = await world.service.register_file(NewFile(file_id=file_id, **args))  # type: ignore[arg-type]
-    again, created_again = await world.service.register_file(NewFile(file_id=uid(), **args))  # type: ignore[arg-type]
+    first, created = await world.service.register_file(NewFile(name="a.txt", **args))  # type: ignore[arg-type]
+    again, created_again = await world.service.register_file(NewFile(name="b.txt", **args))  # type: ignore[arg-type]
     assert created and not created_again
     assert again.file.file_id == first.file.file_id == file_id
+    assert again.file.name == "a.txt"  # the first registration's row, unchanged
     assert first.file.mime_type == "text/plain"
     assert len(world.store.files) == 1
 
@@ -234,6 +235,20 @@ async def test_register_validates(field: str, value: object) -> None:
     args[field] = value
     with pytest.raises(InvalidArgument):
         await world.service.register_file(NewFile(**args))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("key", ["users/{other}/{file_id}", "users/{owner}/{other}",
+                                 "users/{owner}/{file_id}/x", "other/{owner}/{file_id}"])
+async def test_register_refuses_a_key_that_is_not_the_owners(key: str) -> None:
+    """Even a caller with the service credential cannot point a row at another user's bytes
+    (or at another file's)."""
+    world = World()
+    file_id = uid()
+    with pytest.raises(InvalidArgument, match="storage_key"):
+        await world.service.register_file(NewFile(
+            upload_id=uid(), file_id=file_id, owner_id=world.owner, name="a.txt",
+            mime_type="", size_bytes=3, checksum="",
+            storage_key=key.format(owner=world.owner, other=uid(), file_id=file_id)))
 
 
 # ----------------------------------------------------------------------------- lists

@@ -10,8 +10,9 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from aiohttp import web
 
-from common.errors import Unavailable
+from common.errors import StorageFull, Unavailable
 from common.s3 import (
+    CAPACITY_PROBE_KEY,
     EntityTooSmall,
     InvalidPart,
     NoSuchUpload,
@@ -56,6 +57,16 @@ def test_success_bodies_are_read_by_element_name_whatever_the_namespace() -> Non
 ])
 def test_error_bodies_are_classified_once(code: str, kind: type[Exception]) -> None:
     assert isinstance(error_in(400, error_body(code)), kind)
+
+
+@pytest.mark.parametrize(("status", "code", "message"), [
+    (507, "XMinioStorageFull", "Storage backend has reached its minimum free drive threshold"),
+    (507, "InsufficientStorage", "m"),
+    (500, "InternalError", "We encountered an internal error: cause(no space left on device)"),
+])
+def test_a_store_that_says_it_is_out_of_space_is_storage_full(status: int, code: str,
+                                                               message: str) -> None:
+    assert isinstance(error_in(status, error_body(code, message)), StorageFull)
 
 
 def test_a_200_with_an_error_body_is_an_error() -> None:
@@ -157,3 +168,51 @@ async def test_a_streamed_put_refused_with_no_such_upload(fake_store) -> None:  
 
     with pytest.raises(NoSuchUpload):
         await objects.upload_part_stream("k", "u", 1, 3, body())
+
+
+@pytest.fixture
+async def space_store() -> AsyncIterator[tuple[dict[str, bool], S3Client]]:
+    """A store whose writes fail with SeaweedFS's bare 500 while `state["full"]`; the probe
+    object's write too, unless `state["probe_ok"]` (a passing failure of one write)."""
+    state = {"full": True, "probe_ok": False}
+
+    async def handler(request: web.Request) -> web.Response:
+        await request.read()
+        if request.method == "PUT":
+            probe = request.path.endswith(CAPACITY_PROBE_KEY)
+            if state["full"] and not (probe and state["probe_ok"]):
+                return web.Response(status=500, body=error_body("InternalError"),
+                                    content_type="application/xml")
+            return web.Response(status=200, headers={"ETag": '"e"'})
+        return web.Response(status=204)
+
+    runner, url = await serve(handler)
+    client = S3Client(S3Settings(endpoint=url, access_key="k", secret_key="s", timeout_s=5.0),
+                      "upload")
+    yield state, client
+    await client.close()
+    await runner.cleanup()
+
+
+async def _frames(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def test_a_bare_500_that_a_probe_write_gets_too_is_a_full_store(space_store) -> None:  # type: ignore[no-untyped-def]
+    state, client = space_store
+    with pytest.raises(StorageFull):
+        await client.put_stream("put_object", "users/a/b", 3, _frames(b"abc"))
+    with pytest.raises(StorageFull):  # known full: refused before any work
+        await client.check_space()
+    state["full"] = False  # space freed: the next check's probe write goes through
+    client._full_checked_at = -1e9  # (its last probe is long past)
+    await client.check_space()
+    assert await client.put_stream("put_object", "users/a/b", 3, _frames(b"abc")) == "e"
+
+
+async def test_a_bare_500_that_a_probe_write_does_not_get_is_unavailable(space_store) -> None:  # type: ignore[no-untyped-def]
+    state, client = space_store
+    state["probe_ok"] = True
+    with pytest.raises(Unavailable):
+        await client.put_stream("put_object", "users/a/b", 3, _frames(b"abc"))
+    await client.check_space()  # not known to be full

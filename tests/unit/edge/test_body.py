@@ -61,7 +61,8 @@ async def server() -> AsyncIterator[Server]:
     """The app served as the edge serves it (its runner: a client that hangs up does not cancel
     the handler, its reads fail)."""
     settings = load(EdgeSettings, {"GOVAULT_BODY_TIMEOUT_S": str(TIMEOUT_S),
-                                   "GOVAULT_BODY_MIN_RATE_BYTES_PER_S": str(MIN_RATE)})
+                                   "GOVAULT_BODY_MIN_RATE_BYTES_PER_S": str(MIN_RATE),
+                                   "GOVAULT_SERVICE_TOKEN": "unused"})
     app = web.Application(middlewares=[middleware.observe])
     app[SETTINGS] = settings
     app.router.add_post(ROUTE, _json_echo)

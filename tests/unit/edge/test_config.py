@@ -9,14 +9,17 @@ from common.config import ConfigError
 from edge.config import EdgeSettings
 from edge.ratelimit.spec import Limit
 
+TOKEN = {"GOVAULT_SERVICE_TOKEN": "s3cret"}  # the one variable without a default
+
 
 def test_defaults() -> None:
-    settings = EdgeSettings.from_env({})
+    settings = EdgeSettings.from_env(TOKEN)
     assert (settings.listen_host, settings.edge_port, settings.metrics_port) == (
         "127.0.0.1", 9000, 9100)
     assert (settings.auth_addr, settings.upload_addr, settings.files_addr) == (
         "127.0.0.1:50051", "127.0.0.1:50052", "127.0.0.1:50053")
-    assert settings.max_json_bytes == 64 * 1024 and settings.upstream_max_in_flight == 2048
+    assert settings.max_json_bytes == 128 * 1024 and settings.upstream_max_in_flight == 2048
+    assert settings.listen_backlog == 4096
     assert settings.cors_origins == () and settings.redis_url is None
     assert not settings.trust_forwarded_for
     assert settings.rate_limit.enabled
@@ -30,7 +33,7 @@ def test_variables_are_read() -> None:
         "GOVAULT_TRUST_FORWARDED_FOR": "yes", "GOVAULT_REDIS_URL": "redis://r:6379/0",
         "GOVAULT_RATE_LIMIT_ENABLED": "false", "GOVAULT_RATE_FILES_IP": "off",
         "GOVAULT_RATE_REDIS_SYNC_MS": "0", "GOVAULT_KEEPALIVE_TIMEOUT_S": "2.5",
-        "GOVAULT_UNRELATED": "ignored",
+        "GOVAULT_UNRELATED": "ignored", **TOKEN,
     })
     assert settings.edge_port == 9555
     assert settings.cors_origins == ("http://a:3000", "http://b:5173")
@@ -47,4 +50,9 @@ def test_variables_are_read() -> None:
 ])
 def test_a_malformed_value_stops_with_its_name(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
-        EdgeSettings.from_env({name: value})
+        EdgeSettings.from_env({name: value, **TOKEN})
+
+
+def test_the_service_credential_is_required() -> None:
+    with pytest.raises(ConfigError, match="GOVAULT_SERVICE_TOKEN"):
+        EdgeSettings.from_env({})

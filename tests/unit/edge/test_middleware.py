@@ -38,7 +38,8 @@ async def _fail(request: web.Request) -> web.Response:
 @pytest.fixture
 async def client() -> AsyncIterator[Client]:
     app = web.Application(middlewares=[middleware.observe, middleware.cors_preflight])
-    app[SETTINGS] = load(EdgeSettings, {"GOVAULT_CORS_ORIGINS": ALLOWED})
+    app[SETTINGS] = load(EdgeSettings, {"GOVAULT_CORS_ORIGINS": ALLOWED,
+                                          "GOVAULT_SERVICE_TOKEN": "unused"})
     app.router.add_get("/api/files/me/owned", _ok)
     app.router.add_post("/api/upload/proxy/chunk", _ok)
     app.router.add_get("/", _page)

@@ -94,6 +94,13 @@ def test_unavailable_message_is_opaque_and_retryable() -> None:
     assert error.headers["Retry-After"] == "1"
 
 
+def test_a_store_out_of_space_is_507_without_retry_after() -> None:
+    error = from_rpc_error(_rpc_error(grpc.StatusCode.RESOURCE_EXHAUSTED, "out of space",
+                                      (ERROR_CODE_KEY, "STORAGE_FULL")))
+    assert (error.status, error.code) == (507, "STORAGE_FULL")
+    assert "Retry-After" not in error.headers
+
+
 def test_a_quota_refusal_is_413_without_retry_after() -> None:
     error = from_rpc_error(_rpc_error(grpc.StatusCode.RESOURCE_EXHAUSTED, "3 bytes free",
                                       (ERROR_CODE_KEY, "QUOTA_EXCEEDED")))

@@ -17,6 +17,9 @@ then the process's own `env`) are merged over the chart's, so any setting can be
 {{- $_ := set $env "GOVAULT_RPC_TIMEOUT_S" $v.rpcTimeoutSeconds -}}
 {{- end -}}
 {{- $secrets := dict -}}
+{{/* every process: the services check it on internal RPCs; the edge presents it on auth Login,
+     the one RPC that trusts the client address it is told (login throttling) */}}
+{{- $_ := set $secrets "GOVAULT_SERVICE_TOKEN" (dict "item" $v.serviceToken "chartKey" "service-token" "existingKey" "existingSecretKey") -}}
 {{- if eq $name "edge" -}}
 {{- $_ := set $env "GOVAULT_EDGE_PORT" $c.port -}}
 {{- range $upstream := list "auth" "upload" "files" -}}
@@ -34,7 +37,6 @@ then the process's own `env`) are merged over the chart's, so any setting can be
 {{- $_ := set $env "GOVAULT_DB_POOL_MIN" $c.dbPool.min -}}
 {{- $_ := set $env "GOVAULT_DB_POOL_MAX" $c.dbPool.max -}}
 {{- $_ := set $secrets "GOVAULT_DATABASE_URL" (dict "item" (index $v.database $name) "chartKey" (printf "%s-database-url" $name) "existingKey" "existingSecretKey") -}}
-{{- $_ := set $secrets "GOVAULT_SERVICE_TOKEN" (dict "item" $v.serviceToken "chartKey" "service-token" "existingKey" "existingSecretKey") -}}
 {{- end -}}
 {{- if eq $name "auth" -}}
 {{- $_ := set $env "GOVAULT_JWT_PRIVATE_KEY_FILE" "/var/run/secrets/govault/jwt/jwt-ed25519.pem" -}}
