@@ -5,9 +5,12 @@
 #                (Ctrl-C stops it; UP_ARGS=--no-prometheus without Prometheus; REPLICAS=2 runs
 #                two instances of each gRPC service behind the edge)
 #   make deps    only PostgreSQL + SeaweedFS (+ Redis), e.g. to run one service by hand
-#   make test    `make lint`, then unit, integration, e2e and container tests (own stacks,
+#   make test    `make lint`, then unit, integration, e2e, container and k8s tests (own stacks,
 #                other ports)
 #   make compose-test  only the container test (docker-compose.yml built and run with podman)
+#   make k8s-test  only the Helm chart on a one-node Kubernetes cluster built here (root; the
+#                binaries are built once into ~/.cache/govault/k8s; docs/kubernetes.md)
+#   make k8s-sweep undo what a killed k8s-test left on the host (processes, mounts, iptables…)
 #   make gen     regenerate gen/ from proto/
 #   make lint    gen/ freshness, ruff, mypy (strict for the product), buf lint (when npx exists)
 #   make bench   load test (SCALE=0.1 TIME_FACTOR=0.1 make bench for a short run)
@@ -25,7 +28,8 @@ REPLICAS ?= 1
 PYTEST_ARGS ?=
 SOURCES := $(wildcard common edge svc_auth svc_upload svc_files client cli compose loadtest tests)
 
-.PHONY: help venv system-deps up deps test compose-test gen check-gen lint bench ghz profile
+.PHONY: help venv system-deps up deps test compose-test k8s-test k8s-sweep gen check-gen lint \
+	bench ghz profile
 
 help:
 	@sed -n 's/^#   /  /p' $(MAKEFILE_LIST)
@@ -48,6 +52,13 @@ test: venv system-deps lint
 
 compose-test: venv system-deps
 	$(PY) -m pytest -m containers tests/containers $(PYTEST_ARGS)
+
+# `make test` runs tests/k8s with the rest (pytest collects it); this runs it alone.
+k8s-test: venv system-deps
+	$(PY) -m pytest -m k8s tests/k8s $(PYTEST_ARGS)
+
+k8s-sweep: venv
+	$(PY) -m tests.k8s.cluster sweep
 
 gen: venv
 	PYTHON=$(PY) scripts/gen-protos

@@ -299,8 +299,10 @@ def test_services_are_probed_over_grpc_health_and_the_edge_over_http(install: Re
             assert probes["liveness"]["httpGet"] == {"path": "/health", "port": "http"}
             assert probes["startup"]["httpGet"]["path"] == "/health"
         else:
-            for probe in probes.values():
-                assert probe["grpc"] == {"port": port}
+            # readiness follows the dependencies; startup and liveness only the process
+            assert probes["readiness"]["grpc"] == {"port": port}
+            for kind in ("startup", "liveness"):
+                assert probes[kind]["grpc"] == {"port": port, "service": "liveness"}
         # Migrations run before a service serves: the startup probe waits a minute at least.
         startup = probes["startup"]
         assert startup["periodSeconds"] * startup["failureThreshold"] >= 60
@@ -508,7 +510,11 @@ def test_the_edge_http_port_is_open_or_limited_to_the_ingress_controller(
         return rule
 
     assert "from" not in http_rule(rendered["minimal"])
-    assert http_rule(rendered["custom"])["from"] == CUSTOM_VALUES["networkPolicy"]["edgeFrom"]
+    test_pod = {"podSelector": {"matchLabels": {
+        "app.kubernetes.io/name": "govault", "app.kubernetes.io/instance": RELEASE,
+        "app.kubernetes.io/component": "helm-test"}}}
+    assert http_rule(rendered["custom"])["from"] == [
+        *CUSTOM_VALUES["networkPolicy"]["edgeFrom"], test_pod]
 
 
 # ----------------------------------------------------------------------------- credentials
