@@ -360,15 +360,15 @@ class Cluster:
 
     # ---------------------------------------------------------------------------- images
     def import_images(self, refs: list[str]) -> None:
-        """podman images into containerd's k8s.io namespace (docker-archive through a file)."""
+        """podman images into containerd's k8s.io namespace: one docker-archive holding them
+        all (the layers they share, Debian's base, are written and unpacked once)."""
         from tests.containers import engine
         podman = engine.Podman(engine.cache_dir())
         with tempfile.TemporaryDirectory(dir=WORK) as tmp:
-            for ref in refs:
-                archive = Path(tmp) / "image.tar"
-                podman("save", "--format", "docker-archive", "-o", archive, ref, timeout=900)
-                self.ctr("images", "import", archive, timeout=900)
-                archive.unlink()
+            archive = Path(tmp) / "images.tar"
+            podman("save", "--multi-image-archive", "--format", "docker-archive", "-o", archive,
+                   *refs, timeout=900)
+            self.ctr("images", "import", archive, timeout=900)
 
     def _system_images(self) -> list[str]:
         """pause and CoreDNS, `FROM scratch` around the cached static binaries."""

@@ -27,7 +27,7 @@ import pytest
 
 from tests.k8s import cluster as k8s
 from tests.k8s import host
-from tests.k8s.release import CHART, NS, RELEASE, Release, build_images
+from tests.k8s.release import Release, build_images
 
 ROOT = Path(__file__).resolve().parents[2]
 FIGURES: dict[str, Any] = {}
@@ -91,9 +91,7 @@ def release() -> Iterator[Release]:
             with k8s.timed("dependencies ready (PostgreSQL x3, SeaweedFS, Redis)"):
                 rel.install_dependencies()
             with k8s.timed("helm install --wait (2 replicas of each process)"):
-                rel.helm("install", RELEASE, str(CHART), "--namespace", NS,
-                         "--create-namespace", "-f", str(rel.values_file), "--wait",
-                         "--timeout", "8m", timeout=600)
+                rel.install()
             yield rel
         except k8s.ClusterError as exc:
             failure = str(exc)

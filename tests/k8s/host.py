@@ -62,6 +62,7 @@ IPTABLES = (("iptables-save", "iptables"), ("ip6tables-save", "ip6tables"),
             ("iptables-legacy-save", "iptables-legacy"),
             ("ip6tables-legacy-save", "ip6tables-legacy"))
 TABLES = ("filter", "nat", "mangle", "raw")
+CHAIN_PREFIXES = (":KUBE-",)  # the kubelet's and kube-proxy's chains
 # The legacy back end's tables that exist: reading a legacy table with iptables-legacy-save
 # would instantiate it (and on a kernel without modules it stays until reboot), so only these
 # are looked at.
@@ -246,27 +247,32 @@ def kube_chains() -> dict[str, list[str]]:
         for table in _tables(save):
             dump = run([save, "-t", table])
             chains = [line[1:].split()[0] for line in dump.stdout.splitlines()
-                      if line.startswith(":KUBE-")]
+                      if line.startswith(CHAIN_PREFIXES)]
             if chains:
                 left[f"{save.removesuffix('-save')}/{table}"] = chains
     return left
 
 
 def remove_kube_chains() -> None:
-    """Deletes the rules of built-in (and other non-KUBE) chains that jump to a KUBE-* chain,
-    then flushes and deletes every KUBE-* chain, in every back end and table."""
+    """Deletes the rules of built-in (and other) chains that jump to a KUBE-* chain, then
+    flushes and deletes the KUBE-* chains, in every back end and table."""
     for save, tool in IPTABLES:
         if not shutil.which(save) or not shutil.which(tool):
             continue
         for table in _tables(save):
             dump = run([save, "-t", table]).stdout.splitlines()
-            chains = [line[1:].split()[0] for line in dump if line.startswith(":KUBE-")]
+            chains = [line[1:].split()[0] for line in dump if line.startswith(CHAIN_PREFIXES)]
             if not chains:
                 continue
+            ours = set(chains)
             for line in dump:
-                if line.startswith("-A ") and not line.split()[1].startswith("KUBE-") and (
-                        " -j KUBE-" in line or " --jump KUBE-" in line or " -g KUBE-" in line):
-                    run([tool, "-w", "5", "-t", table, "-D", *shlex.split(line)[1:]])
+                if not line.startswith("-A "):
+                    continue
+                words = shlex.split(line)
+                targets = {words[i + 1] for i, word in enumerate(words[:-1])
+                           if word in ("-j", "-g", "--jump", "--goto")}
+                if words[1] not in ours and targets & ours:
+                    run([tool, "-w", "5", "-t", table, "-D", *words[1:]])
             for chain in chains:
                 run([tool, "-w", "5", "-t", table, "-F", chain])
             for chain in chains:
@@ -405,3 +411,4 @@ def signals_ignored() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+

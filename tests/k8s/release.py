@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from tests.containers import engine
 from tests.faults.checks import fault_env, json_summary
-from tests.k8s.cluster import CLUSTER_DOMAIN, NODE_IP, Cluster, ClusterError, run, timed
+from tests.k8s.cluster import CLUSTER_DOMAIN, NODE_IP, WORK, Cluster, ClusterError, run, timed
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "deploy" / "helm" / "govault"
@@ -174,7 +174,10 @@ def dependency_objects(images: Images, creds: Credentials) -> list[dict[str, Any
         "resources": S3_RESOURCES,
         "volumeMounts": [{"name": "data", "mountPath": "/data"}, {"name": "tmp",
                                                                   "mountPath": "/tmp"}]},
-        [{"name": "data", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}]))
+        # the store keeps its data across a restart (the janitor test stops it for a while)
+        [{"name": "data", "hostPath": {"path": str(WORK / "volumes" / "s3"),
+                                       "type": "DirectoryOrCreate"}},
+         {"name": "tmp", "emptyDir": {}}]))
     objects.append(_service("s3", 8333, S3_NODE_PORT))
     objects.append(_deployment("redis", images.redis, {
         "command": ["sh", "-c", "exec redis-server --requirepass \"$REDIS_PASSWORD\" --save '' "
@@ -198,8 +201,10 @@ POD_RESOURCES = {"requests": {"cpu": "50m", "memory": "96Mi"},
 def chart_values(images: Images, creds: Credentials) -> dict[str, Any]:
     repository, tag = images.app.rsplit(":", 1)
     env = {**fault_env(session_ttl_s=SESSION_TTL_S),
-           # the audit gauge comes from the files replicas' own passes
-           "GOVAULT_FILES_AUDIT_INTERVAL_S": "0"}
+           # the janitor test stops the store for ~20 s: the services stay in rotation
+           # meanwhile (default: out after 2 failed probes, 2 s apart), so that the deletes
+           # made during the outage reach them and leave their objects to the janitor
+           "GOVAULT_READINESS_FAILURES": "20"}
     process = {"replicaCount": 2, "autoscaling": {"enabled": False},
                "resources": POD_RESOURCES}
     values: dict[str, Any] = {
@@ -243,6 +248,28 @@ class Release:
              ) -> subprocess.CompletedProcess[str]:
         return run([self.helm_bin, *args, "--kubeconfig", str(self.cluster.admin_kubeconfig)],
                    timeout=timeout, check=check)
+
+    def install(self) -> None:
+        """`helm install --wait`; on failure, what the pods and events say."""
+        result = self.helm("install", RELEASE, str(CHART), "--namespace", NS,
+                           "--create-namespace", "-f", str(self.values_file), "--wait",
+                           "--timeout", "8m", timeout=600, check=False)
+        if result.returncode != 0:
+            raise ClusterError(f"helm install failed: {result.stderr.strip()}\n"
+                               f"{self.diagnose()}")
+
+    def diagnose(self) -> str:
+        """The release's pods, recent events and the end of the logs of pods not ready."""
+        kubectl = self.cluster.kubectl
+        parts = [kubectl("-n", NS, "get", "pods", "-o", "wide", check=False).stdout,
+                 kubectl("-n", NS, "get", "events", "--sort-by=.lastTimestamp",
+                         check=False).stdout[-4000:]]
+        for pod in self.cluster.get_json("pods", "-n", NS)["items"]:
+            if not self.ready(pod):
+                name = pod["metadata"]["name"]
+                parts.append(f"--- {name} (not ready):\n"
+                             + kubectl("-n", NS, "logs", name, "--tail=30", check=False).stdout)
+        return "\n".join(parts)
 
     def install_dependencies(self) -> None:
         self.cluster.apply(dependency_objects(self.images, self.creds))

@@ -15,9 +15,10 @@ chart's `s3.publicEndpoint`). The tests run in order on one release (conftest.py
    environment value): the failed requests are reported, the ready replicas never drop below
    two (maxUnavailable 0), no migration runs again; then the PodDisruptionBudgets refuse the
    second of two back-to-back evictions;
-5. the reaper and the janitor: abandoned sessions expire and deleted files' objects are removed
-   exactly once across the two replicas (their counters summed over the pods; the advisory lock
-   leaves each pass to one replica);
+5. the reaper and the janitor: abandoned sessions expire, and the objects of files deleted while
+   the store did not answer are removed by the janitor, each exactly once across the two
+   replicas (their counters summed over the pods; the advisory lock leaves each pass to one
+   replica);
 6. `helm test` passes; `helm uninstall` leaves no object of the release.
 
 Figures go to the run's summary and $GOVAULT_K8S_REPORT (conftest.py).
@@ -26,9 +27,11 @@ Figures go to the run's summary and $GOVAULT_K8S_REPORT (conftest.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
+import re
 import threading
 import time
 import uuid
@@ -59,6 +62,7 @@ from tests.faults.workload import (
 from tests.k8s.conftest import FIGURES
 from tests.k8s.release import (
     CHART,
+    DEPS_NS,
     NS,
     PROCESSES,
     RELEASE,
@@ -359,7 +363,7 @@ async def test_rolling_upgrade_under_load(release: Release, http: aiohttp.Client
             after = conn.execute(
                 "SELECT version, applied_at FROM schema_migrations ORDER BY version").fetchall()
         assert after == migrations_before[service], service  # nothing applied again
-        for pod in pod_names(release.pods(service)):
+        for pod in pod_names(release.ready_pods(service)):  # the new pods found them done
             assert "migration_applied" not in release.logs(pod), pod
     assert load.seen.server_errors == [], report
     await assert_nothing_lost_nothing_left(release, http, load.workers, load.seen,
@@ -389,6 +393,35 @@ def test_disruption_budgets_refuse_a_second_eviction(release: Release) -> None:
 
 
 # ----------------------------------------------------------------------------- 5. jobs
+@contextlib.asynccontextmanager
+async def store_stopped(release: Release, http: aiohttp.ClientSession) -> AsyncIterator[None]:
+    """The store's Deployment scaled to zero while inside (its data, on a hostPath, stays):
+    connections to it are refused (kube-proxy rejects a Service without endpoints). Waits
+    until this host sees it refuse, and at the end until it answers again."""
+    async def answers() -> bool:
+        try:  # a fresh connection each time: an open one would outlive the endpoints
+            async with aiohttp.ClientSession() as fresh, fresh.get(
+                    f"{release.s3_endpoint}/healthz",
+                    timeout=aiohttp.ClientTimeout(total=3)) as response:
+                return response.status == 200
+        except (aiohttp.ClientError, TimeoutError):
+            return False
+
+    async def scale(replicas: int) -> None:
+        await asyncio.to_thread(release.cluster.kubectl, "-n", DEPS_NS, "scale",
+                                "deployment/s3", f"--replicas={replicas}")
+        deadline = time.monotonic() + 120
+        while await answers() != bool(replicas):
+            assert time.monotonic() < deadline, f"the store is not {'up' if replicas else 'down'}"
+            await asyncio.sleep(0.2)
+
+    await scale(0)
+    try:
+        yield
+    finally:
+        await scale(1)
+
+
 async def test_reaper_and_janitor_work_is_done_once_across_replicas(
         release: Release, http: aiohttp.ClientSession) -> None:
     user = await client(http, release)
@@ -403,13 +436,14 @@ async def test_reaper_and_janitor_work_is_done_once_across_replicas(
             "file_name": f"abandoned-{uuid.uuid4().hex[:6]}.bin", "file_size_bytes": 1000})
         assert status == 200, body
         abandoned.append(body["upload_uuid"])
-    # deleted files: their objects are queued for the janitor
-    deleted = []
-    for _ in range(4):
-        stored = await user.upload(os.urandom(2048), "proxy")
-        status, _ = await user.call("DELETE", f"/api/files/f/{stored.file_id}")
-        assert status == 204
-        deleted.append(stored.file_id)
+    # files deleted while the store does not answer: the rows go, the objects are left to the
+    # janitor (the files service removes an object at once when it can)
+    stored = [await user.upload(os.urandom(2048), "proxy") for _ in range(4)]
+    deleted = [s.file_id for s in stored]
+    async with store_stopped(release, http):
+        answers = await asyncio.gather(*(user.call("DELETE", f"/api/files/f/{file_id}")
+                                         for file_id in deleted))
+    assert [status for status, _ in answers] == [204] * len(deleted), answers
 
     deadline = time.monotonic() + 120
     while True:
@@ -459,16 +493,25 @@ async def test_reaper_and_janitor_work_is_done_once_across_replicas(
 
 # ----------------------------------------------------------------------------- 6. helm
 def test_helm_test_hook_passes(release: Release) -> None:
-    result = release.helm("test", RELEASE, "--namespace", NS, "--logs", "--timeout", "3m",
-                          timeout=240, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "Phase:          Succeeded" in result.stdout, result.stdout
+    # (the pod is deleted once it succeeded: hook-delete-policy; a failed one stays, with logs)
+    result = release.helm("test", RELEASE, "--namespace", NS, "--timeout", "3m", timeout=240,
+                          check=False)
+    logs = release.cluster.kubectl("-n", NS, "logs", f"{RELEASE}-test-ready",
+                                   check=False).stdout
+    assert result.returncode == 0, result.stdout + result.stderr + logs
+    assert re.search(r"Phase:\s+Succeeded", result.stdout), result.stdout
 
 
 def test_helm_uninstall_leaves_no_object_of_the_release(release: Release) -> None:
+    started = time.monotonic()
     release.helm("uninstall", RELEASE, "--namespace", NS, "--wait", "--timeout", "3m",
                  timeout=240)
-    assert release.objects_of_release() == []
+    # the pods go after their grace period (the Deployments' garbage collection)
+    deadline = time.monotonic() + 120
+    while left := release.objects_of_release():
+        assert time.monotonic() < deadline, left
+        time.sleep(1)
+    FIGURES["uninstall_until_no_object_s"] = round(time.monotonic() - started, 1)
     secrets = release.cluster.kubectl("-n", NS, "get", "secrets", "-o", "name").stdout.split()
     assert [s for s in secrets if "sh.helm.release" in s or RELEASE in s] == [], secrets
     pods = release.cluster.kubectl("-n", NS, "get", "pods", "-o", "name").stdout.split()
