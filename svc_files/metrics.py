@@ -11,7 +11,7 @@ PENDING_DELETES = Gauge(
 )
 JANITOR_SETTLED = Counter(
     "govault_files_janitor_settled_total",
-    "Queued object deletions this replica's janitor settled (object removed, or its key live again)",
+    "Queued object deletions this replica's janitor settled (removed, or the key live again)",
 )
 AUDIT_ORPHANS = Gauge(
     "govault_audit_orphan_objects", "Objects without a live file row (last audit)"
