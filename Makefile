@@ -12,6 +12,7 @@
 #                binaries are built once into ~/.cache/govault/k8s; docs/kubernetes.md)
 #   make k8s-sweep undo what a killed k8s-test left on the host (processes, mounts, iptables…)
 #   make gen     regenerate gen/ from proto/
+#   make docs    regenerate docs/configuration.md's variable table from the settings classes
 #   make lint    gen/ freshness, ruff, mypy (strict for the product), buf lint (when npx exists)
 #   make bench   load test (SCALE=0.1 TIME_FACTOR=0.1 make bench for a short run)
 #   make ghz     ghz against the running `make up` stack (installs ghz with `go install` if missing)
@@ -26,10 +27,11 @@ DATA_DIR ?= .data
 PORT_OFFSET ?= 0
 REPLICAS ?= 1
 PYTEST_ARGS ?=
-SOURCES := $(wildcard common edge svc_auth svc_upload svc_files client cli compose loadtest tests)
+SOURCES := $(wildcard common edge svc_auth svc_upload svc_files client cli compose loadtest tests) \
+	scripts/settings_doc.py
 
 .PHONY: help venv system-deps up deps test compose-test k8s-test k8s-prebuild k8s-sweep gen \
-	check-gen lint bench ghz profile
+	check-gen docs lint bench ghz profile
 
 help:
 	@sed -n 's/^#   /  /p' $(MAKEFILE_LIST)
@@ -71,6 +73,9 @@ gen: venv
 
 check-gen: venv
 	PYTHON=$(PY) scripts/gen-protos --check
+
+docs: venv
+	$(PY) scripts/settings_doc.py
 
 lint: venv check-gen
 	$(VENV)/bin/ruff check .

