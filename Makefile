@@ -52,9 +52,11 @@ deps: venv
 test: venv system-deps k8s-prebuild lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# On a machine without the cached Kubernetes binaries, their build (15-50 min on two cores)
-# starts in the background, niced, so that it overlaps lint and the other tests; tests/k8s
-# waits for it (scripts/ensure-k8s). Instant once the cache is there.
+# On a machine without the cached Kubernetes binaries, their build (18 CPU-minutes: ~10-12 min
+# on two idle cores, 52 min measured on a busy shared one) starts in the background, niced, so
+# that it overlaps lint and the other tests; tests/k8s runs last and waits for it
+# (scripts/ensure-k8s). Instant once the cache is there: a CI that keeps ~/.cache/govault/k8s
+# (0.6 GB) between runs never builds again (docs/kubernetes.md, "In CI").
 k8s-prebuild:
 	@scripts/ensure-k8s --background
 
