@@ -78,11 +78,14 @@ def put(app: App, paths: tuple[Path, ...], method: str, tus_url: str, tus_chunk_
         raise click.UsageError("--name needs exactly one PATH")
     if part_size < S3_MIN_PART_BYTES:
         raise click.BadParameter("must be at least 5MiB", param_hint="--part-size")
+    if tus_url and method != "tus":
+        raise click.UsageError("--tus-url needs --method tus")
+    if tus_url and not re.match(r"https?://[^/]", tus_url):
+        raise click.BadParameter("must be a whole URL: http(s)://host[:port]/path/",
+                                 param_hint="--tus-url")
     app.parallel = parallel
     output = app.out
     uploader = Uploader(app.client(), FileResumeStore(), note=output.note)
-    if tus_url and method != "tus":
-        raise click.UsageError("--tus-url needs --method tus")
     options = UploadOptions(method=method, parallel=parallel, part_size_bytes=part_size,
                             limit_bytes_per_s=limit_rate, tus_endpoint=tus_url,
                             tus_chunk_bytes=tus_chunk_size)

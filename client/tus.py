@@ -64,15 +64,16 @@ class TusUpload:
                               f"{response.status_code} and no upload URL")
         return urljoin(self.endpoint, location)
 
-    def offset(self, url: str) -> int:
-        """The bytes the server has; UploadExpired when the upload is gone."""
+    def offset(self, url: str, size: int) -> int:
+        """The bytes the server has of the upload of `size` bytes; UploadExpired when the
+        upload is gone."""
         try:
             response = self._request("HEAD", url, {})
         except ApiError as exc:
             if exc.status in _GONE:
                 raise UploadExpired(f"the upload {url} is gone ({exc.status})") from exc
             raise
-        return int(response.headers.get("Upload-Offset", "-1"))
+        return _offset(response, 0, size)
 
     def send(self, url: str, path: Path, size: int, offset: int, flow: Flow,
              chunk_bytes: int = 0) -> None:
@@ -86,8 +87,9 @@ class TusUpload:
                 response = self._request("PATCH", url, {
                     "Upload-Offset": str(offset), "Content-Length": str(length),
                     "Content-Type": "application/offset+octet-stream"}, sent)
-                offset = int(response.headers["Upload-Offset"])
-                failures = 0
+                kept = _offset(response, offset + 1, offset + length)
+                flow.progress(kept - offset - sent.reported)  # a server may keep less
+                offset, failures = kept, 0
                 continue
             except ApiError as exc:
                 if exc.status in _GONE:
@@ -103,9 +105,19 @@ class TusUpload:
                 raise error
             flow.check()
             time.sleep(min(wait, 5.0) * failures)
-            kept = self.offset(url)
+            kept = self.offset(url, size)
             flow.progress(kept - offset - sent.reported)  # what the server kept of it
             offset = kept
+
+
+def _offset(response: httpx.Response, least: int, most: int) -> int:
+    """The answer's `Upload-Offset`, which must lie in [least, most]: a server that answers
+    none, or one that would have the client skip or resend bytes, is not followed."""
+    value = response.headers.get("Upload-Offset", "")
+    if not value.isdigit() or not least <= int(value) <= most:
+        raise ClientError(f"the tus server answered {response.request.method} with "
+                          f"Upload-Offset {value or 'missing'} (expected {least} to {most})")
+    return int(value)
 
 
 def _origin(url: str) -> str:

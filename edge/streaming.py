@@ -94,35 +94,48 @@ async def _frames(request: web.Request, first: Msg, data: Callable[[bytes], Msg]
 
 async def _stream(request: web.Request, method: grpc.aio.StreamUnaryMultiCallable[Msg, Resp],
                   first: Msg, data: Callable[[bytes], Msg], identity: Identity,
-                  timeout_s: float) -> Resp:
+                  timeout_s: float, told: dict[str, str] | None = None) -> Resp:
     """Writes the frames into the client stream ourselves (rather than handing grpc an
     iterator): when the service answers early (a rejected chunk), writing stops and the call's
-    real status is returned instead of a write error."""
+    real status is returned instead of a write error. `told`: filled with the service's initial
+    metadata, however the call ended (what it said before it failed, too)."""
     with admitted(request, method, unary=False):
         stream = method(timeout=timeout_s, metadata=call_metadata(request, identity))
         try:
-            async for frame in _frames(request, first, data):
-                if stream.done():
-                    break
-                try:
-                    await stream.write(frame)
-                except _STREAM_ENDED:
-                    break
-            else:
-                with contextlib.suppress(*_STREAM_ENDED):
-                    await stream.done_writing()
-        except BaseException:
-            stream.cancel()
-            raise
-        try:
-            return await stream
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise  # the request itself is being cancelled (client gone, shutdown)
-            # the call was cancelled under us: its channel broke (the service died)
-            raise ApiError("UNAVAILABLE", "the upload service went away, retry the chunk",
-                           {"Retry-After": "1"}) from None
+            return await _write_frames(request, stream, first, data)
+        finally:
+            if told is not None and stream.done():
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(1):  # an ended call has it (empty, if unsent)
+                        told.update((key, value) for key, value in await stream.initial_metadata()
+                                    if isinstance(value, str))
+
+
+async def _write_frames(request: web.Request, stream: grpc.aio.StreamUnaryCall[Msg, Resp],
+                        first: Msg, data: Callable[[bytes], Msg]) -> Resp:
+    try:
+        async for frame in _frames(request, first, data):
+            if stream.done():
+                break
+            try:
+                await stream.write(frame)
+            except _STREAM_ENDED:
+                break
+        else:
+            with contextlib.suppress(*_STREAM_ENDED):
+                await stream.done_writing()
+    except BaseException:
+        stream.cancel()
+        raise
+    try:
+        return await stream
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise  # the request itself is being cancelled (client gone, shutdown)
+        # the call was cancelled under us: its channel broke (the service died)
+        raise ApiError("UNAVAILABLE", "the upload service went away, retry the chunk",
+                       {"Retry-After": "1"}) from None
 
 
 async def _drain(request: web.Request) -> None:
@@ -163,11 +176,12 @@ async def send_chunk(request: web.Request, header: upload_pb2.ChunkHeader, ident
 
 
 async def send_tus(request: web.Request, header: upload_pb2.TusWriteHeader, identity: Identity,
-                   timeout_s: float) -> upload_pb2.TusUpload:
-    """Streams the request body as a tus upload's bytes (WriteTus), the same way."""
+                   timeout_s: float, told: dict[str, str] | None = None) -> upload_pb2.TusUpload:
+    """Streams the request body as a tus upload's bytes (WriteTus), the same way; `told`: the
+    service's initial metadata (`_stream`)."""
     answer = await _send(request, identity, _stream(
         request, upstreams(request).upload.WriteTus,
-        upload_pb2.WriteTusRequest(header=header), _tus_data, identity, timeout_s))
+        upload_pb2.WriteTusRequest(header=header), _tus_data, identity, timeout_s, told))
     return answer.upload
 
 

@@ -12,10 +12,11 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from govault.upload.v1 import upload_pb2, upload_pb2_grpc
 
 from common.errors import GoVaultError, InvalidArgument
+from common.grpc.client import TUS_UPLOAD
 from common.identity import Context, caller
 from common.logging import get_logger
 from common.tokens import TokenVerifier
-from svc_upload.models import MULTIPART, PROXY, TUS, Session
+from svc_upload.models import MULTIPART, PROXY, TUS, Part, Session
 from svc_upload.service import UploadService
 from svc_upload.tus import TusUploads, TusView
 from svc_upload.tus_bytes import CHECKSUMS
@@ -108,10 +109,23 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
         frames = request_iterator.__aiter__()
         header = (await _header(frames)).header
         length = header.length_bytes if header.HasField("length_bytes") else None
+
+        async def created(upload_uuid: str) -> None:
+            await context.send_initial_metadata(((TUS_UPLOAD, upload_uuid),))
+
         try:
-            view = await self._tus.write(
-                identity.user_id, header.upload_uuid, header.offset_bytes, header.content_length,
-                length, header.checksum_algorithm, header.checksum, _data(frames))
+            if header.HasField("create"):
+                new = header.create
+                view = await self._tus.create_and_write(
+                    identity.user_id, new.file_name,
+                    new.length_bytes if new.HasField("length_bytes") else None, new.mime_type,
+                    new.metadata, header.content_length, header.checksum_algorithm,
+                    header.checksum, _data(frames), created)
+            else:
+                view = await self._tus.write(
+                    identity.user_id, header.upload_uuid, header.offset_bytes,
+                    header.content_length, length, header.checksum_algorithm, header.checksum,
+                    _data(frames))
         except GoVaultError:
             await _drain(frames)  # as for a chunk: the status after what is still coming
             raise
@@ -176,7 +190,8 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
                                 context: Context
                                 ) -> upload_pb2.CompleteMultipartResponse:
         identity = await caller(context, self._verifier)
-        s = await self._service.complete_multipart(identity.user_id, request.upload_uuid)
+        listed = [Part(p.part_number, p.etag, p.size_bytes, None) for p in request.parts]
+        s = await self._service.complete_multipart(identity.user_id, request.upload_uuid, listed)
         return _complete_response(s)
 
     async def Abort(self, request: upload_pb2.AbortRequest,

@@ -33,11 +33,11 @@ import contextlib
 import math
 import secrets
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from common.errors import Conflict, GoVaultError, InvalidArgument
+from common.errors import Conflict, FailedPrecondition, GoVaultError, InvalidArgument
 from common.files import (
     MIB,
     S3_MAX_PARTS,
@@ -121,6 +121,38 @@ class TusUploads:
 
     async def create(self, owner_id: str, file_name: str, length: int | None, mime_type: str,
                      metadata: str) -> TusView:
+        session = await self._new(owner_id, file_name, length, mime_type, metadata, False)
+        if length == 0:  # an empty upload is complete at once
+            return await self.write(owner_id, session.upload_uuid, 0, 0, None, "", b"",
+                                    _nothing())
+        return TusView(session, 0, length, metadata)
+
+    async def create_and_write(self, owner_id: str, file_name: str, length: int | None,
+                               mime_type: str, metadata: str, content_length: int,
+                               algorithm: str, digest: bytes, frames: AsyncIterator[bytes],
+                               created: Callable[[str], Awaitable[None]]) -> TusView:
+        """creation-with-upload in one call: the upload, and the body at its offset 0.
+        `created(upload_uuid)` is awaited once the upload exists and holds its quota
+        reservation, before any byte is read (from then on the client may resume it, whatever
+        happens to the body). A body that is the whole upload (the common case: the whole file
+        in the creation) is written by the one PUT of `_whole`, the session created claimed for
+        it: no second statement to claim it."""
+        checksum = body_checksum(algorithm, digest)
+        if content_length < 0:
+            raise errors.length_required()
+        whole = (length == content_length
+                 and content_length < 2 * tus_part_size(length, self._rules))
+        session = await self._new(owner_id, file_name, length, mime_type, metadata, whole)
+        await created(session.upload_uuid)
+        if whole:
+            return await self._whole(session, None, Body(frames, content_length, checksum))
+        return await self.write(owner_id, session.upload_uuid, 0, content_length, None,
+                                algorithm, digest, frames)
+
+    async def _new(self, owner_id: str, file_name: str, length: int | None, mime_type: str,
+                   metadata: str, claimed: bool) -> Session:
+        """A new upload holding its quota reservation (a declared length); `claimed`: created
+        claimed for completion (it cannot be, unless its length is declared)."""
         try:
             validate_file_name(file_name, "the filename (Upload-Metadata)")
         except InvalidArgument as exc:
@@ -132,22 +164,30 @@ class TusUploads:
             upload_uuid=str(uuid.uuid4()), owner_id=owner_id, file_name=file_name,
             length=length, part_size_bytes=tus_part_size(length, self._rules), file_id=file_id,
             storage_key=storage_key(owner_id, file_id), ttl_s=self._rules.session_ttl_s,
-            mime_type=guess_mime(file_name, mime_type), metadata=metadata)
+            mime_type=guess_mime(file_name, mime_type), metadata=metadata, claimed=claimed)
         if length is not None:
-            await self._completion.reserve_quota(session)
+            try:
+                await self._completion.reserve_quota(session, fail_session=not claimed)
+            except BaseException:
+                if claimed:  # reserve_quota ends only active sessions
+                    assert session.claim_token is not None
+                    await asyncio.shield(self._ledger.mark_failed(
+                        session.upload_uuid, session.claim_token, "quota not reserved"))
+                raise
         metrics.session_outcome(TUS, "created")
-        view = TusView(session, 0, length, metadata)
-        if length == 0:  # an empty upload is complete at once
-            return await self.write(owner_id, session.upload_uuid, 0, 0, None, "", b"",
-                                    _nothing())
-        return view
+        return session
 
     # status -----------------------------------------------------------------------------------
 
     async def info(self, owner_id: str, upload_uuid: str) -> TusView:
         session, tus = await self._owned(owner_id, upload_uuid)
         if session.state == COMPLETING:
-            session = await self._completion.await_completion(session)
+            try:
+                session = await self._completion.await_completion(session)
+            except FailedPrecondition:
+                # the claim ended without a file (a whole body that failed, or whose writer
+                # died before its bytes were in): the upload takes bytes again, from its offset
+                session, tus = await self._owned(owner_id, upload_uuid)
         error = state_error(session, now())
         if error is not None:
             raise error

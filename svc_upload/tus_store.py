@@ -18,7 +18,16 @@ from psycopg_pool import AsyncConnectionPool
 
 from common.db import pooled
 from common.errors import AlreadyExists
-from svc_upload.models import ACTIVE, COMPLETING, TUS, UPLOADING, Part, Session, TusState
+from svc_upload.models import (
+    ACTIVE,
+    COMPLETING,
+    PENDING,
+    TUS,
+    UPLOADING,
+    Part,
+    Session,
+    TusState,
+)
 from svc_upload.store import _SESSION_COLUMNS as SESSION_COLUMNS
 
 _TUS_COLUMNS = ("t.received_bytes, t.length_deferred, t.metadata, t.tail_key, t.tail_bytes,"
@@ -63,21 +72,27 @@ class PgTusLedger:
 
     async def create(self, *, upload_uuid: str, owner_id: str, file_name: str,
                      length: int | None, part_size_bytes: int, file_id: str, storage_key: str,
-                     ttl_s: float, mime_type: str | None, metadata: str) -> Session:
-        """A tus session and its tus row, in one statement."""
+                     ttl_s: float, mime_type: str | None, metadata: str,
+                     claimed: bool = False) -> Session:
+        """A tus session and its tus row, in one statement. `claimed`: the session is created
+        claimed for completion (`completing`, as `claim_whole` leaves it), for a creation whose
+        body is the whole upload."""
         row = await self._one(
             "WITH s AS (INSERT INTO upload_sessions (upload_uuid, owner_id, method, file_name,"
             "  file_size_bytes, part_size_bytes, total_chunks, file_id, storage_key, expires_at,"
-            "  mime_type)"
+            "  mime_type, state, claim_token, claimed_at)"
             "  VALUES (%(id)s, %(owner)s, %(method)s, %(name)s, %(size)s, %(part)s, 1, %(file)s,"
-            "  %(key)s, now() + make_interval(secs => %(ttl)s), %(mime)s)"
+            "  %(key)s, now() + make_interval(secs => %(ttl)s), %(mime)s, %(state)s, %(claim)s,"
+            "  CASE WHEN %(claimed)s THEN now() END)"
             f"  RETURNING {SESSION_COLUMNS}),"
             " t AS (INSERT INTO tus_uploads (upload_uuid, length_deferred, metadata)"
             "  SELECT upload_uuid::uuid, %(deferred)s, %(meta)s FROM s)"
             " SELECT * FROM s",
             {"id": upload_uuid, "owner": owner_id, "method": TUS, "name": file_name,
              "size": length or 0, "part": part_size_bytes, "file": file_id, "key": storage_key,
-             "ttl": ttl_s, "mime": mime_type, "deferred": length is None, "meta": metadata})
+             "ttl": ttl_s, "mime": mime_type, "deferred": length is None, "meta": metadata,
+             "state": COMPLETING if claimed else PENDING, "claimed": claimed,
+             "claim": str(uuid.uuid4()) if claimed else None})
         assert row is not None
         return Session(**row)
 

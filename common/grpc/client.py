@@ -34,6 +34,8 @@ AUTHORIZATION = "authorization"
 SERVICE_CREDENTIAL = "x-govault-service"
 REQUEST_ID = "x-request-id"
 CLIENT_IP = "x-client-ip"
+# Initial metadata of WriteTus creating an upload: its id, once it exists (proto TusWriteHeader).
+TUS_UPLOAD = "govault-tus-upload"
 
 # A peer that stops answering (a frozen process, a dead host, a dropped network) is found by
 # HTTP/2 pings: one goes out after KEEPALIVE_S without anything read from the connection, and a

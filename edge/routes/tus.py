@@ -1,9 +1,9 @@
 """tus 1.0 at the edge (resumable uploads by the open protocol: tus-js-client, Uppy, tuspy, …):
 core, creation, creation-with-upload, creation-defer-length, termination, checksum, expiration.
-Parse the tus headers → one RPC (a creation with a body: two) → the tus headers back; the rules
-(offsets, parts, the durability of every acknowledged offset) live in the upload service
-(svc_upload/tus.py). The bearer token is the rest of the API's; an upload's URL works for its
-owner only (anyone else: 404).
+Parse the tus headers → one RPC (a creation with a body too: its WriteTus creates the upload)
+→ the tus headers back; the rules (offsets, parts, the durability of every acknowledged offset)
+live in the upload service (svc_upload/tus.py). The bearer token is the rest of the API's; an
+upload's URL works for its owner only (anyone else: 404).
 
 Errors keep the API's error body; their status is their code's in the catalog
 (`common.errors.CODES`, which gives the tus codes tus's statuses), and the service's codes for
@@ -22,6 +22,7 @@ from email.utils import format_datetime
 from aiohttp import web
 from govault.upload.v1 import upload_pb2
 
+from common.grpc.client import TUS_UPLOAD
 from common.tokens import Identity
 from edge.api import tus as api
 from edge.api.base import INT64_MAX, UUID_PATTERN
@@ -136,19 +137,21 @@ def _location(upload_uuid: str) -> str:
 
 
 async def _write(request: web.Request, identity: Identity, upload_uuid: str, offset: int,
-                 length: int | None) -> upload_pb2.TusUpload:
-    """The request's body at `offset` (a PATCH, or a creation's body)."""
+                 length: int | None, create: upload_pb2.CreateTusUploadRequest | None = None,
+                 told: dict[str, str] | None = None) -> upload_pb2.TusUpload:
+    """The request's body at `offset` (a PATCH), or (`create`) a new upload's first bytes, the
+    service's initial metadata in `told`."""
     content_length = request.content_length
     if content_length is None:
         raise ApiError("LENGTH_REQUIRED", "the body needs a Content-Length")
     algorithm, digest = _checksum(request)
     header = upload_pb2.TusWriteHeader(
         upload_uuid=upload_uuid, offset_bytes=offset, content_length=content_length,
-        length_bytes=length, checksum_algorithm=algorithm, checksum=digest)
+        length_bytes=length, checksum_algorithm=algorithm, checksum=digest, create=create)
     settings = request.app[SETTINGS]
     # the service's time, plus what a client at the minimum rate may take to send the body
     timeout = settings.upload_rpc_timeout_s + client_allowance_s(settings, content_length)
-    return await send_tus(request, header, identity, timeout)
+    return await send_tus(request, header, identity, timeout, told)
 
 
 def _offset_octet_stream(request: web.Request) -> None:
@@ -188,22 +191,23 @@ async def create(request: web.Request) -> web.Response:
     with_body = bool(request.content_length) or request.content_type == api.OFFSET_OCTET_STREAM
     if with_body:
         _offset_octet_stream(request)
-    created = (await call(request, upstreams(request).upload.CreateTusUpload,
-                         upload_pb2.CreateTusUploadRequest(
-                             file_name=pairs.get("filename") or pairs.get("name") or "untitled",
-                             length_bytes=length,
-                             mime_type=pairs.get("filetype") or pairs.get("type") or "",
-                             metadata=metadata),
-                         identity=identity)).upload
-    location = _location(created.upload_uuid)
-    upload = created
-    if with_body:
+    new = upload_pb2.CreateTusUploadRequest(
+        file_name=pairs.get("filename") or pairs.get("name") or "untitled", length_bytes=length,
+        mime_type=pairs.get("filetype") or pairs.get("type") or "", metadata=metadata)
+    if with_body:  # one call creates the upload and writes the body
+        told: dict[str, str] = {}
         try:
-            upload = await _write(request, identity, created.upload_uuid, 0, None)
-        except ApiError as exc:  # the upload exists: the client may resume it
+            upload = await _write(request, identity, "", 0, None, create=new, told=told)
+        except ApiError as exc:
+            if TUS_UPLOAD not in told:
+                raise
+            # the upload exists: the client may resume it
             raise ApiError(exc.code, exc.message,
-                           {**exc.headers, "Location": location}) from None
-    headers = {"Location": location, **_expires(upload)}
+                           {**exc.headers, "Location": _location(told[TUS_UPLOAD])}) from None
+    else:
+        upload = (await call(request, upstreams(request).upload.CreateTusUpload, new,
+                             identity=identity)).upload
+    headers = {"Location": _location(upload.upload_uuid), **_expires(upload)}
     if with_body or upload.offset_bytes:
         headers["Upload-Offset"] = str(upload.offset_bytes)
     return web.Response(status=201, headers=headers)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -89,6 +90,14 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 60, what: str = "
         time.sleep(0.05)
 
 
+def resumed_at(stderr: str, size: int) -> int:
+    """The offset a resumed tus put says the server had (`… N of SIZE bytes already on the
+    server`)."""
+    found = re.findall(rf"(\d+) of {size} bytes already on the server", stderr)
+    assert len(found) == 1, stderr
+    return int(found[0])
+
+
 def api_as(cli: Cli) -> GoVaultClient:
     """A library client with the CLI's saved tokens (for looking at the server's side)."""
     return GoVaultClient(cli.server, store=MemoryTokenStore(Tokens.from_json(cli.credentials())))
@@ -102,5 +111,15 @@ def resume_records(cli: Cli) -> dict[str, Any]:
     return records
 
 
-__all__ = ["GOVAULT", "MIB", "PASSWORD", "Cli", "Result", "api_as", "random_file",
-           "resume_records", "sha256", "wait_for"]
+def pieces_sent(cli: Cli, api: GoVaultClient, upload_uuid: str) -> frozenset[int]:
+    """The pieces of an upload in progress that are sent: the chunks the server holds, or the
+    parts in the store whose ETags the resume record keeps (the client lists them at
+    completion instead of registering each one)."""
+    record: dict[str, Any] = next((r for r in resume_records(cli).values()
+                                   if r.get("upload_uuid") == upload_uuid), {})
+    return (frozenset(api.upload_status(upload_uuid).received)
+            | {int(n) for n in record.get("etags", {})})
+
+
+__all__ = ["GOVAULT", "MIB", "PASSWORD", "Cli", "Result", "api_as", "pieces_sent",
+           "random_file", "resume_records", "resumed_at", "sha256", "wait_for"]

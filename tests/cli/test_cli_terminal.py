@@ -10,7 +10,16 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from tests.cli.helpers import GOVAULT, MIB, Cli, api_as, random_file, resume_records, wait_for
+from tests.cli.helpers import (
+    GOVAULT,
+    MIB,
+    Cli,
+    api_as,
+    pieces_sent,
+    random_file,
+    resume_records,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 ANSI = re.compile(r"\x1b\[")
@@ -30,7 +39,7 @@ def test_progress_on_a_terminal_and_ctrl_c_then_resume(
         child.expect(r"MiB/s")  # speed (and size in MiB)
         (record,) = wait_for_record(cli)
         with api_as(cli) as api:
-            wait_for(lambda: len(api.upload_status(record).received) >= 1, what="one part")
+            wait_for(lambda: len(pieces_sent(cli, api, record)) >= 1, what="one part")
         child.sendintr()  # Ctrl-C
         child.expect(pexpect.EOF)
     finally:

@@ -33,6 +33,8 @@ from tests.support.tus import (
     temporary_objects,
     tus,
     upload_uuid,
+    wait_for_state,
+    wait_for_upload_calls,
     wait_for_writer,
 )
 from tests.support.users import User, new_user
@@ -118,6 +120,27 @@ async def test_creation_with_part_of_the_upload(http: aiohttp.ClientSession, edg
     answer = await patch(http, url, user, MIB, data[MIB:])
     assert answer.headers["Upload-Offset"] == str(len(data))
     assert await stored(http, edge_url, user, "half.bin") == data
+
+
+@pytest.mark.parametrize("size", [MIB, 12 * MIB], ids=["one-object", "parts"])
+async def test_a_creation_whose_body_fails_names_the_upload(
+        http: aiohttp.ClientSession, edge_url: str, user: User, stack: Stack,
+        size: int) -> None:
+    """creation-with-upload is one call into the service: when its body is refused (a wrong
+    checksum), the upload exists all the same, the answer names it (Location), nothing of the
+    body is kept, and the client resumes it from offset 0."""
+    data = os.urandom(size)
+    answer = await tus(http, "POST", edge_url + BASE, user,
+                       {**OCTETS, "Upload-Length": str(size),
+                        "Upload-Metadata": metadata(filename="retried.bin"),
+                        "Upload-Checksum": checksum("sha256", data[:-1] + b"!")}, data)
+    assert (answer.status, answer.body["code"]) == (460, "UPLOAD_CHECKSUM_MISMATCH")
+    url = edge_url + answer.headers["Location"]
+    assert (await head(http, url, user)).headers["Upload-Offset"] == "0"
+    assert temporary_objects(stack, upload_uuid(url)) == []
+    answer = await patch(http, url, user, 0, data)
+    assert (answer.status, answer.headers["Upload-Offset"]) == (204, str(size))
+    assert await stored(http, edge_url, user, "retried.bin") == data
 
 
 async def test_deferred_length(http: aiohttp.ClientSession, edge_url: str, user: User) -> None:
@@ -262,6 +285,11 @@ async def test_quota_at_creation_is_413(http: aiohttp.ClientSession, edge_url: s
     set_quota(stack, user.email, "3MiB")
     answer = await tus(http, "POST", edge_url + BASE, user, {"Upload-Length": str(4 * MIB)})
     assert (answer.status, answer.body["code"]) == (413, "QUOTA_EXCEEDED")
+    # the same with the body (creation-with-upload): no upload to name, nothing held
+    answer = await tus(http, "POST", edge_url + BASE, user,
+                       {**OCTETS, "Upload-Length": str(4 * MIB)}, os.urandom(4 * MIB))
+    assert (answer.status, answer.body["code"]) == (413, "QUOTA_EXCEEDED")
+    assert "Location" not in answer.headers
     url = await create(http, edge_url, user, None)  # deferred: the quota applies when declared
     answer = await patch(http, url, user, 0, os.urandom(MIB),
                          **{"Upload-Length": str(4 * MIB)})
@@ -312,6 +340,33 @@ async def test_a_newer_request_takes_over_from_one_whose_client_stalled(
     body.go.set()
     assert await first == (423, "UPLOAD_LOCKED")
     assert await stored(http, edge_url, user, "taken-over.bin") == data
+
+
+async def test_head_while_a_whole_body_is_written_then_refused(
+        http: aiohttp.ClientSession, edge_url: str, user: User, stack: Stack) -> None:
+    """A PATCH carrying the whole upload holds it claimed for completion while it streams; a
+    HEAD meanwhile waits for its outcome, and when the body is refused (a wrong checksum) the
+    HEAD answers the offset the upload is back at (0), not an error."""
+    url = await create(http, edge_url, user, 8 * MIB, name="refused-whole.bin")
+    body = SlowBody(8 * MIB)
+    sent = {"Tus-Resumable": "1.0.0", **user.auth, **OCTETS, "Upload-Offset": "0",
+            "Content-Length": str(8 * MIB),
+            "Upload-Checksum": checksum("sha256", b"not these bytes")}
+
+    async def whole() -> int:
+        async with aiohttp.ClientSession() as other, other.patch(url, headers=sent,
+                                                                  data=body()) as r:
+            return r.status
+
+    first = asyncio.create_task(whole())
+    await body.started.wait()
+    await wait_for_state(stack, upload_uuid(url), "completing")
+    during = asyncio.create_task(head(http, url, user))
+    await wait_for_upload_calls(stack, 2)  # the PATCH's and the HEAD's
+    body.go.set()
+    assert await first == 460
+    answer = await during
+    assert (answer.status, answer.headers["Upload-Offset"]) == (200, "0"), answer
 
 
 async def test_cors_exposes_the_tus_headers(http: aiohttp.ClientSession, edge_url: str,

@@ -161,13 +161,45 @@ def audit(stack: Stack) -> dict[str, Any]:
 
 async def wait_for_writer(stack: Stack, upload: str, deadline_s: float = 60.0) -> None:
     """Until a request holds the upload's writer lease (fails after `deadline_s`)."""
+    await _wait_for_ledger(stack, "SELECT writer_token IS NOT NULL FROM tus_uploads"
+                           " WHERE upload_uuid = %s", upload, True,
+                           f"no writer took upload {upload}", deadline_s)
+
+
+async def wait_for_state(stack: Stack, upload: str, state: str, deadline_s: float = 60.0) -> None:
+    """Until the upload's session is in `state` (fails after `deadline_s`)."""
+    await _wait_for_ledger(stack, "SELECT state FROM upload_sessions WHERE upload_uuid = %s",
+                           upload, state, f"upload {upload} was not {state}", deadline_s)
+
+
+async def _wait_for_ledger(stack: Stack, query: str, upload: str, wanted: object, what: str,
+                           deadline_s: float) -> None:
+    """Until `query` (one row, one value) about the upload answers `wanted`."""
     loop = asyncio.get_running_loop()
     end = loop.time() + deadline_s
     while loop.time() < end:
         with psycopg.connect(stack.database_urls["upload"], autocommit=True) as conn:
-            row = conn.execute("SELECT writer_token FROM tus_uploads WHERE upload_uuid = %s",
-                               (upload,)).fetchone()
-        if row is not None and row[0] is not None:
+            row = conn.execute(query, (upload,)).fetchone()
+        if row is not None and row[0] == wanted:
             return
         await asyncio.sleep(0.05)
-    raise AssertionError(f"no writer took upload {upload} within {deadline_s} s")
+    raise AssertionError(f"{what} within {deadline_s} s")
+
+
+async def wait_for_upload_calls(stack: Stack, n: int, deadline_s: float = 60.0) -> None:
+    """Until the upload service has `n` gRPC calls in progress (its in-flight gauge)."""
+    port = stack.metrics_ports["upload"]
+    gauge = 'govault_grpc_server_in_flight{service="upload"}'
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline_s
+    while loop.time() < end:
+        async with aiohttp.ClientSession() as http, http.get(
+                f"http://127.0.0.1:{port}/metrics") as r:
+            text = await r.text()
+        found = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                 if line.startswith(gauge)]
+        if found and found[0] >= n:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the upload service did not have {n} calls in progress "
+                         f"within {deadline_s} s")

@@ -492,19 +492,52 @@ class CompleteMultipartRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     UPLOAD_UUID_FIELD_NUMBER: _builtins.int
+    PARTS_FIELD_NUMBER: _builtins.int
     upload_uuid: _builtins.str
+    @_builtins.property
+    def parts(self) -> _containers.RepeatedCompositeFieldContainer[Global___ListedPart]:
+        """Optional: parts the client did not register (RegisterPart), each with the ETag the store's
+        PUT answered; listed and registered parts must agree (else ABORTED, error code CONFLICT).
+        """
+
     def __init__(
         self,
         *,
         upload_uuid: _builtins.str = ...,
+        parts: _abc.Iterable[Global___ListedPart] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["upload_uuid", b"upload_uuid"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["parts", b"parts", "upload_uuid", b"upload_uuid"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CompleteMultipartRequest: _TypeAlias = CompleteMultipartRequest  # noqa: Y015
+
+@_typing.final
+class ListedPart(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PART_NUMBER_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    part_number: _builtins.int
+    etag: _builtins.str
+    size_bytes: _builtins.int
+    def __init__(
+        self,
+        *,
+        part_number: _builtins.int = ...,
+        etag: _builtins.str = ...,
+        size_bytes: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "part_number", b"part_number", "size_bytes", b"size_bytes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListedPart: _TypeAlias = ListedPart  # noqa: Y015
 
 @_typing.final
 class CompleteMultipartResponse(_message.Message):
@@ -728,6 +761,7 @@ class TusWriteHeader(_message.Message):
     LENGTH_BYTES_FIELD_NUMBER: _builtins.int
     CHECKSUM_ALGORITHM_FIELD_NUMBER: _builtins.int
     CHECKSUM_FIELD_NUMBER: _builtins.int
+    CREATE_FIELD_NUMBER: _builtins.int
     upload_uuid: _builtins.str
     offset_bytes: _builtins.int
     """Upload-Offset: where these bytes go; must be the upload's offset."""
@@ -738,6 +772,14 @@ class TusWriteHeader(_message.Message):
     checksum_algorithm: _builtins.str
     """Upload-Checksum: "sha1" or "sha256" and the raw digest of these bytes; empty: none."""
     checksum: _builtins.bytes
+    @_builtins.property
+    def create(self) -> Global___CreateTusUploadRequest:
+        """creation-with-upload: set, this call creates the upload (upload_uuid and offset_bytes
+        unused) and writes these bytes at its offset 0, in one call. The new upload's id is sent as
+        initial metadata `govault-tus-upload` once it exists and holds its quota reservation (the
+        edge names it in the answer, Location, whatever then happens to the bytes).
+        """
+
     def __init__(
         self,
         *,
@@ -747,10 +789,11 @@ class TusWriteHeader(_message.Message):
         length_bytes: _builtins.int | None = ...,
         checksum_algorithm: _builtins.str = ...,
         checksum: _builtins.bytes = ...,
+        create: Global___CreateTusUploadRequest | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_length_bytes", b"_length_bytes", "length_bytes", b"length_bytes"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_length_bytes", b"_length_bytes", "create", b"create", "length_bytes", b"length_bytes"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_length_bytes", b"_length_bytes", "checksum", b"checksum", "checksum_algorithm", b"checksum_algorithm", "content_length", b"content_length", "length_bytes", b"length_bytes", "offset_bytes", b"offset_bytes", "upload_uuid", b"upload_uuid"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_length_bytes", b"_length_bytes", "checksum", b"checksum", "checksum_algorithm", b"checksum_algorithm", "content_length", b"content_length", "create", b"create", "length_bytes", b"length_bytes", "offset_bytes", b"offset_bytes", "upload_uuid", b"upload_uuid"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__length_bytes: _TypeAlias = _typing.Literal["length_bytes"]  # noqa: Y015
     _WhichOneofArgType__length_bytes: _TypeAlias = _typing.Literal["_length_bytes", b"_length_bytes"]  # noqa: Y015

@@ -165,8 +165,9 @@ class UploadServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def WriteTus(self, request_iterator, context):
-        """Client stream: a header frame, then the bytes of one PATCH (or of a creation's body). Never
-        repeated by the channel (a stream); the client resumes from HEAD (GetTusUpload).
+        """Client stream: a header frame, then the bytes of one PATCH, or of a creation's body (the
+        header's `create`: this call makes the upload). Never repeated by the channel (a stream; a
+        repeated creation would open a second upload); the client resumes from HEAD (GetTusUpload).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

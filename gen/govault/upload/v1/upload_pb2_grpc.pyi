@@ -63,8 +63,9 @@ class UploadServiceStub:
     Never repeated: a repeat would open a second upload, left to expire.
     """
     WriteTus: _grpc.StreamUnaryMultiCallable[_upload_pb2.WriteTusRequest, _upload_pb2.WriteTusResponse]
-    """Client stream: a header frame, then the bytes of one PATCH (or of a creation's body). Never
-    repeated by the channel (a stream); the client resumes from HEAD (GetTusUpload).
+    """Client stream: a header frame, then the bytes of one PATCH, or of a creation's body (the
+    header's `create`: this call makes the upload). Never repeated by the channel (a stream; a
+    repeated creation would open a second upload); the client resumes from HEAD (GetTusUpload).
     """
     GetTusUpload: _grpc.UnaryUnaryMultiCallable[_upload_pb2.GetTusUploadRequest, _upload_pb2.GetTusUploadResponse]
     """Where a tus upload stands (HEAD). A session whose bytes are all in waits for its completion
@@ -99,8 +100,9 @@ class UploadServiceAsyncStub(UploadServiceStub):
     Never repeated: a repeat would open a second upload, left to expire.
     """
     WriteTus: _aio.StreamUnaryMultiCallable[_upload_pb2.WriteTusRequest, _upload_pb2.WriteTusResponse]  # type: ignore[assignment]
-    """Client stream: a header frame, then the bytes of one PATCH (or of a creation's body). Never
-    repeated by the channel (a stream); the client resumes from HEAD (GetTusUpload).
+    """Client stream: a header frame, then the bytes of one PATCH, or of a creation's body (the
+    header's `create`: this call makes the upload). Never repeated by the channel (a stream; a
+    repeated creation would open a second upload); the client resumes from HEAD (GetTusUpload).
     """
     GetTusUpload: _aio.UnaryUnaryMultiCallable[_upload_pb2.GetTusUploadRequest, _upload_pb2.GetTusUploadResponse]  # type: ignore[assignment]
     """Where a tus upload stands (HEAD). A session whose bytes are all in waits for its completion
@@ -192,8 +194,9 @@ class UploadServiceServicer(metaclass=_abc_1.ABCMeta):
         request_iterator: _MaybeAsyncIterator[_upload_pb2.WriteTusRequest],
         context: _ServicerContext,
     ) -> _typing.Union[_upload_pb2.WriteTusResponse, _abc.Awaitable[_upload_pb2.WriteTusResponse]]:
-        """Client stream: a header frame, then the bytes of one PATCH (or of a creation's body). Never
-        repeated by the channel (a stream); the client resumes from HEAD (GetTusUpload).
+        """Client stream: a header frame, then the bytes of one PATCH, or of a creation's body (the
+        header's `create`: this call makes the upload). Never repeated by the channel (a stream; a
+        repeated creation would open a second upload); the client resumes from HEAD (GetTusUpload).
         """
 
     @_abc_1.abstractmethod
