@@ -9,6 +9,8 @@ session-level `pg_try_advisory_lock` on a pooled connection, held for the pass a
 after it); the other replicas skip that pass. A replica killed mid-pass loses its connection and
 with it the lock: the next pass of another replica takes over. The lock is per database, i.e.
 per service, and each job has its own, so the reaper and the janitor never wait for each other.
+`govault_background_passes_total{job, outcome}` counts, per replica, the passes it ran (`ran`)
+and those it left to another replica (`skipped`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
+from prometheus_client import Counter
 from psycopg_pool import AsyncConnectionPool
 
 from common.db import checked_connection
@@ -26,6 +29,10 @@ from common.logging import get_logger
 
 log = get_logger(__name__)
 T = TypeVar("T")
+
+PASSES = Counter("govault_background_passes_total",
+                 "Passes of a background job on this replica: ran (it held the job's lock) or "
+                 "skipped (another replica held it)", ["job", "outcome"])
 
 
 def lock_key(job: str) -> int:
@@ -70,8 +77,10 @@ def led(pool: AsyncConnectionPool, job: str, run: Callable[[], Awaitable[T]], *,
     async def once() -> T | None:
         async with leading(pool, job, wait=wait) as leader:
             if not leader:
+                PASSES.labels(job, "skipped").inc()
                 log.debug("job_skipped_another_replica_runs_it", job=job)
                 return None
+            PASSES.labels(job, "ran").inc()
             return await run()
     return once
 

@@ -63,6 +63,7 @@ class Janitor:
                     await self._objects.remove(item.storage_key)
                 await self._store.finish_delete(item.id)
                 settled += 1
+                metrics.JANITOR_SETTLED.inc()
             except Exception as exc:
                 log.warning("object_delete_failed", storage_key=item.storage_key,
                             attempts=item.attempts + 1, error=str(exc))

@@ -9,6 +9,10 @@ SERVICE = "files"
 PENDING_DELETES = Gauge(
     "govault_files_objects_pending_delete", "Objects of deleted files not yet removed from S3"
 )
+JANITOR_SETTLED = Counter(
+    "govault_files_janitor_settled_total",
+    "Queued object deletions this replica's janitor settled (removed, or the key live again)",
+)
 AUDIT_ORPHANS = Gauge(
     "govault_audit_orphan_objects", "Objects without a live file row (last audit)"
 )

@@ -1,6 +1,7 @@
 """Readiness from the dependencies: a service whose database (or store) does not answer reports
 NOT_SERVING on the standard gRPC health service until it answers again, so the edge's `/ready`
-(and a load balancer's health check) says so, and comes back by itself.
+(and a load balancer's health check) says so, and comes back by itself. The service name
+`liveness` (LIVENESS) does not follow the dependencies: it is what a liveness probe asks.
 
 A dependency is down after `failures_to_down` probes in a row fail (one slow answer under load is
 not an outage) and up again after one that succeeds. Each probe is bounded by `timeout_s`.
@@ -29,6 +30,11 @@ DEPENDENCY_UP = Gauge("govault_dependency_up",
                       ["service", "dependency"])
 
 Probe = Callable[[], Awaitable[object]]  # raises (or times out) when the dependency is down
+
+# The health service name a liveness probe asks for: SERVING while the process answers, whatever
+# its dependencies do (Kubernetes restarts a container whose liveness fails; a store outage must
+# not restart every replica that uses it). Only the graceful shutdown turns it NOT_SERVING.
+LIVENESS = "liveness"
 
 
 ADVISORY_PREFIX = "govault.advisory."

@@ -30,7 +30,7 @@ from common.errors import (
     Unavailable,
 )
 from common.grpc.client import KEEPALIVE_S, REQUEST_ID
-from common.grpc.readiness import Probe, Readiness, ReadinessSettings
+from common.grpc.readiness import LIVENESS, Probe, Readiness, ReadinessSettings
 from common.identity import Context
 from common.logging import get_logger
 from common.loop import watch_loop_lag
@@ -255,7 +255,7 @@ async def serve(
     if server.add_insecure_port(address) == 0:
         raise SystemExit(f"{service}: cannot listen on {address}")
     await server.start()
-    for name in ["", *names]:
+    for name in ["", *names, LIVENESS]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("grpc_server_started", address=address, services=names)
     readiness_settings = load(ReadinessSettings)

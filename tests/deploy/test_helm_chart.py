@@ -91,7 +91,7 @@ CUSTOM_VALUES: dict[str, Any] = {
            "existingSecret": "aws-s3", "accessKeyKey": "AWS_ACCESS_KEY_ID",
            "secretKeyKey": "AWS_SECRET_ACCESS_KEY"},
     "redis": {"existingSecret": "redis-auth", "existingSecretKey": "url"},
-    "edge": {"service": {"type": "LoadBalancer"}, "trustForwardedFor": True,
+    "edge": {"service": {"type": "LoadBalancer", "nodePort": 30443}, "trustForwardedFor": True,
              "corsOrigins": ["https://app.example.com", "https://admin.example.com"],
              "env": {"GOVAULT_RATE_AUTH_IP": "50/s"}},
     "auth": {"podDisruptionBudget": {"minAvailable": 1}, "hashWorkers": 2,
@@ -299,8 +299,10 @@ def test_services_are_probed_over_grpc_health_and_the_edge_over_http(install: Re
             assert probes["liveness"]["httpGet"] == {"path": "/health", "port": "http"}
             assert probes["startup"]["httpGet"]["path"] == "/health"
         else:
-            for probe in probes.values():
-                assert probe["grpc"] == {"port": port}
+            # readiness follows the dependencies; startup and liveness only the process
+            assert probes["readiness"]["grpc"] == {"port": port}
+            for kind in ("startup", "liveness"):
+                assert probes[kind]["grpc"] == {"port": port, "service": "liveness"}
         # Migrations run before a service serves: the startup probe waits a minute at least.
         startup = probes["startup"]
         assert startup["periodSeconds"] * startup["failureThreshold"] >= 60
@@ -399,11 +401,40 @@ def test_clients_reach_grpc_services_through_headless_services(install: Rendered
                        "files": {"edge", "upload"}}
     for process in callers:
         service = install.one("Service", install.deployment(process)["metadata"]["name"])
-        # No virtual IP: DNS answers every ready pod, and the client balances over them.
+        # No virtual IP: DNS answers every pod, and the client balances over those its health
+        # checks find serving. Not-ready pods are listed too: a client that looked the name up
+        # while none was ready would otherwise back off its lookups (tests/k8s measured ~55 s).
         assert service["spec"]["clusterIP"] == "None"
+        assert service["spec"]["publishNotReadyAddresses"] is True
         grpc_port = next(p for p in service["spec"]["ports"] if p["name"] == "grpc")
         assert grpc_port["targetPort"] == "grpc"
         assert grpc_port["appProtocol"] == "grpc"
+
+
+def test_the_edge_service_takes_a_fixed_node_port_when_given(
+        rendered: dict[str, Rendered]) -> None:
+    def http_port(install: Rendered) -> dict[str, Any]:
+        edge = install.one("Service", install.deployment("edge")["metadata"]["name"])
+        port: dict[str, Any] = edge["spec"]["ports"][0]
+        return port
+
+    assert http_port(rendered["custom"])["nodePort"] == 30443
+    assert "nodePort" not in http_port(rendered["minimal"])  # ClusterIP
+
+
+def test_helm_test_asks_the_edge_service_for_ready(install: Rendered) -> None:
+    [pod] = install.of("Pod")
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    spec = pod["spec"]
+    assert spec["restartPolicy"] == "Never" and spec["automountServiceAccountToken"] is False
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    [container] = spec["containers"]
+    assert container["image"] == install.container("edge")["image"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    edge = install.deployment("edge")["metadata"]["name"]
+    script = container["command"][-1]
+    assert f"http://{edge}.{NAMESPACE}.svc.cluster.local:80" in script and "/ready" in script
+    assert pod["metadata"]["labels"]["app.kubernetes.io/component"] == "helm-test"
 
 
 def test_only_the_edge_is_exposed(install: Rendered) -> None:
@@ -508,7 +539,11 @@ def test_the_edge_http_port_is_open_or_limited_to_the_ingress_controller(
         return rule
 
     assert "from" not in http_rule(rendered["minimal"])
-    assert http_rule(rendered["custom"])["from"] == CUSTOM_VALUES["networkPolicy"]["edgeFrom"]
+    test_pod = {"podSelector": {"matchLabels": {
+        "app.kubernetes.io/name": "govault", "app.kubernetes.io/instance": RELEASE,
+        "app.kubernetes.io/component": "helm-test"}}}
+    assert http_rule(rendered["custom"])["from"] == [
+        *CUSTOM_VALUES["networkPolicy"]["edgeFrom"], test_pod]
 
 
 # ----------------------------------------------------------------------------- credentials

@@ -19,7 +19,8 @@ import subprocess
 import sys
 import time
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import aiohttp
 import psycopg
@@ -33,6 +34,19 @@ from tests.fixtures.stacks import TEST_STACK_LIMITS
 PASSWORD = "fault-injection"
 RECOVERY_LIMIT_S = 60.0
 JANITOR_INTERVAL_S = 2
+
+
+class Deployment(Protocol):
+    """What the verdict reads of a running GoVault: a launcher `Stack`, or the chart's release
+    on the test cluster (tests/k8s/release.py)."""
+
+    database_urls: dict[str, str]
+    s3_bucket: str
+    s3_access_key: str
+    s3_secret_key: str
+
+    @property
+    def s3_endpoint(self) -> str: ...
 
 
 def fault_env(session_ttl_s: int) -> dict[str, str]:
@@ -94,17 +108,20 @@ def signal_group(stack: Stack, name: str, sig: int) -> None:
             pass
 
 
-async def first_success(probe: FaultClient, since: float) -> float:
+async def first_success(probe: FaultClient, since: float,
+                        limit_s: float = RECOVERY_LIMIT_S) -> float:
     """Seconds from `since` until a login and a small upload succeed again."""
-    deadline = time.monotonic() + RECOVERY_LIMIT_S
+    deadline = time.monotonic() + limit_s
+    last = ""
     while time.monotonic() < deadline:
         try:
             await probe.login(give_up_s=5)
             await probe.upload(os.urandom(4096), "proxy")
             return time.monotonic() - since
-        except (AssertionError, Exception):
+        except (AssertionError, Exception) as exc:
+            last = f"{type(exc).__name__}: {exc}"
             await asyncio.sleep(0.2)
-    raise AssertionError(f"no success within {RECOVERY_LIMIT_S:.0f}s of the fault")
+    raise AssertionError(f"no success within {limit_s:.0f}s of the fault (last: {last[:300]})")
 
 
 def service_command(stack: Stack, service: str, *args: str) -> dict[str, Any]:
@@ -113,15 +130,20 @@ def service_command(stack: Stack, service: str, *args: str) -> dict[str, Any]:
     proc = subprocess.run([sys.executable, "-m", module, *args], env=stack.service_env(service),
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    lines = proc.stdout.splitlines()
+    return json_summary(proc.stdout)
+
+
+def json_summary(stdout: str) -> dict[str, Any]:
+    """The JSON summary a service command prints after any log lines (one line or indented)."""
+    lines = stdout.splitlines()
     for start in reversed([i for i, line in enumerate(lines) if line.startswith("{")]):
-        try:  # the command's JSON summary comes after any log lines
+        try:
             parsed: dict[str, Any] = json.loads("\n".join(lines[start:]))
         except ValueError:
             continue
         if "event" not in parsed:
             return parsed
-    raise AssertionError(f"no JSON summary in: {proc.stdout[-2000:]}")
+    raise AssertionError(f"no JSON summary in: {stdout[-2000:]}")
 
 
 async def _downloads_byte_exact(http: aiohttp.ClientSession, client: FaultClient,
@@ -152,10 +174,19 @@ async def listed(client: FaultClient) -> set[str]:
         page += 1
 
 
-async def assert_nothing_lost_nothing_left(stack: Stack, http: aiohttp.ClientSession,
-                                           workers: list[FaultClient], seen: Observations
-                                           ) -> dict[str, Any]:
-    """The verdict after the faults (see the module docstring); returns the reaper summary."""
+async def assert_nothing_lost_nothing_left(
+        stack: Deployment, http: aiohttp.ClientSession, workers: list[FaultClient],
+        seen: Observations, command: Callable[..., dict[str, Any]] | None = None
+        ) -> dict[str, Any]:
+    """The verdict after the faults (see the module docstring); returns the reaper summary.
+    `command(service, *args)` runs a service's command (default: `service_command` on a
+    launcher Stack)."""
+    if command is None:
+        assert isinstance(stack, Stack)
+        launched = stack
+
+        def command(service: str, *args: str) -> dict[str, Any]:
+            return service_command(launched, service, *args)
     owner_of = {}
     for client in workers:
         for file_id in await listed(client):
@@ -173,7 +204,7 @@ async def assert_nothing_lost_nothing_left(stack: Stack, http: aiohttp.ClientSes
                            " FROM upload_sessions WHERE state IN ('pending', 'uploading')"
                            ).fetchone()
     await asyncio.sleep(float(row[0] or 0) + 1 if row else 0)  # abandoned sessions expire
-    reaped = service_command(stack, "upload", "reap")
+    reaped = command("upload", "reap")
     with psycopg.connect(stack.database_urls["upload"]) as conn:
         rows = conn.execute("SELECT state, count(*) FROM upload_sessions"
                             " WHERE state IN ('pending', 'uploading', 'completing')"
@@ -181,7 +212,7 @@ async def assert_nothing_lost_nothing_left(stack: Stack, http: aiohttp.ClientSes
     assert rows == [], f"sessions left unsettled after a reaper pass {reaped}: {rows}"
 
     await asyncio.sleep(JANITOR_INTERVAL_S + 1)  # owed deletions go through
-    audit = service_command(stack, "files", "audit", "--grace-s", "0")
+    audit = command("files", "audit", "--grace-s", "0")
     s3 = Minio(stack.s3_endpoint.split("://", 1)[1], access_key=stack.s3_access_key,
                secret_key=stack.s3_secret_key, secure=False)
     if audit["missing_objects"]:  # say whether the store lost them or only did not list them

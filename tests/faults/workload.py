@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,12 @@ PART_BYTES = 5 * MIB
 TRANSIENT = frozenset({429, 502, 503, 504})
 FINAL = frozenset({507})  # STORAGE_FULL: an honest answer that waiting does not change
 GIVE_UP_S = 90.0
+
+
+def refusal_kind(status: int, retry_after: str | None) -> str:
+    if status == 0:
+        return "no answer"
+    return f"{status} {'with' if retry_after else 'without'} Retry-After"
 
 
 class GaveUp(Exception):
@@ -42,6 +49,8 @@ class Observations:
     server_errors: list[str] = field(default_factory=list)  # 500 and other non-honest 5xx
     gave_up: int = 0
     transient: int = 0  # honest refusals seen (and retried)
+    # the same by kind: "503 with Retry-After", "503 without Retry-After", "no answer", …
+    refusals: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass
@@ -95,6 +104,7 @@ class FaultClient:
                                                f"{raw[:300]!r}")
             if status == 0 or (status >= 500 and status not in FINAL) or status == 429:
                 self.seen.transient += 1
+                self.seen.refusals[refusal_kind(status, retry_after)] += 1
                 if time.monotonic() >= deadline:
                     raise GaveUp(f"{method} {url.split('?')[0]}: still {status or 'no answer'}")
                 if retry_after and retry_after.isdigit():

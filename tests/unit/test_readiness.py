@@ -1,5 +1,6 @@
 """The readiness rule (common.grpc.readiness): a dependency is down after N failed probes in a
-row, up after one that succeeds, and the health service follows for every service name."""
+row, up after one that succeeds, and the health service follows for every service name but
+`liveness`, which a liveness probe asks and which stays SERVING through a dependency's outage."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 
 from grpc_health.v1 import health, health_pb2
 
-from common.grpc.readiness import Readiness, ReadinessSettings
+from common.grpc.readiness import LIVENESS, Readiness, ReadinessSettings
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -20,7 +21,7 @@ async def _status(servicer: health.aio.HealthServicer, name: str) -> int:
 
 async def test_down_after_repeated_failures_and_back_after_one_success() -> None:
     servicer = health.aio.HealthServicer()
-    for name in ("", "govault.x.v1.X"):
+    for name in ("", "govault.x.v1.X", LIVENESS):
         await servicer.set(name, SERVING)
     answers = {"database": True, "object_store": True}
 
@@ -46,6 +47,7 @@ async def test_down_after_repeated_failures_and_back_after_one_success() -> None
     assert readiness.down == {"database", "slow"}  # a probe that does not answer fails too
     assert await _status(servicer, "") == NOT_SERVING
     assert await _status(servicer, "govault.x.v1.X") == NOT_SERVING
+    assert await _status(servicer, LIVENESS) == SERVING  # no restart for a database outage
     answers["database"] = True
     await readiness.check_once()
     assert readiness.down == set()
