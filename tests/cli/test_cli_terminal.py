@@ -4,6 +4,7 @@ that the same command then resumes; piped, it prints only the parseable result."
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,25 +15,37 @@ from tests.cli.helpers import GOVAULT, MIB, Cli, api_as, random_file, resume_rec
 
 pytestmark = pytest.mark.e2e
 ANSI = re.compile(r"\x1b\[")
+SIZE = 40 * MIB
+RATE = MIB  # --limit-rate, bytes per second
+INTERRUPT_MARGIN_S = 5
 
 
 def test_progress_on_a_terminal_and_ctrl_c_then_resume(
         signed_up: Callable[[], Cli], tmp_path: Path) -> None:
     cli = signed_up()
-    source = random_file(tmp_path / "movie.bin", 30 * MIB)
+    source = random_file(tmp_path / "movie.bin", SIZE)
     args = [str(source), "--method", "multipart", "--part-size", "5MiB", "--parallel", "1"]
-    child = pexpect.spawn(str(GOVAULT), ["put", *args, "--limit-rate", "6MiB"],
+    # The rate cap makes the upload last at least SIZE / RATE - 1 s (one second of burst) from
+    # its first byte, and every wait before Ctrl-C shares a deadline well inside that: the
+    # upload cannot finish before the interrupt, however slow the machine. A machine too slow
+    # to send one part before the deadline fails the test loudly, it never passes by luck.
+    deadline = time.monotonic() + SIZE / RATE - 1 - INTERRUPT_MARGIN_S
+    child = pexpect.spawn(str(GOVAULT), ["put", *args, "--limit-rate", str(RATE)],
                           env={**cli.env, "TERM": "xterm-256color"}, cwd=str(cli.home),
-                          dimensions=(24, 120), encoding="utf-8", timeout=60)
+                          dimensions=(24, 120), encoding="utf-8")
     try:
-        child.expect(r"movie\.bin")
-        child.expect(r"\d+%")
-        child.expect(r"MiB/s")  # speed (and size in MiB)
-        (record,) = wait_for_record(cli)
+        child.expect(r"movie\.bin", timeout=left(deadline))
+        child.expect(r"\d+%", timeout=left(deadline))
+        child.expect(r"\d (KiB|MiB)/s", timeout=left(deadline))  # the speed, in binary units
+        wait_for(lambda: bool(resume_records(cli)), timeout_s=left(deadline),
+                 what="the resume record")
+        (record,) = [r["upload_uuid"] for r in resume_records(cli).values()]
         with api_as(cli) as api:
-            wait_for(lambda: len(api.upload_status(record).received) >= 1, what="one part")
+            wait_for(lambda: len(api.upload_status(record).received) >= 1,
+                     timeout_s=left(deadline), what="one registered part")
+        assert time.monotonic() < deadline, "one part took longer than the upload's minimum"
         child.sendintr()  # Ctrl-C
-        child.expect(pexpect.EOF)
+        child.expect(pexpect.EOF, timeout=60)
     finally:
         child.close(force=True)
     assert child.exitstatus == 130, (child.exitstatus, child.signalstatus)
@@ -47,9 +60,9 @@ def test_progress_on_a_terminal_and_ctrl_c_then_resume(
     assert quiet.code == 0 and quiet.stderr == ""
 
 
-def wait_for_record(cli: Cli) -> list[str]:
-    wait_for(lambda: bool(resume_records(cli)), what="the resume record")
-    return [r["upload_uuid"] for r in resume_records(cli).values()]
+def left(deadline: float) -> float:
+    """Seconds until `deadline`; a wait that would run past it fails at once."""
+    return max(deadline - time.monotonic(), 0.001)
 
 
 def test_a_table_on_a_terminal_and_tab_separated_lines_when_piped(
