@@ -5,8 +5,9 @@
 #                (Ctrl-C stops it; UP_ARGS=--no-prometheus without Prometheus; REPLICAS=2 runs
 #                two instances of each gRPC service behind the edge)
 #   make deps    only PostgreSQL + SeaweedFS (+ Redis), e.g. to run one service by hand
-#   make test    `make lint`, then unit, integration, e2e and container tests (own stacks,
-#                other ports)
+#   make test    the whole suite in named stages, each timed (scripts/test-stages): setup, lint,
+#                unit, integration, e2e, cli, browser, faults, tooling, containers (own stacks,
+#                other ports); `scripts/test-stages e2e` runs one stage
 #   make compose-test  only the container test (docker-compose.yml built and run with podman)
 #   make gen     regenerate gen/ from proto/
 #   make lint    gen/ freshness, ruff, mypy (strict for the product), buf lint (when npx exists)
@@ -43,8 +44,8 @@ up: venv
 deps: venv
 	$(PY) -m compose.local deps --data-dir $(DATA_DIR) --port-offset $(PORT_OFFSET) $(UP_ARGS)
 
-test: venv system-deps lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+test:
+	@PY=$(PY) PYTEST_ARGS="$(PYTEST_ARGS)" scripts/test-stages
 
 compose-test: venv system-deps
 	$(PY) -m pytest -m containers tests/containers $(PYTEST_ARGS)

@@ -24,9 +24,9 @@ class EdgeSettings(Settings):
     listen_host: str = "127.0.0.1"
     edge_port: int = 9000
     metrics_port: int = 9100
-    auth_addr: str = "127.0.0.1:50051"
-    upload_addr: str = "127.0.0.1:50052"
-    files_addr: str = "127.0.0.1:50053"
+    auth_addr: str = "127.0.0.1:15051"
+    upload_addr: str = "127.0.0.1:15052"
+    files_addr: str = "127.0.0.1:15053"
     rpc_timeout_s: float = 10.0
     upload_rpc_timeout_s: float = 120.0
     max_json_bytes: int = 64 * 1024

@@ -20,7 +20,7 @@ __all__ = ["FilesServer", "FilesSettings", "Rules", "S3Settings"]
 
 
 class FilesServer(GrpcServerSettings):
-    port: int = var("GRPC_PORT", 50053, ge=0, le=65535)
+    port: int = var("GRPC_PORT", 15053, ge=0, le=65535)
     metrics_port: int = var("METRICS_PORT", 9103, ge=0, le=65535)
 
 
@@ -53,7 +53,7 @@ class FilesSettings(Settings):
     db: DatabaseSettings
     s3: S3Settings
     rules: Rules
-    auth_addr: str = var("AUTH_ADDR", "127.0.0.1:50051")
+    auth_addr: str = var("AUTH_ADDR", "127.0.0.1:15051")
     service_token: str = var("SERVICE_TOKEN", repr=False)
     rpc_timeout_s: float = var("RPC_TIMEOUT_S", 10.0, gt=0)
     # how often owed object deletions are retried (0: never)

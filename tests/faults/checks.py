@@ -121,6 +121,18 @@ def service_command(stack: Stack, service: str, *args: str) -> dict[str, Any]:
     raise AssertionError(f"no JSON summary in: {proc.stdout[-2000:]}")
 
 
+async def _no_deletion_owed(stack: Stack, timeout_s: float = 60.0) -> None:
+    """Until the files janitor (every JANITOR_INTERVAL_S) has made every owed S3 deletion."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with psycopg.connect(stack.database_urls["files"]) as conn:
+            row = conn.execute("SELECT count(*) FROM pending_deletes").fetchone()
+        if row is not None and row[0] == 0:
+            return
+        assert time.monotonic() < deadline, f"{row} deletions still owed after {timeout_s} s"
+        await asyncio.sleep(0.2)
+
+
 async def _downloads_byte_exact(http: aiohttp.ClientSession, client: FaultClient,
                                 seen: Observations) -> list[str]:
     problems = []
@@ -177,7 +189,7 @@ async def assert_nothing_lost_nothing_left(stack: Stack, http: aiohttp.ClientSes
                             " GROUP BY state").fetchall()
     assert rows == [], f"sessions left unsettled after a reaper pass {reaped}: {rows}"
 
-    await asyncio.sleep(JANITOR_INTERVAL_S + 1)  # owed deletions go through
+    await _no_deletion_owed(stack)
     audit = service_command(stack, "files", "audit", "--grace-s", "0")
     s3 = Minio(stack.s3_endpoint.split("://", 1)[1], access_key=stack.s3_access_key,
                secret_key=stack.s3_secret_key, secure=False)
