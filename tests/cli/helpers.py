@@ -81,6 +81,20 @@ class Cli:
         return Result(proc.returncode, stdout, stderr, rss)
 
 
+def transfer_deadline(size: int, rate: int, margin_s: float = 5.0) -> float:
+    """A time (time.monotonic) before which a transfer of `size` bytes capped at `--limit-rate
+    rate`, starting now, cannot have ended: the cap lets through `rate` bytes a second plus one
+    second of burst; `margin_s` less, for acting on what a wait saw. Waits for the transfer's
+    progress that share this deadline cannot lose a race to its end, however slow the machine:
+    a machine too slow to make that progress in time fails the wait loudly."""
+    return time.monotonic() + size / rate - 1 - margin_s
+
+
+def left(deadline: float) -> float:
+    """Seconds until `deadline` (a wait given this fails at once when it has passed)."""
+    return max(deadline - time.monotonic(), 0.001)
+
+
 def wait_for(condition: Callable[[], bool], timeout_s: float = 60, what: str = "") -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
@@ -102,5 +116,5 @@ def resume_records(cli: Cli) -> dict[str, Any]:
     return records
 
 
-__all__ = ["GOVAULT", "MIB", "PASSWORD", "Cli", "Result", "api_as", "random_file",
-           "resume_records", "sha256", "wait_for"]
+__all__ = ["GOVAULT", "MIB", "PASSWORD", "Cli", "Result", "api_as", "left", "random_file",
+           "resume_records", "sha256", "transfer_deadline", "wait_for"]

@@ -11,13 +11,22 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from tests.cli.helpers import GOVAULT, MIB, Cli, api_as, random_file, resume_records, wait_for
+from tests.cli.helpers import (
+    GOVAULT,
+    MIB,
+    Cli,
+    api_as,
+    left,
+    random_file,
+    resume_records,
+    transfer_deadline,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 ANSI = re.compile(r"\x1b\[")
 SIZE = 40 * MIB
 RATE = MIB  # --limit-rate, bytes per second
-INTERRUPT_MARGIN_S = 5
 
 
 def test_progress_on_a_terminal_and_ctrl_c_then_resume(
@@ -25,11 +34,9 @@ def test_progress_on_a_terminal_and_ctrl_c_then_resume(
     cli = signed_up()
     source = random_file(tmp_path / "movie.bin", SIZE)
     args = [str(source), "--method", "multipart", "--part-size", "5MiB", "--parallel", "1"]
-    # The rate cap makes the upload last at least SIZE / RATE - 1 s (one second of burst) from
-    # its first byte, and every wait before Ctrl-C shares a deadline well inside that: the
-    # upload cannot finish before the interrupt, however slow the machine. A machine too slow
-    # to send one part before the deadline fails the test loudly, it never passes by luck.
-    deadline = time.monotonic() + SIZE / RATE - 1 - INTERRUPT_MARGIN_S
+    # Every wait before Ctrl-C shares a deadline the rate-capped upload cannot reach: it cannot
+    # finish before the interrupt, however slow the machine.
+    deadline = transfer_deadline(SIZE, RATE)
     child = pexpect.spawn(str(GOVAULT), ["put", *args, "--limit-rate", str(RATE)],
                           env={**cli.env, "TERM": "xterm-256color"}, cwd=str(cli.home),
                           dimensions=(24, 120), encoding="utf-8")
@@ -58,11 +65,6 @@ def test_progress_on_a_terminal_and_ctrl_c_then_resume(
     assert "resuming upload" in piped.stderr  # a note, on stderr only
     quiet = cli.run("put", str(random_file(tmp_path / "small", MIB)), "--quiet")
     assert quiet.code == 0 and quiet.stderr == ""
-
-
-def left(deadline: float) -> float:
-    """Seconds until `deadline`; a wait that would run past it fails at once."""
-    return max(deadline - time.monotonic(), 0.001)
 
 
 def test_a_table_on_a_terminal_and_tab_separated_lines_when_piped(
