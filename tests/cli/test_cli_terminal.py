@@ -4,6 +4,7 @@ that the same command then resumes; piped, it prints only the parseable result."
 from __future__ import annotations
 
 import re
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,7 +40,8 @@ def test_progress_on_a_terminal_and_ctrl_c_then_resume(
     deadline = transfer_deadline(SIZE, RATE)
     child = pexpect.spawn(str(GOVAULT), ["put", *args, "--limit-rate", str(RATE)],
                           env={**cli.env, "TERM": "xterm-256color"}, cwd=str(cli.home),
-                          dimensions=(24, 120), encoding="utf-8")
+                          dimensions=(24, 120), encoding="utf-8",
+                          preexec_fn=_interruptible)
     try:
         child.expect(r"movie\.bin", timeout=left(deadline))
         child.expect(r"\d+%", timeout=left(deadline))
@@ -65,6 +67,13 @@ def test_progress_on_a_terminal_and_ctrl_c_then_resume(
     assert "resuming upload" in piped.stderr  # a note, on stderr only
     quiet = cli.run("put", str(random_file(tmp_path / "small", MIB)), "--quiet")
     assert quiet.code == 0 and quiet.stderr == ""
+
+
+def _interruptible() -> None:
+    """Ctrl-C reaches the child as it reaches a command an interactive shell runs: a suite
+    started in the background (`cmd &` in a script) inherits SIGINT ignored, and so would
+    `govault`, which would then finish the upload instead."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def test_a_table_on_a_terminal_and_tab_separated_lines_when_piped(

@@ -49,7 +49,7 @@ def redis_url(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         except OSError:
             return False
 
-    wait_until("redis-server", listening, 10)
+    wait_until("redis-server", listening, 60)
     yield f"redis://127.0.0.1:{port}/0"
     proc.terminate()
     proc.wait(10)
