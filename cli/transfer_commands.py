@@ -52,15 +52,21 @@ _limit_option = click.option("--limit-rate", type=ByteSize(), default="0", metav
 @click.argument("paths", nargs=-1, required=True,
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--method", type=click.Choice(METHODS), default="auto", show_default=True,
-              help=f"auto: proxy up to {MULTIPART_THRESHOLD_BYTES // MIB} MiB, multipart above.")
+              help=f"auto: proxy up to {MULTIPART_THRESHOLD_BYTES // MIB} MiB, multipart above; "
+                   "tus: the tus 1.0 protocol (resumable; see --tus-url).")
+@click.option("--tus-url", default="", metavar="URL",
+              help="With --method tus: another tus server's endpoint (the file is uploaded "
+                   "there, without GoVault's token); default this server's /api/upload/tus/.")
+@click.option("--tus-chunk-size", type=ByteSize(), default="0", metavar="SIZE",
+              help="With --method tus: bytes per PATCH (default 0: the whole file in one).")
 @_parallel_option
 @click.option("--name", default="", help="Name to store the file under (one PATH only).")
 @click.option("--part-size", type=ByteSize(), default=str(DEFAULT_PART_BYTES),
               metavar="SIZE", help="Multipart part size (at least 5MiB; default 16MiB).")
 @_limit_option
 @common_options
-def put(app: App, paths: tuple[Path, ...], method: str, parallel: int, name: str,
-        part_size: int, limit_rate: int) -> None:
+def put(app: App, paths: tuple[Path, ...], method: str, tus_url: str, tus_chunk_size: int,
+        parallel: int, name: str, part_size: int, limit_rate: int) -> None:
     """Upload files; prints each new file id. Run again after an interruption to resume."""
     if name and len(paths) > 1:
         raise click.UsageError("--name needs exactly one PATH")
@@ -69,8 +75,11 @@ def put(app: App, paths: tuple[Path, ...], method: str, parallel: int, name: str
     app.parallel = parallel
     output = app.out
     uploader = Uploader(app.client(), FileResumeStore(), note=output.note)
+    if tus_url and method != "tus":
+        raise click.UsageError("--tus-url needs --method tus")
     options = UploadOptions(method=method, parallel=parallel, part_size_bytes=part_size,
-                            limit_bytes_per_s=limit_rate)
+                            limit_bytes_per_s=limit_rate, tus_endpoint=tus_url,
+                            tus_chunk_bytes=tus_chunk_size)
     failure = 0
     for path in paths:
         with output.transfer(f"↑ {name or path.name}") as bar:

@@ -59,33 +59,38 @@ class Flow:
                 raise Cancelled("transfer cancelled")
 
 
-def file_range(path: Path, offset: int, length: int, flow: Flow
-               ) -> Callable[[], Iterator[bytes]]:
+class FileRange:
     """A body factory for `length` bytes of `path` from `offset`; each call starts over (a retried
-    request re-reads from disk), taking back the progress the failed attempt had reported."""
-    reported = 0
+    request re-reads from disk), taking back the progress the failed attempt had reported.
+    `reported`: the bytes the current attempt reported so far."""
 
-    def body() -> Iterator[bytes]:
-        nonlocal reported
-        flow.progress(-reported)
-        reported = 0
-        fd = os.open(path, os.O_RDONLY)
+    def __init__(self, path: Path, offset: int, length: int, flow: Flow) -> None:
+        self.path, self.offset, self.length, self.flow = path, offset, length, flow
+        self.reported = 0
+
+    def __call__(self) -> Iterator[bytes]:
+        flow = self.flow
+        flow.progress(-self.reported)
+        self.reported = 0
+        fd = os.open(self.path, os.O_RDONLY)
         try:
-            position, end = offset, offset + length
+            position, end = self.offset, self.offset + self.length
             while position < end:
                 size = min(BLOCK_BYTES, end - position)
                 flow.passing(size)
                 block = os.pread(fd, size, position)
                 if len(block) != size:
-                    raise OSError(f"{path} changed while being uploaded (short read)")
+                    raise OSError(f"{self.path} changed while being uploaded (short read)")
                 position += size
                 yield block
-                reported += size
+                self.reported += size
                 flow.progress(size)
         finally:
             os.close(fd)
 
-    return body
+
+def file_range(path: Path, offset: int, length: int, flow: Flow) -> FileRange:
+    return FileRange(path, offset, length, flow)
 
 
 def sha256_range(path: Path, offset: int, length: int, flow: Flow | None = None) -> str:

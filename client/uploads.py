@@ -1,12 +1,13 @@
 """Whole-file uploads, resumable and parallel.
 
 `upload_file` picks proxy (chunks through GoVault) or multipart (parts straight to S3 at
-presigned URLs), records the session in a `ResumeStore` before sending a byte, and sends the
+presigned URLs), or tus when asked (client/tus.py: GoVault's tus endpoint or any tus
+server's), records the session in a `ResumeStore` before sending a byte, and sends the
 pieces `parallel` at a time, streamed from disk. Run again for the same path after any
-interruption, it asks `GET /api/upload/status` what arrived and sends only the rest; a file whose
-size or mtime changed starts over, and so does a session that expired (with a note).
+interruption, it asks `GET /api/upload/status` (tus: HEAD) what arrived and sends only the rest;
+a file whose size or mtime changed starts over, and so does a session that expired (with a note).
 
-Why one module of ~340 lines: both methods share the resume record, the piece scheduler and the
+Why one module of ~380 lines: both methods share the resume record, the piece scheduler and the
 progress reporting; apart, each would need the other's half.
 """
 
@@ -26,13 +27,14 @@ from client.api import GoVaultClient
 from client.errors import ApiError, ClientError, NotFoundError, UploadExpired
 from client.models import UploadStatus
 from client.streams import Flow, file_range, sha256_range
+from client.tus import TusUpload
 
 MIB = 1024 * 1024
 S3_MIN_PART_BYTES = 5 * MIB
 S3_MAX_PARTS = 10_000
 DEFAULT_PART_BYTES = 16 * MIB
 MULTIPART_THRESHOLD_BYTES = 16 * MIB
-METHODS = ("auto", "proxy", "multipart")
+METHODS = ("auto", "proxy", "multipart", "tus")
 _DEAD_STATES = frozenset({"expired", "aborted", "failed"})
 _URL_MARGIN_S = 60.0
 
@@ -65,6 +67,10 @@ class UploadOptions:
     part_size_bytes: int = DEFAULT_PART_BYTES
     multipart_threshold_bytes: int = MULTIPART_THRESHOLD_BYTES
     limit_bytes_per_s: float = 0.0
+    # tus (client/tus.py): another server's tus endpoint (default: this server's), and the
+    # PATCH size (0: the rest of the file in one PATCH)
+    tus_endpoint: str = ""
+    tus_chunk_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -125,8 +131,10 @@ class Uploader:
         size = stat.st_size  # 0 too: one empty chunk or part
         name = name or path.name
         method = choose_method(options.method, size, options.multipart_threshold_bytes)
-        key = resume_key(self.client.server, path)
         identity = {"size": size, "mtime_ns": stat.st_mtime_ns, "name": name}
+        if method == "tus":
+            return self._tus(path, flow, options, name, identity, on_start)
+        key = resume_key(self.client.server, path)
         record, status = self._resumable(key, identity, method)
         urls: tuple[dict[int, str], str] | None = None
         if record is None:
@@ -157,6 +165,43 @@ class Uploader:
         self.resume.drop(key)
         return self._result(file_id, name, path, size, method, uuid, status is not None, total,
                             len(missing), total - len(missing))
+
+    def _tus(self, path: Path, flow: Flow, options: UploadOptions, name: str,
+             identity: dict[str, Any], on_start: Callable[[int], None] | None) -> UploadResult:
+        """By the tus protocol: the upload's URL is the resume record."""
+        tus = TusUpload(self.client, options.tus_endpoint)
+        key = resume_key(tus.endpoint, path)
+        size = int(identity["size"])
+        record = self.resume.get(key)
+        url, offset = None, 0
+        if record is not None:
+            if all(record.get(k) == v for k, v in identity.items()):
+                try:
+                    offset = tus.offset(str(record["upload_url"]))
+                    url = str(record["upload_url"])
+                    self._note(f"resuming upload {url}: {offset} of {size} bytes already on "
+                               "the server")
+                except UploadExpired:
+                    self._note("the interrupted upload is gone: starting over")
+            else:
+                self._note("the file (or the name to store it under) changed since the "
+                           "interrupted upload: starting over")
+            if url is None:
+                self.resume.drop(key)
+        if url is None:
+            url = tus.create(name, size)
+            self.resume.put(key, {**identity, "method": "tus", "upload_url": url})
+        if on_start is not None:
+            on_start(size)
+        flow.progress(offset)
+        tus.send(url, path, size, offset, flow, options.tus_chunk_bytes)
+        self.resume.drop(key)
+        uuid = url.rstrip("/").rsplit("/", 1)[-1]
+        file_id = url
+        if not options.tus_endpoint:  # GoVault's own: the upload names the stored file
+            file_id = self._await_completion(uuid).file_id
+        return self._result(file_id, name, path, size, "tus", uuid, url != "" and offset > 0,
+                            1, 1, 0)
 
     @staticmethod
     def _result(file_id: str, name: str, path: Path, size: int, method: str, uuid: str,

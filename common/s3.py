@@ -4,8 +4,11 @@
 - Signing: presigned URLs through the minio SDK. The region is configured, so presigning is pure
   computation (no bucket-location lookup); a second signer is built for the public endpoint
   (what clients reach).
-- Transport: every call goes out through one aiohttp session to a presigned URL (UNSIGNED-PAYLOAD):
-  control calls with the S3 API timeout, byte streams (`put_stream`) with the transfer timeout,
+- Transport: every call goes out through aiohttp to a presigned URL (UNSIGNED-PAYLOAD), on three
+  connection pools of its own: byte streams, control calls, and the readiness probe's one
+  connection, so streams held open by slow or silent clients can take neither a control call's
+  connection nor the probe's (and the probe measures the store, not a queue of ours). Control
+  calls run with the S3 API timeout, byte streams (`put_stream`) with the transfer timeout,
   an explicit Content-Length and the body fed from an async iterator, so bytes are neither
   buffered whole nor hashed a second time (the SDK hashes every body over plain HTTP). Measured
   cheaper than the blocking SDK in a thread: no thread hop, no urllib3, no payload hash.
@@ -36,7 +39,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit
 
@@ -68,6 +71,7 @@ S3_SECONDS = Histogram(
 OP_CREATE_MULTIPART = "create_multipart_upload"
 OP_UPLOAD_PART = "upload_part"
 OP_PUT_OBJECT = "put_object"
+OP_GET_OBJECT = "get_object"
 OP_COMPLETE_MULTIPART = "complete_multipart_upload"
 OP_ABORT_MULTIPART = "abort_multipart_upload"
 OP_LIST_PARTS = "list_parts"
@@ -81,6 +85,13 @@ OP_ENSURE_BUCKET = "ensure_bucket"
 OP_PROBE = "readiness_probe"
 
 _CONNECT_S = 3.0
+
+# The connection pools (each up to `max_connections`, the probe's one connection): byte streams
+# last as long as their clients take to send, so they never hold a connection a control call or
+# the probe needs; the probe waits for no one, so what it measures is the store.
+_STREAMS = "streams"
+_CONTROL = "control"
+_PROBE = "probe"
 
 MISSING_KEY_CODES = frozenset({"NoSuchKey", "NoSuchObject", "NotFound"})
 
@@ -217,6 +228,12 @@ class _Stall:
         return self._since is not None and self._loop.time() - self._since >= seconds
 
 
+def _retrieve(done: asyncio.Future[None]) -> None:
+    """Marks a shared probe's outcome as seen (its callers may all have stopped waiting)."""
+    if not done.cancelled():
+        done.exception()
+
+
 @dataclass(frozen=True)
 class Answer:
     status: int
@@ -253,24 +270,31 @@ class S3Client:
         self._service = service
         self._signer = minio_client(settings, settings.endpoint)
         self._public_signer = minio_client(settings, settings.public_endpoint)
-        self._http: aiohttp.ClientSession | None = None
+        self._http: dict[str, aiohttp.ClientSession] = {}
+        self._probing: asyncio.Future[None] | None = None
         self._answered_at = float("-inf")  # loop time of the store's last answer below 500
+        self._unanswered_at = float("-inf")  # loop time a probe last went unanswered
 
-    def _session(self) -> aiohttp.ClientSession:
-        """Created on first use, inside the running loop."""
-        if self._http is None:
-            self._http = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.settings.max_connections),
+    def _session(self, pool: str) -> aiohttp.ClientSession:
+        """The connection pool `pool` (_STREAMS, _CONTROL or _PROBE), created on first use inside
+        the running loop."""
+        session = self._http.get(pool)
+        if session is None:
+            limit = 1 if pool == _PROBE else self.settings.max_connections
+            session = self._http[pool] = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=limit),
                 timeout=aiohttp.ClientTimeout(total=self.settings.transfer_timeout_s,
                                               sock_connect=_CONNECT_S),
                 auto_decompress=False,
             )
-        return self._http
+        return session
 
     async def close(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
+        if self._probing is not None:
+            self._probing.cancel()
+        sessions, self._http = self._http, {}
+        for session in sessions.values():
+            await session.close()
 
     @contextmanager
     def timed(self, operation: str) -> Iterator[None]:
@@ -292,13 +316,14 @@ class S3Client:
 
     # -- the transport -------------------------------------------------------------------------
     async def request(self, operation: str, method: str, key: str,
-                      query: Mapping[str, str] | None = None, body: bytes | None = None) -> Answer:
+                      query: Mapping[str, str] | None = None, body: bytes | None = None,
+                      *, pool: str = _CONTROL) -> Answer:
         """One control call. Transport failures and timeouts are Unavailable; the answer (any
         status) is returned for the caller to read with `error_in`."""
         url = self.presign(method, key, int(self.settings.timeout_s) + 60, query=query)
         with self.timed(operation):
             try:
-                async with self._session().request(
+                async with self._session(pool).request(
                         method, url, data=body, timeout=aiohttp.ClientTimeout(
                             total=self.settings.timeout_s, sock_connect=_CONNECT_S,
                             sock_read=self.settings.read_timeout_s)) as response:
@@ -318,18 +343,18 @@ class S3Client:
 
         async def guarded() -> AsyncIterator[bytes]:
             # only the store's side is timed: from handing it a frame until it asks for the next
-            # one, and from the last frame until its answer; waiting on `body` (the client) is not
-            stall.store_turn()
+            # one, and from the last frame until its answer; waiting on `body` (the client) is
+            # not: a silent client is never a stalled store
             async for frame in body:
+                stall.store_turn()
                 yield frame
                 stall.source_turn()
-                stall.store_turn()
             stall.store_turn()
 
         watchdog = asyncio.create_task(self._watch(stall, asyncio.current_task()))
         with self.timed(operation):
             try:
-                async with self._session().put(
+                async with self._session(_STREAMS).put(
                         url, data=guarded(), timeout=aiohttp.ClientTimeout(
                             total=self.settings.transfer_timeout_s, sock_connect=_CONNECT_S),
                         headers={"Content-Length": str(length),
@@ -352,12 +377,33 @@ class S3Client:
             finally:
                 watchdog.cancel()
 
+    async def get_stream(self, operation: str, key: str,
+                         frame_bytes: int = 256 * 1024) -> AsyncIterator[bytes]:
+        """The object's bytes as they arrive, in frames of at most `frame_bytes` (never held
+        whole); a missing object or a store failure is `Unavailable`."""
+        url = self.presign("GET", key, int(self.settings.transfer_timeout_s) + 60)
+        with self.timed(operation):
+            try:
+                async with self._session(_STREAMS).get(url, timeout=aiohttp.ClientTimeout(
+                        total=self.settings.transfer_timeout_s, sock_connect=_CONNECT_S,
+                        sock_read=self.settings.stall_timeout_s)) as response:
+                    if response.status != 200:
+                        self._answered(response.status)
+                        raise error_in(response.status, await response.read()) or Unavailable(
+                            f"the object store answered HTTP {response.status}")
+                    async for frame in response.content.iter_chunked(frame_bytes):
+                        yield frame
+                    self._answered(response.status)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                log.warning("s3_get_failed", operation=operation, error=repr(exc))
+                raise Unavailable("the object store is unavailable") from exc
+
     async def _watch(self, stall: _Stall, owner: asyncio.Task[Any] | None) -> None:
         """Gives up a stream the store has not moved for `stall_timeout_s` when the store does
         not answer a probe either (a store that answers is busy, not gone: keep waiting)."""
         stall_s = self.settings.stall_timeout_s
         while owner is not None:
-            await asyncio.sleep(stall_s / 4)
+            await asyncio.sleep(min(1.0, stall_s / 4))
             if not stall.stalled_for(stall_s):
                 continue
             try:
@@ -390,11 +436,29 @@ class S3Client:
     async def probe(self) -> None:
         """Readiness probe (common.grpc.readiness, and a stalled stream's watchdog): the store is
         up if it answered any call within the last `read_timeout_s` (under load a HEAD waits in
-        the store's queue like everything else: a store that answers is busy, not gone), else
-        if it answers a HEAD in the bucket (of a key nobody writes: 404 is an answer)."""
-        if asyncio.get_running_loop().time() - self._answered_at < self.settings.read_timeout_s:
+        the store's queue like everything else: a store that answers is busy, not gone); down if
+        its last probe went unanswered within `read_timeout_s` and nothing answered since; else
+        up if it answers a HEAD in the bucket (of a key nobody writes: 404 is an answer)."""
+        now = asyncio.get_running_loop().time()
+        if now - self._answered_at < self.settings.read_timeout_s:
             return
-        answer = await self.request(OP_PROBE, "HEAD", ".govault-readiness-probe")
+        if self._unanswered_at > max(self._answered_at, now - self.settings.read_timeout_s):
+            # the last probe went unanswered lately and nothing has answered since
+            raise Unavailable("the object store does not answer")
+        # One HEAD at a time, shared by every caller (the readiness loop, each stalled stream's
+        # watchdog): callers never queue behind each other's probes on the probe's connection.
+        if self._probing is None or self._probing.done():
+            self._probing = asyncio.ensure_future(self._head_probe())
+            self._probing.add_done_callback(_retrieve)
+        await asyncio.shield(self._probing)
+
+    async def _head_probe(self) -> None:
+        try:
+            answer = await self.request(OP_PROBE, "HEAD", ".govault-readiness-probe",
+                                        pool=_PROBE)
+        except Unavailable:
+            self._unanswered_at = asyncio.get_running_loop().time()
+            raise
         if answer.status >= 500:
             raise Unavailable(f"the object store answers HTTP {answer.status}")
 
@@ -414,6 +478,17 @@ class S3Client:
         if answer.status not in (200, 204, 404):
             raise error_in(answer.status, answer.payload) or Unavailable(
                 f"the object store refused the delete (HTTP {answer.status})")
+
+    async def list_keys(self, prefix: str) -> dict[str, datetime]:
+        """Every object under `prefix` → its last-modified time (the epoch when not given)."""
+        epoch = datetime.fromtimestamp(0, UTC)
+
+        def list_all(client: Minio) -> dict[str, datetime]:
+            return {obj.object_name: obj.last_modified or epoch
+                    for obj in client.list_objects(self.bucket, prefix=prefix, recursive=True)
+                    if obj.object_name and not obj.is_dir}
+
+        return await self.sdk(OP_LIST_OBJECTS, list_all)
 
     async def ensure_bucket(self) -> None:
         def make(client: Minio) -> None:

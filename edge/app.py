@@ -14,6 +14,7 @@ from edge.config import EdgeSettings
 from edge.keys import SETTINGS, UPSTREAMS, VERIFIER
 from edge.ratelimit import middleware as ratelimit
 from edge.routes import ROUTE_MODULES
+from edge.streaming import STREAM_SLOTS, StreamSlots
 from edge.upstream import Upstreams
 
 log = get_logger(__name__)
@@ -39,6 +40,7 @@ def build_app(settings: EdgeSettings) -> web.Application:
         client_max_size=settings.max_json_bytes,
     )
     app[SETTINGS] = settings
+    app[STREAM_SLOTS] = StreamSlots(settings.max_streams_per_user)
     app.cleanup_ctx.append(_resources)
     for module in ROUTE_MODULES:
         module.setup_routes(app)

@@ -31,6 +31,13 @@ class EdgeSettings(Settings):
     upload_rpc_timeout_s: float = 120.0
     max_json_bytes: int = 64 * 1024
     max_chunk_bytes: int = 64 * 1024 * 1024
+    # A request body that sends nothing for body_timeout_s, or falls that far behind
+    # body_min_rate_bytes_per_s, is cut off with 408 (edge/body.py)
+    body_timeout_s: float = Field(default=10.0, gt=0)
+    body_min_rate_bytes_per_s: int = Field(default=1024, gt=0)
+    # proxy chunk streams one account may have in flight on this edge (0: no cap), beyond
+    # which a chunk is answered 429 TOO_MANY_STREAMS with Retry-After (edge/streaming.py)
+    max_streams_per_user: int = Field(default=16, ge=0)
     cors_origins: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_list)] = ()
     trust_forwarded_for: bool = False
     # The bound catches a stuck upstream (fast 503 instead of a pile-up of waiting calls); it is

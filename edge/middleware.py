@@ -1,8 +1,11 @@
 """Edge middleware: request id, one JSON log line and metrics per request (labelled by route
-template), security headers, CORS, and the error body for everything that goes wrong."""
+template), security headers, CORS, and the error body for everything that goes wrong. A client
+that hung up mid-body is logged and counted with status 499 (CLIENT_CLOSED, `edge.body`), not
+as a server error."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import uuid
@@ -14,6 +17,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from common.logging import get_logger
 from common.metrics import LATENCY_BUCKETS
+from edge.body import CLOSE_CODES
 from edge.errors import ApiError, error_response
 from edge.keys import REQUEST_ID, SETTINGS, USER_ID
 
@@ -37,8 +41,16 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
 }
-CORS_METHODS = "GET, POST, PATCH, DELETE, OPTIONS"
-CORS_HEADERS = "Authorization, Content-Type, Upload-UUID, Checksum, X-Request-ID"
+CORS_METHODS = "GET, HEAD, POST, PATCH, DELETE, OPTIONS"
+# tus 1.0 (edge/routes/tus.py): what its clients send, and the answers' headers they read
+TUS_REQUEST_HEADERS = ("Tus-Resumable, Upload-Length, Upload-Offset, Upload-Metadata, "
+                       "Upload-Defer-Length, Upload-Checksum, Upload-Concat")
+TUS_RESPONSE_HEADERS = ("Location, Upload-Offset, Upload-Length, Upload-Metadata, "
+                        "Upload-Defer-Length, Upload-Expires, Upload-Concat, Tus-Resumable, "
+                        "Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm, "
+                        "GoVault-File-Id")
+CORS_HEADERS = ("Authorization, Content-Type, Upload-UUID, Checksum, X-Request-ID, "
+                + TUS_REQUEST_HEADERS)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -83,6 +95,8 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         for name, value in SECURITY_HEADERS.items():  # a route may send its own (a web page's CSP)
             response.headers.setdefault(name, value)
         _cors(request, response)
+        if error_code in CLOSE_CODES:
+            await _answer_and_close(request, response)
         return response
     finally:
         elapsed = time.perf_counter() - start
@@ -96,6 +110,16 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
             user_id=request.get(USER_ID),
             duration_ms=round(elapsed * 1000, 2),
         )
+
+
+async def _answer_and_close(request: web.Request, response: web.StreamResponse) -> None:
+    """Sends the answer, then closes the connection at once: the rest of the body will not be
+    read (aiohttp would otherwise keep reading and ignoring it for up to 10 s first)."""
+    response.force_close()
+    with contextlib.suppress(ConnectionError):  # a client gone cannot read it
+        await response.prepare(request)
+        await response.write_eof()
+    request.protocol.force_close()
 
 
 def _http_exception_code(exc: web.HTTPException) -> tuple[str, str]:
@@ -122,7 +146,8 @@ def _cors(request: web.Request, response: web.StreamResponse) -> None:
     response.headers["Access-Control-Allow-Origin"] = origin
     response.headers["Vary"] = "Origin"
     response.headers["Access-Control-Expose-Headers"] = (
-        "X-Request-ID, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset")
+        "X-Request-ID, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, "
+        + TUS_RESPONSE_HEADERS)
 
 
 @web.middleware

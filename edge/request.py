@@ -13,6 +13,7 @@ import msgspec
 from aiohttp import web
 
 from edge.api.base import UUID_PATTERN, Model, Param
+from edge.body import body
 from edge.errors import ApiError
 from edge.keys import SETTINGS
 
@@ -69,7 +70,8 @@ def _decoder(model: type[M]) -> msgspec.json.Decoder[M]:
 
 
 async def read_body(request: web.Request) -> bytes:
-    """The whole JSON body (however many reads it arrives in), bounded by max_json_bytes."""
+    """The whole JSON body (however many reads it arrives in), bounded by max_json_bytes and
+    read at the minimum rate (`edge.body`)."""
     max_bytes = request.app[SETTINGS].max_json_bytes
     if request.content_type != "application/json":
         raise ApiError("UNSUPPORTED_MEDIA_TYPE", "the body must be application/json")
@@ -78,7 +80,8 @@ async def read_body(request: web.Request) -> bytes:
         raise too_large
     parts: list[bytes] = []
     size = 0
-    while data := await request.content.read(max_bytes + 1 - size):
+    reader = body(request)
+    while data := await reader.read(max_bytes + 1 - size):
         parts.append(data)
         size += len(data)
         if size > max_bytes:

@@ -1,6 +1,6 @@
 """Load testing GoVault: the seed's k6 method rebuilt on Locust, plus what the seed lacked.
 
-    python -m loadtest.bench                      # baseline, proxy, multipart on a fresh stack
+    python -m loadtest.bench                      # baseline, proxy, multipart, tus: fresh stack
     python -m loadtest.report loadtest/results/<timestamp>
     python -m loadtest.audit --stack <data-dir> --results <run-dir>/<strategy>
     python -m loadtest.ghz --stack <data-dir> --out <dir>

@@ -6,7 +6,7 @@
 
 1. starts a fresh local stack (`compose.stack.Stack`, data under loadtest/results/_runs/, port
    offset 3000 so it never collides with `make up` or the test stacks), unless --stack is given;
-2. for each strategy (baseline, proxy, multipart by default; STRATEGIES or --strategies):
+2. for each strategy (baseline, proxy, multipart, tus by default; STRATEGIES or --strategies):
    setup (1000 × SCALE accounts signed up and logged in for the first strategy that needs
    them; later strategies reuse those accounts with fresh tokens, since Argon2 makes sign-ups
    the slowest step, and the audit tells runs apart by their file names), Locust headless with
@@ -221,7 +221,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m loadtest.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--strategies", default=os.environ.get("STRATEGIES", ",".join(STRATEGIES)),
-                        help="comma-separated, from baseline, proxy, multipart")
+                        help="comma-separated, from baseline, proxy, multipart, tus")
     parser.add_argument("--scale", type=float, default=float(os.environ.get("SCALE") or 1))
     parser.add_argument("--time-factor", type=float,
                         default=float(os.environ.get("TIME_FACTOR") or 1))

@@ -1,5 +1,6 @@
 """`govault` CLI transfer benchmark (a benchmark, not a test): one file (default 1 GiB) uploaded
-with `govault put --method multipart` and downloaded with `govault get`, against the minio SDK's
+with `govault put --method multipart` (with `--methods multipart,tus` also `--method tus`) and
+downloaded with `govault get`, against the minio SDK's
 `fput_object` / `fget_object` on the same store in the same run, alternating, `--rounds` times.
 Reports MiB/s of each, the CLI ÷ SDK throughput ratios (aim ≥ 0.8) and the CLI's peak RSS
 (its own rusage, via wait4, from a small parent; aim < 150 MiB). Every transfer is checked
@@ -72,6 +73,9 @@ class Round:
     cli_get_s: float
     cli_put_rss: int
     cli_get_rss: int
+    # `govault put --method tus` (--methods multipart,tus): seconds and peak RSS, 0 when not run
+    tus_put_s: float = 0.0
+    tus_put_rss: int = 0
 
 
 def sha256(path: Path) -> str:
@@ -151,7 +155,14 @@ class Bench:
             raise SystemExit("the CLI's download does not match the source")
         written.unlink()
         self.govault("rm", uploaded["file_id"])
-        return Round(sdk_put, sdk_get, cli_put, cli_get, put_rss, get_rss)
+        tus_put, tus_rss = 0.0, 0
+        if "tus" in self.args.methods.split(","):
+            tus_args = ["put", str(source), "--method", "tus"]
+            if self.args.tus_chunk_size:
+                tus_args += ["--tus-chunk-size", self.args.tus_chunk_size]
+            by_tus, tus_rss, tus_put = self.govault(*tus_args)
+            self.govault("rm", by_tus["file_id"])
+        return Round(sdk_put, sdk_get, cli_put, cli_get, put_rss, get_rss, tus_put, tus_rss)
 
 
 def summarise(size: int, rounds: list[Round]) -> dict[str, Any]:
@@ -169,6 +180,10 @@ def summarise(size: int, rounds: list[Round]) -> dict[str, Any]:
         "sdk_get_mib_s": round(sdk_get, 1), "cli_get_mib_s": round(cli_get, 1),
         "get_ratio": round(cli_get / sdk_get, 3),
         "cli_put_peak_rss_mib": round(max(r.cli_put_rss for r in rounds) / MIB, 1),
+        **({"tus_put_mib_s": round(mib_s([r.tus_put_s for r in rounds]), 1),
+            "tus_put_ratio": round(mib_s([r.tus_put_s for r in rounds]) / sdk_put, 3),
+            "tus_put_peak_rss_mib": round(max(r.tus_put_rss for r in rounds) / MIB, 1)}
+           if all(r.tus_put_s for r in rounds) else {}),
         "cli_get_peak_rss_mib": round(max(r.cli_get_rss for r in rounds) / MIB, 1),
         "load_average": os.getloadavg(),
         "raw": [asdict(r) for r in rounds],
@@ -185,6 +200,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="for the fresh stack (default 3200)")
     parser.add_argument("--parallel", type=int, default=0, help="govault put --parallel")
     parser.add_argument("--part-size", default="", help="govault put --part-size")
+    parser.add_argument("--methods", default="multipart",
+                        help="multipart, or multipart,tus: also `govault put --method tus`")
+    parser.add_argument("--tus-chunk-size", default="",
+                        help="govault put --tus-chunk-size (default: the whole file at once)")
     parser.add_argument("--out", help="also write the JSON summary here")
     args = parser.parse_args(argv)
     size = parse_bytes(args.size)
@@ -226,6 +245,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{summary['cli_get_mib_s']} vs {summary['sdk_get_mib_s']} MiB/s (ratio "
           f"{summary['get_ratio']}) | CLI peak RSS put {summary['cli_put_peak_rss_mib']} / get "
           f"{summary['cli_get_peak_rss_mib']} MiB |", file=sys.stderr)
+    if "tus_put_mib_s" in summary:
+        print(f"| {size / MIB:.0f} MiB | put tus {summary['tus_put_mib_s']} vs SDK "
+              f"{summary['sdk_put_mib_s']} MiB/s (ratio {summary['tus_put_ratio']}) | CLI peak "
+              f"RSS {summary['tus_put_peak_rss_mib']} MiB |", file=sys.stderr)
     return 0
 
 

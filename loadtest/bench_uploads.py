@@ -5,9 +5,12 @@ client concurrency (default 8):
   raw        presigned PUT straight to the S3 store (the ceiling: what the storage can do)
   proxy      POST /api/upload/proxy/session + the chunk(s) (answer = stored and registered)
   multipart  POST /api/upload/multipart/session + PUT part(s) to S3 + /part + /complete
+  tus        POST /api/upload/tus/ with the bytes (tus creation-with-upload; answer = stored
+             and registered)
 and reports uploads/s, the ratio to raw, and our CPU per upload (utime+stime of the edge,
 upload and files processes, from /proc/<pid>/stat, divided by completed uploads).
-Then 100 concurrent 10 MiB proxy chunks: peak RSS of edge + upload (sampled from /proc).
+Then 100 concurrent 10 MiB proxy chunks, and 100 concurrent tus PATCHes of 10 MiB: peak RSS of
+edge + upload (sampled from /proc).
 
     python -m loadtest.bench_uploads --edge-url http://127.0.0.1:9000 \\
         --pids edge=PID,upload=PID,files=PID [--store-pid PID] [--seconds 15]
@@ -38,6 +41,7 @@ from minio import Minio
 MIB = 1024 * 1024
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PASSWORD = "Bench@12345"
+TUS_METADATA = "filename YmVuY2guYmlu"  # bench.bin
 
 
 def cpu_seconds(pid: int) -> float:
@@ -167,6 +171,15 @@ class Bench:
             if r.status != 200:
                 raise RuntimeError(f"complete {r.status}")
 
+    async def tus(self, http: aiohttp.ClientSession, worker: int, data: bytes,
+                  digest: str) -> None:
+        async with http.post(f"{self.base}/api/upload/tus/", data=data, headers={
+                "Authorization": f"Bearer {self.tokens[worker]}", "Tus-Resumable": "1.0.0",
+                "Upload-Length": str(len(data)), "Upload-Metadata": TUS_METADATA,
+                "Content-Type": "application/offset+octet-stream"}) as r:
+            if r.status != 201 or r.headers.get("Upload-Offset") != str(len(data)):
+                raise RuntimeError(f"tus creation-with-upload {r.status}: {await r.text()}")
+
     # runs -------------------------------------------------------------------------------------
 
     async def run_mode(self, http: aiohttp.ClientSession, mode: str, size: int,
@@ -199,19 +212,8 @@ class Bench:
         return Result(mode, size, uploads, errors, elapsed, self.our_cpu() - cpu0,
                       self.store_cpu() - store0, {k: by1[k] - by0[k] for k in by1})
 
-    async def peak_rss(self, http: aiohttp.ClientSession, n: int,
-                       chunk_index: int) -> tuple[int, dict[str, int]]:
-        """n concurrent 10 MiB proxy chunks (of 20 MiB sessions when chunk_index is 0, so the
-        S3 part path; of 10 MiB sessions otherwise, the single-PUT path)."""
-        size = 20 * MIB if chunk_index == 0 else 10 * MIB
-        data = os.urandom(10 * MIB)
-        auth = [{"Authorization": f"Bearer {t}"} for t in self.tokens]
-        sessions = []
-        for i in range(n):
-            async with http.post(f"{self.base}/api/upload/proxy/session", headers=auth[i % 8],
-                                 json={"file_name": "rss.bin", "file_size_bytes": size,
-                                       "chunk_size_bytes": 10 * MIB}) as r:
-                sessions.append((i % 8, (await r.json())["upload_uuid"]))
+    async def sample_rss(self, work: Awaitable[list[int]]) -> tuple[int, dict[str, int]]:
+        """Peak RSS of edge + upload (and of each) while `work` runs."""
         peak = 0
         each = {"edge": 0, "upload": 0}
         done = asyncio.Event()
@@ -225,20 +227,61 @@ class Bench:
                     each[name] = max(each[name], value)
                 await asyncio.sleep(0.02)
 
+        sampler = asyncio.create_task(sample())
+        statuses = await work
+        done.set()
+        await sampler
+        bad = [s for s in statuses if s not in (200, 204)]
+        if bad:
+            print(f"  rss run: {len(bad)} failed answers: {sorted(set(bad))}")
+        return peak, each
+
+    async def peak_rss_tus(self, http: aiohttp.ClientSession, n: int) -> tuple[int, dict[str, int]]:
+        """n concurrent tus PATCHes of 10 MiB (into 20 MiB uploads: the S3 part path)."""
+        data = os.urandom(10 * MIB)
+        headers = [{"Authorization": f"Bearer {t}", "Tus-Resumable": "1.0.0"}
+                   for t in self.tokens]
+        urls = []
+        for i in range(n):
+            while True:  # a busy machine may refuse one (503): ask again
+                async with http.post(f"{self.base}/api/upload/tus/", headers={
+                        **headers[i % 8], "Upload-Length": str(20 * MIB),
+                        "Upload-Metadata": TUS_METADATA}) as r:
+                    if r.status == 201:
+                        urls.append((i % 8, self.base + r.headers["Location"]))
+                        break
+                await asyncio.sleep(0.5)
+
+        async def send(user: int, url: str) -> int:
+            async with http.patch(url, data=data, headers={
+                    **headers[user], "Upload-Offset": "0",
+                    "Content-Type": "application/offset+octet-stream"}) as r:
+                await r.read()
+                return r.status
+
+        return await self.sample_rss(asyncio.gather(*(send(u, url) for u, url in urls)))
+
+    async def peak_rss(self, http: aiohttp.ClientSession, n: int,
+                       chunk_index: int) -> tuple[int, dict[str, int]]:
+        """n concurrent 10 MiB proxy chunks (of 20 MiB sessions when chunk_index is 0, so the
+        S3 part path; of 10 MiB sessions otherwise, the single-PUT path)."""
+        size = 20 * MIB if chunk_index == 0 else 10 * MIB
+        data = os.urandom(10 * MIB)
+        auth = [{"Authorization": f"Bearer {t}"} for t in self.tokens]
+        sessions = []
+        for i in range(n):
+            async with http.post(f"{self.base}/api/upload/proxy/session", headers=auth[i % 8],
+                                 json={"file_name": "rss.bin", "file_size_bytes": size,
+                                       "chunk_size_bytes": 10 * MIB}) as r:
+                sessions.append((i % 8, (await r.json())["upload_uuid"]))
+
         async def send(user: int, uid: str) -> int:
             async with http.post(f"{self.base}/api/upload/proxy/chunk?id=0", data=data,
                                  headers={**auth[user], "Upload-UUID": uid}) as r:
                 await r.read()
                 return r.status
 
-        sampler = asyncio.create_task(sample())
-        statuses = await asyncio.gather(*(send(u, s) for u, s in sessions))
-        done.set()
-        await sampler
-        bad = [s for s in statuses if s != 200]
-        if bad:
-            print(f"  rss run: {len(bad)} non-200 answers: {sorted(set(bad))}")
-        return peak, each
+        return await self.sample_rss(asyncio.gather(*(send(u, s) for u, s in sessions)))
 
 
 async def main() -> None:
@@ -253,7 +296,7 @@ async def main() -> None:
     parser.add_argument("--sizes", default="1048576,10485760")
     parser.add_argument("--part-size", type=int, default=100 * MIB,
                         help="multipart part size (the original client: 100 MiB)")
-    parser.add_argument("--modes", default="raw,proxy,multipart")
+    parser.add_argument("--modes", default="raw,proxy,multipart,tus")
     parser.add_argument("--rss-chunks", type=int, default=100, help="0 skips the RSS run")
     parser.add_argument("--json", default="", help="also write the results here")
     args = parser.parse_args()
@@ -303,10 +346,12 @@ async def main() -> None:
                   f"{row['store_cpu_ms_per_upload']} | {r.errors} |")
         rss: dict[str, float] = {}
         if args.rss_chunks:
-            for label, index in (("part_path", 0), ("single_put_path", 1)):
-                peak, each = await bench.peak_rss(http, args.rss_chunks, index)
+            for label, index in (("part_path", 0), ("single_put_path", 1), ("tus_patch", -1)):
+                peak, each = await (bench.peak_rss_tus(http, args.rss_chunks) if index < 0
+                                    else bench.peak_rss(http, args.rss_chunks, index))
                 rss[label] = round(peak / MIB, 1)
-                print(f"peak RSS edge+upload, {args.rss_chunks} concurrent 10 MiB proxy chunks "
+                what = "tus PATCHes" if index < 0 else "proxy chunks"
+                print(f"peak RSS edge+upload, {args.rss_chunks} concurrent 10 MiB {what} "
                       f"({label}): {peak / MIB:.0f} MiB (peaks alone: edge "
                       f"{each['edge'] / MIB:.0f}, upload {each['upload'] / MIB:.0f})",
                       flush=True)

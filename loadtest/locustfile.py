@@ -17,7 +17,9 @@ session is opened with a login) and loops:
              session) POST /api/upload/proxy/chunk?id=N with Checksum → `proxy chunk N 200`
    multipart POST /api/upload/multipart/session → `multipart session 200`; each part PUT to its
              presigned URL → `part N s3 200`, POST /api/upload/multipart/part → `part N registered`
-4. confirm: proxy's last chunk answers {"status":"completed","file_id"} (`upload completed`);
+   tus       POST /api/upload/tus/ with the bytes (creation-with-upload) → `tus creation 201`
+4. confirm: proxy's last chunk answers {"status":"completed","file_id"} (`upload completed`;
+   tus: Upload-Offset is the size, GoVault-File-Id names the file);
    multipart sleeps THINK_COMPLETE_S (0.2 s) then POST /api/upload/multipart/complete →
    `multipart complete 200`; with CONFIRM=1, GET /api/files/f/{id} → `file visible 200`.
 
@@ -31,6 +33,7 @@ tight retry loop. Request names are templates (`/api/upload/proxy/chunk?id=[n]`)
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -304,6 +307,20 @@ class GoVaultUser(FastHttpUser):
             raise StepFailed("upload completed")
         return str(done["file_id"])
 
+    def upload_tus(self, name: str, unique: bytes) -> str:
+        data = payload()
+        metadata = "filename " + base64.b64encode(name.encode()).decode()
+        resp = self._call("tus creation 201", "POST", "/api/upload/tus/", "/api/upload/tus/",
+                          expect=201, data=data.whole(unique), want_json=False, headers={
+                              **self._auth(), "Tus-Resumable": "1.0.0",
+                              "Upload-Length": str(data.size), "Upload-Metadata": metadata,
+                              "Content-Type": "application/offset+octet-stream"})
+        file_id = resp.headers.get("GoVault-File-Id") or ""
+        done = resp.headers.get("Upload-Offset") == str(data.size) and file_id
+        if not recorder().check("upload completed", bool(done)):
+            raise StepFailed("upload completed")
+        return str(file_id)
+
     def confirm(self, file_id: str) -> None:
         self._call("file visible 200", "GET", f"/api/files/f/{file_id}", "/api/files/f/[id]",
                    headers=self._auth())
@@ -335,6 +352,8 @@ class GoVaultUser(FastHttpUser):
                 self._sleep(SETTINGS.think_list_s)
                 if SETTINGS.strategy == "proxy":
                     file_id = self.upload_proxy(name, unique)
+                elif SETTINGS.strategy == "tus":
+                    file_id = self.upload_tus(name, unique)
                 else:
                     file_id = self.upload_multipart(name, unique)
                 # Recorded before any optional confirm: the server has said "stored".

@@ -7,7 +7,7 @@ Bare names, as the seed's k6 scripts used them (`SCALE=0.5 STRATEGY=proxy locust
 | SCALE | 1 | multiplies every user count (peak 1000 × SCALE users in the stress shape) |
 | TIME_FACTOR | 1 | multiplies every stage duration (0.1 → the 6-minute test takes 36 s) |
 | SHAPE | stress | stress, load or spike (shapes.py) |
-| STRATEGY | proxy | proxy, multipart or baseline (raw presigned PUT straight to S3) |
+| STRATEGY | proxy | proxy, multipart, tus (creation-with-upload) or baseline (raw PUT to S3) |
 | FILE_SIZE | 1048576 | bytes per upload (random, unique per iteration) |
 | PART_SIZE | 104857600 | multipart part size (≥ 5 MiB, S3's minimum), as the original's 100 MiB |
 | REFRESH_MODE | refresh | refresh: POST /auth/refresh; login: log in again (as the seed) |
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 # thousands of uploads; what it measures is throughput, not the 10 GiB default quota).
 BENCH_ENVIRON = {**os.environ, "GOVAULT_DEFAULT_QUOTA_BYTES": "0"}
 
-STRATEGIES = ("baseline", "proxy", "multipart")
+STRATEGIES = ("baseline", "proxy", "multipart", "tus")
 SHAPES = ("stress", "load", "spike")
 REFRESH_MODES = ("refresh", "login")
 MIN_PART_SIZE = 5 * 1024 * 1024

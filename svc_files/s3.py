@@ -8,7 +8,7 @@ SDK handles) and the audit's listing run the blocking SDK in a thread (`S3Client
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from minio import Minio
@@ -52,16 +52,7 @@ class S3Objects:
 
     async def list_objects(self, prefix: str = "users/") -> dict[str, datetime]:
         """Every object under `prefix` → its last-modified time."""
-        epoch = datetime.fromtimestamp(0, UTC)
-
-        def list_all(client: Minio) -> dict[str, datetime]:
-            return {
-                obj.object_name: obj.last_modified or epoch
-                for obj in client.list_objects(self._bucket, prefix=prefix, recursive=True)
-                if obj.object_name and not obj.is_dir
-            }
-
-        return await self._s3.sdk(s3.OP_LIST_OBJECTS, list_all)
+        return await self._s3.list_keys(prefix)
 
     def presign_get(self, key: str, ttl: timedelta, file_name: str, mime_type: str) -> str:
         with self._s3.timed(s3.OP_PRESIGN_GET):

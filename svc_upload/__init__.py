@@ -2,8 +2,10 @@
 
 Owns: upload sessions and their received chunks/parts (its own PostgreSQL database), proxy
 chunk streaming (gRPC client stream → S3, hashed on the way, never buffered whole), S3 multipart
-coordination for direct uploads (presigned part URLs, CompleteMultipartUpload), and the reaper
-that expires abandoned sessions and finishes sessions stuck in `completing`.
+coordination for direct uploads (presigned part URLs, CompleteMultipartUpload), tus uploads
+(bytes at any offset in pieces of any size, on S3 multipart with temporary tail objects under
+`tus/`; docs/tus.md), and the reaper that expires abandoned sessions, finishes sessions stuck in
+`completing` and sweeps temporary objects nobody needs.
 
 Rules it keeps (DESIGN §5): a session row exists before any S3 call or URL; state changes are
 conditional UPDATEs so exactly one caller wins a race; a session is `completed` only after the
@@ -15,7 +17,9 @@ result (size comes from a stat of the object), or abort an S3 upload the ledger 
 
 Layout: __main__.py (the composition root: wiring, `serve` and the `reap` command), server.py
 (gRPC ⇄ domain), service.py (the UploadService entry point: sessions, status, abort, expiry)
-with proxy.py (chunks), multipart.py (parts), completion.py (finishing a claimed session),
+with proxy.py (chunks), multipart.py (parts), completion.py (finishing a claimed session);
+tus.py (TusUploads: tus creation, writes, status, the sweep) with tus_bytes.py (a write's bytes
+on their way) and tus_store.py (PgTusLedger: the tus rows, the writer lease);
 rules.py (checks without I/O), seams.py (the Protocols: Ledger, Objects, FilesRegistry),
 models.py; store.py (PgLedger: SQL), s3.py (S3Objects: the only S3 module, on common.s3),
 files_client.py (GrpcFilesRegistry: RegisterFile), reaper.py (one pass; run periodically by
@@ -29,5 +33,6 @@ Whole-object checksums stored with the file:
 - proxy, one chunk: the SHA-256 hex of the object;
 - proxy, N > 1 chunks: SHA-256 hex over the concatenated raw per-chunk SHA-256 digests, suffixed
   `-N` (the shape of S3 composite checksums), e.g. `9f…c2-3`;
-- multipart: S3's multipart ETag of the completed object (MD5 of the part MD5s, suffixed `-N`).
+- multipart: S3's multipart ETag of the completed object (MD5 of the part MD5s, suffixed `-N`);
+- tus: as proxy (one object or one part: its SHA-256 hex; N parts: the composite, `-N`).
 """

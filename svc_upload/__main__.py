@@ -33,6 +33,8 @@ from svc_upload.s3 import S3Objects
 from svc_upload.server import UploadServicer
 from svc_upload.service import UploadService
 from svc_upload.store import PgLedger
+from svc_upload.tus import TusUploads
+from svc_upload.tus_store import PgTusLedger
 
 SERVICE = "upload"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -42,6 +44,7 @@ REAPER_JOB = "upload.reaper"  # the advisory lock of the reaper's passes
 @dataclass(frozen=True)
 class Parts:
     service: UploadService
+    tus: TusUploads
     reaper: Reaper
     objects: S3Objects
     pool: AsyncConnectionPool
@@ -60,8 +63,11 @@ async def parts(settings: UploadSettings) -> AsyncIterator[Parts]:
                                           settings.service_token, settings.register_timeout_s)
                 ledger = PgLedger(pool)
                 service = UploadService(ledger, objects, files, settings.rules)
-                yield Parts(service, Reaper(service, ledger, settings.rules.completing_lease_s,
-                                            settings.reaper_batch), objects, pool)
+                tus = TusUploads(ledger, PgTusLedger(pool), objects, files, settings.rules)
+                reaper = Reaper(service, ledger, settings.rules.completing_lease_s,
+                                settings.reaper_batch,
+                                sweep=(tus, settings.rules.tus_sweep_grace_s))
+                yield Parts(service, tus, reaper, objects, pool)
             finally:
                 await files_channel.close()
         finally:
@@ -85,7 +91,8 @@ async def run(settings: UploadSettings) -> None:
 
         def register(server: grpc.aio.Server) -> str:
             upload_pb2_grpc.add_UploadServiceServicer_to_server(
-                UploadServicer(built.service, verifier), server)
+                UploadServicer(built.service, built.tus, verifier,
+                               settings.rules.max_file_size_bytes), server)
             return str(upload_pb2.DESCRIPTOR.services_by_name["UploadService"].full_name)
 
         database = DatabaseProbe(settings.db)

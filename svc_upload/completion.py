@@ -9,19 +9,46 @@ from __future__ import annotations
 
 import asyncio
 
-from common.errors import Conflict, FailedPrecondition, InvalidArgument, Unavailable
+from common.errors import (
+    Conflict,
+    FailedPrecondition,
+    InvalidArgument,
+    QuotaExceeded,
+    Unavailable,
+)
 from common.files import NewFile, guess_mime
 from common.logging import get_logger
 from common.s3 import EntityTooSmall, InvalidPart, NoSuchUpload
 from svc_upload import metrics
 from svc_upload.config import UploadRules
-from svc_upload.models import COMPLETED, COMPLETING, MULTIPART, PROXY, UPLOADING, Part, Session
+from svc_upload.models import (
+    COMPLETED,
+    COMPLETING,
+    FAILED,
+    MULTIPART,
+    PROXY,
+    TUS,
+    UPLOADING,
+    Part,
+    Session,
+)
 from svc_upload.rules import composite_checksum, now, require_all_parts, state_error
 from svc_upload.seams import FilesRegistry, Ledger, Objects
 
 log = get_logger(__name__)
 
 _POLL_S = 0.05
+
+
+def stored_checksum(method: str, parts: list[Part], final_etag: str) -> str:
+    """The whole-object checksum recorded with a file made of S3 parts (svc_upload/__init__):
+    multipart: S3's ETag; proxy and tus: the composite of the parts' SHA-256s, except that one
+    tus part is the object, whose SHA-256 it has."""
+    if method == MULTIPART:
+        return final_etag
+    if method == TUS and len(parts) == 1 and parts[0].sha256:
+        return parts[0].sha256
+    return composite_checksum([p.sha256 or "" for p in parts])
 
 
 class Completion:
@@ -31,6 +58,23 @@ class Completion:
         self._objects = objects
         self._files = files
         self._rules = rules
+
+    async def reserve_quota(self, session: Session, fail_session: bool = True) -> None:
+        """QUOTA: the declared size is reserved against the owner's quota (files ReserveQuota,
+        one conditional update there) after the row exists and before any S3 work: a crash in
+        between leaves a session its client never heard of, which expires and releases nothing
+        it did not hold. Refused (QUOTA_EXCEEDED, 413) or failed: the session ends `failed`
+        (unless `fail_session` is False: a tus upload declaring its length later stays as it
+        was) holding no reservation, and the error goes to the client."""
+        try:
+            await self._files.reserve_quota(session.owner_id, session.upload_uuid,
+                                            session.file_size_bytes)
+        except BaseException as exc:
+            if fail_session:
+                await asyncio.shield(self._ledger.finish_inactive(session.upload_uuid, FAILED))
+            if not isinstance(exc, QuotaExceeded):  # it may have been recorded before failing
+                await self.release_quota(session.upload_uuid)
+            raise
 
     async def release_quota(self, upload_uuid: str) -> None:
         """QUOTA: a session that ended without a file (failed, aborted, expired) gives its
@@ -79,15 +123,16 @@ class Completion:
         started = loop.time()  # every caller took the claim just before
         parts = [streamed] if streamed else await self._ledger.list_parts(uid)
         try:
-            if claim.method == PROXY and claim.total_chunks == 1:
+            if (claim.method == PROXY and claim.total_chunks == 1) or (
+                    claim.method == TUS and claim.storage_upload_id is None):
                 if not parts or not parts[0].sha256:
                     raise FailedPrecondition("the chunk is missing", "PARTS_MISSING")
                 checksum = parts[0].sha256
             else:
-                require_all_parts(claim, parts)
+                if claim.method != TUS:  # a tus upload's parts are numbered as they came
+                    require_all_parts(claim, parts)
                 final_etag = await self._complete_store_upload(claim, parts)
-                checksum = (composite_checksum([p.sha256 or "" for p in parts])
-                            if claim.method == PROXY else final_etag)
+                checksum = stored_checksum(claim.method, parts, final_etag)
         except (FailedPrecondition, Unavailable):
             await self._ledger.release_claim(uid, token, UPLOADING)
             raise
@@ -110,7 +155,7 @@ class Completion:
             # The store work outlasted the lease and another caller took the claim over: it
             # decides (registering now could name an object the new holder then deletes).
             return await self.await_completion(claim)
-        mime = guess_mime(claim.file_name)
+        mime = claim.mime_type or guess_mime(claim.file_name)
         try:
             registered = await self._files.register_file(NewFile(
                 upload_id=uid, file_id=claim.file_id, owner_id=claim.owner_id,

@@ -31,6 +31,14 @@ class UploadRules(Settings):
     completing_lease_s: float = var("UPLOAD_COMPLETING_LEASE_S", 300.0, ge=0)
     # how long a loser of the completion race waits for the winner
     completion_wait_s: float = var("UPLOAD_COMPLETION_WAIT_S", 60.0, ge=0)
+    # tus uploads (svc_upload/tus.py): the S3 part size (raised for very large uploads), how
+    # long a writer's lease outlives its last sign of life (a killed writer's upload is refused
+    # as locked, 423, until then), and how old an unnamed temporary object must be before the
+    # reaper deletes it
+    tus_part_size_bytes: int = var("UPLOAD_TUS_PART_SIZE_BYTES", 5 * MIB, ge=5 * MIB,
+                                   le=2 * 1024 * MIB)
+    tus_lease_s: float = var("UPLOAD_TUS_LEASE_S", 15.0, gt=0)
+    tus_sweep_grace_s: float = var("UPLOAD_TUS_SWEEP_GRACE_S", 600.0, ge=0)
 
 
 class UploadSettings(Settings):

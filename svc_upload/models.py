@@ -7,6 +7,7 @@ from datetime import datetime
 
 PROXY = "proxy"
 MULTIPART = "multipart"
+TUS = "tus"
 
 PENDING = "pending"
 UPLOADING = "uploading"
@@ -41,6 +42,8 @@ class Session:
     result_checksum: str | None = None
     mime_type: str | None = None
     failure_reason: str | None = None
+    # False: a proxy session whose client did not say its chunk size; the first chunk tells it
+    chunk_size_fixed: bool = True
 
     def expected_part_size(self, part_number: int) -> int:
         """Bytes expected for 1-based part `part_number` (the last one may be shorter)."""
@@ -55,3 +58,17 @@ class Part:
     etag: str
     size_bytes: int
     sha256: str | None
+
+
+@dataclass(frozen=True)
+class TusState:
+    """A tus session's own row: the offset and where its bytes are (svc_upload/tus.py)."""
+
+    received_bytes: int  # the Upload-Offset: recorded parts + tail
+    length_deferred: bool
+    metadata: str  # Upload-Metadata as sent
+    tail_key: str | None  # the temporary object holding the bytes after the last part
+    tail_bytes: int
+    tail_sha256: str | None
+    next_part: int
+    writer_token: str | None

@@ -10,17 +10,31 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from common.errors import Conflict, FailedPrecondition, GoVaultError, InvalidArgument
+from common.errors import (
+    Conflict,
+    FailedPrecondition,
+    GoVaultError,
+    InvalidArgument,
+    Unavailable,
+)
 from common.logging import get_logger
 from common.s3 import NoSuchUpload
 from svc_upload import metrics
 from svc_upload.completion import Completion
 from svc_upload.config import UploadRules
 from svc_upload.models import ACTIVE, COMPLETED, COMPLETING, PROXY, UPLOADING, Part, Session
-from svc_upload.rules import SHA256_HEX, now, state_error
+from svc_upload.rules import (
+    S3_MAX_PARTS,
+    S3_MIN_PART_BYTES,
+    SHA256_HEX,
+    now,
+    state_error,
+    told_chunk_size,
+)
 from svc_upload.seams import Ledger, Objects
 
 log = get_logger(__name__)
@@ -108,6 +122,8 @@ class ProxyChunks:
         if session.method != PROXY:
             raise FailedPrecondition("this session is a multipart upload: PUT parts to S3",
                                      "UPLOAD_NOT_ACTIVE")
+        if not session.chunk_size_fixed and session.state in ACTIVE:
+            session = await self._fix_chunk_size(session, chunk_index, content_length)
         if not 0 <= chunk_index < session.total_chunks:
             raise InvalidArgument(
                 f"chunk index must be between 0 and {session.total_chunks - 1}",
@@ -133,6 +149,26 @@ class ProxyChunks:
                 return await self._replay_chunk(session, 0, chunk)
             return await self._single_chunk(claim, chunk)
         return await self._chunk_part(session, chunk_index, chunk)
+
+    async def _fix_chunk_size(self, session: Session, index: int, length: int) -> Session:
+        """The first chunk of a session whose client did not say its chunk size tells it; later
+        chunks must agree (what is stored is never contradicted). A one-chunk file no longer
+        needs the multipart upload opened for the proposal."""
+        chunk = told_chunk_size(session.file_size_bytes, index, length,
+                                session.part_size_bytes,
+                                min(S3_MIN_PART_BYTES, self._rules.chunk_size_bytes))
+        total = max(1, math.ceil(session.file_size_bytes / chunk))
+        if total > S3_MAX_PARTS:
+            raise InvalidArgument("chunks of this size would be more than 10,000: use larger "
+                                  "chunks", "CHUNK_OUT_OF_RANGE")
+        fixed = await self._ledger.fix_chunk_size(session.upload_uuid, chunk, total)
+        if fixed is None:  # another chunk told it first (or the session ended): theirs stands
+            current = await self._ledger.get_session(session.upload_uuid)
+            assert current is not None
+            return current
+        if total == 1 and session.storage_upload_id:
+            await self._objects.abort_multipart(session.storage_key, session.storage_upload_id)
+        return fixed
 
     async def claimed_single_chunk(self, claim: Session, checksum_sha256: str,
                                    frames: AsyncIterator[bytes]) -> ChunkResult:
@@ -195,16 +231,21 @@ class ProxyChunks:
         except Conflict:
             raise
         except BaseException as exc:
-            await asyncio.shield(self._undo_single(claim))
+            # A store that stopped answering would make the delete wait out the same outage:
+            # the object (if any) stays at the session's key, where a retry overwrites it and
+            # expiry or abort removes it.
+            await asyncio.shield(self._undo_single(claim, delete=not isinstance(exc, Unavailable)))
             if chunk.error is not None:
                 raise chunk.error from None
             raise exc
         done = await self._completion.finish(claim, part)
         return self._chunk_result(done, 0, chunk, COMPLETED, done.file_id)
 
-    async def _undo_single(self, claim: Session) -> None:
+    async def _undo_single(self, claim: Session, delete: bool) -> None:
         assert claim.claim_token is not None
         await self._ledger.release_claim(claim.upload_uuid, claim.claim_token, UPLOADING)
+        if not delete:
+            return
         try:
             await self._objects.delete(claim.storage_key)
         except GoVaultError:

@@ -1,6 +1,7 @@
 """The upload reaper: one pass expires abandoned sessions (aborting their S3 multipart uploads,
 checking they are gone, and deleting any object already written at the session's key) and
-finishes sessions stuck in `completing` past the lease.
+finishes sessions stuck in `completing` past the lease; with tus uploads, it also deletes
+temporary objects nobody needs (TusUploads.sweep).
 
 It never aborts an S3 upload or deletes an object the ledger marks `completing` or `completed`:
 expiry is a conditional update from pending/uploading only, and the cleanup happens after
@@ -20,6 +21,7 @@ from svc_upload import metrics
 from svc_upload.models import COMPLETED
 from svc_upload.seams import ExpiringLedger
 from svc_upload.service import UploadService
+from svc_upload.tus import TusUploads
 
 log = get_logger(__name__)
 
@@ -31,6 +33,7 @@ class ReapSummary:
     completed: int = 0
     stuck_left: int = 0
     errors: int = 0
+    temporary_deleted: int = 0  # tus uploads' temporary objects nobody needs
     expired_uploads: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
@@ -39,11 +42,12 @@ class ReapSummary:
 
 class Reaper:
     def __init__(self, service: UploadService, ledger: ExpiringLedger, lease_s: float,
-                 batch: int) -> None:
+                 batch: int, sweep: tuple[TusUploads, float] | None = None) -> None:
         self._service = service
         self._ledger = ledger
         self._lease_s = lease_s
         self._batch = batch
+        self._sweep = sweep  # tus uploads' temporary objects, and their grace period
 
     async def run_once(self) -> ReapSummary:
         summary = ReapSummary()
@@ -75,7 +79,13 @@ class Reaper:
                 summary.completed += 1
             else:
                 summary.stuck_left += 1
-        if summary.expired or summary.completed or summary.errors:
+        if self._sweep is not None:
+            tus, grace_s = self._sweep
+            try:
+                summary.temporary_deleted = await tus.sweep(grace_s)
+            except Exception as exc:
+                self._failed("sweep", "-", exc, summary)
+        if summary.expired or summary.completed or summary.errors or summary.temporary_deleted:
             log.info("reaper_pass", **{k: v for k, v in summary.as_dict().items()
                                        if k != "expired_uploads"})
         return summary

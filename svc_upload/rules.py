@@ -50,6 +50,26 @@ def proxy_chunk_size(requested: int | None, default: int, file_size: int) -> int
 
 
 
+def told_chunk_size(file_size: int, index: int, size: int, default: int,
+                    minimum: int = S3_MIN_PART_BYTES) -> int:
+    """The chunk size a client slices a file with, told by one of its chunks (`size` bytes at
+    `index`; -1: unknown, the server's default then): every chunk but the last has that size,
+    at least `minimum` (S3's 5 MiB). A chunk no such size explains is CHUNK_SIZE_MISMATCH."""
+    if size < 0 or file_size == 0:
+        return default
+    if index == 0 and size == file_size:
+        return size  # the whole file in one chunk
+    if size >= minimum and (index + 1) * size <= file_size:
+        return size  # a full chunk
+    if index >= 1 and 0 < size and (file_size - size) % index == 0:
+        chunk = (file_size - size) // index  # the last chunk
+        if chunk >= max(size, minimum) and math.ceil(file_size / chunk) == index + 1:
+            return chunk
+    raise InvalidArgument(
+        f"chunk {index} of {size} bytes fits no chunk size for a {file_size}-byte file: every "
+        "chunk but the last has one size of at least 5 MiB (5242880)", "CHUNK_SIZE_MISMATCH")
+
+
 def composite_checksum(digests_hex: list[str]) -> str:
     """Whole-object checksum of a multi-chunk proxy upload: SHA-256 over the concatenated raw
     per-chunk SHA-256 digests, suffixed `-N` (the shape of S3 composite checksums)."""

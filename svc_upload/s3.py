@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import datetime
 
 from common import s3
 from common.s3 import NoSuchUpload, ObjectInfo, S3Client, S3Settings, error_in, parse_xml
@@ -101,3 +102,11 @@ class S3Objects:
     async def put_object_stream(self, key: str, length: int, body: AsyncIterator[bytes]) -> str:
         """Streams a whole object (exactly `length` bytes) with one PUT; returns its ETag."""
         return await self._s3.put_stream(s3.OP_PUT_OBJECT, key, length, body)
+
+    def get_stream(self, key: str) -> AsyncIterator[bytes]:
+        """An object's bytes as they arrive (a tus upload's tail, read back into a part)."""
+        return self._s3.get_stream(s3.OP_GET_OBJECT, key)
+
+    async def list_keys(self, prefix: str) -> dict[str, datetime]:
+        """Every object under `prefix` → its last-modified time (temporary objects)."""
+        return await self._s3.list_keys(prefix)

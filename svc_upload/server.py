@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from govault.upload.v1 import upload_pb2, upload_pb2_grpc
@@ -14,12 +15,16 @@ from common.errors import GoVaultError, InvalidArgument
 from common.identity import Context, caller
 from common.logging import get_logger
 from common.tokens import TokenVerifier
-from svc_upload.models import MULTIPART, PROXY, Session
+from svc_upload.models import MULTIPART, PROXY, TUS, Session
 from svc_upload.service import UploadService
+from svc_upload.tus import TusUploads, TusView
+from svc_upload.tus_bytes import CHECKSUMS
 
 log = get_logger(__name__)
 
 DRAIN_LIMIT_BYTES = 128 * 1024 * 1024
+# A client stream's messages: a header frame, then data frames.
+Frame = TypeVar("Frame", upload_pb2.UploadChunkRequest, upload_pb2.WriteTusRequest)
 
 STATES = {
     "pending": upload_pb2.UPLOAD_STATE_PENDING,
@@ -30,7 +35,8 @@ STATES = {
     "aborted": upload_pb2.UPLOAD_STATE_ABORTED,
     "expired": upload_pb2.UPLOAD_STATE_EXPIRED,
 }
-METHODS = {PROXY: upload_pb2.UPLOAD_METHOD_PROXY, MULTIPART: upload_pb2.UPLOAD_METHOD_MULTIPART}
+METHODS = {PROXY: upload_pb2.UPLOAD_METHOD_PROXY, MULTIPART: upload_pb2.UPLOAD_METHOD_MULTIPART,
+           TUS: upload_pb2.UPLOAD_METHOD_TUS}
 
 
 def _ts(value: datetime | None) -> Timestamp | None:
@@ -46,9 +52,12 @@ def _parts(parts: list[tuple[int, str]]) -> list[upload_pb2.PartUrl]:
 
 
 class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
-    def __init__(self, service: UploadService, verifier: TokenVerifier) -> None:
+    def __init__(self, service: UploadService, tus: TusUploads, verifier: TokenVerifier,
+                 max_file_size_bytes: int) -> None:
         self._service = service
+        self._tus = tus
         self._verifier = verifier
+        self._max_file_size_bytes = max_file_size_bytes
 
     async def CreateProxySession(self, request: upload_pb2.CreateProxySessionRequest,
                                  context: Context
@@ -67,24 +76,12 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
                           context: Context) -> upload_pb2.UploadChunkResponse:
         identity = await caller(context, self._verifier)
         frames = request_iterator.__aiter__()
-        try:
-            first = await frames.__anext__()
-        except StopAsyncIteration:
-            raise InvalidArgument("the stream must start with a header frame") from None
-        if first.WhichOneof("frame") != "header":
-            raise InvalidArgument("the stream must start with a header frame")
-        header = first.header
-
-        async def data() -> AsyncIterator[bytes]:
-            async for message in frames:
-                if message.WhichOneof("frame") != "data":
-                    raise InvalidArgument("only data frames may follow the header")
-                yield message.data
+        header = (await _header(frames)).header
 
         try:
             result = await self._service.upload_chunk(
                 identity.user_id, header.upload_uuid, header.chunk_index,
-                header.checksum_sha256, header.content_length, data())
+                header.checksum_sha256, header.content_length, _data(frames))
         except GoVaultError:
             # Let the client finish writing before the status goes out: a client still
             # writing into a finished call sees a transport error instead of this status.
@@ -94,6 +91,42 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
             upload_uuid=result.upload_uuid, chunk_index=result.chunk_index,
             state=STATES[result.state], file_id=result.file_id,
             received_bytes=result.received_bytes, checksum_sha256=result.checksum_sha256)
+
+    # tus ----------------------------------------------------------------------------------
+
+    async def CreateTusUpload(self, request: upload_pb2.CreateTusUploadRequest,
+                              context: Context) -> upload_pb2.CreateTusUploadResponse:
+        identity = await caller(context, self._verifier)
+        length = request.length_bytes if request.HasField("length_bytes") else None
+        view = await self._tus.create(identity.user_id, request.file_name, length,
+                                      request.mime_type, request.metadata)
+        return upload_pb2.CreateTusUploadResponse(upload=_tus_upload(view))
+
+    async def WriteTus(self, request_iterator: AsyncIterator[upload_pb2.WriteTusRequest],
+                       context: Context) -> upload_pb2.WriteTusResponse:
+        identity = await caller(context, self._verifier)
+        frames = request_iterator.__aiter__()
+        header = (await _header(frames)).header
+        length = header.length_bytes if header.HasField("length_bytes") else None
+        try:
+            view = await self._tus.write(
+                identity.user_id, header.upload_uuid, header.offset_bytes, header.content_length,
+                length, header.checksum_algorithm, header.checksum, _data(frames))
+        except GoVaultError:
+            await _drain(frames)  # as for a chunk: the status after what is still coming
+            raise
+        return upload_pb2.WriteTusResponse(upload=_tus_upload(view))
+
+    async def GetTusUpload(self, request: upload_pb2.GetTusUploadRequest,
+                           context: Context) -> upload_pb2.GetTusUploadResponse:
+        identity = await caller(context, self._verifier)
+        view = await self._tus.info(identity.user_id, request.upload_uuid)
+        return upload_pb2.GetTusUploadResponse(upload=_tus_upload(view))
+
+    async def GetTusLimits(self, request: upload_pb2.GetTusLimitsRequest,
+                           context: Context) -> upload_pb2.GetTusLimitsResponse:
+        return upload_pb2.GetTusLimitsResponse(max_size_bytes=self._max_file_size_bytes,
+                                               checksum_algorithms=sorted(CHECKSUMS))
 
     async def GetStatus(self, request: upload_pb2.GetStatusRequest,
                         context: Context) -> upload_pb2.GetStatusResponse:
@@ -153,7 +186,7 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
         return upload_pb2.AbortResponse()
 
 
-async def _drain(frames: AsyncIterator[upload_pb2.UploadChunkRequest],
+async def _drain(frames: AsyncIterator[Frame],
                  limit_bytes: int = DRAIN_LIMIT_BYTES) -> None:
     try:
         async for message in frames:
@@ -162,6 +195,33 @@ async def _drain(frames: AsyncIterator[upload_pb2.UploadChunkRequest],
                 return
     except Exception:  # the client went away: nothing to wait for
         return
+
+
+async def _header(frames: AsyncIterator[Frame]) -> Frame:
+    try:
+        first = await frames.__anext__()
+    except StopAsyncIteration:
+        raise InvalidArgument("the stream must start with a header frame") from None
+    if first.WhichOneof("frame") != "header":
+        raise InvalidArgument("the stream must start with a header frame")
+    return first
+
+
+async def _data(frames: AsyncIterator[Frame]) -> AsyncIterator[bytes]:
+    """The data frames after the header: their bytes."""
+    async for message in frames:
+        if message.WhichOneof("frame") != "data":
+            raise InvalidArgument("only data frames may follow the header")
+        yield message.data
+
+
+def _tus_upload(view: TusView) -> upload_pb2.TusUpload:
+    s = view.session
+    return upload_pb2.TusUpload(
+        upload_uuid=s.upload_uuid, offset_bytes=view.offset, length_bytes=view.length,
+        state=STATES[s.state], expires_at=_ts(s.expires_at), metadata=view.metadata,
+        file_id=s.file_id if s.state == "completed" else "",
+        checksum=s.result_checksum or "")
 
 
 def _complete_response(s: Session) -> upload_pb2.CompleteMultipartResponse:

@@ -16,14 +16,13 @@ completion.py (finishing a claimed session); rules.py holds the checks that need
 
 from __future__ import annotations
 
-import asyncio
 import math
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from common.errors import Conflict, GoVaultError, InvalidArgument, QuotaExceeded
+from common.errors import Conflict, GoVaultError, InvalidArgument
 from common.files import storage_key, validate_file_name, validate_uuid
 from common.logging import get_logger
 from svc_upload import metrics
@@ -39,6 +38,7 @@ from svc_upload.models import (
     FAILED,
     MULTIPART,
     PROXY,
+    TUS,
     Part,
     Session,
 )
@@ -55,6 +55,7 @@ from svc_upload.rules import (
     validate_size,
 )
 from svc_upload.seams import FilesRegistry, Ledger, Objects
+from svc_upload.tus import temporary_prefix
 
 log = get_logger(__name__)
 
@@ -88,14 +89,15 @@ class UploadService:
     async def create_proxy_session(self, owner_id: str, file_name: str,
                                    file_size_bytes: int,
                                    chunk_size_bytes: int | None = None) -> NewSession:
-        """`chunk_size_bytes`: the client's own chunk size, None for the server's default."""
+        """`chunk_size_bytes`: the client's own chunk size; None: the server's default is
+        proposed, and the first chunk tells the size the client slices with (proxy.py)."""
         validate_file_name(file_name, "file_name")
         validate_size(file_size_bytes, self._rules.max_file_size_bytes)
         chunk = proxy_chunk_size(chunk_size_bytes, self._rules.chunk_size_bytes,
                                  file_size_bytes)
         total = max(1, math.ceil(file_size_bytes / chunk))  # an empty file: one empty chunk
         session = await self._new_session(owner_id, PROXY, file_name, file_size_bytes, chunk,
-                                          total)
+                                          total, chunk_size_fixed=chunk_size_bytes is not None)
         if total > 1:
             session = await self._open_multipart(session)
         metrics.session_outcome(PROXY, "created")
@@ -133,31 +135,16 @@ class UploadService:
                           now() + timedelta(seconds=expiry))
 
     async def _new_session(self, owner_id: str, method: str, file_name: str, size: int,
-                           part_size: int, total: int) -> Session:
+                           part_size: int, total: int, chunk_size_fixed: bool = True) -> Session:
         file_id = str(uuid.uuid4())
         session = await self._ledger.create_session(
             upload_uuid=str(uuid.uuid4()), owner_id=owner_id, method=method,
             file_name=file_name, file_size_bytes=size, part_size_bytes=part_size,
             total_chunks=total, file_id=file_id, storage_key=storage_key(owner_id, file_id),
-            ttl_s=self._rules.session_ttl_s,
+            ttl_s=self._rules.session_ttl_s, chunk_size_fixed=chunk_size_fixed,
         )
-        await self._reserve_quota(session)
+        await self._completion.reserve_quota(session)
         return session
-
-    async def _reserve_quota(self, session: Session) -> None:
-        """QUOTA: the declared size is reserved against the owner's quota (files ReserveQuota,
-        one conditional update there) after the row exists and before any S3 work: a crash in
-        between leaves a session its client never heard of, which expires and releases nothing
-        it did not hold. Refused (QUOTA_EXCEEDED, 413) or failed: the session ends `failed`
-        holding no reservation, and the error goes to the client."""
-        try:
-            await self._files.reserve_quota(session.owner_id, session.upload_uuid,
-                                            session.file_size_bytes)
-        except BaseException as exc:
-            await asyncio.shield(self._ledger.finish_inactive(session.upload_uuid, FAILED))
-            if not isinstance(exc, QuotaExceeded):  # it may have been recorded before failing
-                await self._completion.release_quota(session.upload_uuid)
-            raise
 
     async def _open_multipart(self, session: Session) -> Session:
         """The row exists first; then the S3 upload; a failure marks the session failed."""
@@ -278,6 +265,9 @@ class UploadService:
         if session.storage_upload_id:
             await self._objects.abort_multipart(session.storage_key, session.storage_upload_id)
         await self._objects.delete(session.storage_key)
+        if session.method == TUS:  # its temporary objects (tails)
+            for key in await self._objects.list_keys(temporary_prefix(session.upload_uuid)):
+                await self._objects.delete(key)
 
     async def finish_stuck(self, session: Session) -> str:
         """Takes over a `completing` session whose claim lapsed and finishes it."""

@@ -34,7 +34,7 @@ _SESSION_COLUMNS = (
     "upload_uuid::text, owner_id, method, file_name, file_size_bytes, part_size_bytes,"
     " total_chunks, file_id::text, storage_key, storage_upload_id, state, created_at,"
     " expires_at, claim_token::text, claimed_at, result_size_bytes, result_checksum, mime_type,"
-    " failure_reason"
+    " failure_reason, chunk_size_fixed"
 )
 
 
@@ -77,14 +77,16 @@ class PgLedger:
         file_id: str,
         storage_key: str,
         ttl_s: float,
+        chunk_size_fixed: bool = True,
     ) -> Session:
         row = await self._one(
             "INSERT INTO upload_sessions (upload_uuid, owner_id, method, file_name,"
-            " file_size_bytes, part_size_bytes, total_chunks, file_id, storage_key, expires_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, now() + make_interval(secs => %s))"
+            " file_size_bytes, part_size_bytes, total_chunks, file_id, storage_key, expires_at,"
+            " chunk_size_fixed)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, now() + make_interval(secs => %s), %s)"
             f" RETURNING {_SESSION_COLUMNS}",
             (upload_uuid, owner_id, method, file_name, file_size_bytes, part_size_bytes,
-             total_chunks, file_id, storage_key, ttl_s),
+             total_chunks, file_id, storage_key, ttl_s, chunk_size_fixed),
         )
         session = _session(row)
         assert session is not None
@@ -105,6 +107,20 @@ class PgLedger:
         session = _session(row)
         assert session is not None
         return session
+
+    async def fix_chunk_size(self, upload_uuid: str, chunk_size: int,
+                             total_chunks: int) -> Session | None:
+        """A proxy session's chunk size, told by its first chunk: set once, while it takes
+        chunks (one chunk file: its multipart upload forgotten, the caller aborts it). None:
+        already fixed, or the session stopped taking chunks."""
+        return _session(await self._one(
+            "UPDATE upload_sessions SET part_size_bytes = %s, total_chunks = %s,"
+            " chunk_size_fixed = true, updated_at = now(), storage_upload_id = CASE WHEN %s = 1"
+            " THEN NULL ELSE storage_upload_id END"
+            " WHERE upload_uuid = %s AND NOT chunk_size_fixed AND state = ANY(%s)"
+            f" RETURNING {_SESSION_COLUMNS}",
+            (chunk_size, total_chunks, total_chunks, upload_uuid, list(ACTIVE)),
+        ))
 
     # chunks / parts ---------------------------------------------------------------------------
 

@@ -32,11 +32,27 @@ SERVICE_CREDENTIAL = "x-govault-service"
 REQUEST_ID = "x-request-id"
 CLIENT_IP = "x-client-ip"
 
+# A peer that stops answering (a frozen process, a dead host, a dropped network) is found by
+# HTTP/2 pings: one goes out after KEEPALIVE_S without anything read from the connection, and a
+# ping unanswered for PING_TIMEOUT_S closes it; the calls on it fail UNAVAILABLE (the edge answers
+# 503 with Retry-After). A new connection to a peer that is still frozen is accepted by its
+# kernel; it is closed when the peer does not acknowledge our HTTP/2 settings within the same
+# bound, so an idempotent call retried onto it fails by then too, and new calls fail at once.
+# Measured against a frozen server: a call in flight ends 4-5 s after the freeze, 7-8 s when
+# retried (docs/operations.md). Pings are answered by gRPC's own threads, not the service's event
+# loop, so a busy service is not taken for a frozen one. (gRPC bounds keepalive pings with
+# `grpc.http2.ping_timeout_ms`, a minute by default.) Servers accept pings this often
+# (common.grpc.server).
+KEEPALIVE_S = 2
+PING_TIMEOUT_S = 3
+
 CHANNEL_OPTIONS = (
     ("grpc.max_receive_message_length", 8 * 1024 * 1024),
     ("grpc.max_send_message_length", 8 * 1024 * 1024),
-    ("grpc.keepalive_time_ms", 30_000),
-    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_time_ms", KEEPALIVE_S * 1000),
+    ("grpc.keepalive_timeout_ms", PING_TIMEOUT_S * 1000),
+    ("grpc.http2.ping_timeout_ms", PING_TIMEOUT_S * 1000),
+    ("grpc.http2.settings_timeout", PING_TIMEOUT_S * 1000),
     ("grpc.http2.max_pings_without_data", 0),
     ("grpc.keepalive_permit_without_calls", 1),
     # A restarted peer is found again within ~2 s, however long it was down (gRPC's default
@@ -76,6 +92,8 @@ IDEMPOTENT_METHODS: dict[str, tuple[str, ...]] = {
     ),
     "govault.upload.v1.UploadService": (
         "GetStatus", "PresignParts", "RegisterPart", "CompleteMultipart", "Abort",
+        # tus: where an upload stands (finishing one whose bytes are all in is idempotent too)
+        "GetTusUpload", "GetTusLimits",
     ),
 }
 

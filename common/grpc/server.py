@@ -36,7 +36,7 @@ from common.errors import (
     Unauthenticated,
     Unavailable,
 )
-from common.grpc.client import REQUEST_ID
+from common.grpc.client import KEEPALIVE_S, REQUEST_ID
 from common.grpc.readiness import Probe, Readiness, ReadinessSettings
 from common.identity import Context
 from common.logging import get_logger
@@ -250,9 +250,10 @@ async def serve(
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.so_reuseport", 0),
             ("grpc.http2.bdp_probe", 0),
-            # Clients ping idle channels every 30 s (common.grpc.client); accept that.
+            # Clients ping every KEEPALIVE_S to find a frozen peer (common.grpc.client); accept
+            # that, idle or not (a ping too often would count a strike and end the connection).
             ("grpc.keepalive_permit_without_calls", 1),
-            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+            ("grpc.http2.min_ping_interval_without_data_ms", KEEPALIVE_S * 1000 // 2),
             # Clients reconnect (and re-resolve a `dns:///` name) every few minutes, so replicas
             # added by scaling out get their share of long-lived channels; calls in progress
             # get the grace period to end (longer than the edge's upload deadline).

@@ -13,11 +13,11 @@ from typing import Any
 
 import msgspec
 
-from edge.api import auth, files, ops, uploads
+from edge.api import auth, files, ops, tus, uploads
 from edge.api.base import Model, Operation
 
 OPERATIONS: tuple[Operation, ...] = (*ops.OPERATIONS, *auth.OPERATIONS, *uploads.OPERATIONS,
-                                     *files.OPERATIONS)
+                                     *tus.OPERATIONS, *files.OPERATIONS)
 _REF = "#/components/schemas/{name}"
 
 ERROR_SCHEMA = {
@@ -49,6 +49,9 @@ def _errors(op: Operation) -> dict[int, str]:
     errors: dict[int, str] = {}
     if op.body is not None or op.raw_body or op.params:
         errors[400] = "invalid input (INVALID_ARGUMENT, INVALID_JSON or a specific code)"
+    if op.body is not None or op.raw_body:
+        errors[408] = ("the body stopped arriving, or arrived slower than the minimum rate "
+                       "(REQUEST_TIMEOUT); the connection is closed")
     if op.body is not None:
         errors[413] = "the body is too large (PAYLOAD_TOO_LARGE)"
         errors[415] = "the body is not application/json (UNSUPPORTED_MEDIA_TYPE)"
@@ -90,7 +93,7 @@ def _operation(op: Operation) -> dict[str, Any]:
         entry["requestBody"] = {"required": op.body_required, "content": {
             "application/json": {"schema": _schema_ref(op.body)}}}
     elif op.raw_body:
-        entry["requestBody"] = {"required": True, "content": {"application/octet-stream": {
+        entry["requestBody"] = {"required": op.body_required, "content": {op.raw_media_type: {
             "schema": {"type": "string", "format": "binary"}}}}
     return entry
 

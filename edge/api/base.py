@@ -89,7 +89,8 @@ class Operation:
     ok_list: bool = False  # the success body is a JSON array of `ok`
     body: type[Model] | None = None
     body_required: bool = True
-    raw_body: bool = False  # application/octet-stream (a proxy chunk)
+    raw_body: bool = False  # raw bytes (a proxy chunk, a tus upload's bytes)
+    raw_media_type: str = "application/octet-stream"
     params: tuple[Param, ...] = ()
     errors: Mapping[int, str] = field(default_factory=dict)
     auth: Auth = "required"

@@ -32,12 +32,12 @@ PartSize = Annotated[int, msgspec.Meta(
 
 MIB = 1024 * 1024
 CHUNK_SIZE_RULE = (
-    "Optional: the client's chunk size, from 5 MiB (5242880, S3's minimum part size; what "
-    "clients of the original GoVault send) to 5 GiB, and at most 10,000 chunks for the file; "
-    "chunks larger than this edge's chunk body limit (GOVAULT_MAX_CHUNK_BYTES, 64 MiB by "
-    "default) are refused. Omitted: the server's default, GOVAULT_UPLOAD_CHUNK_SIZE_BYTES "
-    "(5 MiB), raised to the next MiB multiple for a file that would need more than 10,000 "
-    "chunks. Every chunk but the last has exactly this size; the reply gives the size in force.")
+    "Optional: the client's chunk size, from 5 MiB (5242880, S3's minimum part size) to 5 GiB, "
+    "and at most 10,000 chunks for the file; chunks larger than this edge's chunk body limit "
+    "are refused. Every chunk but the last has exactly this size. Omitted (as clients of the "
+    "original GoVault do): the reply proposes the server's default, and the first chunk sent "
+    "tells the size the client slices with (any size of at least 5 MiB; the status then gives "
+    "the size in force); a later chunk that contradicts it is refused (CHUNK_SIZE_MISMATCH).")
 
 
 class ProxySession(Model):
@@ -71,6 +71,8 @@ class Status(Model):
     upload_method: Annotated[str, msgspec.Meta(description="proxy or multipart")]
     total_chunks: int
     received: list[int]
+    uploaded_chunks: Annotated[list[int], msgspec.Meta(
+        description="the original GoVault's name for `received`: the same list")]
     expires_at: Timestamp
     file_name: str
     file_size_bytes: int
@@ -158,7 +160,10 @@ PROXY_CHUNK = Operation(
     "post", "/api/upload/proxy/chunk",
     "Send chunk `id` (0-based) as the raw body; the response to the chunk that completes the "
     "upload is sent after the file is stored and registered", "uploads",
-    ok=ChunkReply, raw_body=True, errors={**_SESSION_ERRORS, 413: "the chunk is too large"},
+    ok=ChunkReply, raw_body=True, errors={
+        **_SESSION_ERRORS, 413: "the chunk is too large",
+        429: "rate limited (RATE_LIMITED), or as many chunks of this account in flight as the "
+             "server allows (TOO_MANY_STREAMS); see Retry-After"},
     params=(
         CHUNK_ID,
         Param("Upload-UUID", "header", UPLOAD_UUID_SCHEMA, required=True),

@@ -11,6 +11,7 @@ from govault.upload.v1 import upload_pb2
 
 from edge.api import uploads as api
 from edge.auth import require_identity
+from edge.body import client_allowance_s
 from edge.errors import ApiError
 from edge.keys import SETTINGS
 from edge.request import invalid, query_int, read_model, uuid_param
@@ -71,7 +72,10 @@ async def proxy_chunk(request: web.Request) -> web.Response:
         upload_uuid=upload_uuid, chunk_index=index,
         checksum_sha256=request.headers.get("Checksum", "").strip(),
         content_length=-1 if length is None else length)
-    answer = await send_chunk(request, header, identity, settings.upload_rpc_timeout_s)
+    # the service's time, plus what a client at the minimum rate may take to send the body
+    deadline_s = settings.upload_rpc_timeout_s + client_allowance_s(
+        settings, settings.max_chunk_bytes if length is None else length)
+    answer = await send_chunk(request, header, identity, deadline_s)
     return reply(api.ChunkReply(
         status=_state(answer.state),
         upload_uuid=answer.upload_uuid, chunk_index=answer.chunk_index,
@@ -91,6 +95,7 @@ async def status(request: web.Request) -> web.Response:
         upload_uuid=answer.upload_uuid, status=_state(answer.state),
         upload_method=_method(answer.method),
         total_chunks=answer.total_chunks, received=list(answer.received),
+        uploaded_chunks=list(answer.received),
         expires_at=timestamp(answer.expires_at), file_name=answer.file_name,
         file_size_bytes=answer.file_size_bytes, chunk_size_bytes=answer.chunk_size_bytes,
         file_id=answer.file_id))

@@ -201,3 +201,32 @@ async def test_an_aborted_multipart_is_gone(objects: Objects) -> None:
     await objects.abort_multipart(key, upload_id)
     await objects.abort_multipart(key, upload_id)  # idempotent
     assert not await objects.multipart_exists(key, upload_id)
+
+
+async def test_a_told_chunk_size_is_fixed_once(ledger: Ledger) -> None:
+    file_id = str(uuid.uuid4())
+    s = await ledger.create_session(
+        upload_uuid=str(uuid.uuid4()), owner_id=OWNER, method="proxy", file_name="a.bin",
+        file_size_bytes=30, part_size_bytes=10, total_chunks=3, file_id=file_id,
+        storage_key=storage_key(OWNER, file_id), ttl_s=3600, chunk_size_fixed=False)
+    assert not s.chunk_size_fixed
+    fixed = await ledger.fix_chunk_size(s.upload_uuid, 20, 2)
+    assert fixed is not None and (fixed.part_size_bytes, fixed.total_chunks) == (20, 2)
+    assert fixed.chunk_size_fixed
+    assert await ledger.fix_chunk_size(s.upload_uuid, 30, 1) is None  # told already
+
+
+async def test_objects_listed_and_read_back(objects: Objects) -> None:
+    prefix = f"tus/{uuid.uuid4()}/"
+    data = bytes(range(256)) * 4096  # 1 MiB
+
+    async def body() -> AsyncIterator[bytes]:
+        yield data[:300_000]
+        yield data[300_000:]
+
+    await objects.put_object_stream(prefix + "tail", len(data), body())
+    assert list(await objects.list_keys(prefix)) == [prefix + "tail"]
+    read = b"".join([frame async for frame in objects.get_stream(prefix + "tail")])
+    assert read == data
+    await objects.delete(prefix + "tail")
+    assert await objects.list_keys(prefix) == {}

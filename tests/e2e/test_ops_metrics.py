@@ -27,7 +27,7 @@ LONG_HEX = re.compile(r"[0-9a-fA-F]{16,}")
 ROUTE = re.compile(r"^(unmatched|/[A-Za-z0-9_./{}-]*)$")
 # label -> what its values may look like
 BOUNDED = {
-    "method": re.compile(r"^([A-Z]+|[A-Z][A-Za-z]+|proxy|multipart)$"),
+    "method": re.compile(r"^([A-Z]+|[A-Z][A-Za-z]+|proxy|multipart|tus)$"),
     "status": re.compile(r"^\d{3}$"),
     "code": re.compile(r"^[A-Z_]+$"),
     "service": re.compile(r"^[a-z_]+$"),

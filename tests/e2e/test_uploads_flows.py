@@ -418,7 +418,7 @@ async def test_checksum_mismatch_keeps_nothing(http: aiohttp.ClientSession, edge
 async def test_chunk_rejections(http: aiohttp.ClientSession, edge_url: str,
                                 user: User) -> None:
     data = os.urandom(7 * MIB)
-    session = await proxy_session(http, edge_url, user, len(data))
+    session = await proxy_session(http, edge_url, user, len(data), chunk_size_bytes=CHUNK)
     uid = session["upload_uuid"]
     status, body = await send_chunk(http, edge_url, user, uid, 2, b"x")
     assert (status, body["code"]) == (400, "CHUNK_OUT_OF_RANGE")
@@ -440,6 +440,54 @@ async def test_chunk_rejections(http: aiohttp.ClientSession, edge_url: str,
                               data=too_long(), headers={"Upload-UUID": uid})
     assert (status, body["code"]) == (400, "CHUNK_TOO_LARGE")
     assert (await upload_status(http, edge_url, user, uid))["received"] == []
+
+
+@pytest.mark.parametrize("chunk", [10 * MIB, 5 * MIB, 7 * MIB + 3], ids=lambda n: f"{n}B")
+async def test_chunks_the_client_slices_without_saying(http: aiohttp.ClientSession,
+                                                       edge_url: str, user: User,
+                                                       chunk: int) -> None:
+    """Clients of the original slice at their own size and do not send chunk_size_bytes: a
+    12 MiB file in 10 MiB + 2 MiB, or 5 + 5 + 2 MiB, each chunk placed by its index."""
+    data = os.urandom(12 * MIB)
+    session = await proxy_session(http, edge_url, user, len(data))
+    assert session["chunk_size_bytes"] == CHUNK  # only a proposal
+    pieces = chunks_of(data, chunk)
+    body: Any = None
+    for i, piece in enumerate(pieces):
+        status, body = await send_chunk(http, edge_url, user, session["upload_uuid"], i, piece)
+        assert status == 200, body
+        if i == 0:
+            told = await upload_status(http, edge_url, user, session["upload_uuid"])
+            assert (told["chunk_size_bytes"], told["total_chunks"]) == (chunk, len(pieces))
+            assert told["received"] == told["uploaded_chunks"] == [0]
+    assert body["status"] == "completed"
+    stored = await assert_stored_once(http, edge_url, user, body["file_id"], data)
+    assert stored["checksum"] == composite(pieces)
+    done = await upload_status(http, edge_url, user, session["upload_uuid"])
+    assert done["uploaded_chunks"] == done["received"] == list(range(len(pieces)))
+
+
+async def test_a_chunk_that_contradicts_what_is_stored_is_400(http: aiohttp.ClientSession,
+                                                              edge_url: str,
+                                                              user: User) -> None:
+    data = os.urandom(12 * MIB)
+    uid = (await proxy_session(http, edge_url, user, len(data)))["upload_uuid"]
+    status, body = await send_chunk(http, edge_url, user, uid, 1, data[10 * MIB:])  # the last
+    assert status == 200, body
+    for index, piece in ((1, data[5 * MIB:10 * MIB]), (0, data[:5 * MIB]),
+                         (2, data[:2 * MIB])):
+        status, body = await send_chunk(http, edge_url, user, uid, index, piece)
+        assert status == 400 and body["code"] in ("CHUNK_TOO_LARGE", "CHUNK_SIZE_MISMATCH",
+                                                  "CHUNK_OUT_OF_RANGE"), (index, body)
+        assert (await upload_status(http, edge_url, user, uid))["uploaded_chunks"] == [1]
+    status, body = await send_chunk(http, edge_url, user, uid, 0, data[:10 * MIB])
+    assert (status, body["status"]) == (200, "completed"), body
+    await assert_stored_once(http, edge_url, user, body["file_id"], data)
+    # a chunk under 5 MiB that is not the last fits no chunk size
+    uid = (await proxy_session(http, edge_url, user, len(data)))["upload_uuid"]
+    status, body = await send_chunk(http, edge_url, user, uid, 0, data[:MIB])
+    assert (status, body["code"]) == (400, "CHUNK_SIZE_MISMATCH")
+    assert (await upload_status(http, edge_url, user, uid))["uploaded_chunks"] == []
 
 
 async def test_upload_uuid_missing_malformed_unknown(http: aiohttp.ClientSession, edge_url: str,

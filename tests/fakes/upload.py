@@ -44,16 +44,27 @@ class FakeLedger:
     async def create_session(self, *, upload_uuid: str, owner_id: str, method: str,
                              file_name: str, file_size_bytes: int, part_size_bytes: int,
                              total_chunks: int, file_id: str, storage_key: str,
-                             ttl_s: float) -> Session:
+                             ttl_s: float, chunk_size_fixed: bool = True) -> Session:
         s = Session(upload_uuid, owner_id, method, file_name, file_size_bytes, part_size_bytes,
                     total_chunks, file_id, storage_key, None, "pending", now(),
-                    now() + timedelta(seconds=ttl_s))
+                    now() + timedelta(seconds=ttl_s), chunk_size_fixed=chunk_size_fixed)
         self.sessions[upload_uuid] = s
         self.parts[upload_uuid] = {}
         return s
 
     async def get_session(self, upload_uuid: str) -> Session | None:
         return self.sessions.get(upload_uuid)
+
+    async def fix_chunk_size(self, upload_uuid: str, chunk_size: int,
+                             total_chunks: int) -> Session | None:
+        s = self.sessions[upload_uuid]
+        if s.chunk_size_fixed or s.state not in ACTIVE:
+            return None
+        s = replace(s, part_size_bytes=chunk_size, total_chunks=total_chunks,
+                    chunk_size_fixed=True,
+                    storage_upload_id=None if total_chunks == 1 else s.storage_upload_id)
+        self.sessions[upload_uuid] = s
+        return s
 
     async def set_storage_upload_id(self, upload_uuid: str, storage_upload_id: str) -> Session:
         s = replace(self.sessions[upload_uuid], storage_upload_id=storage_upload_id)
@@ -187,6 +198,7 @@ class FakeObjects:
         self.min_part = min_part
         self.uploads: dict[str, dict[int, tuple[str, bytes]]] = {}
         self.objects: dict[str, bytes] = {}
+        self.modified: dict[str, datetime] = {}
         self.completes = 0
         self.aborted: list[str] = []
 
@@ -228,6 +240,7 @@ class FakeObjects:
 
     async def delete(self, key: str) -> None:
         self.objects.pop(key, None)
+        self.modified.pop(key, None)
 
     async def presign_parts(self, key: str, upload_id: str, part_numbers: list[int],
                             expires_s: int) -> list[str]:
@@ -254,7 +267,16 @@ class FakeObjects:
 
     async def put_object_stream(self, key: str, length: int, body: AsyncIterator[bytes]) -> str:
         self.objects[key] = await self._read(length, body)
+        self.modified[key] = now()
         return hashlib.md5(self.objects[key]).hexdigest()
+
+    async def get_stream(self, key: str) -> AsyncIterator[bytes]:
+        if key not in self.objects:
+            raise Unavailable("no such object")
+        yield self.objects[key]
+
+    async def list_keys(self, prefix: str) -> dict[str, datetime]:
+        return {k: self.modified.get(k, now()) for k in self.objects if k.startswith(prefix)}
 
 
 class FakeFiles:

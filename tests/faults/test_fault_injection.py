@@ -18,7 +18,8 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aiohttp
@@ -32,13 +33,16 @@ from tests.faults.checks import (
     new_account,
     signal_group,
 )
-from tests.faults.workload import FaultClient, Observations, keep_uploading
+from tests.faults.workload import PART_BYTES, FaultClient, Observations, keep_uploading
+from tests.fixtures.logs import ServiceLog
 from tests.fixtures.stacks import (
     isolated_environ,
     make_data_dir,
     offset_for,
     stop_stack,
 )
+from tests.support.raw_http import Silent
+from tests.support.ready import watch_ready
 
 pytestmark = pytest.mark.faults
 
@@ -47,6 +51,8 @@ FREEZE_S = 3.0
 SESSION_TTL_S = 45
 
 FAULT_ENV = fault_env(SESSION_TTL_S)
+MIB = 1024 * 1024
+STREAMS_PER_USER = 16  # the edge's default GOVAULT_MAX_STREAMS_PER_USER
 
 
 @pytest.fixture(scope="module")
@@ -145,12 +151,29 @@ async def test_a_frozen_dependency_is_an_honest_503_and_ready_says_so(
                                headers={**headers, "Upload-UUID": uid},
                                timeout=answer_within)
 
+    async def new_session() -> aiohttp.ClientResponse:
+        return await http.post(f"{base}/api/upload/proxy/session", headers=headers, json={
+            "file_name": "frozen.bin", "file_size_bytes": 10}, timeout=answer_within)
+
+    async def login() -> aiohttp.ClientResponse:
+        return await http.post(f"{base}/auth/login", json={
+            "email": client.account.email, "password": client.account.password},
+            timeout=answer_within)
+
     cases = (("postgres", list_files, {"auth", "files", "upload"}),
-             ("seaweedfs", proxy_chunk, {"upload"}))
+             ("seaweedfs", proxy_chunk, {"upload"}),
+             # a frozen GoVault service: its calls end when its connection stops answering
+             # pings (common.grpc.client), 503 rather than 504 after the edge's deadline
+             ("upload", new_session, {"upload"}),
+             ("files", list_files, {"files"}),
+             ("auth", login, {"auth"}))
+    waited: dict[str, float] = {}
     for target, attempt, dependents in cases:
         signal_group(fault_stack, target, signal.SIGSTOP)
         try:
+            start = time.monotonic()
             response = await attempt()  # a one-chunk proxy session needs no store call
+            waited[target] = round(time.monotonic() - start, 1)
             body = await response.json()
             assert response.status == 503, (target, response.status, body)
             assert body["code"] == "UNAVAILABLE" and response.headers.get("Retry-After"), body
@@ -165,3 +188,134 @@ async def test_a_frozen_dependency_is_an_honest_503_and_ready_says_so(
                 break
             await asyncio.sleep(0.2)
         assert response.status == 200, await response.text()
+    print(f"\nfrozen dependency → 503 after (s): {waited}")
+
+
+async def test_a_chunk_in_flight_when_its_service_or_the_store_freezes_is_an_honest_503(
+        fault_stack: Stack, http: aiohttp.ClientSession) -> None:
+    """A 10 MiB chunk streaming (at 2.5 MiB/s) when the upload service or the store is frozen
+    under it: 503 UNAVAILABLE with Retry-After once the frozen side is found out, not a wait for
+    the thaw; nothing of the chunk is kept, and it goes through after the thaw."""
+    base = fault_stack.edge_url
+    client = FaultClient(http, base, await new_account(http, base), Observations())
+    await client.login()
+    status, session = await client.call("POST", "/api/upload/proxy/session", json={
+        "file_name": "frozen.bin", "file_size_bytes": 20 * MIB,
+        "chunk_size_bytes": 10 * MIB})
+    assert status == 200, session
+    upload_uuid = session["upload_uuid"]
+    chunk = os.urandom(10 * MIB)
+    headers = {"Authorization": f"Bearer {client.account.token}", "Upload-UUID": upload_uuid,
+               "Content-Length": str(len(chunk))}
+    async def paced(halfway: asyncio.Event) -> AsyncIterator[bytes]:
+        for start in range(0, len(chunk), 256 * 1024):
+            if start == 4 * MIB:
+                halfway.set()
+            yield chunk[start:start + 256 * 1024]
+            await asyncio.sleep(0.1)
+
+    waited: dict[str, float] = {}
+    for target in ("upload", "seaweedfs"):
+        halfway = asyncio.Event()
+        sending = asyncio.create_task(http.post(
+            f"{base}/api/upload/proxy/chunk?id=0", data=paced(halfway), headers=headers,
+            timeout=aiohttp.ClientTimeout(total=60)))
+        await halfway.wait()
+        signal_group(fault_stack, target, signal.SIGSTOP)
+        start = time.monotonic()
+        try:
+            response = await sending
+            waited[target] = round(time.monotonic() - start, 1)
+            body = await response.json()
+            assert response.status == 503, (target, response.status, body)
+            assert body["code"] == "UNAVAILABLE" and response.headers.get("Retry-After"), body
+        finally:
+            signal_group(fault_stack, target, signal.SIGCONT)
+        await _until_ready(http, base, 200, set())
+        status, state = await client.call("GET", f"/api/upload/status?upload_uuid={upload_uuid}")
+        assert status == 200 and state["received"] == [], state
+    status, body = await client.call("POST", "/api/upload/proxy/chunk?id=0", data=chunk,
+                                     headers={"Upload-UUID": upload_uuid})
+    assert status == 200, body
+    print(f"\nchunk in flight → 503 after the freeze of (s): {waited}")
+
+
+async def test_stalled_clients_under_upload_load_cost_the_others_nothing(
+        fault_stack: Stack, http: aiohttp.ClientSession) -> None:
+    """While four clients upload (both flows), one account stalls: chunk streams that go
+    silent after their first KiB (twice its cap of streams, round after round) and JSON bodies
+    that stop half-way; another sends chunks and hangs up mid-body. The uploaders see no error
+    and give up on nothing; every stalled request is answered 408 (429 beyond the cap), the
+    hang-ups are logged 499 and none as a server error; `/ready` stays 200; and after a reaper
+    pass nothing is left behind (no stuck session, no orphan, no open multipart upload)."""
+    base = fault_stack.edge_url
+    seen = Observations()
+    workers = [FaultClient(http, base, await new_account(http, base), seen) for _ in range(4)]
+    staller = FaultClient(http, base, await new_account(http, base), Observations())
+    quitter = FaultClient(http, base, await new_account(http, base), Observations())
+    for client in [*workers, staller, quitter]:
+        await client.login()
+
+    async def sessions_of(client: FaultClient, count: int) -> list[str]:
+        made = []
+        for _ in range(count):
+            status, session = await client.call("POST", "/api/upload/proxy/session", json={
+                "file_name": "stalled.bin", "file_size_bytes": 2 * PART_BYTES})
+            assert status == 200, session
+            made.append(session["upload_uuid"])
+        return made
+
+    sessions = await sessions_of(staller, 2 * STREAMS_PER_USER)
+    quitting = await sessions_of(quitter, 5)
+    auth = {"Authorization": f"Bearer {staller.account.token}"}
+    chunk_headers = {**auth, "Content-Type": "application/octet-stream"}
+    edge_log = ServiceLog(fault_stack.log_path("edge"))
+    since = edge_log.mark()
+
+    async def silent_chunk(upload_uuid: str) -> int:
+        request = await Silent.open(base, "/api/upload/proxy/chunk?id=0", {
+            **chunk_headers, "Upload-UUID": upload_uuid}, PART_BYTES, b"x" * 1024)
+        return (await request.answer())[0]
+
+    async def silent_json(path: str) -> int:
+        request = await Silent.open(base, path, {**auth, "Content-Type": "application/json"},
+                                    200, b'{"file_name": "st')
+        return (await request.answer())[0]
+
+    async def hang_up(upload_uuid: str) -> None:
+        request = await Silent.open(base, "/api/upload/proxy/chunk?id=0", {
+            "Authorization": f"Bearer {quitter.account.token}", "Upload-UUID": upload_uuid,
+            "Content-Type": "application/octet-stream"}, PART_BYTES, b"x" * 256 * 1024)
+        request.close()
+
+    stop = asyncio.Event()
+    ready: Counter[int] = Counter()
+    tasks = [asyncio.create_task(keep_uploading(client, method, stop))
+             for client, method in zip(workers, ["proxy", "multipart"] * 2, strict=True)]
+    watcher = asyncio.create_task(watch_ready(http, base, stop, ready))
+    answered: Counter[int] = Counter()
+    hang_ups = 0
+    try:
+        for _ in range(3):
+            stalled = [silent_chunk(uid) for uid in sessions]
+            stalled += [silent_json(path) for path in ("/auth/login", "/api/upload/proxy/session")]
+            for upload_uuid in quitting:
+                await hang_up(upload_uuid)
+                hang_ups += 1
+            answered.update(await asyncio.gather(*stalled))
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await watcher
+    lines = edge_log.find(lambda line: line.get("event") in ("request", "unhandled_error"),
+                          since)
+    logged = Counter(line.get("status") for line in lines if line["event"] == "request")
+    print(f"\nstalled answered {dict(answered)}; edge logged {dict(logged)}; stored "
+          f"{len(seen.stored)}; /ready {dict(ready)}")
+    # each round: as many silent chunks as the cap hold their slots until 408, the rest 429
+    assert answered == {408: 3 * (STREAMS_PER_USER + 2), 429: 3 * STREAMS_PER_USER}, answered
+    assert logged[499] == hang_ups and not any(status >= 500 for status in logged if status)
+    assert [line for line in lines if line["event"] == "unhandled_error"] == []
+    assert seen.server_errors == [] and seen.gave_up == 0, seen
+    assert len(seen.stored) >= 4 and set(ready) == {200}, (len(seen.stored), ready)
+    await assert_nothing_lost_nothing_left(fault_stack, http, workers, seen)

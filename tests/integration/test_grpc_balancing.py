@@ -27,7 +27,8 @@ NEVER_REPEATED = {
     "govault.auth.v1.AuthService": {"SignUp", "Refresh"},
     "govault.files.v1.FilesService": {"DeleteFile", "RemoveShare", "CopyFile"},
     "govault.upload.v1.UploadService": {"UploadChunk", "CreateProxySession",
-                                        "CreateMultipartSession"},
+                                        "CreateMultipartSession", "CreateTusUpload",
+                                        "WriteTus"},
 }
 
 

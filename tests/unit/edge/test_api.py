@@ -43,15 +43,15 @@ def test_every_registered_route_is_documented() -> None:
     app = web.Application()
     for module in API_MODULES:
         module.setup_routes(app)
-    registered = {
-        (route.method.lower(), route.resource.canonical)
-        for route in app.router.routes()
-        if route.method != "HEAD" and route.resource is not None
-    }
+    routes = [(route.method.lower(), route.resource.canonical) for route in app.router.routes()
+              if route.resource is not None]
+    # aiohttp answers HEAD where there is a GET; a HEAD of its own (tus) is an operation
+    registered = {(method, path) for method, path in routes
+                  if method != "head" or ("get", path) not in routes}
     document = api.document()
     documented = {(method, path) for path, ops in document["paths"].items() for method in ops}
     assert registered == documented
-    assert len(registered) == 33
+    assert len(registered) == 38
 
 
 def test_document_is_a_valid_openapi_description() -> None:

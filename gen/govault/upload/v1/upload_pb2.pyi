@@ -32,12 +32,14 @@ class _UploadMethodEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_UploadMe
     UPLOAD_METHOD_UNSPECIFIED: _UploadMethod.ValueType  # 0
     UPLOAD_METHOD_PROXY: _UploadMethod.ValueType  # 1
     UPLOAD_METHOD_MULTIPART: _UploadMethod.ValueType  # 2
+    UPLOAD_METHOD_TUS: _UploadMethod.ValueType  # 3
 
 class UploadMethod(_UploadMethod, metaclass=_UploadMethodEnumTypeWrapper): ...
 
 UPLOAD_METHOD_UNSPECIFIED: UploadMethod.ValueType  # 0
 UPLOAD_METHOD_PROXY: UploadMethod.ValueType  # 1
 UPLOAD_METHOD_MULTIPART: UploadMethod.ValueType  # 2
+UPLOAD_METHOD_TUS: UploadMethod.ValueType  # 3
 Global___UploadMethod: _TypeAlias = UploadMethod  # noqa: Y015
 
 class _UploadState:
@@ -570,3 +572,267 @@ class AbortResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AbortResponse: _TypeAlias = AbortResponse  # noqa: Y015
+
+@_typing.final
+class CreateTusUploadRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILE_NAME_FIELD_NUMBER: _builtins.int
+    LENGTH_BYTES_FIELD_NUMBER: _builtins.int
+    MIME_TYPE_FIELD_NUMBER: _builtins.int
+    METADATA_FIELD_NUMBER: _builtins.int
+    file_name: _builtins.str
+    length_bytes: _builtins.int
+    """The declared length (Upload-Length); unset: declared later (creation-defer-length)."""
+    mime_type: _builtins.str
+    """The client's media type (tus metadata `filetype`); empty: guessed from the name."""
+    metadata: _builtins.str
+    """Upload-Metadata as the client sent it, echoed back by GetTusUpload (HEAD)."""
+    def __init__(
+        self,
+        *,
+        file_name: _builtins.str = ...,
+        length_bytes: _builtins.int | None = ...,
+        mime_type: _builtins.str = ...,
+        metadata: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_length_bytes", b"_length_bytes", "length_bytes", b"length_bytes"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_length_bytes", b"_length_bytes", "file_name", b"file_name", "length_bytes", b"length_bytes", "metadata", b"metadata", "mime_type", b"mime_type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__length_bytes: _TypeAlias = _typing.Literal["length_bytes"]  # noqa: Y015
+    _WhichOneofArgType__length_bytes: _TypeAlias = _typing.Literal["_length_bytes", b"_length_bytes"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__length_bytes) -> _WhichOneofReturnType__length_bytes | None: ...
+
+Global___CreateTusUploadRequest: _TypeAlias = CreateTusUploadRequest  # noqa: Y015
+
+@_typing.final
+class TusUpload(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UPLOAD_UUID_FIELD_NUMBER: _builtins.int
+    OFFSET_BYTES_FIELD_NUMBER: _builtins.int
+    LENGTH_BYTES_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    METADATA_FIELD_NUMBER: _builtins.int
+    FILE_ID_FIELD_NUMBER: _builtins.int
+    CHECKSUM_FIELD_NUMBER: _builtins.int
+    upload_uuid: _builtins.str
+    offset_bytes: _builtins.int
+    """Bytes received and durable (Upload-Offset)."""
+    length_bytes: _builtins.int
+    """Unset while the length is deferred."""
+    state: Global___UploadState.ValueType
+    metadata: _builtins.str
+    file_id: _builtins.str
+    """Set once completed: the registered file and its stored checksum."""
+    checksum: _builtins.str
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        upload_uuid: _builtins.str = ...,
+        offset_bytes: _builtins.int = ...,
+        length_bytes: _builtins.int | None = ...,
+        state: Global___UploadState.ValueType = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+        metadata: _builtins.str = ...,
+        file_id: _builtins.str = ...,
+        checksum: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_length_bytes", b"_length_bytes", "expires_at", b"expires_at", "length_bytes", b"length_bytes"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_length_bytes", b"_length_bytes", "checksum", b"checksum", "expires_at", b"expires_at", "file_id", b"file_id", "length_bytes", b"length_bytes", "metadata", b"metadata", "offset_bytes", b"offset_bytes", "state", b"state", "upload_uuid", b"upload_uuid"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__length_bytes: _TypeAlias = _typing.Literal["length_bytes"]  # noqa: Y015
+    _WhichOneofArgType__length_bytes: _TypeAlias = _typing.Literal["_length_bytes", b"_length_bytes"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__length_bytes) -> _WhichOneofReturnType__length_bytes | None: ...
+
+Global___TusUpload: _TypeAlias = TusUpload  # noqa: Y015
+
+@_typing.final
+class CreateTusUploadResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UPLOAD_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def upload(self) -> Global___TusUpload: ...
+    def __init__(
+        self,
+        *,
+        upload: Global___TusUpload | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["upload", b"upload"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["upload", b"upload"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateTusUploadResponse: _TypeAlias = CreateTusUploadResponse  # noqa: Y015
+
+@_typing.final
+class WriteTusResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UPLOAD_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def upload(self) -> Global___TusUpload: ...
+    def __init__(
+        self,
+        *,
+        upload: Global___TusUpload | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["upload", b"upload"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["upload", b"upload"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WriteTusResponse: _TypeAlias = WriteTusResponse  # noqa: Y015
+
+@_typing.final
+class GetTusUploadResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UPLOAD_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def upload(self) -> Global___TusUpload: ...
+    def __init__(
+        self,
+        *,
+        upload: Global___TusUpload | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["upload", b"upload"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["upload", b"upload"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTusUploadResponse: _TypeAlias = GetTusUploadResponse  # noqa: Y015
+
+@_typing.final
+class TusWriteHeader(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UPLOAD_UUID_FIELD_NUMBER: _builtins.int
+    OFFSET_BYTES_FIELD_NUMBER: _builtins.int
+    CONTENT_LENGTH_FIELD_NUMBER: _builtins.int
+    LENGTH_BYTES_FIELD_NUMBER: _builtins.int
+    CHECKSUM_ALGORITHM_FIELD_NUMBER: _builtins.int
+    CHECKSUM_FIELD_NUMBER: _builtins.int
+    upload_uuid: _builtins.str
+    offset_bytes: _builtins.int
+    """Upload-Offset: where these bytes go; must be the upload's offset."""
+    content_length: _builtins.int
+    """The body's length (Content-Length); -1 when unknown (refused)."""
+    length_bytes: _builtins.int
+    """Upload-Length sent with this request (declares a deferred length)."""
+    checksum_algorithm: _builtins.str
+    """Upload-Checksum: "sha1" or "sha256" and the raw digest of these bytes; empty: none."""
+    checksum: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        upload_uuid: _builtins.str = ...,
+        offset_bytes: _builtins.int = ...,
+        content_length: _builtins.int = ...,
+        length_bytes: _builtins.int | None = ...,
+        checksum_algorithm: _builtins.str = ...,
+        checksum: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_length_bytes", b"_length_bytes", "length_bytes", b"length_bytes"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_length_bytes", b"_length_bytes", "checksum", b"checksum", "checksum_algorithm", b"checksum_algorithm", "content_length", b"content_length", "length_bytes", b"length_bytes", "offset_bytes", b"offset_bytes", "upload_uuid", b"upload_uuid"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__length_bytes: _TypeAlias = _typing.Literal["length_bytes"]  # noqa: Y015
+    _WhichOneofArgType__length_bytes: _TypeAlias = _typing.Literal["_length_bytes", b"_length_bytes"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__length_bytes) -> _WhichOneofReturnType__length_bytes | None: ...
+
+Global___TusWriteHeader: _TypeAlias = TusWriteHeader  # noqa: Y015
+
+@_typing.final
+class WriteTusRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HEADER_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    data: _builtins.bytes
+    @_builtins.property
+    def header(self) -> Global___TusWriteHeader: ...
+    def __init__(
+        self,
+        *,
+        header: Global___TusWriteHeader | None = ...,
+        data: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "frame", b"frame", "header", b"header"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "frame", b"frame", "header", b"header"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_frame: _TypeAlias = _typing.Literal["header", "data"]  # noqa: Y015
+    _WhichOneofArgType_frame: _TypeAlias = _typing.Literal["frame", b"frame"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_frame) -> _WhichOneofReturnType_frame | None: ...
+
+Global___WriteTusRequest: _TypeAlias = WriteTusRequest  # noqa: Y015
+
+@_typing.final
+class GetTusUploadRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UPLOAD_UUID_FIELD_NUMBER: _builtins.int
+    upload_uuid: _builtins.str
+    def __init__(
+        self,
+        *,
+        upload_uuid: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["upload_uuid", b"upload_uuid"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTusUploadRequest: _TypeAlias = GetTusUploadRequest  # noqa: Y015
+
+@_typing.final
+class GetTusLimitsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTusLimitsRequest: _TypeAlias = GetTusLimitsRequest  # noqa: Y015
+
+@_typing.final
+class GetTusLimitsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MAX_SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    CHECKSUM_ALGORITHMS_FIELD_NUMBER: _builtins.int
+    max_size_bytes: _builtins.int
+    """Tus-Max-Size."""
+    @_builtins.property
+    def checksum_algorithms(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Tus-Checksum-Algorithm, e.g. "sha1", "sha256"."""
+
+    def __init__(
+        self,
+        *,
+        max_size_bytes: _builtins.int = ...,
+        checksum_algorithms: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checksum_algorithms", b"checksum_algorithms", "max_size_bytes", b"max_size_bytes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTusLimitsResponse: _TypeAlias = GetTusLimitsResponse  # noqa: Y015

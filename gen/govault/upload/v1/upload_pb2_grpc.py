@@ -74,6 +74,26 @@ class UploadServiceStub:
                 request_serializer=govault_dot_upload_dot_v1_dot_upload__pb2.AbortRequest.SerializeToString,
                 response_deserializer=govault_dot_upload_dot_v1_dot_upload__pb2.AbortResponse.FromString,
                 _registered_method=True)
+        self.CreateTusUpload = channel.unary_unary(
+                '/govault.upload.v1.UploadService/CreateTusUpload',
+                request_serializer=govault_dot_upload_dot_v1_dot_upload__pb2.CreateTusUploadRequest.SerializeToString,
+                response_deserializer=govault_dot_upload_dot_v1_dot_upload__pb2.CreateTusUploadResponse.FromString,
+                _registered_method=True)
+        self.WriteTus = channel.stream_unary(
+                '/govault.upload.v1.UploadService/WriteTus',
+                request_serializer=govault_dot_upload_dot_v1_dot_upload__pb2.WriteTusRequest.SerializeToString,
+                response_deserializer=govault_dot_upload_dot_v1_dot_upload__pb2.WriteTusResponse.FromString,
+                _registered_method=True)
+        self.GetTusUpload = channel.unary_unary(
+                '/govault.upload.v1.UploadService/GetTusUpload',
+                request_serializer=govault_dot_upload_dot_v1_dot_upload__pb2.GetTusUploadRequest.SerializeToString,
+                response_deserializer=govault_dot_upload_dot_v1_dot_upload__pb2.GetTusUploadResponse.FromString,
+                _registered_method=True)
+        self.GetTusLimits = channel.unary_unary(
+                '/govault.upload.v1.UploadService/GetTusLimits',
+                request_serializer=govault_dot_upload_dot_v1_dot_upload__pb2.GetTusLimitsRequest.SerializeToString,
+                response_deserializer=govault_dot_upload_dot_v1_dot_upload__pb2.GetTusLimitsResponse.FromString,
+                _registered_method=True)
 
 
 class UploadServiceServicer:
@@ -131,6 +151,35 @@ class UploadServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateTusUpload(self, request, context):
+        """tus 1.0 uploads (the edge's /api/upload/tus/): bytes arrive at any offset in pieces of any
+        size; Abort terminates them like the other kinds.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WriteTus(self, request_iterator, context):
+        """Client stream: a header frame, then the bytes of one PATCH (or of a creation's body).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTusUpload(self, request, context):
+        """Where a tus upload stands (HEAD). A session whose bytes are all in waits for its completion.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTusLimits(self, request, context):
+        """What the edge announces to tus clients (OPTIONS): needs no caller.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_UploadServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -173,6 +222,26 @@ def add_UploadServiceServicer_to_server(servicer, server):
                     servicer.Abort,
                     request_deserializer=govault_dot_upload_dot_v1_dot_upload__pb2.AbortRequest.FromString,
                     response_serializer=govault_dot_upload_dot_v1_dot_upload__pb2.AbortResponse.SerializeToString,
+            ),
+            'CreateTusUpload': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateTusUpload,
+                    request_deserializer=govault_dot_upload_dot_v1_dot_upload__pb2.CreateTusUploadRequest.FromString,
+                    response_serializer=govault_dot_upload_dot_v1_dot_upload__pb2.CreateTusUploadResponse.SerializeToString,
+            ),
+            'WriteTus': grpc.stream_unary_rpc_method_handler(
+                    servicer.WriteTus,
+                    request_deserializer=govault_dot_upload_dot_v1_dot_upload__pb2.WriteTusRequest.FromString,
+                    response_serializer=govault_dot_upload_dot_v1_dot_upload__pb2.WriteTusResponse.SerializeToString,
+            ),
+            'GetTusUpload': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTusUpload,
+                    request_deserializer=govault_dot_upload_dot_v1_dot_upload__pb2.GetTusUploadRequest.FromString,
+                    response_serializer=govault_dot_upload_dot_v1_dot_upload__pb2.GetTusUploadResponse.SerializeToString,
+            ),
+            'GetTusLimits': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTusLimits,
+                    request_deserializer=govault_dot_upload_dot_v1_dot_upload__pb2.GetTusLimitsRequest.FromString,
+                    response_serializer=govault_dot_upload_dot_v1_dot_upload__pb2.GetTusLimitsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -391,6 +460,114 @@ class UploadService:
             '/govault.upload.v1.UploadService/Abort',
             govault_dot_upload_dot_v1_dot_upload__pb2.AbortRequest.SerializeToString,
             govault_dot_upload_dot_v1_dot_upload__pb2.AbortResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateTusUpload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/govault.upload.v1.UploadService/CreateTusUpload',
+            govault_dot_upload_dot_v1_dot_upload__pb2.CreateTusUploadRequest.SerializeToString,
+            govault_dot_upload_dot_v1_dot_upload__pb2.CreateTusUploadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WriteTus(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/govault.upload.v1.UploadService/WriteTus',
+            govault_dot_upload_dot_v1_dot_upload__pb2.WriteTusRequest.SerializeToString,
+            govault_dot_upload_dot_v1_dot_upload__pb2.WriteTusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTusUpload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/govault.upload.v1.UploadService/GetTusUpload',
+            govault_dot_upload_dot_v1_dot_upload__pb2.GetTusUploadRequest.SerializeToString,
+            govault_dot_upload_dot_v1_dot_upload__pb2.GetTusUploadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTusLimits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/govault.upload.v1.UploadService/GetTusLimits',
+            govault_dot_upload_dot_v1_dot_upload__pb2.GetTusLimitsRequest.SerializeToString,
+            govault_dot_upload_dot_v1_dot_upload__pb2.GetTusLimitsResponse.FromString,
             options,
             channel_credentials,
             insecure,

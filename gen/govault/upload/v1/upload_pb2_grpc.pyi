@@ -46,6 +46,16 @@ class UploadServiceStub:
     CompleteMultipart: _grpc.UnaryUnaryMultiCallable[_upload_pb2.CompleteMultipartRequest, _upload_pb2.CompleteMultipartResponse]
     """Idempotent: completing a completed session returns the same result."""
     Abort: _grpc.UnaryUnaryMultiCallable[_upload_pb2.AbortRequest, _upload_pb2.AbortResponse]
+    CreateTusUpload: _grpc.UnaryUnaryMultiCallable[_upload_pb2.CreateTusUploadRequest, _upload_pb2.CreateTusUploadResponse]
+    """tus 1.0 uploads (the edge's /api/upload/tus/): bytes arrive at any offset in pieces of any
+    size; Abort terminates them like the other kinds.
+    """
+    WriteTus: _grpc.StreamUnaryMultiCallable[_upload_pb2.WriteTusRequest, _upload_pb2.WriteTusResponse]
+    """Client stream: a header frame, then the bytes of one PATCH (or of a creation's body)."""
+    GetTusUpload: _grpc.UnaryUnaryMultiCallable[_upload_pb2.GetTusUploadRequest, _upload_pb2.GetTusUploadResponse]
+    """Where a tus upload stands (HEAD). A session whose bytes are all in waits for its completion."""
+    GetTusLimits: _grpc.UnaryUnaryMultiCallable[_upload_pb2.GetTusLimitsRequest, _upload_pb2.GetTusLimitsResponse]
+    """What the edge announces to tus clients (OPTIONS): needs no caller."""
 
 @_typing.type_check_only
 class UploadServiceAsyncStub(UploadServiceStub):
@@ -62,6 +72,16 @@ class UploadServiceAsyncStub(UploadServiceStub):
     CompleteMultipart: _aio.UnaryUnaryMultiCallable[_upload_pb2.CompleteMultipartRequest, _upload_pb2.CompleteMultipartResponse]  # type: ignore[assignment]
     """Idempotent: completing a completed session returns the same result."""
     Abort: _aio.UnaryUnaryMultiCallable[_upload_pb2.AbortRequest, _upload_pb2.AbortResponse]  # type: ignore[assignment]
+    CreateTusUpload: _aio.UnaryUnaryMultiCallable[_upload_pb2.CreateTusUploadRequest, _upload_pb2.CreateTusUploadResponse]  # type: ignore[assignment]
+    """tus 1.0 uploads (the edge's /api/upload/tus/): bytes arrive at any offset in pieces of any
+    size; Abort terminates them like the other kinds.
+    """
+    WriteTus: _aio.StreamUnaryMultiCallable[_upload_pb2.WriteTusRequest, _upload_pb2.WriteTusResponse]  # type: ignore[assignment]
+    """Client stream: a header frame, then the bytes of one PATCH (or of a creation's body)."""
+    GetTusUpload: _aio.UnaryUnaryMultiCallable[_upload_pb2.GetTusUploadRequest, _upload_pb2.GetTusUploadResponse]  # type: ignore[assignment]
+    """Where a tus upload stands (HEAD). A session whose bytes are all in waits for its completion."""
+    GetTusLimits: _aio.UnaryUnaryMultiCallable[_upload_pb2.GetTusLimitsRequest, _upload_pb2.GetTusLimitsResponse]  # type: ignore[assignment]
+    """What the edge announces to tus clients (OPTIONS): needs no caller."""
 
 class UploadServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -123,5 +143,39 @@ class UploadServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _upload_pb2.AbortRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_upload_pb2.AbortResponse, _abc.Awaitable[_upload_pb2.AbortResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateTusUpload(
+        self,
+        request: _upload_pb2.CreateTusUploadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_upload_pb2.CreateTusUploadResponse, _abc.Awaitable[_upload_pb2.CreateTusUploadResponse]]:
+        """tus 1.0 uploads (the edge's /api/upload/tus/): bytes arrive at any offset in pieces of any
+        size; Abort terminates them like the other kinds.
+        """
+
+    @_abc_1.abstractmethod
+    def WriteTus(
+        self,
+        request_iterator: _MaybeAsyncIterator[_upload_pb2.WriteTusRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_upload_pb2.WriteTusResponse, _abc.Awaitable[_upload_pb2.WriteTusResponse]]:
+        """Client stream: a header frame, then the bytes of one PATCH (or of a creation's body)."""
+
+    @_abc_1.abstractmethod
+    def GetTusUpload(
+        self,
+        request: _upload_pb2.GetTusUploadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_upload_pb2.GetTusUploadResponse, _abc.Awaitable[_upload_pb2.GetTusUploadResponse]]:
+        """Where a tus upload stands (HEAD). A session whose bytes are all in waits for its completion."""
+
+    @_abc_1.abstractmethod
+    def GetTusLimits(
+        self,
+        request: _upload_pb2.GetTusLimitsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_upload_pb2.GetTusLimitsResponse, _abc.Awaitable[_upload_pb2.GetTusLimitsResponse]]:
+        """What the edge announces to tus clients (OPTIONS): needs no caller."""
 
 def add_UploadServiceServicer_to_server(servicer: UploadServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
