@@ -64,11 +64,11 @@ def compose_stack() -> Iterator[engine.ComposeStack]:
     engine.ensure_system_packages()
     cache = engine.cache_dir()
     podman = engine.Podman(cache)
-    engine.ensure_images(podman, cache)
+    images = engine.ensure_images(podman, cache)
     engine.remove_stale_projects(podman)
     offset, ports = _claim_ports()
     workdir = Path(tempfile.mkdtemp(prefix="govault-containers-"))
-    stack = engine.ComposeStack(podman, workdir, ports)
+    stack = engine.ComposeStack(podman, workdir, ports, images)
     stack.start_engine()
     try:
         with engine.timed("compose up (until every healthcheck passes)"):

@@ -164,8 +164,10 @@ async def test_concurrent_sessions_never_over_commit(http: aiohttp.ClientSession
     user = await new_user(http, base, "quota")
     rng = random.Random(15)
     # As many at once as the edge always admits: from MIN_QUEUED calls of one method in flight
-    # it may answer 503 OVERLOADED on a slow machine (quota reservations of one user serialise),
-    # which is neither an acceptance nor a quota refusal.
+    # its time bound may answer 503 OVERLOADED, which is neither an acceptance nor a quota
+    # refusal (after an idle moment it judged a burst by too few completions: issue 22 item 4,
+    # fixed on its own branch; on a busy machine the reservations, which serialise per user,
+    # made that likely). The subject here is the quota, not the shedding.
     concurrent = MIN_QUEUED - 1
     for _ in range(3):
         sizes = [rng.randrange(100 * KIB, 400 * KIB) for _ in range(concurrent)]

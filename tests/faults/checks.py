@@ -1,6 +1,7 @@
 """What the fault tests check after their faults, as a user and an operator would, and the helpers
 they share: accounts, signals to a stack's processes, time to the first success after a fault,
-and the services' own commands (`python -m svc_upload reap`, `python -m svc_files audit`).
+waiting for the workload to reach a point (`until`), and the services' own commands
+(`python -m svc_upload reap`, `python -m svc_files audit`).
 
 `assert_nothing_lost_nothing_left` is the verdict both fault tests end with:
 - every upload a client saw succeed is listed and downloads byte-exact;
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -32,6 +34,9 @@ from tests.fixtures.stacks import TEST_STACK_LIMITS
 PASSWORD = "fault-injection"
 RECOVERY_LIMIT_S = 60.0
 JANITOR_INTERVAL_S = 2
+# The bound on waiting for a workload to reach a point (its first stored upload, a count of
+# them): generous, for a machine whose cores are busy with other work; it only fails loudly.
+WORKLOAD_LIMIT_S = 300.0
 
 
 def fault_env(session_ttl_s: int) -> dict[str, str]:
@@ -89,6 +94,16 @@ def signal_group(stack: Stack, name: str, sig: int) -> None:
             os.kill(child, sig)
         except ProcessLookupError:
             pass
+
+
+async def until(what: str, check: Callable[[], bool], workload: Sequence[asyncio.Task[Any]],
+                timeout_s: float = WORKLOAD_LIMIT_S) -> None:
+    """Returns once `check()` holds (polled five times a second), or as soon as a task of the
+    `workload` has ended (it failed: the caller's verdict says how); fails after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not check() and not any(task.done() for task in workload):
+        assert time.monotonic() < deadline, f"timed out after {timeout_s:.0f} s waiting for {what}"
+        await asyncio.sleep(0.2)
 
 
 async def first_success(probe: FaultClient, since: float) -> float:

@@ -32,6 +32,7 @@ from tests.faults.checks import (
     first_success,
     new_account,
     signal_group,
+    until,
 )
 from tests.faults.workload import PART_BYTES, FaultClient, Observations, keep_uploading
 from tests.fixtures.logs import ServiceLog
@@ -82,7 +83,8 @@ async def test_faults_lose_nothing_and_leave_nothing_behind(
              for client, method in zip(workers, ["proxy", "multipart"] * 2, strict=True)]
     timings: dict[str, float] = {}
     try:
-        await asyncio.sleep(3)
+        await until("the workload under way (an upload stored)", lambda: bool(seen.stored),
+                    tasks)
         for target in TARGETS:
             signal_group(fault_stack, target, signal.SIGKILL)
             timings[f"kill -9 {target}"] = round(await first_success(probe, time.monotonic()), 2)
@@ -93,6 +95,7 @@ async def test_faults_lose_nothing_and_leave_nothing_behind(
             timings[f"SIGSTOP {FREEZE_S:.0f}s {target}"] = round(
                 await first_success(probe, time.monotonic()), 2)
             await asyncio.sleep(1)
+        await until("8 uploads stored", lambda: len(seen.stored) >= 8, tasks)
     finally:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)

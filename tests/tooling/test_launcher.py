@@ -278,6 +278,28 @@ def _wait_for(what: str, check: Callable[[], bool], timeout_s: float = 90.0) -> 
         time.sleep(0.3)
 
 
+def _connected_to(pid: int, port: int) -> bool:
+    """Whether process `pid` holds an open TCP connection (established, or closed by the peer
+    but not yet by `pid`) to `port`: its socket inodes, looked up in its own view of
+    /proc/net/tcp and tcp6 (gRPC's sockets are IPv6 ones, with IPv4-mapped addresses)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    lines = [line for table in ("tcp", "tcp6")
+             for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]]
+    for line in lines:
+        fields = line.split()
+        remote_port, state, inode = int(fields[2].split(":")[1], 16), fields[3], fields[9]
+        if remote_port == port and inode in inodes and state in ("01", "08"):  # ESTABLISHED,
+            return True                                                       # CLOSE_WAIT
+    return False
+
+
 def _replaced(stack: Stack, name: str, old_pid: int) -> bool:
     return stack.pid(name) not in (None, old_pid)
 
@@ -357,18 +379,18 @@ def test_replicas_run_behind_one_edge_and_a_killed_replica_is_routed_around() ->
                               token=token) == 200
 
         assert session_created()
+        edge, dead_port = stack.pid("edge"), stack.ports["upload"]
+        assert edge is not None
+        _wait_for("the edge to connect to every upload replica (round_robin)",
+                  lambda: all(_connected_to(edge, stack.ports[name])
+                              for name in ("upload", "upload-2")))
         os.kill(stack.pid("upload") or 0, signal.SIGKILL)
-        # Until the edge's channel sees the connection drop, round_robin still alternates over
-        # both replicas and a session call (never retried: not idempotent) may meet the dead
-        # one. Two successes in a row mean the dead replica has left the rotation.
-        streak = 0
-
-        def routed_around() -> bool:
-            nonlocal streak
-            streak = streak + 1 if session_created() else 0
-            return streak == 2
-
-        _wait_for("two upload sessions in a row through the surviving replica", routed_around, 30)
+        # Until the edge's channel has seen the connection drop, round_robin still picks the
+        # dead replica in turn, and a session call (never retried: not idempotent) meets it
+        # (503). The event: the edge has closed its connection to it (gRPC closes a transport
+        # once it has seen its end and taken the subchannel out of the rotation).
+        _wait_for("the edge to drop its connection to the killed upload replica",
+                  lambda: not _connected_to(edge, dead_port))
         assert all(session_created() for _ in range(10))
     finally:
         stop_stack(stack, keep_logs=False)
