@@ -10,6 +10,7 @@
 #                other ports); `scripts/test-stages e2e` runs one stage
 #   make compose-test  only the container test (docker-compose.yml built and run with podman)
 #   make gen     regenerate gen/ from proto/
+#   make docs    regenerate docs/configuration.md's variable table from the settings classes
 #   make lint    gen/ freshness, ruff, mypy (strict for the product), buf lint (when npx exists)
 #   make bench   load test (SCALE=0.1 TIME_FACTOR=0.1 make bench for a short run)
 #   make ghz     ghz against the running `make up` stack (installs ghz with `go install` if missing)
@@ -24,9 +25,10 @@ DATA_DIR ?= .data
 PORT_OFFSET ?= 0
 REPLICAS ?= 1
 PYTEST_ARGS ?=
-SOURCES := $(wildcard common edge svc_auth svc_upload svc_files client cli compose loadtest tests)
+SOURCES := $(wildcard common edge svc_auth svc_upload svc_files client cli compose loadtest tests) \
+	scripts/settings_doc.py
 
-.PHONY: help venv system-deps up deps test compose-test gen check-gen lint bench ghz profile
+.PHONY: help venv system-deps up deps test compose-test gen check-gen docs lint bench ghz profile
 
 help:
 	@sed -n 's/^#   /  /p' $(MAKEFILE_LIST)
@@ -55,6 +57,9 @@ gen: venv
 
 check-gen: venv
 	PYTHON=$(PY) scripts/gen-protos --check
+
+docs: venv
+	$(PY) scripts/settings_doc.py
 
 lint: venv check-gen
 	$(VENV)/bin/ruff check .

@@ -15,7 +15,13 @@ from cli.config import FileResumeStore
 from client import Downloader, Flow, Uploader, UploadOptions
 from client.errors import ClientError
 from client.models import FileSummary
-from client.uploads import DEFAULT_PART_BYTES, METHODS, MIB, MULTIPART_THRESHOLD_BYTES
+from client.uploads import (
+    DEFAULT_PART_BYTES,
+    METHODS,
+    MIB,
+    MULTIPART_THRESHOLD_BYTES,
+    S3_MIN_PART_BYTES,
+)
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": MIB, "mb": MIB, "mib": MIB,
           "g": 1024 * MIB, "gb": 1024 * MIB, "gib": 1024 * MIB}
@@ -70,7 +76,7 @@ def put(app: App, paths: tuple[Path, ...], method: str, tus_url: str, tus_chunk_
     """Upload files; prints each new file id. Run again after an interruption to resume."""
     if name and len(paths) > 1:
         raise click.UsageError("--name needs exactly one PATH")
-    if part_size < 5 * MIB:
+    if part_size < S3_MIN_PART_BYTES:
         raise click.BadParameter("must be at least 5MiB", param_hint="--part-size")
     app.parallel = parallel
     output = app.out

@@ -1,5 +1,5 @@
-"""A small typed Python client for GoVault's public REST API (DESIGN §3), used by the `govault`
-command line (cli/), the tests and anyone else.
+"""A small typed Python client for GoVault's public REST API (docs/design.md §3), used by the
+`govault` command line (cli/), the tests and anyone else.
 
 It owns: HTTP with retries (http.py, the only module that calls httpx), the error body turned
 into one exception tree (errors.py), tokens with transparent refresh (tokens.py), one method per

@@ -1,4 +1,4 @@
-"""`GoVaultClient`: one method per REST operation (DESIGN §3), typed results, one exception
+"""`GoVaultClient`: one method per REST operation (docs/design.md §3), typed results, one exception
 type for error answers. Authenticated calls carry the access token; a 401 refreshes the tokens
 once (tokens.py) and repeats the call. Whole-file transfers live in uploads.py/downloads.py.
 """

@@ -1,5 +1,5 @@
-"""Typed results of the REST API (DESIGN §3), built from its JSON bodies. Unknown fields are
-ignored, so a newer server with extra fields keeps working."""
+"""Typed results of the REST API (docs/design.md §3), built from its JSON bodies. Unknown fields
+are ignored, so a newer server with extra fields keeps working."""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """Cross-cutting helpers every GoVault process shares.
 
 Owns: settings loading (`config`), structured logging (`logging`), the domain error tree and its
-code catalog (`errors`: no transport), PostgreSQL pools with their domain-error mapping
-(`db.pooled`) and the migrations runner (`db`, `migrations`), gRPC plumbing (`grpc.server`:
-serve, the interceptor, DOMAIN_TO_GRPC; `grpc.client`: channel options, outgoing metadata,
-rpc_error_to_domain), caller identity from gRPC metadata (`identity`), access-token
+code catalog (`errors`: each code's HTTP and gRPC status; no transport), PostgreSQL pools with
+their domain-error mapping (`db.pooled`) and the migrations runner (`db`, `migrations`), gRPC
+plumbing (`grpc.server`: serve, the interceptor; `grpc.client`: channel options, outgoing
+metadata, rpc_error_to_domain), caller identity from gRPC metadata (`identity`), access-token
 verification (`tokens`), the one S3 transport (`s3`: settings, signing, requests, XML and
 error parsing, timing), shared file rules (`files`), periodic jobs (`background`), the event
 loop (`loop`) and the Prometheus listener (`metrics`).

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import Field, ValidationError
@@ -38,9 +39,13 @@ S = TypeVar("S", bound=Settings)
 
 
 def var(name: str, default: Any = ..., **field: Any) -> Any:
-    """A field read from `GOVAULT_<name>` when the attribute's name is not the variable's
-    (`url = var("DATABASE_URL")`); the attribute name still works as a keyword."""
-    return Field(default, validation_alias=PREFIX + name, **field)
+    """The field read from `GOVAULT_<name>` (`url: str = var("DATABASE_URL")`, required;
+    `port: int = var("GRPC_PORT", 0, ge=0, le=65535, description="...")`): its bounds, and its
+    description, which is the variable's meaning in docs/configuration.md. The attribute name
+    still works as a keyword."""
+    if "default_factory" not in field:
+        field["default"] = default
+    return Field(validation_alias=PREFIX + name, **field)
 
 
 def _variable(cls: type[Settings], name: str, field: FieldInfo) -> str:
@@ -60,6 +65,58 @@ def variable_names(cls: type[Settings]) -> set[str]:
         else:
             names.add(_variable(cls, name, field))
     return names
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One variable a settings class reads, for the docs: its default (None: required; a
+    default computed at start-up is shown as its description says), bounds and meaning."""
+
+    name: str
+    default: str | None
+    bounds: str
+    description: str
+
+
+_BOUNDS = (("ge", "≥ {}"), ("gt", "> {}"), ("le", "≤ {}"), ("lt", "< {}"))
+
+
+def describe(cls: type[Settings]) -> list[Variable]:
+    """Every variable `cls` reads (its nested settings' included), in declaration order. A
+    field's description may be declared once on a base class (a subclass that only changes the
+    default inherits it)."""
+    found: list[Variable] = []
+    for name, field in cls.model_fields.items():
+        nested = field.annotation
+        if isinstance(nested, type) and issubclass(nested, Settings):
+            found += describe(nested)
+            continue
+        description = field.description or next(
+            (base.model_fields[name].description for base in cls.__mro__[1:]
+             if isinstance(base, type) and issubclass(base, Settings)
+             and name in base.model_fields and base.model_fields[name].description), "")
+        limits = {key: getattr(meta, key) for meta in field.metadata for key, _ in _BOUNDS
+                  if getattr(meta, key, None) is not None}
+        bounds = (f"{limits['ge']}–{limits['le']}" if limits.keys() == {"ge", "le"} else
+                  ", ".join(text.format(limits[key]) for key, text in _BOUNDS if key in limits))
+        found.append(Variable(_variable(cls, name, field), _shown(field), bounds,
+                              " ".join((description or "").split())))
+    return found
+
+
+def _shown(field: FieldInfo) -> str | None:
+    if field.is_required():
+        return None
+    if field.default_factory is not None:
+        return "(computed)"
+    value = field.default
+    if value is None or value == "" or value == ():
+        return "(none)"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def load(cls: type[S], environ: Mapping[str, str] | None = None) -> S:

@@ -40,13 +40,18 @@ log = get_logger(__name__)
 class DatabaseSettings(Settings):
     """The service's own database (`GOVAULT_DATABASE_URL`, libpq URL) and its pool bounds."""
 
-    url: str = var("DATABASE_URL", repr=False)
-    pool_min: int = var("DB_POOL_MIN", 2, ge=0)
-    pool_max: int = var("DB_POOL_MAX", 10, ge=1)
-    pool_timeout_s: float = var("DB_POOL_TIMEOUT_S", 4.0, gt=0)
-    connect_timeout_s: int = var("DB_CONNECT_TIMEOUT_S", 5, ge=2)
-    # the longest one `pooled` block may take (0: unbounded, for operator commands)
-    call_timeout_s: float = var("DB_CALL_TIMEOUT_S", 4.0, ge=0)
+    url: str = var("DATABASE_URL", repr=False, description=(
+        "the service's own PostgreSQL database (libpq URL); no service reads another's"))
+    pool_min: int = var("DB_POOL_MIN", 2, ge=0, description="connections the pool keeps open")
+    pool_max: int = var("DB_POOL_MAX", 10, ge=1, description=(
+        "most connections the pool opens (size it against PostgreSQL's max_connections)"))
+    pool_timeout_s: float = var("DB_POOL_TIMEOUT_S", 4.0, gt=0, description=(
+        "longest wait for a pooled connection before the call is answered 503"))
+    connect_timeout_s: int = var("DB_CONNECT_TIMEOUT_S", 5, ge=2, description=(
+        "longest wait to connect to PostgreSQL"))
+    call_timeout_s: float = var("DB_CALL_TIMEOUT_S", 4.0, ge=0, description=(
+        "longest the work on one connection may take before it is cut and the call is 503 "
+        "(0: unbounded, for operator commands)"))
 
 
 _DEADLINES: WeakKeyDictionary[AsyncConnectionPool, float] = WeakKeyDictionary()

@@ -1,65 +1,143 @@
-"""The domain error tree every service raises, and the closed catalog of stable error codes.
+"""The closed catalog of stable error codes, and the domain error tree every service raises.
 
-    GoVaultError (code: stable string from CODES)
-    ├── InvalidArgument
-    ├── FailedPrecondition
-    ├── Unauthenticated
-    ├── PermissionDenied
-    ├── NotFound
-    ├── AlreadyExists
-    ├── Conflict
-    ├── ResourceExhausted    (retry_after_s)
-    ├── QuotaExceeded        (a storage quota: not retried, answered 413)
-    └── Unavailable
+One catalog entry per code decides everything about it (tusd's `NewError(code, msg, status)`):
+the HTTP status a client is answered with, and the gRPC status a service sends it with. Every
+other mapping is derived from `CODES`:
+- a service's error → gRPC status + the code in trailing metadata `govault-error-code`
+  (`common.grpc.server.grpc_status_for`, applied by the interceptor);
+- gRPC status + code → the HTTP answer (`edge.errors.from_rpc_error`: the code's status; a bare
+  status, without a code, stands for its generic code, the entry marked `generic`);
+- gRPC status + code → the same domain error in a calling service
+  (`common.grpc.client.rpc_error_to_domain`, through `kind_of`).
 
-Services raise these from `service.py`/`store.py`. The errors know nothing of transports: the
-gRPC status for each class is chosen at the server boundary (`common.grpc.server.DOMAIN_TO_GRPC`,
-applied by the interceptor, with the stable code in trailing metadata `govault-error-code`), and
-a service-to-service client turns a status back into these (`common.grpc.client
-.rpc_error_to_domain`). Anything else is INTERNAL and is logged with its traceback, never sent to
-the client.
+The tree (each class is one kind of error, sent with its default code's gRPC status; a code may
+only be raised with the class of its kind, which the constructor checks):
+
+    GoVaultError         INTERNAL
+    ├── InvalidArgument      INVALID_ARGUMENT
+    ├── FailedPrecondition   FAILED_PRECONDITION
+    ├── Unauthenticated      UNAUTHENTICATED
+    ├── PermissionDenied     PERMISSION_DENIED
+    ├── NotFound             NOT_FOUND
+    ├── AlreadyExists        ALREADY_EXISTS
+    ├── Conflict             ABORTED
+    ├── ResourceExhausted    RESOURCE_EXHAUSTED (retry_after_s)
+    ├── QuotaExceeded        RESOURCE_EXHAUSTED (a storage quota: not retried, answered 413)
+    └── Unavailable          UNAVAILABLE
+
+Services raise these from `service.py`/`store.py`, through the named constructor of each code in
+their own `errors.py`. The errors know nothing of transports. Anything else is INTERNAL and is
+logged with its traceback, never sent to the client.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 ERROR_CODE_KEY = "govault-error-code"
 RETRY_AFTER_KEY = "retry-after"
 
-# The closed catalog of stable error codes that may appear in an error body, each with the HTTP
-# status it is answered with (one entry per code, as tusd's `NewError(code, msg, status)`). The
-# gRPC status a service sends for a domain error is chosen by the server boundary
-# (DOMAIN_TO_GRPC next to the interceptor), and the edge maps gRPC → HTTP in one table.
-CODES: dict[str, int] = {
-    # generic
-    "INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 400, "UNAUTHENTICATED": 401,
-    "PERMISSION_DENIED": 403, "NOT_FOUND": 404, "ALREADY_EXISTS": 409, "CONFLICT": 409,
-    "RATE_LIMITED": 429, "UNAVAILABLE": 503, "TIMEOUT": 504, "CANCELLED": 499, "INTERNAL": 500,
-    # edge / HTTP
-    "INVALID_JSON": 400, "UNSUPPORTED_MEDIA_TYPE": 415, "PAYLOAD_TOO_LARGE": 413,
-    "ROUTE_NOT_FOUND": 404, "METHOD_NOT_ALLOWED": 405, "INVALID_TOKEN": 401,
-    "TOKEN_EXPIRED": 401, "OVERLOADED": 503,
-    # a body that stops arriving (below the minimum rate) / a client that hung up mid-request
-    "REQUEST_TIMEOUT": 408, "CLIENT_CLOSED": 499,
+# The names of the grpc.StatusCode members a GoVault service sends (this module imports no grpc).
+GrpcStatus = Literal[
+    "INVALID_ARGUMENT", "FAILED_PRECONDITION", "UNAUTHENTICATED", "PERMISSION_DENIED",
+    "NOT_FOUND", "ALREADY_EXISTS", "ABORTED", "RESOURCE_EXHAUSTED", "CANCELLED", "UNAVAILABLE",
+    "DEADLINE_EXCEEDED", "INTERNAL",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorCode:
+    """One stable code: `http`, the status a client gets; `grpc`, the status a service sends it
+    with (None: the edge answers it itself, no service sends it); `generic`, the code a bare
+    `grpc` status stands for when it arrives without a code (one per gRPC status)."""
+
+    http: int
+    grpc: GrpcStatus | None
+    generic: bool = False
+
+
+def _generic(http: int, grpc: GrpcStatus) -> ErrorCode:
+    return ErrorCode(http, grpc, generic=True)
+
+
+CODES: dict[str, ErrorCode] = {
+    # generic: one per gRPC status
+    "INVALID_ARGUMENT": _generic(400, "INVALID_ARGUMENT"),
+    "FAILED_PRECONDITION": _generic(400, "FAILED_PRECONDITION"),
+    "UNAUTHENTICATED": _generic(401, "UNAUTHENTICATED"),
+    "PERMISSION_DENIED": _generic(403, "PERMISSION_DENIED"),
+    "NOT_FOUND": _generic(404, "NOT_FOUND"),
+    "ALREADY_EXISTS": _generic(409, "ALREADY_EXISTS"),
+    "CONFLICT": _generic(409, "ABORTED"),
+    "RATE_LIMITED": _generic(429, "RESOURCE_EXHAUSTED"),
+    "CANCELLED": _generic(499, "CANCELLED"),
+    "INTERNAL": _generic(500, "INTERNAL"),
+    "UNAVAILABLE": _generic(503, "UNAVAILABLE"),
+    "TIMEOUT": _generic(504, "DEADLINE_EXCEEDED"),
+    # the edge's own answers about the HTTP request
+    "INVALID_JSON": ErrorCode(400, None),
+    "ROUTE_NOT_FOUND": ErrorCode(404, None),
+    "METHOD_NOT_ALLOWED": ErrorCode(405, None),
+    "PAYLOAD_TOO_LARGE": ErrorCode(413, None),
+    "UNSUPPORTED_MEDIA_TYPE": ErrorCode(415, None),
+    # a body that stops arriving (below the minimum rate) / a client that hung up mid-request /
+    # more upload byte streams of one account in flight than the edge allows
+    "REQUEST_TIMEOUT": ErrorCode(408, None),
+    "CLIENT_CLOSED": ErrorCode(499, None),
+    "TOO_MANY_STREAMS": ErrorCode(429, None),
+    # access tokens (the edge and every service verify them) and saturation
+    "INVALID_TOKEN": ErrorCode(401, "UNAUTHENTICATED"),
+    "TOKEN_EXPIRED": ErrorCode(401, "UNAUTHENTICATED"),
+    "OVERLOADED": ErrorCode(503, "RESOURCE_EXHAUSTED"),
     # auth
-    "INVALID_CREDENTIALS": 400, "EMAIL_TAKEN": 409, "USERNAME_TAKEN": 409,
-    "INVALID_REFRESH_TOKEN": 401, "REFRESH_TOKEN_REUSED": 401, "TOO_MANY_ATTEMPTS": 429,
+    "INVALID_CREDENTIALS": ErrorCode(400, "INVALID_ARGUMENT"),
+    "INVALID_REFRESH_TOKEN": ErrorCode(401, "UNAUTHENTICATED"),
+    "REFRESH_TOKEN_REUSED": ErrorCode(401, "UNAUTHENTICATED"),
+    "EMAIL_TAKEN": ErrorCode(409, "ALREADY_EXISTS"),
+    "USERNAME_TAKEN": ErrorCode(409, "ALREADY_EXISTS"),
+    "TOO_MANY_ATTEMPTS": ErrorCode(429, "RESOURCE_EXHAUSTED"),
     # uploads
-    "UPLOAD_NOT_FOUND": 404, "UPLOAD_NOT_ACTIVE": 400, "UPLOAD_ABORTED": 409,
-    "UPLOAD_EXPIRED": 409, "UPLOAD_FAILED": 409, "UPLOAD_IN_PROGRESS": 409,
-    "CHECKSUM_MISMATCH": 400, "CHUNK_OUT_OF_RANGE": 400, "CHUNK_TOO_LARGE": 400,
-    "CHUNK_SIZE_MISMATCH": 400, "PART_OUT_OF_RANGE": 400, "PART_SIZE_MISMATCH": 400,
-    "PARTS_MISSING": 400, "PART_TOO_SMALL": 400, "PART_NOT_UPLOADED": 400,
-    "FILE_TOO_LARGE": 400, "TOO_MANY_STREAMS": 429,
-    # tus uploads (edge/routes/tus.py answers each with its status here)
-    "TUS_VERSION_UNSUPPORTED": 412, "LENGTH_REQUIRED": 411, "UPLOAD_OFFSET_MISMATCH": 409,
-    "UPLOAD_LOCKED": 423, "UPLOAD_GONE": 410, "UPLOAD_LENGTH_EXCEEDED": 413,
-    "UPLOAD_LENGTH_MISSING": 400, "UPLOAD_METADATA_INVALID": 400,
-    "CHECKSUM_ALGORITHM_UNSUPPORTED": 400, "UPLOAD_CHECKSUM_MISMATCH": 460,
+    "CHECKSUM_MISMATCH": ErrorCode(400, "INVALID_ARGUMENT"),
+    "CHUNK_OUT_OF_RANGE": ErrorCode(400, "INVALID_ARGUMENT"),
+    "CHUNK_TOO_LARGE": ErrorCode(400, "INVALID_ARGUMENT"),
+    "CHUNK_SIZE_MISMATCH": ErrorCode(400, "INVALID_ARGUMENT"),
+    "PART_OUT_OF_RANGE": ErrorCode(400, "INVALID_ARGUMENT"),
+    "PART_SIZE_MISMATCH": ErrorCode(400, "INVALID_ARGUMENT"),
+    "FILE_TOO_LARGE": ErrorCode(400, "INVALID_ARGUMENT"),
+    "UPLOAD_NOT_ACTIVE": ErrorCode(400, "FAILED_PRECONDITION"),
+    "PARTS_MISSING": ErrorCode(400, "FAILED_PRECONDITION"),
+    "PART_TOO_SMALL": ErrorCode(400, "FAILED_PRECONDITION"),
+    "PART_NOT_UPLOADED": ErrorCode(400, "FAILED_PRECONDITION"),
+    "UPLOAD_NOT_FOUND": ErrorCode(404, "NOT_FOUND"),
+    "UPLOAD_ABORTED": ErrorCode(409, "ABORTED"),
+    "UPLOAD_EXPIRED": ErrorCode(409, "ABORTED"),
+    "UPLOAD_FAILED": ErrorCode(409, "ABORTED"),
+    "UPLOAD_IN_PROGRESS": ErrorCode(409, "ABORTED"),
+    # tus uploads (edge/routes/tus.py; the upload service raises the ones with a gRPC status)
+    "LENGTH_REQUIRED": ErrorCode(411, "INVALID_ARGUMENT"),
+    "UPLOAD_LENGTH_EXCEEDED": ErrorCode(413, "INVALID_ARGUMENT"),
+    "UPLOAD_METADATA_INVALID": ErrorCode(400, "INVALID_ARGUMENT"),
+    "CHECKSUM_ALGORITHM_UNSUPPORTED": ErrorCode(400, "INVALID_ARGUMENT"),
+    "UPLOAD_CHECKSUM_MISMATCH": ErrorCode(460, "INVALID_ARGUMENT"),
+    "UPLOAD_OFFSET_MISMATCH": ErrorCode(409, "ABORTED"),
+    "UPLOAD_LOCKED": ErrorCode(423, "ABORTED"),
+    "TUS_VERSION_UNSUPPORTED": ErrorCode(412, None),
+    "UPLOAD_GONE": ErrorCode(410, None),
+    "UPLOAD_LENGTH_MISSING": ErrorCode(400, None),
     # files
-    "FILE_NOT_FOUND": 404, "SHARE_NOT_FOUND": 404, "UNKNOWN_RECIPIENTS": 400,
-    "TOO_MANY_RECIPIENTS": 400, "CANNOT_SHARE_WITH_SELF": 400, "SHORTCUT_EXISTS": 409,
-    "QUOTA_EXCEEDED": 413,
+    "UNKNOWN_RECIPIENTS": ErrorCode(400, "INVALID_ARGUMENT"),
+    "TOO_MANY_RECIPIENTS": ErrorCode(400, "INVALID_ARGUMENT"),
+    "CANNOT_SHARE_WITH_SELF": ErrorCode(400, "INVALID_ARGUMENT"),
+    "FILE_NOT_FOUND": ErrorCode(404, "NOT_FOUND"),
+    "SHARE_NOT_FOUND": ErrorCode(404, "NOT_FOUND"),
+    "QUOTA_EXCEEDED": ErrorCode(413, "RESOURCE_EXHAUSTED"),
 }
+
+# The code a bare gRPC status (one that arrives without a code: a transport failure, a deadline,
+# a peer of another version) stands for; a status not listed stands for INTERNAL.
+GENERIC: dict[str, str] = {entry.grpc: code for code, entry in CODES.items()
+                           if entry.generic and entry.grpc is not None}
 
 
 class GoVaultError(Exception):
@@ -69,7 +147,17 @@ class GoVaultError(Exception):
         super().__init__(message)
         self.message = message
         self.code = code or self.default_code
-        assert self.code in CODES, f"unknown error code {self.code}"
+        entry = CODES.get(self.code)
+        if entry is None or entry.grpc != CODES[self.default_code].grpc:
+            raise ValueError(f"{self.code} cannot be raised as {type(self).__name__}: its entry "
+                             f"in common.errors.CODES sends it as {entry and entry.grpc}")
+
+    @property
+    def grpc_status(self) -> GrpcStatus:
+        """The name of the gRPC status this error is sent with (its code's, in the catalog)."""
+        status = CODES[self.code].grpc
+        assert status is not None  # checked in __init__
+        return status
 
 
 class InvalidArgument(GoVaultError):
@@ -118,3 +206,26 @@ class QuotaExceeded(GoVaultError):
 
 class Unavailable(GoVaultError):
     default_code = "UNAVAILABLE"
+
+
+def token_refused(message: str, expired: bool = False) -> Unauthenticated:
+    """An access token that is not valid (any service verifies it, `common.identity`)."""
+    return Unauthenticated(message, "TOKEN_EXPIRED" if expired else "INVALID_TOKEN")
+
+
+# Each kind in the order `kind_of` prefers it for a gRPC status two kinds share.
+KINDS: tuple[type[GoVaultError], ...] = (
+    InvalidArgument, FailedPrecondition, Unauthenticated, PermissionDenied, NotFound,
+    AlreadyExists, Conflict, ResourceExhausted, QuotaExceeded, Unavailable, GoVaultError,
+)
+
+
+def kind_of(code: str) -> type[GoVaultError]:
+    """The class `code` is raised as: the kind whose default it is, else the first kind sent
+    with the same gRPC status. ValueError for a code no service raises (the edge's own, and
+    TIMEOUT and CANCELLED, which only a bare status stands for)."""
+    status = CODES[code].grpc
+    for kind in (*(k for k in KINDS if k.default_code == code),
+                 *(k for k in KINDS if CODES[k.default_code].grpc == status)):
+        return kind
+    raise ValueError(f"no service raises {code}")

@@ -1,7 +1,8 @@
 """File rules both services apply (the upload service names and stores new files; the files
 service renames, copies and registers them): one storage-key scheme, one file-name check, one
-MIME guess, one UUID check, and the one record of a new file (`NewFile`, the RegisterFile
-request written once: `to_pb` on the upload side, `from_pb` on the files side). No I/O."""
+MIME guess, one UUID check, S3's part limits, and the one record of a new file (`NewFile`, the
+RegisterFile request written once: `to_pb` on the upload side, `from_pb` on the files side).
+No I/O."""
 
 from __future__ import annotations
 
@@ -16,6 +17,15 @@ from common.errors import InvalidArgument
 
 MAX_NAME_CHARS = 255
 DEFAULT_MIME = "application/octet-stream"
+
+# S3's multipart limits, which every upload obeys (a proxy upload's chunks become parts too):
+# every part but the last at least 5 MiB, none above 5 GiB, at most 10,000 of them. Stated here
+# once; the client library and the web page ship apart and keep copies, which
+# tests/unit/test_s3_limits.py holds to these.
+MIB = 1024 * 1024
+S3_MIN_PART_BYTES = 5 * MIB
+S3_MAX_PART_BYTES = 5 * 1024 * MIB
+S3_MAX_PARTS = 10_000
 
 
 def storage_key(owner_id: str, file_id: str) -> str:

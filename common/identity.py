@@ -9,7 +9,7 @@ from typing import Any, TypeAlias
 import grpc
 import structlog
 
-from common.errors import PermissionDenied, Unauthenticated
+from common.errors import PermissionDenied, Unauthenticated, token_refused
 from common.grpc.client import AUTHORIZATION, CLIENT_IP, SERVICE_CREDENTIAL
 from common.tokens import Identity, TokenError, TokenVerifier
 
@@ -47,8 +47,7 @@ async def optional_caller(
     try:
         identity = await verifier.verify(token)
     except TokenError as exc:
-        code = "TOKEN_EXPIRED" if exc.expired else "INVALID_TOKEN"
-        raise Unauthenticated(str(exc), code) from None
+        raise token_refused(str(exc), exc.expired) from None
     structlog.contextvars.bind_contextvars(user_id=identity.user_id)
     return identity
 

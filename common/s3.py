@@ -27,8 +27,9 @@
 
 Must not: know any service's rules or keys; it moves bytes and names.
 
-Why one module of ~340 lines: it is the whole S3 wire protocol (signing, requests, streams, XML,
-error classification, timing) behind one seam; splitting it would spread one protocol over files.
+Why one module, larger than the others: it is the whole S3 wire protocol (signing, requests,
+streams, XML, error classification, timing, bucket creation) behind one seam. The S3 part limits
+are in `common.files` (the edge checks them too and must not import this module).
 """
 
 from __future__ import annotations
@@ -48,10 +49,9 @@ import urllib3
 from minio import Minio
 from minio.error import InvalidResponseError, S3Error, ServerError
 from prometheus_client import Histogram
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic import field_validator, model_validator
 
-from common.config import PREFIX, Settings
+from common.config import Settings, var
 from common.errors import Unavailable
 from common.logging import get_logger
 from common.metrics import LATENCY_BUCKETS
@@ -99,20 +99,28 @@ MISSING_KEY_CODES = frozenset({"NoSuchKey", "NoSuchObject", "NotFound"})
 class S3Settings(Settings):
     """`GOVAULT_S3_*`: the store the services use and what clients are pointed at."""
 
-    model_config = SettingsConfigDict(**{**Settings.model_config, "env_prefix": PREFIX + "S3_"})
-
-    endpoint: str  # what the services use, e.g. http://127.0.0.1:8333
-    public_endpoint: str = ""  # what clients use (presigned URLs); default: the endpoint
-    access_key: str
-    secret_key: str = Field(repr=False)
-    bucket: str = "govault"
-    region: str = "us-east-1"
-    timeout_s: float = 30.0  # one S3 API call, in all
-    read_timeout_s: float = 5.0  # a control call's answer does not start for this long
-    stall_timeout_s: float = 10.0  # a stream: the store takes or answers nothing for this long
-    transfer_timeout_s: float = 300.0  # one streamed PUT (a proxy chunk), in all
-    max_connections: int = 256
-    create_bucket: bool = True  # the upload service creates the bucket at start-up
+    endpoint: str = var("S3_ENDPOINT", description=(
+        "the S3 store as the services reach it, e.g. `http://127.0.0.1:8333`"))
+    public_endpoint: str = var("S3_PUBLIC_ENDPOINT", "", description=(
+        "the store as clients reach it: the host of presigned URLs (default: the endpoint)"))
+    access_key: str = var("S3_ACCESS_KEY", description="the store's access key")
+    secret_key: str = var("S3_SECRET_KEY", repr=False, description="the store's secret key")
+    bucket: str = var("S3_BUCKET", "govault", description="the one private bucket of file bytes")
+    region: str = var("S3_REGION", "us-east-1", description=(
+        "the store's region (presigned URLs are signed for it, with no lookup)"))
+    timeout_s: float = var("S3_TIMEOUT_S", 30.0, gt=0, description="one S3 API call, in all")
+    read_timeout_s: float = var("S3_READ_TIMEOUT_S", 5.0, gt=0, description=(
+        "a control call's answer does not start for this long: the store is unavailable"))
+    stall_timeout_s: float = var("S3_STALL_TIMEOUT_S", 10.0, gt=0, description=(
+        "a streamed PUT the store neither takes nor answers for this long, while it answers "
+        "no probe either: the store is unavailable"))
+    transfer_timeout_s: float = var("S3_TRANSFER_TIMEOUT_S", 300.0, gt=0, description=(
+        "one streamed PUT (a proxy chunk), in all"))
+    max_connections: int = var("S3_MAX_CONNECTIONS", 256, ge=1, description=(
+        "open connections to the store per process"))
+    create_bucket: bool = var("S3_CREATE_BUCKET", True, description=(
+        "the upload service creates the bucket at start-up when it is missing (false: an "
+        "operator creates it)"))
 
     @field_validator("endpoint", "public_endpoint")
     @classmethod
@@ -259,6 +267,21 @@ def minio_client(settings: S3Settings, endpoint: str) -> Minio:
     )
     return Minio(parts.netloc, access_key=settings.access_key, secret_key=settings.secret_key,
                  secure=parts.scheme == "https", region=settings.region, http_client=http)
+
+
+def create_bucket(client: Minio, bucket: str) -> bool:
+    """The one way GoVault creates its bucket (the upload service at start-up, the local
+    launcher, the container stack's init step): created unless it exists, a concurrent creator
+    tolerated. True when this call created it. Blocking (the minio SDK)."""
+    if client.bucket_exists(bucket):
+        return False
+    try:
+        client.make_bucket(bucket)
+    except S3Error as exc:
+        if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise
+        return False
+    return True
 
 
 class S3Client:
@@ -491,15 +514,7 @@ class S3Client:
         return await self.sdk(OP_LIST_OBJECTS, list_all)
 
     async def ensure_bucket(self) -> None:
-        def make(client: Minio) -> None:
-            if not client.bucket_exists(self.bucket):
-                try:
-                    client.make_bucket(self.bucket)
-                except S3Error as exc:
-                    if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-                        raise
-
-        await self.sdk(OP_ENSURE_BUCKET, make)
+        await self.sdk(OP_ENSURE_BUCKET, lambda client: create_bucket(client, self.bucket))
 
     async def __aenter__(self) -> Self:
         return self

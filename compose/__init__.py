@@ -3,8 +3,10 @@
 
 The launcher owns process supervision, private dependency servers (PostgreSQL, SeaweedFS, Redis),
 dev credentials under a git-ignored data directory, ports and readiness checks. It must not import
-service code (`common`, `edge`, `svc_*`): services are started as separate processes and configured
-only through their `GOVAULT_*` environment, exactly as in production.
+service code (`edge`, `svc_*`): services are started as separate processes and configured only
+through their `GOVAULT_*` environment, exactly as in production. From `common` it takes only the
+one rule for creating the bucket (`common.s3.create_bucket`), so the launcher, the container
+stack's init step and the upload service create it the same way.
 
 Python entry point: `compose.Stack` (compose/stack.py), imported lazily so that other modules of
 this package (container helpers) stay cheap to import.

@@ -57,6 +57,8 @@ def anonymous_status(endpoint: str, bucket: str) -> int:
 def bucket(timeout_s: float = 120.0) -> str:
     from minio import Minio
 
+    from common.s3 import create_bucket
+
     endpoint = _env("GOVAULT_S3_ENDPOINT")
     name = _env("GOVAULT_S3_BUCKET")
     parts = urlsplit(endpoint)
@@ -66,10 +68,7 @@ def bucket(timeout_s: float = 120.0) -> str:
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            created = False
-            if not s3.bucket_exists(name):
-                s3.make_bucket(name)
-                created = True
+            created = create_bucket(s3, name)
             break
         except Exception as exc:  # the store is still starting
             if time.monotonic() > deadline:

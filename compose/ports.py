@@ -1,5 +1,5 @@
-"""Every TCP port one stack binds, derived from CONTRIBUTING.md's defaults plus an offset, and the
-checks around them (free before start, closed after stop).
+"""Every TCP port one stack binds, derived from the defaults in docs/configuration.md plus an
+offset, and the checks around them (free before start, closed after stop).
 
 Two stacks can run side by side when their offsets keep every port apart; `overlap()` tells.
 The test suite uses offsets 2000, 4000, 6000 and 8000 next to a `make up` stack at offset 0.
@@ -25,7 +25,7 @@ from compose.errors import PortInUseError
 
 # name -> default port. Grouped by owner; names are used in messages ("port 8333 (s3) is taken").
 BASE_PORTS: dict[str, int] = {
-    # GoVault processes (CONTRIBUTING.md)
+    # GoVault processes (docs/configuration.md)
     "edge": 9000,
     "edge_metrics": 9100,
     "auth": 15051,

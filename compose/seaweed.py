@@ -74,11 +74,6 @@ def client(endpoint: str, access_key: str, secret_key: str, region: str | None =
                  secure=parts.scheme == "https", region=region, http_client=http)
 
 
-def ensure_bucket(s3: Minio, bucket: str) -> None:
-    if not s3.bucket_exists(bucket):
-        s3.make_bucket(bucket)
-
-
 class S3Probe:
     """Readiness check for an S3 endpoint; remembers why the last attempt failed."""
 

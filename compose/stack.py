@@ -38,6 +38,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 
+from common.s3 import create_bucket
 from compose import (
     claims,
     cors,
@@ -473,7 +474,7 @@ class Stack:
             self._s3.start()
         s3 = seaweed.client(self.s3_endpoint, self.s3_access_key, self.s3_secret_key,
                             self.s3_region)
-        seaweed.ensure_bucket(s3, self.s3_bucket)
+        create_bucket(s3, self.s3_bucket)
 
     def _start_redis(self, creds: credentials.Credentials) -> None:
         external = self.environ.get("GOVAULT_REDIS_URL")

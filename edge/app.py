@@ -11,11 +11,11 @@ from common.logging import get_logger
 from common.tokens import TokenVerifier, auth_key_loader
 from edge import middleware
 from edge.config import EdgeSettings
-from edge.keys import SETTINGS, UPSTREAMS, VERIFIER
+from edge.keys import SETTINGS, VERIFIER
 from edge.ratelimit import middleware as ratelimit
 from edge.routes import ROUTE_MODULES
 from edge.streaming import STREAM_SLOTS, StreamSlots
-from edge.upstream import Upstreams
+from edge.upstream import UPSTREAMS, Upstreams
 
 log = get_logger(__name__)
 

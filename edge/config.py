@@ -1,16 +1,15 @@
-"""Edge settings, read once from `GOVAULT_*` variables (field name = variable name without the
-prefix; see CONTRIBUTING.md). Rate-limit settings are their own class (`edge.ratelimit.spec`),
-read from the same environment."""
+"""Edge settings, read once from `GOVAULT_*` variables (docs/configuration.md is generated from
+them). Rate-limit settings are their own class (`edge.ratelimit.spec`), nested."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator
 from pydantic_settings import NoDecode
 
-from common.config import Settings, load
+from common.config import Settings, load, var
 from edge.ratelimit.spec import RateLimitSettings
 
 
@@ -21,49 +20,68 @@ def _comma_list(value: object) -> object:
 
 
 class EdgeSettings(Settings):
-    listen_host: str = "127.0.0.1"
-    edge_port: int = 9000
-    metrics_port: int = 9100
-    auth_addr: str = "127.0.0.1:15051"
-    upload_addr: str = "127.0.0.1:15052"
-    files_addr: str = "127.0.0.1:15053"
-    rpc_timeout_s: float = 10.0
-    upload_rpc_timeout_s: float = 120.0
-    max_json_bytes: int = 64 * 1024
-    max_chunk_bytes: int = 64 * 1024 * 1024
-    # A request body that sends nothing for body_timeout_s, or falls that far behind
-    # body_min_rate_bytes_per_s, is cut off with 408 (edge/body.py)
-    body_timeout_s: float = Field(default=10.0, gt=0)
-    body_min_rate_bytes_per_s: int = Field(default=1024, gt=0)
-    # proxy chunk streams one account may have in flight on this edge (0: no cap), beyond
-    # which a chunk is answered 429 TOO_MANY_STREAMS with Retry-After (edge/streaming.py)
-    max_streams_per_user: int = Field(default=16, ge=0)
-    cors_origins: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_list)] = ()
-    trust_forwarded_for: bool = False
+    # LISTEN_HOST, METRICS_PORT, SHUTDOWN_GRACE_S and LOG_LEVEL mean what they mean for the
+    # services (common.grpc.server.GrpcServerSettings describes them)
+    listen_host: str = var("LISTEN_HOST", "127.0.0.1")
+    edge_port: int = var("EDGE_PORT", 9000, ge=0, le=65535, description="the public HTTP port")
+    metrics_port: int = var("METRICS_PORT", 9100, ge=0, le=65535)
+    auth_addr: str = var("AUTH_ADDR", "127.0.0.1:15051", description=(
+        "the auth service: `host:port`, `ipv4:h1:p1,h2:p2` (replicas) or `dns:///name:port` "
+        "(every address of the name), balanced round_robin with health checking; calls safe to "
+        "repeat are retried on another replica (docs/scaling.md)"))
+    upload_addr: str = var("UPLOAD_ADDR", "127.0.0.1:15052", description=(
+        "the upload service, in the same forms as GOVAULT_AUTH_ADDR"))
+    files_addr: str = var("FILES_ADDR", "127.0.0.1:15053", description=(
+        "the files service, in the same forms as GOVAULT_AUTH_ADDR"))
+    rpc_timeout_s: float = var("RPC_TIMEOUT_S", 10.0, gt=0, description=(
+        "deadline of an outbound unary RPC"))
+    upload_rpc_timeout_s: float = var("UPLOAD_RPC_TIMEOUT_S", 120.0, gt=0, description=(
+        "deadline of a proxy chunk's stream and of a multipart complete"))
+    max_json_bytes: int = var("MAX_JSON_BYTES", 64 * 1024, ge=1, description=(
+        "largest JSON request body"))
+    max_chunk_bytes: int = var("MAX_CHUNK_BYTES", 64 * 1024 * 1024, ge=1, description=(
+        "largest proxy chunk body"))
+    body_timeout_s: float = var("BODY_TIMEOUT_S", 10.0, gt=0, description=(
+        "a request body that sends nothing for this long, or falls this far behind "
+        "GOVAULT_BODY_MIN_RATE_BYTES_PER_S, is cut off with 408 REQUEST_TIMEOUT (edge/body.py)"))
+    body_min_rate_bytes_per_s: int = var("BODY_MIN_RATE_BYTES_PER_S", 1024, gt=0, description=(
+        "the slowest a request body may arrive on average (each byte earns the client "
+        "1/rate seconds of waiting, up to GOVAULT_BODY_TIMEOUT_S)"))
+    max_streams_per_user: int = var("MAX_STREAMS_PER_USER", 16, ge=0, description=(
+        "upload byte streams (proxy chunks, tus PATCHes) one account may have in flight on one "
+        "edge; the next is answered 429 TOO_MANY_STREAMS with Retry-After (0: no cap)"))
+    cors_origins: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_list)] = var(
+        "CORS_ORIGINS", (), description=(
+            "comma-separated browser origins CORS allows (`make up` sets the local development "
+            "ports)"))
+    trust_forwarded_for: bool = var("TRUST_FORWARDED_FOR", False, description=(
+        "take the client address from `X-Forwarded-For` (only behind a trusted proxy)"))
     # The bound catches a stuck upstream (fast 503 instead of a pile-up of waiting calls); it is
     # not a concurrency cap for healthy load: 512 shed 7 % of the seed's 1000-user run.
-    upstream_max_in_flight: int = 2048
-    # The time bound: a unary call that would wait longer than this behind the calls of its
-    # method already in flight (their number ÷ the rate they completed lately) is refused at
-    # once with 503 and Retry-After instead of joining the queue (0: no time bound).
-    # edge/upstream.py
-    upstream_max_wait_s: float = Field(default=5.0, ge=0)
-    shutdown_grace_s: float = 10.0
-    # idle keep-alive connections, and connections that have not sent a request's headers, are
-    # closed after this (edge/server.py)
-    keepalive_timeout_s: float = 15.0
-    # open connections per client address (0: no cap); the seed's load test runs 1000 users
-    # behind one address, so the default leaves room for that
-    max_connections_per_client: int = 4096
-    log_level: str = "info"
-    redis_url: str | None = None
-    # The store's address as clients reach it (presigned URLs): the web page may connect there.
-    s3_public_endpoint: str | None = None
-    # not a variable of its own: read from GOVAULT_RATE_* by `from_env`
-    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings.disabled,
-                                          exclude=True)
+    upstream_max_in_flight: int = var("UPSTREAM_MAX_IN_FLIGHT", 2048, ge=0, description=(
+        "calls in flight per upstream service beyond which a request is refused at once: 503 "
+        "OVERLOADED"))
+    upstream_max_wait_s: float = var("UPSTREAM_MAX_WAIT_S", 5.0, ge=0, description=(
+        "a unary call that would queue longer than this behind the calls of its method in "
+        "flight (their number ÷ that method's completions over the last 2 s, from 16 calls in "
+        "flight) is refused at once: 503 OVERLOADED + Retry-After; chunk streams are not timed "
+        "(0: off; edge/upstream.py)"))
+    shutdown_grace_s: float = var("SHUTDOWN_GRACE_S", 10.0, ge=0)
+    keepalive_timeout_s: float = var("KEEPALIVE_TIMEOUT_S", 15.0, gt=0, description=(
+        "idle keep-alive connections, and connections that have not sent a request's headers, "
+        "are closed after this"))
+    max_connections_per_client: int = var("MAX_CONNECTIONS_PER_CLIENT", 4096, ge=0, description=(
+        "open connections per client (TCP peer) address, 0: no cap (set 0 behind a proxy); the "
+        "default leaves room for a load test's 1000 users behind one address"))
+    log_level: str = var("LOG_LEVEL", "info")
+    redis_url: str | None = var("REDIS_URL", None, description=(
+        "Redis holding the rate-limit budget shared by every edge (unset: each edge counts in "
+        "its own memory)"))
+    s3_public_endpoint: str | None = var("S3_PUBLIC_ENDPOINT", None, description=(
+        "the store as clients reach it: the one origin besides its own the web page may connect "
+        "to (its Content-Security-Policy; unset: any http(s) origin)"))
+    rate_limit: RateLimitSettings
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> EdgeSettings:
-        settings = load(cls, environ)
-        return settings.model_copy(update={"rate_limit": load(RateLimitSettings, environ)})
+        return load(cls, environ)

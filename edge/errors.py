@@ -1,42 +1,25 @@
-"""The one gRPC → HTTP status table, the error body, and the edge's own errors."""
+"""The HTTP answer to an error: a service's (gRPC status + stable code) or the edge's own, with
+the status its code has in the catalog (`common.errors.CODES`), and the error body."""
 
 from __future__ import annotations
 
 import grpc
 from aiohttp import web
 
-from common.errors import CODES, ERROR_CODE_KEY, RETRY_AFTER_KEY
+from common.errors import CODES, ERROR_CODE_KEY, GENERIC, RETRY_AFTER_KEY
 
-STATUS_TABLE: dict[grpc.StatusCode, int] = {
-    grpc.StatusCode.INVALID_ARGUMENT: 400,
-    grpc.StatusCode.FAILED_PRECONDITION: 400,
-    grpc.StatusCode.OUT_OF_RANGE: 400,
-    grpc.StatusCode.UNAUTHENTICATED: 401,
-    grpc.StatusCode.PERMISSION_DENIED: 403,
-    grpc.StatusCode.NOT_FOUND: 404,
-    grpc.StatusCode.ALREADY_EXISTS: 409,
-    grpc.StatusCode.ABORTED: 409,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
-    grpc.StatusCode.CANCELLED: 499,
-    grpc.StatusCode.UNAVAILABLE: 503,
-    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
-}
 
-# The error code used when a service did not name one.
-DEFAULT_CODES: dict[grpc.StatusCode, str] = {
-    grpc.StatusCode.INVALID_ARGUMENT: "INVALID_ARGUMENT",
-    grpc.StatusCode.FAILED_PRECONDITION: "FAILED_PRECONDITION",
-    grpc.StatusCode.OUT_OF_RANGE: "INVALID_ARGUMENT",
-    grpc.StatusCode.UNAUTHENTICATED: "UNAUTHENTICATED",
-    grpc.StatusCode.PERMISSION_DENIED: "PERMISSION_DENIED",
-    grpc.StatusCode.NOT_FOUND: "NOT_FOUND",
-    grpc.StatusCode.ALREADY_EXISTS: "ALREADY_EXISTS",
-    grpc.StatusCode.ABORTED: "CONFLICT",
-    grpc.StatusCode.RESOURCE_EXHAUSTED: "RATE_LIMITED",
-    grpc.StatusCode.CANCELLED: "CANCELLED",
-    grpc.StatusCode.UNAVAILABLE: "UNAVAILABLE",
-    grpc.StatusCode.DEADLINE_EXCEEDED: "TIMEOUT",
-}
+def bare_code(status: grpc.StatusCode) -> str:
+    """The code a gRPC status stands for when it arrives without one (common.errors.GENERIC)."""
+    return GENERIC.get(status.name, "INTERNAL")
+
+
+def http_status_for(status: grpc.StatusCode) -> int:
+    """The HTTP status of a bare gRPC status: its generic code's in the catalog (grpc-gateway's
+    table: INVALID_ARGUMENT and FAILED_PRECONDITION 400, ABORTED 409, RESOURCE_EXHAUSTED 429,
+    CANCELLED 499, UNAVAILABLE 503, DEADLINE_EXCEEDED 504, ...; anything else 500)."""
+    return CODES[bare_code(status)].http
+
 
 # Messages for statuses whose gRPC details are not meant for clients.
 _OPAQUE = {
@@ -54,22 +37,15 @@ _TOKEN_CODES = frozenset({"INVALID_TOKEN", "TOKEN_EXPIRED"})
 
 
 class ApiError(Exception):
-    """An error answered to the client with the standard body. Its HTTP status is the code's
-    in the catalog (`common.errors.CODES`); only a service's error, mapped through
-    `STATUS_TABLE`, names its status itself."""
+    """An error answered to the client with the standard body and its code's status in the
+    catalog (`common.errors.CODES`)."""
 
-    def __init__(self, code: str, message: str, headers: dict[str, str] | None = None, *,
-                 status: int | None = None) -> None:
+    def __init__(self, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
-        assert code in CODES, f"unknown error code {code}"
-        self.status = CODES[code] if status is None else status
+        self.status = CODES[code].http
         self.code = code
         self.message = message
         self.headers = headers or {}
-
-
-def http_status_for(code: grpc.StatusCode) -> int:
-    return STATUS_TABLE.get(code, 500)
 
 
 # Statuses GoVault services only ever send with a stable code in the trailers: without one, the
@@ -79,19 +55,16 @@ _TRANSPORT_FAILURES = frozenset({grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNO
 
 
 def from_rpc_error(exc: grpc.aio.AioRpcError) -> ApiError:
+    """A service's error as the client's answer: the status of the code the service named (a
+    bare status: of its generic code). INTERNAL details are never sent; 429 and 503 carry
+    Retry-After; 401s about the token carry a Bearer challenge."""
     status_code = exc.code()
     trailers = dict(exc.trailing_metadata() or ())  # grpc.aio.Metadata yields (key, value)
-    code = trailers.get(ERROR_CODE_KEY)
-    if status_code in _TRANSPORT_FAILURES and code is None:
+    sent = trailers.get(ERROR_CODE_KEY)
+    if status_code in _TRANSPORT_FAILURES and sent is None:
         status_code = grpc.StatusCode.UNAVAILABLE
-    status = http_status_for(status_code)
-    if not isinstance(code, str) or code not in CODES:
-        code = DEFAULT_CODES.get(status_code, "INTERNAL")
-    elif status_code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-        # the code's catalog status: a client's own excess (RATE_LIMITED, TOO_MANY_ATTEMPTS) is
-        # 429; a saturated server (OVERLOADED) is 503 like every other "saturated" answer, both
-        # with Retry-After; a storage quota (QUOTA_EXCEEDED) is 413: waiting does not help
-        status = CODES[code]
+    code = sent if isinstance(sent, str) and sent in CODES else bare_code(status_code)
+    status = CODES[code].http
     if status == 500:
         return ApiError("INTERNAL", "internal error")
     message = _OPAQUE.get(status_code) or exc.details() or code.lower().replace("_", " ")
@@ -103,7 +76,7 @@ def from_rpc_error(exc: grpc.aio.AioRpcError) -> ApiError:
         headers["WWW-Authenticate"] = CHALLENGE
     elif status == 401 and code in _TOKEN_CODES:
         headers["WWW-Authenticate"] = CHALLENGE + ', error="invalid_token"'
-    return ApiError(code, message, headers, status=status)
+    return ApiError(code, message, headers)
 
 
 def error_response(error: ApiError, request_id: str) -> web.Response:

@@ -1,20 +1,15 @@
-"""Typed application and request keys: what the edge creates once at start-up and closes at
-shutdown, and the per-request values the middleware and routes share."""
+"""Typed application and request keys: what the edge creates once at start-up, and the
+per-request values the middleware and routes share. The upstream channels' key lives beside
+them in edge.upstream (`UPSTREAMS`)."""
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from common.tokens import Identity, TokenVerifier
 from edge.config import EdgeSettings
 
-if TYPE_CHECKING:
-    from edge.upstream import Upstreams
-
 SETTINGS = web.AppKey("settings", EdgeSettings)
-UPSTREAMS: web.AppKey[Upstreams] = web.AppKey("upstreams")
 VERIFIER = web.AppKey("verifier", TokenVerifier)
 
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -84,8 +84,8 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
             response = error_response(exc, request_id)
         except web.HTTPException as exc:
             error_code, message = _http_exception_code(exc)
-            response = error_response(ApiError(error_code, message, _passthrough_headers(exc),
-                                               status=exc.status), request_id)
+            response = error_response(ApiError(error_code, message, _passthrough_headers(exc)),
+                                      request_id)
         except Exception:
             log.exception("unhandled_error")
             error_code = "INTERNAL"

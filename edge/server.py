@@ -45,8 +45,8 @@ class _Handler(RequestHandler):
             error = ApiError("INTERNAL", "internal error")
         else:
             reason = message or "malformed request"
-            error = ApiError("INVALID_ARGUMENT", f"malformed request: {reason}"[:300],
-                             status=status)
+            # aiohttp's parser reports every malformed request as 400
+            error = ApiError("INVALID_ARGUMENT", f"malformed request: {reason}"[:300])
         request_id = uuid.uuid4().hex
         response = error_response(error, request_id)
         response.headers["X-Request-ID"] = request_id

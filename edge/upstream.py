@@ -31,7 +31,7 @@ from common.grpc.client import open_channel, outgoing_metadata
 from common.tokens import Identity
 from edge.config import EdgeSettings
 from edge.errors import ApiError, from_rpc_error
-from edge.keys import REQUEST_ID, SETTINGS, UPSTREAMS
+from edge.keys import REQUEST_ID, SETTINGS
 from edge.request import caller
 
 SHED = Counter("govault_edge_shed_total", "Requests refused because an upstream was saturated",
@@ -161,6 +161,10 @@ class Upstreams:
     async def close(self) -> None:
         for upstream in self.channels.values():
             await upstream.channel.close()
+
+
+# the app's channels, created at start-up (edge.app) and closed at shutdown
+UPSTREAMS = web.AppKey("upstreams", Upstreams)
 
 
 def upstreams(request: web.Request) -> Upstreams:

@@ -1,17 +1,12 @@
-"""Auth's own named errors. The tree itself is `common.errors`; the codes used here (all in
-`common.errors.CODES`):
-
-    InvalidArgument    INVALID_ARGUMENT                       (bad username/email/password)
-                       INVALID_CREDENTIALS                    (wrong password or unknown email)
-    Unauthenticated    INVALID_REFRESH_TOKEN, REFRESH_TOKEN_REUSED, INVALID_TOKEN, TOKEN_EXPIRED
-    AlreadyExists      EMAIL_TAKEN, USERNAME_TAKEN
-    ResourceExhausted  TOO_MANY_ATTEMPTS (login throttle), OVERLOADED (hash queue full)
-    Unavailable        UNAVAILABLE (database pool exhausted or unreachable)
+"""The auth service's errors: one named constructor per stable code it raises (the code's
+statuses are its entry in `common.errors.CODES`; the class is the code's kind there). Bad input
+without a code of its own is a bare `InvalidArgument("…")`; a refused access token is
+`common.errors.token_refused`; the database pool exhausted or unreachable is `Unavailable`.
 """
 
 from __future__ import annotations
 
-from common.errors import AlreadyExists, InvalidArgument, ResourceExhausted
+from common.errors import AlreadyExists, InvalidArgument, ResourceExhausted, Unauthenticated
 
 INVALID_CREDENTIALS_MESSAGE = "invalid email or password"
 
@@ -34,3 +29,19 @@ def email_taken() -> AlreadyExists:
 
 def username_taken() -> AlreadyExists:
     return AlreadyExists("this username is taken", "USERNAME_TAKEN")
+
+
+def invalid_refresh_token() -> Unauthenticated:
+    return Unauthenticated("the refresh token is invalid or expired", "INVALID_REFRESH_TOKEN")
+
+
+def refresh_token_reused() -> Unauthenticated:
+    return Unauthenticated(
+        "this refresh token was already used; the sessions from that login are revoked",
+        "REFRESH_TOKEN_REUSED")
+
+
+def overloaded(retry_after_s: int) -> ResourceExhausted:
+    """The password hashing queue is full: a new hash would start too late."""
+    return ResourceExhausted("too many password checks in progress, retry shortly",
+                             "OVERLOADED", retry_after_s=retry_after_s)

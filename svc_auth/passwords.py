@@ -30,8 +30,8 @@ from typing import TypeVar
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from common.errors import ResourceExhausted
 from svc_auth.config import HashSettings
+from svc_auth.errors import overloaded
 from svc_auth.metrics import PASSWORD_HASH_SECONDS
 
 T = TypeVar("T")
@@ -97,10 +97,7 @@ class Argon2Hasher:
         with self._lock:
             wait = self.expected_wait_s()
             if self._outstanding >= self._capacity or wait > self._max_wait_s:
-                raise ResourceExhausted(
-                    "too many password checks in progress, retry shortly", "OVERLOADED",
-                    retry_after_s=max(1, math.ceil(wait - self._max_wait_s)),
-                )
+                raise overloaded(max(1, math.ceil(wait - self._max_wait_s)))
             self._outstanding += 1
         try:
             future: Future[T] = self._executor.submit(self._timed, fn, *args)

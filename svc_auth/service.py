@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from common.errors import InvalidArgument, ResourceExhausted, Unauthenticated
+from common.errors import InvalidArgument, ResourceExhausted, token_refused
 from common.logging import get_logger
-from svc_auth.errors import invalid_credentials, too_many_attempts
+from svc_auth import errors
 from svc_auth.metrics import LOGINS, REFRESHES
 from svc_auth.models import Credentials, RefreshTokenRecord, User
 from svc_auth.rules import normalize_email, validate_email, validate_password, validate_username
@@ -108,7 +108,7 @@ class AuthService:
         wait = self._throttle.retry_after_s(email, client_address)
         if wait:
             LOGINS.labels("throttled").inc()
-            raise too_many_attempts(wait)
+            raise errors.too_many_attempts(wait)
         credentials = await self._store.credentials_by_email(email)
         try:
             if credentials is None:
@@ -123,7 +123,7 @@ class AuthService:
         if not ok or credentials is None:
             self._throttle.record_failure(email, client_address)
             LOGINS.labels("invalid_credentials").inc()
-            raise invalid_credentials()
+            raise errors.invalid_credentials()
         self._throttle.record_success(email, client_address)
         LOGINS.labels("success").inc()
         await self._upgrade_hash(credentials, password)
@@ -134,8 +134,7 @@ class AuthService:
         record = await self._store.find_refresh_token(token_hash) if refresh_token else None
         if record is None or record.family_revoked or record.expires_at <= self._now():
             REFRESHES.labels("invalid").inc()
-            raise Unauthenticated("the refresh token is invalid or expired",
-                                  "INVALID_REFRESH_TOKEN")
+            raise errors.invalid_refresh_token()
         if record.rotated:
             await self._reused(record)
         successor = new_refresh_token()
@@ -160,8 +159,7 @@ class AuthService:
         if user is None:
             user = await self._store.user_by_id(user_id)
             if user is None:
-                raise Unauthenticated("the account for this token no longer exists",
-                                      "INVALID_TOKEN")
+                raise token_refused("the account for this token no longer exists")
             self._user_cache.put(user)
         return user
 
@@ -190,9 +188,7 @@ class AuthService:
         REFRESHES.labels("reused").inc()
         log.warning("refresh_token_reused", user_id=record.user.user_id,
                     family_id=record.family_id)
-        raise Unauthenticated(
-            "this refresh token was already used; the sessions from that login are revoked",
-            "REFRESH_TOKEN_REUSED")
+        raise errors.refresh_token_reused()
 
     async def _upgrade_hash(self, credentials: Credentials, password: str) -> None:
         """Re-hash with the current parameters after a successful login (best effort)."""

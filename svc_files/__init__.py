@@ -4,8 +4,10 @@ Owns the files database (tables `files`, `file_shares`, `public_files`, `file_sh
 `pending_deletes`, and for storage quotas `user_usage` + `quota_reservations`) and, for
 objects whose file it has registered, their deletion and copies in the S3 bucket. It never
 writes file bytes (the upload service does) and never reads another service's tables: users
-are resolved through auth `ResolveUsers` with the service credential. It does not know the
-edge's REST paths: a public link is a flag on the file; the edge builds the URL clients see.
+are resolved through auth `ResolveUsers` with the service credential. A public link is a flag on
+the file; CreatePublicLink also answers the URL clients use,
+`{GOVAULT_PUBLIC_BASE_URL}/api/files/f/{file_id}` (`service.py` builds it: the one place this
+service names an edge route).
 
     __main__.py   the composition root: wiring, `serve`, the `audit` and `quota` commands
     server.py     gRPC ⇄ domain conversion, caller identity; nothing else

@@ -1,4 +1,5 @@
-"""Files-service settings, read once from `GOVAULT_*` variables (see CONTRIBUTING.md)."""
+"""Files-service settings, read once from `GOVAULT_*` variables (docs/configuration.md is
+generated from them)."""
 
 from __future__ import annotations
 
@@ -27,11 +28,17 @@ class FilesServer(GrpcServerSettings):
 class Rules(Settings):
     """Limits the domain service enforces."""
 
-    page_size_default: int = var("FILES_PAGE_SIZE", 20, ge=1)
-    page_size_max: int = var("FILES_PAGE_SIZE_MAX", 100, ge=1)
-    max_share_recipients: int = var("FILES_MAX_SHARE_RECIPIENTS", 10, ge=1)
-    download_url_ttl_s: int = var("DOWNLOAD_URL_TTL_S", 600, ge=1, le=7 * 24 * 3600)
-    public_base_url: str = var("PUBLIC_BASE_URL", "http://127.0.0.1:9000")
+    page_size_default: int = var("FILES_PAGE_SIZE", 20, ge=1, description=(
+        "files per listing page when the client names no `limit`"))
+    page_size_max: int = var("FILES_PAGE_SIZE_MAX", 100, ge=1, description=(
+        "largest `limit` of a listing page"))
+    max_share_recipients: int = var("FILES_MAX_SHARE_RECIPIENTS", 10, ge=1, description=(
+        "recipients per share request"))
+    download_url_ttl_s: int = var("DOWNLOAD_URL_TTL_S", 600, ge=1, le=7 * 24 * 3600,
+                                  description="lifetime of presigned download URLs")
+    public_base_url: str = var("PUBLIC_BASE_URL", "http://127.0.0.1:9000", description=(
+        "the edge's address as clients reach it: the base of the public-link URLs this service "
+        "hands out"))
     default_quota_bytes: Bytes = var(
         "DEFAULT_QUOTA_BYTES", 10 * GIB, ge=0,
         description="storage quota of every user without one of their own (`python -m svc_files "
@@ -56,13 +63,14 @@ class FilesSettings(Settings):
     auth_addr: str = var("AUTH_ADDR", "127.0.0.1:15051")
     service_token: str = var("SERVICE_TOKEN", repr=False)
     rpc_timeout_s: float = var("RPC_TIMEOUT_S", 10.0, gt=0)
-    # how often owed object deletions are retried (0: never)
-    janitor_interval_s: float = var("FILES_JANITOR_INTERVAL_S", 10.0, ge=0)
-    janitor_batch: int = var("FILES_JANITOR_BATCH", 100, ge=1)
-    # in-process audit period feeding the audit gauges (0: off)
-    audit_interval_s: float = var("FILES_AUDIT_INTERVAL_S", 0.0, ge=0)
-    # objects younger than this are uploads in flight, not orphans
-    audit_grace_s: float = var("FILES_AUDIT_GRACE_S", 300.0, ge=0)
+    janitor_interval_s: float = var("FILES_JANITOR_INTERVAL_S", 10.0, ge=0, description=(
+        "how often owed S3 deletions are retried (0: never)"))
+    janitor_batch: int = var("FILES_JANITOR_BATCH", 100, ge=1, description=(
+        "owed deletions retried per janitor pass"))
+    audit_interval_s: float = var("FILES_AUDIT_INTERVAL_S", 0.0, ge=0, description=(
+        "period of the in-process bucket-vs-rows audit feeding the audit gauges (0: off)"))
+    audit_grace_s: float = var("FILES_AUDIT_GRACE_S", 300.0, ge=0, description=(
+        "objects younger than this count as uploads in flight, not orphans"))
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> FilesSettings:

@@ -16,9 +16,8 @@ from common.errors import InvalidArgument, QuotaExceeded, Unauthenticated
 from common.files import NewFile, guess_mime, storage_key, validate_uuid
 from common.files import validate_file_name as validate_name
 from common.logging import get_logger
-from svc_files import metrics
+from svc_files import errors, metrics
 from svc_files.config import Rules
-from svc_files.errors import file_not_found, share_not_found
 from svc_files.models import (
     Access,
     DownloadLink,
@@ -149,7 +148,7 @@ class FilesService:
         view = await self._view(file_id, user, Access.EDITOR)
         name = validate_name(name)
         if not await self._store.rename(view.file.file_id, name):
-            raise file_not_found()  # deleted meanwhile
+            raise errors.file_not_found()  # deleted meanwhile
 
     async def delete(self, caller_id: str | None, file_id: str) -> None:
         """The row leaves every list and a pending delete is queued in one transaction; the
@@ -158,7 +157,7 @@ class FilesService:
         view = await self._view(file_id, user, Access.OWNER)
         pending_id = await self._store.soft_delete(view.file.file_id)
         if pending_id is None:
-            raise file_not_found()  # deleted meanwhile
+            raise errors.file_not_found()  # deleted meanwhile
         await self._remove_now(pending_id, view.file.storage_key)
 
     async def _remove_now(self, pending_id: int, key: str) -> None:
@@ -224,9 +223,7 @@ class FilesService:
             raise InvalidArgument("at least one recipient is required")
         limit = self._rules.max_share_recipients
         if len(recipients) > limit:
-            raise InvalidArgument(
-                f"at most {limit} recipients per request", "TOO_MANY_RECIPIENTS"
-            )
+            raise errors.too_many_recipients(limit)
         wanted: dict[str, str] = {}
         for email, permission in recipients:
             normalized = normalize_email(email)
@@ -237,15 +234,12 @@ class FilesService:
         found = await self._directory.resolve(list(wanted))
         unknown = [email for email in wanted if email not in found]
         if unknown:
-            raise InvalidArgument(
-                "no account for: " + ", ".join(sorted(unknown)), "UNKNOWN_RECIPIENTS"
-            )
+            raise errors.unknown_recipients(unknown)
         grants = []
         for email, permission in wanted.items():
             resolved = found[email]
             if resolved.user_id == user:
-                raise InvalidArgument("you cannot share a file with yourself",
-                                      "CANNOT_SHARE_WITH_SELF")
+                raise errors.cannot_share_with_self()
             grants.append(ShareGrant(resolved.user_id, resolved.email, permission))
         return await self._store.upsert_shares(view.file.file_id, grants)
 
@@ -260,13 +254,13 @@ class FilesService:
         user_id = validate_uuid(user_id, "user_id")
         validate_permission(permission)
         if not await self._store.update_share(view.file.file_id, user_id, permission):
-            raise share_not_found()
+            raise errors.share_not_found()
 
     async def remove_share(self, caller_id: str | None, file_id: str, user_id: str) -> None:
         view = await self._view(file_id, self._user(caller_id), Access.OWNER)
         user_id = validate_uuid(user_id, "user_id")
         if not await self._store.remove_share(view.file.file_id, user_id):
-            raise share_not_found()
+            raise errors.share_not_found()
 
     # -- public links
     async def create_public_link(self, caller_id: str | None, file_id: str) -> str:

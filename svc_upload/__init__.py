@@ -7,8 +7,8 @@ coordination for direct uploads (presigned part URLs, CompleteMultipartUpload), 
 `tus/`; docs/tus.md), and the reaper that expires abandoned sessions, finishes sessions stuck in
 `completing` and sweeps temporary objects nobody needs.
 
-Rules it keeps (DESIGN §5): a session row exists before any S3 call or URL; state changes are
-conditional UPDATEs so exactly one caller wins a race; a session is `completed` only after the
+Rules it keeps (docs/design.md §5): a session row exists before any S3 call or URL; state changes
+are conditional UPDATEs so exactly one caller wins a race; a session is `completed` only after the
 object is stored and FilesService.RegisterFile (idempotent on the upload id) has answered.
 
 Must not: read another service's tables, trust client-declared sizes or ETags as the stored

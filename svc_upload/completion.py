@@ -12,14 +12,13 @@ import asyncio
 from common.errors import (
     Conflict,
     FailedPrecondition,
-    InvalidArgument,
     QuotaExceeded,
     Unavailable,
 )
 from common.files import NewFile, guess_mime
 from common.logging import get_logger
 from common.s3 import EntityTooSmall, InvalidPart, NoSuchUpload
-from svc_upload import metrics
+from svc_upload import errors, metrics
 from svc_upload.config import UploadRules
 from svc_upload.models import (
     COMPLETED,
@@ -103,11 +102,10 @@ class Completion:
                 error = state_error(current, now())
                 if error is not None:
                     raise error
-                raise FailedPrecondition("the upload is not complete: check its status and "
-                                         "re-send what is missing", "UPLOAD_NOT_ACTIVE")
+                raise errors.upload_not_active("the upload is not complete: check its status "
+                                               "and re-send what is missing")
             if loop.time() >= deadline:
-                raise Conflict("the upload is being completed, retry shortly",
-                               "UPLOAD_IN_PROGRESS")
+                raise errors.upload_in_progress("the upload is being completed, retry shortly")
             await asyncio.sleep(_POLL_S)
 
     async def finish(self, claim: Session, streamed: Part | None = None) -> Session:
@@ -126,7 +124,7 @@ class Completion:
             if (claim.method == PROXY and claim.total_chunks == 1) or (
                     claim.method == TUS and claim.storage_upload_id is None):
                 if not parts or not parts[0].sha256:
-                    raise FailedPrecondition("the chunk is missing", "PARTS_MISSING")
+                    raise errors.parts_missing("the chunk is missing")
                 checksum = parts[0].sha256
             else:
                 if claim.method != TUS:  # a tus upload's parts are numbered as they came
@@ -145,9 +143,9 @@ class Completion:
                                            f"bytes, declared {claim.file_size_bytes}")
             await self.release_quota(uid)  # QUOTA: nothing kept, nothing charged
             metrics.session_outcome(claim.method, "failed")
-            raise InvalidArgument(
+            raise errors.part_size_mismatch(
                 f"the uploaded parts add up to {size} bytes, but the session "
-                f"declared {claim.file_size_bytes}; the upload failed", "PART_SIZE_MISMATCH")
+                f"declared {claim.file_size_bytes}; the upload failed")
         # Renewed (a statement) only when the store work took long enough for the lease to
         # lapse; within half the lease it cannot have (durations agree across clocks).
         if (streamed is None and loop.time() - started > self._rules.completing_lease_s / 2
@@ -200,13 +198,11 @@ class Completion:
                 claim.storage_key, claim.storage_upload_id,
                 [(p.part_number, p.etag) for p in parts])
         except EntityTooSmall:
-            raise FailedPrecondition(
+            raise errors.part_too_small(
                 "a part other than the last is smaller than 5 MiB: re-upload it at the "
-                "declared size, register it again, then complete", "PART_TOO_SMALL") from None
+                "declared size, register it again, then complete") from None
         except InvalidPart:
-            raise FailedPrecondition(
-                "a registered part was not found in the store with the reported ETag: "
-                "re-upload it, register it again, then complete", "PART_NOT_UPLOADED") from None
+            raise errors.part_not_uploaded() from None
         except NoSuchUpload:
             # Completed by an earlier holder that crashed before recording it, or gone.
             info = await self._objects.stat(claim.storage_key)
@@ -216,5 +212,5 @@ class Completion:
                                                "the store no longer knows the multipart upload")
                 await self.release_quota(claim.upload_uuid)  # QUOTA
                 metrics.session_outcome(claim.method, "failed")
-                raise Conflict("the upload can no longer be completed", "UPLOAD_FAILED") from None
+                raise errors.upload_failed("the upload can no longer be completed") from None
             return info.etag

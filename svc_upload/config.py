@@ -1,4 +1,5 @@
-"""Upload service settings, read once from `GOVAULT_*` variables (see CONTRIBUTING.md)."""
+"""Upload service settings, read once from `GOVAULT_*` variables (docs/configuration.md is
+generated from them)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,9 @@ from pydantic import model_validator
 
 from common.config import Settings, load, var
 from common.db import DatabaseSettings
+from common.files import MIB, S3_MIN_PART_BYTES
 from common.grpc.server import GrpcServerSettings
 from common.s3 import S3Settings
-
-MIB = 1024 * 1024
 
 
 class UploadServer(GrpcServerSettings):
@@ -20,25 +20,32 @@ class UploadServer(GrpcServerSettings):
 
 
 class UploadRules(Settings):
-    # default proxy chunk size, a session may ask for its own (at least 5 MiB in a service: see
-    # UploadSettings)
-    chunk_size_bytes: int = var("UPLOAD_CHUNK_SIZE_BYTES", 5 * MIB, ge=1)
-    max_file_size_bytes: int = var("UPLOAD_MAX_FILE_SIZE_BYTES", 50 * 1024 * MIB, ge=1)
-    # a session not completed by then is expired by the reaper
-    session_ttl_s: float = var("UPLOAD_SESSION_TTL_S", 24 * 3600.0, gt=0)
-    presign_expiry_s: int = var("UPLOAD_PRESIGN_EXPIRY_S", 900)  # presigned part URLs
-    # a `completing` claim older than this may be taken over
-    completing_lease_s: float = var("UPLOAD_COMPLETING_LEASE_S", 300.0, ge=0)
-    # how long a loser of the completion race waits for the winner
-    completion_wait_s: float = var("UPLOAD_COMPLETION_WAIT_S", 60.0, ge=0)
-    # tus uploads (svc_upload/tus.py): the S3 part size (raised for very large uploads), how
-    # long a writer's lease outlives its last sign of life (a killed writer's upload is refused
-    # as locked, 423, until then), and how old an unnamed temporary object must be before the
-    # reaper deletes it
+    chunk_size_bytes: int = var("UPLOAD_CHUNK_SIZE_BYTES", 5 * MIB, ge=1, description=(
+        "proxy chunk size a session proposes when its client names none (at least 5 MiB, S3's "
+        "smallest part; raised to the next MiB multiple for a file that would need more than "
+        "10,000 chunks); a client that slices at another size is followed, its first chunk "
+        "decides"))
+    max_file_size_bytes: int = var("UPLOAD_MAX_FILE_SIZE_BYTES", 50 * 1024 * MIB, ge=1,
+                                   description="largest file a session may declare (50 GiB)")
+    session_ttl_s: float = var("UPLOAD_SESSION_TTL_S", 24 * 3600.0, gt=0, description=(
+        "an upload session not completed this long after it opened is expired by the reaper "
+        "(its S3 multipart upload aborted)"))
+    presign_expiry_s: int = var("UPLOAD_PRESIGN_EXPIRY_S", 900, description=(
+        "lifetime of presigned part URLs (kept within S3's 1 s to 7 days)"))
+    completing_lease_s: float = var("UPLOAD_COMPLETING_LEASE_S", 300.0, ge=0, description=(
+        "a `completing` claim older than this may be taken over by another request or the "
+        "reaper"))
+    completion_wait_s: float = var("UPLOAD_COMPLETION_WAIT_S", 60.0, ge=0, description=(
+        "how long a request that lost the completion race waits for the winner before "
+        "answering 409 UPLOAD_IN_PROGRESS"))
     tus_part_size_bytes: int = var("UPLOAD_TUS_PART_SIZE_BYTES", 5 * MIB, ge=5 * MIB,
-                                   le=2 * 1024 * MIB)
-    tus_lease_s: float = var("UPLOAD_TUS_LEASE_S", 15.0, gt=0)
-    tus_sweep_grace_s: float = var("UPLOAD_TUS_SWEEP_GRACE_S", 600.0, ge=0)
+                                   le=2 * 1024 * MIB, description=(
+        "S3 part size of tus uploads (raised for very large uploads; docs/tus.md)"))
+    tus_lease_s: float = var("UPLOAD_TUS_LEASE_S", 15.0, gt=0, description=(
+        "how long a tus writer's lease outlives its last sign of life (a killed writer's upload "
+        "is refused as locked, 423, until then, unless a newer request takes over)"))
+    tus_sweep_grace_s: float = var("UPLOAD_TUS_SWEEP_GRACE_S", 600.0, ge=0, description=(
+        "age of an unnamed tus temporary object before the reaper deletes it"))
 
 
 class UploadSettings(Settings):
@@ -50,9 +57,13 @@ class UploadSettings(Settings):
     files_addr: str = var("FILES_ADDR", "127.0.0.1:15053")
     service_token: str = var("SERVICE_TOKEN", repr=False)
     rpc_timeout_s: float = var("RPC_TIMEOUT_S", 10.0, gt=0)
-    register_timeout_s: float = var("UPLOAD_REGISTER_TIMEOUT_S", 15.0, gt=0)
-    reaper_interval_s: float = var("UPLOAD_REAPER_INTERVAL_S", 60.0, ge=0)  # 0: no reaper
-    reaper_batch: int = var("UPLOAD_REAPER_BATCH", 100, ge=1)
+    register_timeout_s: float = var("UPLOAD_REGISTER_TIMEOUT_S", 15.0, gt=0, description=(
+        "deadline of the files service's RegisterFile at completion"))
+    reaper_interval_s: float = var("UPLOAD_REAPER_INTERVAL_S", 60.0, ge=0, description=(
+        "period of the reaper: expires sessions, aborts their S3 uploads, finishes or fails "
+        "stuck completions (0: no reaper)"))
+    reaper_batch: int = var("UPLOAD_REAPER_BATCH", 100, ge=1, description=(
+        "sessions the reaper handles per pass"))
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> UploadSettings:
@@ -61,6 +72,6 @@ class UploadSettings(Settings):
     @model_validator(mode="after")
     def _chunks_are_s3_parts(self) -> Self:
         # chunks of multi-chunk files become S3 parts: S3's minimum part size applies
-        if self.rules.chunk_size_bytes < 5 * MIB:
+        if self.rules.chunk_size_bytes < S3_MIN_PART_BYTES:
             raise ValueError("GOVAULT_UPLOAD_CHUNK_SIZE_BYTES must be at least 5 MiB")
         return self

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from common.errors import Conflict, FailedPrecondition, InvalidArgument
+from common.errors import Conflict, InvalidArgument
+from svc_upload import errors
 from svc_upload.completion import Completion
 from svc_upload.config import UploadRules
 from svc_upload.models import ACTIVE, COMPLETED, COMPLETING, MULTIPART, Part, Session
@@ -45,8 +46,7 @@ def clean_etag(etag: str) -> str | None:
 
 def require_multipart(session: Session) -> None:
     if session.method != MULTIPART:
-        raise FailedPrecondition("this session is a proxy upload: send chunks instead",
-                                 "UPLOAD_NOT_ACTIVE")
+        raise errors.upload_not_active("this session is a proxy upload: send chunks instead")
 
 
 class MultipartParts:
@@ -64,12 +64,11 @@ class MultipartParts:
                             etag: str) -> RegisteredPart:
         require_multipart(session)
         if not 1 <= part_number <= session.total_chunks:
-            raise InvalidArgument(f"part_number must be between 1 and {session.total_chunks}",
-                                  "PART_OUT_OF_RANGE")
+            raise errors.part_out_of_range(
+                f"part_number must be between 1 and {session.total_chunks}")
         expected = session.expected_part_size(part_number)
         if size_bytes != expected:
-            raise InvalidArgument(f"part {part_number} must be {expected} bytes",
-                                  "PART_SIZE_MISMATCH")
+            raise errors.part_size_mismatch(f"part {part_number} must be {expected} bytes")
         clean = clean_etag(etag)
         if clean is None:
             raise InvalidArgument("etag is required (the ETag header S3 returned for the part)")
@@ -78,8 +77,9 @@ class MultipartParts:
             if session.state == COMPLETED and existing is not None and existing.etag == clean:
                 return RegisteredPart(session.upload_uuid, part_number, session.total_chunks,
                                       session.total_chunks)
-            raise Conflict("the upload is already completing or complete", "UPLOAD_IN_PROGRESS"
-                           if session.state == COMPLETING else "CONFLICT")
+            message = "the upload is already completing or complete"
+            raise (errors.upload_in_progress(message) if session.state == COMPLETING
+                   else Conflict(message))
         error = state_error(session, now())
         if error is not None:
             raise error
@@ -88,8 +88,8 @@ class MultipartParts:
         if count is None:
             current = await self._ledger.get_session(session.upload_uuid)
             assert current is not None
-            raise state_error(current, now()) or Conflict(
-                "the upload is already completing or complete", "UPLOAD_IN_PROGRESS")
+            raise state_error(current, now()) or errors.upload_in_progress(
+                "the upload is already completing or complete")
         return RegisteredPart(session.upload_uuid, part_number, count, session.total_chunks)
 
     async def presign_parts(self, session: Session, part_numbers: list[int]) -> PresignedParts:
@@ -98,15 +98,15 @@ class MultipartParts:
         if error is not None:
             raise error
         if session.state not in ACTIVE:
-            raise Conflict("the upload is already completing or complete", "UPLOAD_NOT_ACTIVE")
+            raise errors.upload_not_active("the upload is already completing or complete")
         if not part_numbers:  # all parts not yet registered
             have = {p.part_number for p in await self._ledger.list_parts(session.upload_uuid)}
             part_numbers = [n for n in range(1, session.total_chunks + 1) if n not in have]
         numbers = sorted(set(part_numbers))
         bad = [n for n in numbers if not 1 <= n <= session.total_chunks]
         if bad:
-            raise InvalidArgument(f"part numbers out of range 1..{session.total_chunks}: "
-                                  f"{list_numbers(bad)}", "PART_OUT_OF_RANGE")
+            raise errors.part_out_of_range(f"part numbers out of range 1..{session.total_chunks}"
+                                           f": {list_numbers(bad)}")
         assert session.storage_upload_id is not None
         expiry = presign_expiry_s(self._rules)
         urls = await self._objects.presign_parts(session.storage_key, session.storage_upload_id,

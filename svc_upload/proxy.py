@@ -16,20 +16,18 @@ from dataclasses import dataclass
 
 from common.errors import (
     Conflict,
-    FailedPrecondition,
     GoVaultError,
     InvalidArgument,
     Unavailable,
 )
+from common.files import S3_MAX_PARTS, S3_MIN_PART_BYTES
 from common.logging import get_logger
 from common.s3 import NoSuchUpload
-from svc_upload import metrics
+from svc_upload import errors, metrics
 from svc_upload.completion import Completion
 from svc_upload.config import UploadRules
 from svc_upload.models import ACTIVE, COMPLETED, COMPLETING, PROXY, UPLOADING, Part, Session
 from svc_upload.rules import (
-    S3_MAX_PARTS,
-    S3_MIN_PART_BYTES,
     SHA256_HEX,
     now,
     state_error,
@@ -81,21 +79,18 @@ class _Chunk:
                     continue
                 self.received += len(frame)
                 if self.received > self.expected:
-                    raise InvalidArgument(
-                        f"the chunk is longer than the expected {self.expected} bytes",
-                        "CHUNK_TOO_LARGE")
+                    raise errors.chunk_too_large(
+                        f"the chunk is longer than the expected {self.expected} bytes")
                 self._hasher.update(frame)
                 if held is not None:
                     yield held
                 held = frame
             if self.received < self.expected:
-                raise InvalidArgument(
-                    f"the chunk has {self.received} bytes, expected {self.expected}",
-                    "CHUNK_SIZE_MISMATCH")
+                raise errors.chunk_size_mismatch(
+                    f"the chunk has {self.received} bytes, expected {self.expected}")
             self.digest = self._hasher.hexdigest()
             if self.claimed_sha and self.claimed_sha != self.digest:
-                raise InvalidArgument("the chunk does not match its checksum",
-                                      "CHECKSUM_MISMATCH")
+                raise errors.checksum_mismatch()
             if held is not None:
                 yield held
         except GoVaultError as exc:
@@ -120,21 +115,17 @@ class ProxyChunks:
                            content_length: int, frames: AsyncIterator[bytes]) -> ChunkResult:
         """Chunk `chunk_index` of `session` (already checked to be the caller's)."""
         if session.method != PROXY:
-            raise FailedPrecondition("this session is a multipart upload: PUT parts to S3",
-                                     "UPLOAD_NOT_ACTIVE")
+            raise errors.upload_not_active("this session is a multipart upload: PUT parts to S3")
         if not session.chunk_size_fixed and session.state in ACTIVE:
             session = await self._fix_chunk_size(session, chunk_index, content_length)
         if not 0 <= chunk_index < session.total_chunks:
-            raise InvalidArgument(
-                f"chunk index must be between 0 and {session.total_chunks - 1}",
-                "CHUNK_OUT_OF_RANGE")
+            raise errors.chunk_out_of_range(
+                f"chunk index must be between 0 and {session.total_chunks - 1}")
         expected = session.expected_part_size(chunk_index + 1)
         if content_length > expected:
-            raise InvalidArgument(f"chunk {chunk_index} must be {expected} bytes",
-                                  "CHUNK_TOO_LARGE")
+            raise errors.chunk_too_large(f"chunk {chunk_index} must be {expected} bytes")
         if 0 < content_length < expected:
-            raise InvalidArgument(f"chunk {chunk_index} must be {expected} bytes",
-                                  "CHUNK_SIZE_MISMATCH")
+            raise errors.chunk_size_mismatch(f"chunk {chunk_index} must be {expected} bytes")
         claimed = client_checksum(checksum_sha256)
         error = state_error(session, now())
         if error is not None:
@@ -159,8 +150,9 @@ class ProxyChunks:
                                 min(S3_MIN_PART_BYTES, self._rules.chunk_size_bytes))
         total = max(1, math.ceil(session.file_size_bytes / chunk))
         if total > S3_MAX_PARTS:
-            raise InvalidArgument("chunks of this size would be more than 10,000: use larger "
-                                  "chunks", "CHUNK_OUT_OF_RANGE")
+            raise errors.chunk_out_of_range(
+                "chunks of this size would be more than 10,000: use larger "
+                "chunks")
         fixed = await self._ledger.fix_chunk_size(session.upload_uuid, chunk, total)
         if fixed is None:  # another chunk told it first (or the session ended): theirs stands
             current = await self._ledger.get_session(session.upload_uuid)
@@ -226,8 +218,8 @@ class ProxyChunks:
                 # registering now could make a file the new holder then aborts or expires (its
                 # object deleted under the row). The object stays at the session's key: a retry
                 # writes it again, and expiry or abort removes it.
-                raise Conflict("the upload is being completed by another request; check its "
-                               "status and retry", "UPLOAD_IN_PROGRESS")
+                raise errors.upload_in_progress("the upload is being completed by another "
+                                                "request; check its status and retry")
         except Conflict:
             raise
         except BaseException as exc:

@@ -10,14 +10,12 @@ import math
 import re
 from datetime import UTC, datetime
 
-from common.errors import Conflict, FailedPrecondition, GoVaultError, InvalidArgument
+from common.errors import GoVaultError, InvalidArgument
+from common.files import MIB, S3_MAX_PART_BYTES, S3_MAX_PARTS, S3_MIN_PART_BYTES
+from svc_upload import errors
 from svc_upload.config import UploadRules
 from svc_upload.models import ABORTED, ACTIVE, EXPIRED, FAILED, PROXY, Part, Session
 
-MIB = 1024 * 1024
-S3_MIN_PART_BYTES = 5 * MIB
-S3_MAX_PART_BYTES = 5 * 1024 * MIB
-S3_MAX_PARTS = 10_000
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -27,7 +25,7 @@ def validate_size(size: int, max_bytes: int) -> int:
     if size < 0:  # 0 is an empty file: one empty chunk or part (README "Empty files")
         raise InvalidArgument("file_size_bytes must not be negative")
     if size > max_bytes:
-        raise InvalidArgument(f"file_size_bytes must be at most {max_bytes}", "FILE_TOO_LARGE")
+        raise errors.file_too_large(max_bytes)
     return size
 
 
@@ -40,14 +38,12 @@ def proxy_chunk_size(requested: int | None, default: int, file_size: int) -> int
         fitting = math.ceil(file_size / S3_MAX_PARTS / MIB) * MIB
         return max(default, fitting)
     if not S3_MIN_PART_BYTES <= requested <= S3_MAX_PART_BYTES:
-        raise InvalidArgument("chunk_size_bytes must be between 5 MiB (5242880) and 5 GiB "
-                              "(5368709120)")
+        raise InvalidArgument(f"chunk_size_bytes must be between 5 MiB ({S3_MIN_PART_BYTES}) "
+                              f"and 5 GiB ({S3_MAX_PART_BYTES})")
     if math.ceil(file_size / requested) > S3_MAX_PARTS:
-        raise InvalidArgument("the file would need more than 10,000 chunks: use larger chunks",
-                              "CHUNK_OUT_OF_RANGE")
+        raise errors.chunk_out_of_range(f"the file would need more than {S3_MAX_PARTS:,} chunks: "
+                                        "use larger chunks")
     return requested
-
-
 
 
 def told_chunk_size(file_size: int, index: int, size: int, default: int,
@@ -65,9 +61,9 @@ def told_chunk_size(file_size: int, index: int, size: int, default: int,
         chunk = (file_size - size) // index  # the last chunk
         if chunk >= max(size, minimum) and math.ceil(file_size / chunk) == index + 1:
             return chunk
-    raise InvalidArgument(
+    raise errors.chunk_size_mismatch(
         f"chunk {index} of {size} bytes fits no chunk size for a {file_size}-byte file: every "
-        "chunk but the last has one size of at least 5 MiB (5242880)", "CHUNK_SIZE_MISMATCH")
+        "chunk but the last has one size of at least 5 MiB (5242880)")
 
 
 def composite_checksum(digests_hex: list[str]) -> str:
@@ -87,12 +83,12 @@ def presign_expiry_s(rules: UploadRules) -> int:
 def state_error(session: Session, now: datetime) -> GoVaultError | None:
     """Why a session can take no more chunks/parts/completes, or None if it still can."""
     if session.state == ABORTED:
-        return Conflict("the upload was aborted", "UPLOAD_ABORTED")
+        return errors.upload_aborted()
     if session.state == EXPIRED or (session.state in ACTIVE and session.expires_at <= now):
-        return Conflict("the upload session expired", "UPLOAD_EXPIRED")
+        return errors.upload_expired()
     if session.state == FAILED:
         reason = f": {session.failure_reason}" if session.failure_reason else ""
-        return Conflict(f"the upload failed{reason}", "UPLOAD_FAILED")
+        return errors.upload_failed(f"the upload failed{reason}")
     return None
 
 
@@ -102,7 +98,7 @@ def require_all_parts(session: Session, parts: list[Part]) -> None:
     if missing:
         noun = "chunks" if session.method == PROXY else "parts"
         shown = [n - 1 for n in missing] if session.method == PROXY else missing
-        raise FailedPrecondition(f"missing {noun}: {list_numbers(shown)}", "PARTS_MISSING")
+        raise errors.parts_missing(f"missing {noun}: {list_numbers(shown)}")
 
 
 def list_numbers(numbers: list[int], limit: int = 50) -> str:

@@ -3,9 +3,10 @@
 No grpc, psycopg or minio here: the ledger, the object store and the files service are reached
 through the small Protocols in seams.py, so these rules are unit-tested with in-memory fakes.
 
-States (DESIGN §5): pending → uploading → completing → completed, or failed / aborted / expired.
-Every transition is a conditional update in the store, so exactly one caller wins a race; the
-winner of `completing` holds a claim token, and only that token may complete or release it.
+States (docs/design.md §5): pending → uploading → completing → completed, or failed / aborted /
+expired. Every transition is a conditional update in the store, so exactly one caller wins a
+race; the winner of `completing` holds a claim token, and only that token may complete or
+release it.
 A claim older than the lease (a crashed holder) may be taken over by a later call or the reaper.
 
 `UploadService` is the one entry point (server.py, reaper.py): it creates sessions, checks that
@@ -23,12 +24,18 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from common.errors import Conflict, GoVaultError, InvalidArgument
-from common.files import storage_key, validate_file_name, validate_uuid
+from common.files import (
+    S3_MAX_PART_BYTES,
+    S3_MAX_PARTS,
+    S3_MIN_PART_BYTES,
+    storage_key,
+    validate_file_name,
+    validate_uuid,
+)
 from common.logging import get_logger
-from svc_upload import metrics
+from svc_upload import errors, metrics
 from svc_upload.completion import Completion
 from svc_upload.config import UploadRules
-from svc_upload.errors import not_found
 from svc_upload.models import (
     ABORTED,
     ACTIVE,
@@ -45,9 +52,6 @@ from svc_upload.models import (
 from svc_upload.multipart import MultipartParts, PresignedParts, RegisteredPart, clean_etag
 from svc_upload.proxy import ChunkResult, ProxyChunks
 from svc_upload.rules import (
-    S3_MAX_PART_BYTES,
-    S3_MAX_PARTS,
-    S3_MIN_PART_BYTES,
     now,
     presign_expiry_s,
     proxy_chunk_size,
@@ -117,11 +121,11 @@ class UploadService:
         if part_size > S3_MAX_PART_BYTES:
             raise InvalidArgument("part_size_bytes must be at most 5 GiB")
         if total > S3_MAX_PARTS:
-            raise InvalidArgument("the file would need more than 10,000 parts: use larger parts",
-                                  "PART_OUT_OF_RANGE")
+            raise errors.part_out_of_range(f"the file would need more than {S3_MAX_PARTS:,} "
+                                           "parts: use larger parts")
         if total > 1 and part_size < S3_MIN_PART_BYTES:
-            raise InvalidArgument("part_size_bytes must be at least 5 MiB (except for a "
-                                  "single-part upload)", "PART_TOO_SMALL")
+            raise errors.part_too_small("part_size_bytes must be at least 5 MiB (except for a "
+                                        "single-part upload)")
         session = await self._new_session(owner_id, MULTIPART, file_name, file_size_bytes,
                                           part_size, total)
         session = await self._open_multipart(session)
@@ -160,7 +164,7 @@ class UploadService:
     async def _owned(self, owner_id: str, upload_uuid: str) -> Session:
         session = await self._ledger.get_session(validate_uuid(upload_uuid, "upload_uuid"))
         if session is None or session.owner_id != owner_id:
-            raise not_found()
+            raise errors.not_found()
         return session
 
     # status -------------------------------------------------------------------------------
@@ -225,7 +229,7 @@ class UploadService:
         if session.state == COMPLETED:
             raise Conflict("the upload is already complete")
         if session.state == COMPLETING:
-            raise Conflict("the upload is completing", "UPLOAD_IN_PROGRESS")
+            raise errors.upload_in_progress("the upload is completing")
         if session.state in (EXPIRED, FAILED):
             error = state_error(session, now())
             assert error is not None
@@ -234,7 +238,7 @@ class UploadService:
             current = await self._ledger.get_session(session.upload_uuid)
             if current is not None and current.state == ABORTED:
                 return
-            raise Conflict("the upload changed state; check its status", "UPLOAD_IN_PROGRESS")
+            raise errors.upload_in_progress("the upload changed state; check its status")
         metrics.session_outcome(session.method, "aborted")
         await self._completion.release_quota(session.upload_uuid)  # QUOTA
         await self._discard_objects(session)

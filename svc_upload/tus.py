@@ -37,13 +37,19 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from common.errors import Conflict, FailedPrecondition, GoVaultError, InvalidArgument
-from common.files import guess_mime, storage_key, validate_file_name, validate_uuid
+from common.errors import Conflict, GoVaultError, InvalidArgument
+from common.files import (
+    MIB,
+    S3_MAX_PARTS,
+    guess_mime,
+    storage_key,
+    validate_file_name,
+    validate_uuid,
+)
 from common.logging import get_logger
-from svc_upload import metrics
+from svc_upload import errors, metrics
 from svc_upload.completion import Completion
 from svc_upload.config import UploadRules
-from svc_upload.errors import not_found
 from svc_upload.models import (
     ACTIVE,
     COMPLETED,
@@ -53,7 +59,7 @@ from svc_upload.models import (
     Session,
     TusState,
 )
-from svc_upload.rules import MIB, S3_MAX_PARTS, now, state_error, validate_size
+from svc_upload.rules import now, state_error, validate_size
 from svc_upload.seams import FilesRegistry, Ledger, Objects, TusLedger
 from svc_upload.tus_bytes import Body, Source, body_checksum
 
@@ -118,7 +124,7 @@ class TusUploads:
         try:
             validate_file_name(file_name, "the filename (Upload-Metadata)")
         except InvalidArgument as exc:
-            raise InvalidArgument(exc.message, "UPLOAD_METADATA_INVALID") from None
+            raise errors.upload_metadata_invalid(exc.message) from None
         if length is not None:
             validate_size(length, self._rules.max_file_size_bytes)
         file_id = str(uuid.uuid4())
@@ -165,7 +171,7 @@ class TusUploads:
     async def _owned(self, owner_id: str, upload_uuid: str) -> tuple[Session, TusState]:
         found = await self._tus.get(validate_uuid(upload_uuid, "upload_uuid"))
         if found is None or found[0].owner_id != owner_id:
-            raise not_found()
+            raise errors.not_found()
         return found
 
     # writing ----------------------------------------------------------------------------------
@@ -178,7 +184,7 @@ class TusUploads:
         uid = validate_uuid(upload_uuid, "upload_uuid")
         checksum = body_checksum(algorithm, digest)
         if content_length < 0:
-            raise InvalidArgument("the body needs a Content-Length", "LENGTH_REQUIRED")
+            raise errors.length_required()
         body = Body(frames, content_length, checksum)
         if offset == 0 and length in (None, content_length):
             claim = await self._tus.claim_whole(uid, owner_id, content_length,
@@ -189,12 +195,12 @@ class TusUploads:
         if session.state in (COMPLETING, COMPLETED):
             if offset == session.file_size_bytes and content_length == 0:
                 return await self.info(owner_id, upload_uuid)
-            raise _offset_mismatch(session.file_size_bytes, offset)
+            raise errors.upload_offset_mismatch(session.file_size_bytes, offset)
         error = state_error(session, now())
         if error is not None:
             raise error
         if offset != tus.received_bytes:
-            raise _offset_mismatch(tus.received_bytes, offset)
+            raise errors.upload_offset_mismatch(tus.received_bytes, offset)
         declared = None if tus.length_deferred else session.file_size_bytes
         await self._check_length(session, declared, length, offset + content_length)
         session, tus = await self._lease(uid, offset)
@@ -212,8 +218,9 @@ class TusUploads:
             return await self._place(session, tus, token, declared, body)
         except asyncio.CancelledError:
             if superseded.is_set() and writer.uncancel() == 0:
-                raise Conflict("a newer request for this upload took over; ask HEAD where it "
-                               "stands", "UPLOAD_LOCKED") from None
+                raise errors.upload_locked(
+                    "a newer request for this upload took over; ask HEAD where it "
+                    "stands") from None
             raise
         finally:
             heartbeat.cancel()
@@ -249,8 +256,9 @@ class TusUploads:
         if limit is None:
             limit = self._rules.max_file_size_bytes
         if end > limit:
-            raise InvalidArgument(f"the body would end at byte {end}, past the upload's length "
-                                  f"{limit}", "UPLOAD_LENGTH_EXCEEDED")
+            raise errors.upload_length_exceeded(
+                f"the body would end at byte {end}, past the upload's length "
+                f"{limit}")
         if declared is None and length is not None:  # a deferred length, declared now
             await self._completion.reserve_quota(replace(session, file_size_bytes=length),
                                                  fail_session=False)
@@ -264,11 +272,10 @@ class TusUploads:
         if error is not None:
             return error
         if session.state not in ACTIVE:
-            return Conflict("the upload is being completed", "UPLOAD_IN_PROGRESS")
+            return errors.upload_in_progress("the upload is being completed")
         if tus.received_bytes != offset:
-            return _offset_mismatch(tus.received_bytes, offset)
-        return Conflict("another request is writing to this upload; retry when it ends",
-                        "UPLOAD_LOCKED")
+            return errors.upload_offset_mismatch(tus.received_bytes, offset)
+        return errors.upload_locked("another request is writing to this upload; retry when it ends")
 
     async def _heartbeat(self, upload_uuid: str, token: str, writer: asyncio.Task[TusView],
                          superseded: asyncio.Event) -> None:
@@ -320,8 +327,9 @@ class TusUploads:
             await source.finish()
             stored = Part(1, etag, piece.size, piece.sha256)
             if not await self._tus.record_whole(claim.upload_uuid, token, stored):
-                raise Conflict("the upload is being completed by another request; check its "
-                               "status", "UPLOAD_IN_PROGRESS")
+                raise errors.upload_in_progress(
+                    "the upload is being completed by another request; check its "
+                    "status")
         except Conflict:
             raise
         except BaseException as exc:
@@ -446,8 +454,8 @@ class TusUploads:
     async def _out_of_numbers(self, upload_uuid: str, offset: int) -> GoVaultError:
         found = await self._tus.get(upload_uuid)
         if found is not None and found[1].next_part > S3_MAX_PARTS:
-            return FailedPrecondition("this upload was interrupted too often (10,000 store "
-                                      "parts spent): start it again", "UPLOAD_FAILED")
+            return errors.upload_failed("this upload was interrupted too often (10,000 store "
+                                      "parts spent): start it again")
         return await self._why_not(upload_uuid, offset)
 
     async def _forget(self, key: str | None) -> None:
@@ -482,8 +490,6 @@ class TusUploads:
         return removed
 
 
-def _offset_mismatch(offset: int, asked: int) -> Conflict:
-    return Conflict(f"the upload's offset is {offset}, not {asked}", "UPLOAD_OFFSET_MISMATCH")
 
 
 async def _nothing() -> AsyncIterator[bytes]:

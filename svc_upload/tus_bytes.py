@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from common.errors import GoVaultError, InvalidArgument, Unavailable
+from svc_upload import errors
 
 # Upload-Checksum algorithms: name → (hash constructor, digest bytes).
 CHECKSUMS: dict[str, tuple[Callable[[], Any], int]] = {
@@ -29,8 +30,7 @@ def body_checksum(algorithm: str, digest: bytes) -> tuple[str, bytes] | None:
         return None
     known = CHECKSUMS.get(algorithm)
     if known is None:
-        raise InvalidArgument(f"unsupported checksum algorithm {algorithm!r} (sha1, sha256)",
-                              "CHECKSUM_ALGORITHM_UNSUPPORTED")
+        raise errors.checksum_algorithm_unsupported(algorithm)
     if len(digest) != known[1]:
         raise InvalidArgument(f"a {algorithm} checksum is {known[1]} bytes (base64)")
     return algorithm, digest
@@ -54,21 +54,21 @@ class Body:
                     continue
                 self.received += len(frame)
                 if self.received > self.length:
-                    raise InvalidArgument(f"the body is longer than its {self.length} bytes",
-                                          "CHUNK_SIZE_MISMATCH")
+                    raise errors.chunk_size_mismatch(
+                        f"the body is longer than its {self.length} bytes")
                 if self._hasher is not None:
                     self._hasher.update(frame)
                 if held is not None:
                     yield held
                 held = frame
             if self.received < self.length:
-                raise InvalidArgument(f"the body ended after {self.received} of its "
-                                      f"{self.length} bytes", "CHUNK_SIZE_MISMATCH")
+                raise errors.chunk_size_mismatch(f"the body ended after {self.received} of its "
+                                      f"{self.length} bytes")
             if self._hasher is not None and self.checksum is not None:
                 if self._hasher.digest() != self.checksum[1]:
-                    raise InvalidArgument(f"the body does not match its {self.checksum[0]} "
-                                          "Upload-Checksum; nothing of it was kept",
-                                          "UPLOAD_CHECKSUM_MISMATCH")
+                    raise errors.upload_checksum_mismatch(
+                        f"the body does not match its {self.checksum[0]} "
+                        "Upload-Checksum; nothing of it was kept")
             if held is not None:
                 yield held
         except GoVaultError as exc:
@@ -126,7 +126,7 @@ class Source:
                 try:
                     self._pending = await anext(self._frames)
                 except StopAsyncIteration:
-                    raise InvalidArgument("the body ended early", "CHUNK_SIZE_MISMATCH") from None
+                    raise errors.chunk_size_mismatch("the body ended early") from None
             if len(self._pending) <= left:
                 frame, self._pending = self._pending, b""
             else:
@@ -139,4 +139,4 @@ class Source:
         are verified when its frames run out."""
         async for frame in self._frames:
             if frame:
-                raise InvalidArgument("the body is longer than declared", "CHUNK_SIZE_MISMATCH")
+                raise errors.chunk_size_mismatch("the body is longer than declared")

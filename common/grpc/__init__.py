@@ -1,3 +1,4 @@
-"""gRPC plumbing every process shares: `server` (serve(), the interceptor, DOMAIN_TO_GRPC: the
-one table from domain errors to statuses) and `client` (channel options, outgoing metadata,
-rpc_error_to_domain(): the one way back from a status to a domain error)."""
+"""gRPC plumbing every process shares: `server` (serve(), the interceptor, which sends a domain
+error with its code's status from the catalog, `common.errors.CODES`) and `client` (channel
+options, outgoing metadata, rpc_error_to_domain(): the one way back from a status to a domain
+error)."""

@@ -4,23 +4,26 @@ the one way a service turns another service's error status back into a domain er
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import grpc
 import structlog
+from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.descriptor_pb2 import MethodOptions
+from govault.auth.v1 import auth_pb2
+from govault.files.v1 import files_pb2
+from govault.upload.v1 import upload_pb2
 
 from common.errors import (
     CODES,
     ERROR_CODE_KEY,
+    GENERIC,
     RETRY_AFTER_KEY,
-    AlreadyExists,
-    Conflict,
-    FailedPrecondition,
     GoVaultError,
-    InvalidArgument,
-    NotFound,
     QuotaExceeded,
     ResourceExhausted,
     Unavailable,
+    kind_of,
 )
 from common.logging import get_logger
 
@@ -69,33 +72,24 @@ CHANNEL_OPTIONS = (
 )
 
 
-# Methods a client may send again when their first attempt ended UNAVAILABLE (the replica died
-# or refused the connection before answering): reads, and writes whose repetition leaves the same
-# state and answers the same. Left out on purpose, because a repeat after a lost answer would
-# hurt: SignUp (the second attempt answers EMAIL_TAKEN), Refresh (the second attempt presents a
-# rotated token, which is reuse: the whole family is revoked), DeleteFile and RemoveShare (the
-# second answers 404 for a deletion that happened), CopyFile (a second copy), the Create*Session
-# calls (a second session and S3 upload, left to expire), and the UploadChunk stream (never
-# retried by the channel: the edge answers 503 and the client's own retry resumes from
-# GET /api/upload/status, on whichever replica is alive). Login is repeated: a repeat only issues
-# one more refresh token family that is never used and expires.
-IDEMPOTENT_METHODS: dict[str, tuple[str, ...]] = {
-    "govault.auth.v1.AuthService": (
-        "GetUser", "GetPublicKeys", "ResolveUsers", "Login", "Logout",
-    ),
-    "govault.files.v1.FilesService": (
-        "RegisterFile", "ListOwned", "ListShared", "ListShortcuts", "GetFile", "GetDownloadUrl",
-        "ListShares", "RenameFile", "AddShares", "UpdateShare", "CreatePublicLink",
-        "DeletePublicLink", "CreateShortcut", "DeleteShortcut",
-        # keyed by the upload: reserving or releasing the same upload again changes nothing
-        "GetUsage", "ReserveQuota", "ReleaseQuota",
-    ),
-    "govault.upload.v1.UploadService": (
-        "GetStatus", "PresignParts", "RegisterPart", "CompleteMultipart", "Abort",
-        # tus: where an upload stands (finishing one whose bytes are all in is idempotent too)
-        "GetTusUpload", "GetTusLimits",
-    ),
-}
+# The services a GoVault channel calls; whether a method may be sent again is stated on each rpc
+# in its proto (`option idempotency_level`).
+SERVICES: tuple[ServiceDescriptor, ...] = tuple(
+    file.services_by_name[name] for file, name in (
+        (auth_pb2.DESCRIPTOR, "AuthService"), (files_pb2.DESCRIPTOR, "FilesService"),
+        (upload_pb2.DESCRIPTOR, "UploadService")))
+_SAFE_TO_REPEAT = frozenset({MethodOptions.NO_SIDE_EFFECTS, MethodOptions.IDEMPOTENT})
+
+
+def retried_methods(services: Sequence[ServiceDescriptor] = SERVICES) -> dict[str, list[str]]:
+    """Service full name → the unary methods whose proto marks them NO_SIDE_EFFECTS or
+    IDEMPOTENT: the ones a channel may send again (streams never: the channel would buffer
+    their bytes)."""
+    return {service.full_name: [
+        method.name for method in service.methods
+        if method.GetOptions().idempotency_level in _SAFE_TO_REPEAT
+        and not method.client_streaming and not method.server_streaming]
+        for service in services}
 
 
 def service_config() -> str:
@@ -106,8 +100,9 @@ def service_config() -> str:
       replica takes its share and a replica whose connection breaks leaves the rotation at once;
     - client-side health checking (`grpc.health.v1.Health/Watch`, the server's overall status):
       a replica that is up but NOT_SERVING (draining after SIGTERM) is skipped as well;
-    - a retry policy for `IDEMPOTENT_METHODS` on UNAVAILABLE only: the next attempt is picked by
-      round_robin, i.e. goes to another replica. Retries stay within the call's deadline.
+    - a retry policy for `retried_methods()` (read from the protos' `idempotency_level`) on
+      UNAVAILABLE only: the next attempt is picked by round_robin, i.e. goes to another replica.
+      Retries stay within the call's deadline.
     """
     retry = {
         "maxAttempts": 4,
@@ -121,7 +116,7 @@ def service_config() -> str:
         "healthCheckConfig": {"serviceName": ""},
         "methodConfig": [{
             "name": [{"service": service, "method": method}
-                     for service, methods in IDEMPOTENT_METHODS.items() for method in methods],
+                     for service, methods in retried_methods().items() for method in methods],
             "retryPolicy": retry,
         }],
         # Retries stop while more than half of a (large) token budget is spent: a whole
@@ -163,39 +158,34 @@ def current_request_id() -> str | None:
     return value if isinstance(value, str) else None
 
 
-# What the callee said about our request, kept as the same domain error (and stable code) so the
-# caller's client gets the callee's answer. Every other status (UNAVAILABLE, DEADLINE_EXCEEDED,
-# CANCELLED, INTERNAL, UNKNOWN, UNIMPLEMENTED, and UNAUTHENTICATED / PERMISSION_DENIED, which
-# between services mean our service credential is wrong) is not the end client's fault and may
-# pass on a retry: Unavailable.
-_CALLER_ERRORS: dict[grpc.StatusCode, type[GoVaultError]] = {
-    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
-    grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
-    grpc.StatusCode.NOT_FOUND: NotFound,
-    grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
-    grpc.StatusCode.ABORTED: Conflict,
-}
+# What the callee said about our request is kept as the same domain error (and stable code), so
+# the caller's client gets the callee's answer. Every other status (UNAVAILABLE,
+# DEADLINE_EXCEEDED, CANCELLED, INTERNAL, UNKNOWN, UNIMPLEMENTED, and UNAUTHENTICATED /
+# PERMISSION_DENIED, which between services mean our service credential is wrong) is not the end
+# client's fault and may pass on a retry: Unavailable.
+_CALLERS_FAULT = frozenset({"INVALID_ARGUMENT", "FAILED_PRECONDITION", "NOT_FOUND",
+                            "ALREADY_EXISTS", "ABORTED", "RESOURCE_EXHAUSTED"})
 
 
 def rpc_error_to_domain(exc: grpc.aio.AioRpcError, callee: str) -> GoVaultError:
     """The domain error for a failed call to the `callee` service ("files", "auth")."""
-    status = exc.code()
+    status = exc.code().name
     trailers = dict(exc.trailing_metadata() or ())
-    code = trailers.get(ERROR_CODE_KEY)
-    stable = code if isinstance(code, str) and code in CODES else None
-    caller_error = _CALLER_ERRORS.get(status)
-    if caller_error is not None:
-        return caller_error(f"the {callee} service refused the request: {exc.details()}",
-                            stable if stable and CODES[stable] < 500 else None)
-    if status == grpc.StatusCode.RESOURCE_EXHAUSTED and stable == "QUOTA_EXCEEDED":
-        return QuotaExceeded(exc.details() or "storage quota exceeded")
-    if status == grpc.StatusCode.RESOURCE_EXHAUSTED:
-        retry_after = trailers.get(RETRY_AFTER_KEY)
-        wait = int(retry_after) if isinstance(retry_after, str) and retry_after.isdecimal() else 1
-        return ResourceExhausted(f"the {callee} service is busy, retry shortly",
-                                 stable, retry_after_s=max(1, min(wait, 3600)))
-    if status not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
-                      grpc.StatusCode.CANCELLED):
-        log.warning("upstream_rpc_failed", callee=callee, status=status.name,
-                    error_code=stable, details=exc.details())
+    sent = trailers.get(ERROR_CODE_KEY)
+    code = (sent if isinstance(sent, str) and sent in CODES and CODES[sent].grpc == status
+            else GENERIC.get(status))
+    if status in _CALLERS_FAULT and code is not None:
+        kind = kind_of(code)
+        if kind is QuotaExceeded:
+            return QuotaExceeded(exc.details() or "storage quota exceeded", code)
+        if kind is ResourceExhausted:
+            retry_after = trailers.get(RETRY_AFTER_KEY)
+            wait = (int(retry_after) if isinstance(retry_after, str) and retry_after.isdecimal()
+                    else 1)
+            return ResourceExhausted(f"the {callee} service is busy, retry shortly", code,
+                                     retry_after_s=max(1, min(wait, 3600)))
+        return kind(f"the {callee} service refused the request: {exc.details()}", code)
+    if status not in ("UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED"):
+        log.warning("upstream_rpc_failed", callee=callee, status=status,
+                    error_code=sent if isinstance(sent, str) else None, details=exc.details())
     return Unavailable(f"the {callee} service is unavailable, retry shortly")

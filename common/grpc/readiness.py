@@ -27,9 +27,13 @@ Probe = Callable[[], Awaitable[object]]  # raises (or times out) when the depend
 
 
 class ReadinessSettings(Settings):
-    interval_s: float = var("READINESS_INTERVAL_S", 2.0, ge=0)  # 0: no probing
-    timeout_s: float = var("READINESS_TIMEOUT_S", 3.0, gt=0)
-    failures_to_down: int = var("READINESS_FAILURES", 2, ge=1)
+    """The dependency probes behind a service's gRPC health status."""
+
+    interval_s: float = var("READINESS_INTERVAL_S", 2.0, ge=0, description=(
+        "period of the dependency probes (database, store) behind gRPC health; 0: no probing"))
+    timeout_s: float = var("READINESS_TIMEOUT_S", 3.0, gt=0, description="bound of one probe")
+    failures_to_down: int = var("READINESS_FAILURES", 2, ge=1, description=(
+        "failed probes in a row before the service reports NOT_SERVING"))
 
 
 class Readiness:

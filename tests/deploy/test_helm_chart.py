@@ -36,7 +36,7 @@ COMPOSE_FILE = ROOT / "compose" / "docker-compose.yml"
 KUBE_VERSIONS = ("1.30.0", "1.37.0")
 NAMESPACE = "storage"
 RELEASE = "gv"
-PROCESSES = {  # process -> (module, port name, port, metrics port), as in CONTRIBUTING.md
+PROCESSES = {  # process -> (module, port name, port, metrics port), as in docs/configuration.md
     "edge": ("edge", "http", 9000, 9100),
     "auth": ("svc_auth", "grpc", 15051, 9101),
     "upload": ("svc_upload", "grpc", 15052, 9102),

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,7 +20,13 @@ import pytest
 
 from compose import Stack
 from edge.upstream import MIN_QUEUED
-from tests.support.processes import Process, free_port, start_edge, start_service
+from tests.support.processes import (
+    Process,
+    black_hole_server,
+    free_port,
+    start_edge,
+    start_service,
+)
 from tests.support.users import User, new_user
 
 LIST = "/api/files/me/owned"
@@ -106,29 +110,8 @@ async def test_stopped_service_fails_fast_and_routes_recover(
 @pytest.fixture
 def black_hole() -> Iterator[str]:
     """A TCP server that accepts connections and never answers (a hung upstream)."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(64)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-                held.append(conn)
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{server.getsockname()[1]}"
-    stop.set()
-    thread.join(2)
-    for conn in held:
-        conn.close()
-    server.close()
+    with black_hole_server() as address:
+        yield address
 
 
 async def _shed_count(session: aiohttp.ClientSession, metrics_port: int) -> float:

@@ -93,8 +93,8 @@ def test_every_operation_answers_as_described(stack: Stack, fuzz_token: str) -> 
     plugin does not run under this pytest, so the operations are driven through Hypothesis
     directly); all failures are reported at once."""
     schema = schemathesis.openapi.from_url(f"{stack.edge_url}/openapi.json")
-    # Unknown query parameters and JSON fields are ignored by design (DESIGN §3: clients of the
-    # original send extra fields): adding one does not make a request invalid for this API.
+    # Unknown query parameters and JSON fields are ignored by design (docs/design.md §3: clients of
+    # the original send extra fields): adding one does not make a request invalid for this API.
     schema.config.generation.update(allow_extra_parameters=False)
     # An invalid request may also be refused as too large (413, documented on every JSON route):
     # a list of more items than allowed can exceed the body limit before it is read.

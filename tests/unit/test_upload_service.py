@@ -13,7 +13,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from common.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from common.errors import (
+    Conflict,
+    FailedPrecondition,
+    GoVaultError,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
 from common.files import validate_file_name as validate_name
 from svc_upload.config import UploadRules
 from svc_upload.models import (
@@ -305,7 +312,7 @@ async def test_multipart_session_rules(world: World) -> None:
     for size, part, code in ((20 * MIB, MIB, "PART_TOO_SMALL"),
                              (99 * MIB, 5 * MIB - 1, "PART_TOO_SMALL"),
                              (20 * MIB, 0, "INVALID_ARGUMENT")):
-        with pytest.raises(InvalidArgument) as err:
+        with pytest.raises(GoVaultError) as err:
             await world.service.create_multipart_session(OWNER, "a", size, part)
         assert err.value.code == code
     big = UploadService(world.ledger, world.objects, world.files,

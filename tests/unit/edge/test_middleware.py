@@ -6,16 +6,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import grpc
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from common.config import load
-from common.errors import CODES, ERROR_CODE_KEY
+from common.errors import CODES
 from edge import middleware
 from edge.config import EdgeSettings
-from edge.errors import STATUS_TABLE, ApiError, from_rpc_error
+from edge.errors import ApiError
 from edge.keys import SETTINGS
 
 Client = TestClient[web.Request, web.Application]
@@ -101,20 +100,6 @@ async def test_cors_refused_origin(client: Client) -> None:
 async def test_every_code_is_answered_with_its_catalog_status(client: Client,
                                                               code: str) -> None:
     response = await client.get("/fail", params={"code": code})
-    assert response.status == CODES[code]
+    assert response.status == CODES[code].http
     body = await response.json()
     assert body["code"] == code and body["request_id"] == response.headers["X-Request-ID"]
-
-
-@pytest.mark.parametrize("code", sorted(CODES))
-def test_a_service_code_keeps_its_catalog_status_through_the_table(code: str) -> None:
-    """A service sending `code` with a gRPC status the table maps to the code's catalog status
-    gets that status and code answered (every catalog status the services use is reachable)."""
-    statuses = [s for s, http in STATUS_TABLE.items() if http == CODES[code]]
-    if code == "INTERNAL":
-        statuses = [grpc.StatusCode.INTERNAL]
-    for status in statuses:
-        error = from_rpc_error(grpc.aio.AioRpcError(
-            status, grpc.aio.Metadata(), grpc.aio.Metadata((ERROR_CODE_KEY, code)), details="x"))
-        assert error.status == CODES[code]
-        assert error.code == code or code == "INTERNAL"

@@ -75,7 +75,8 @@ class AuthServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def SignUp(self, request, context):
-        """Creates an account. ALREADY_EXISTS when the email or username is taken.
+        """Creates an account. ALREADY_EXISTS when the email or username is taken (also what a repeat
+        after a lost answer would get: never repeated).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -83,13 +84,15 @@ class AuthServiceServicer:
 
     def Login(self, request, context):
         """Verifies a password and issues an access token plus a refresh token (a new token family).
+        A repeat opens one more family the client never sees, which expires unused.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Refresh(self, request, context):
-        """Rotates a refresh token. Reusing a rotated token revokes its whole family.
+        """Rotates a refresh token. Reusing a rotated token revokes its whole family (so a repeat after
+        a lost answer would revoke it: never repeated).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

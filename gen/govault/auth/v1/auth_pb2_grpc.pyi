@@ -3,6 +3,12 @@
 isort:skip_file
 Accounts, passwords and tokens. The caller's identity travels as the access token in the
 `authorization` metadata; ResolveUsers is internal (service credential only).
+
+Retry safety is stated on each rpc with protobuf's standard `idempotency_level`, which every
+GoVault channel reads from the descriptors (common/grpc/client.py `service_config`): a unary
+call marked NO_SIDE_EFFECTS (a read) or IDEMPOTENT (a repeat leaves the same state and answers
+as well as the first) is sent again to another replica when its first attempt ended
+UNAVAILABLE. An rpc without the option is never repeated by the channel; its comment says why.
 """
 
 from collections import abc as _abc
@@ -34,11 +40,17 @@ class AuthServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> AuthServiceAsyncStub: ...
     SignUp: _grpc.UnaryUnaryMultiCallable[_auth_pb2.SignUpRequest, _auth_pb2.SignUpResponse]
-    """Creates an account. ALREADY_EXISTS when the email or username is taken."""
+    """Creates an account. ALREADY_EXISTS when the email or username is taken (also what a repeat
+    after a lost answer would get: never repeated).
+    """
     Login: _grpc.UnaryUnaryMultiCallable[_auth_pb2.LoginRequest, _auth_pb2.LoginResponse]
-    """Verifies a password and issues an access token plus a refresh token (a new token family)."""
+    """Verifies a password and issues an access token plus a refresh token (a new token family).
+    A repeat opens one more family the client never sees, which expires unused.
+    """
     Refresh: _grpc.UnaryUnaryMultiCallable[_auth_pb2.RefreshRequest, _auth_pb2.RefreshResponse]
-    """Rotates a refresh token. Reusing a rotated token revokes its whole family."""
+    """Rotates a refresh token. Reusing a rotated token revokes its whole family (so a repeat after
+    a lost answer would revoke it: never repeated).
+    """
     Logout: _grpc.UnaryUnaryMultiCallable[_auth_pb2.LogoutRequest, _auth_pb2.LogoutResponse]
     """Revokes the refresh token's family. Unknown tokens are accepted silently."""
     GetUser: _grpc.UnaryUnaryMultiCallable[_auth_pb2.GetUserRequest, _auth_pb2.GetUserResponse]
@@ -52,11 +64,17 @@ class AuthServiceStub:
 class AuthServiceAsyncStub(AuthServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     SignUp: _aio.UnaryUnaryMultiCallable[_auth_pb2.SignUpRequest, _auth_pb2.SignUpResponse]  # type: ignore[assignment]
-    """Creates an account. ALREADY_EXISTS when the email or username is taken."""
+    """Creates an account. ALREADY_EXISTS when the email or username is taken (also what a repeat
+    after a lost answer would get: never repeated).
+    """
     Login: _aio.UnaryUnaryMultiCallable[_auth_pb2.LoginRequest, _auth_pb2.LoginResponse]  # type: ignore[assignment]
-    """Verifies a password and issues an access token plus a refresh token (a new token family)."""
+    """Verifies a password and issues an access token plus a refresh token (a new token family).
+    A repeat opens one more family the client never sees, which expires unused.
+    """
     Refresh: _aio.UnaryUnaryMultiCallable[_auth_pb2.RefreshRequest, _auth_pb2.RefreshResponse]  # type: ignore[assignment]
-    """Rotates a refresh token. Reusing a rotated token revokes its whole family."""
+    """Rotates a refresh token. Reusing a rotated token revokes its whole family (so a repeat after
+    a lost answer would revoke it: never repeated).
+    """
     Logout: _aio.UnaryUnaryMultiCallable[_auth_pb2.LogoutRequest, _auth_pb2.LogoutResponse]  # type: ignore[assignment]
     """Revokes the refresh token's family. Unknown tokens are accepted silently."""
     GetUser: _aio.UnaryUnaryMultiCallable[_auth_pb2.GetUserRequest, _auth_pb2.GetUserResponse]  # type: ignore[assignment]
@@ -73,7 +91,9 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _auth_pb2.SignUpRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.SignUpResponse, _abc.Awaitable[_auth_pb2.SignUpResponse]]:
-        """Creates an account. ALREADY_EXISTS when the email or username is taken."""
+        """Creates an account. ALREADY_EXISTS when the email or username is taken (also what a repeat
+        after a lost answer would get: never repeated).
+        """
 
     @_abc_1.abstractmethod
     def Login(
@@ -81,7 +101,9 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _auth_pb2.LoginRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.LoginResponse, _abc.Awaitable[_auth_pb2.LoginResponse]]:
-        """Verifies a password and issues an access token plus a refresh token (a new token family)."""
+        """Verifies a password and issues an access token plus a refresh token (a new token family).
+        A repeat opens one more family the client never sees, which expires unused.
+        """
 
     @_abc_1.abstractmethod
     def Refresh(
@@ -89,7 +111,9 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _auth_pb2.RefreshRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.RefreshResponse, _abc.Awaitable[_auth_pb2.RefreshResponse]]:
-        """Rotates a refresh token. Reusing a rotated token revokes its whole family."""
+        """Rotates a refresh token. Reusing a rotated token revokes its whole family (so a repeat after
+        a lost answer would revoke it: never repeated).
+        """
 
     @_abc_1.abstractmethod
     def Logout(

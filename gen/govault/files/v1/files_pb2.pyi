@@ -4,6 +4,12 @@ isort:skip_file
 File metadata, listings, sharing, public links and shortcuts. RegisterFile is internal (called
 by the upload service with the service credential); everything else acts for the caller named
 by the access token in the `authorization` metadata (anonymous callers may read public files).
+
+Retry safety is stated on each rpc with protobuf's standard `idempotency_level`, which every
+GoVault channel reads from the descriptors (common/grpc/client.py `service_config`): a unary
+call marked NO_SIDE_EFFECTS (a read) or IDEMPOTENT (a repeat leaves the same state and answers
+as well as the first) is sent again to another replica when its first attempt ended
+UNAVAILABLE. An rpc without the option is never repeated by the channel; its comment says why.
 """
 
 from collections import abc as _abc

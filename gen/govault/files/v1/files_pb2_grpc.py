@@ -183,13 +183,15 @@ class FilesServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DeleteFile(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Never repeated: a repeat would answer NOT_FOUND for a deletion that happened.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CopyFile(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Never repeated: a repeat would make a second copy.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -214,7 +216,8 @@ class FilesServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RemoveShare(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Never repeated: a repeat would answer NOT_FOUND for a removal that happened.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

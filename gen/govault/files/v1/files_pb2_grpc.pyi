@@ -4,6 +4,12 @@ isort:skip_file
 File metadata, listings, sharing, public links and shortcuts. RegisterFile is internal (called
 by the upload service with the service credential); everything else acts for the caller named
 by the access token in the `authorization` metadata (anonymous callers may read public files).
+
+Retry safety is stated on each rpc with protobuf's standard `idempotency_level`, which every
+GoVault channel reads from the descriptors (common/grpc/client.py `service_config`): a unary
+call marked NO_SIDE_EFFECTS (a read) or IDEMPOTENT (a repeat leaves the same state and answers
+as well as the first) is sent again to another replica when its first attempt ended
+UNAVAILABLE. An rpc without the option is never repeated by the channel; its comment says why.
 """
 
 from collections import abc as _abc
@@ -43,12 +49,15 @@ class FilesServiceStub:
     GetDownloadUrl: _grpc.UnaryUnaryMultiCallable[_files_pb2.GetDownloadUrlRequest, _files_pb2.GetDownloadUrlResponse]
     RenameFile: _grpc.UnaryUnaryMultiCallable[_files_pb2.RenameFileRequest, _files_pb2.RenameFileResponse]
     DeleteFile: _grpc.UnaryUnaryMultiCallable[_files_pb2.DeleteFileRequest, _files_pb2.DeleteFileResponse]
+    """Never repeated: a repeat would answer NOT_FOUND for a deletion that happened."""
     CopyFile: _grpc.UnaryUnaryMultiCallable[_files_pb2.CopyFileRequest, _files_pb2.CopyFileResponse]
+    """Never repeated: a repeat would make a second copy."""
     AddShares: _grpc.UnaryUnaryMultiCallable[_files_pb2.AddSharesRequest, _files_pb2.AddSharesResponse]
     """All-or-nothing: an unknown email rejects the whole request."""
     ListShares: _grpc.UnaryUnaryMultiCallable[_files_pb2.ListSharesRequest, _files_pb2.ListSharesResponse]
     UpdateShare: _grpc.UnaryUnaryMultiCallable[_files_pb2.UpdateShareRequest, _files_pb2.UpdateShareResponse]
     RemoveShare: _grpc.UnaryUnaryMultiCallable[_files_pb2.RemoveShareRequest, _files_pb2.RemoveShareResponse]
+    """Never repeated: a repeat would answer NOT_FOUND for a removal that happened."""
     CreatePublicLink: _grpc.UnaryUnaryMultiCallable[_files_pb2.CreatePublicLinkRequest, _files_pb2.CreatePublicLinkResponse]
     DeletePublicLink: _grpc.UnaryUnaryMultiCallable[_files_pb2.DeletePublicLinkRequest, _files_pb2.DeletePublicLinkResponse]
     CreateShortcut: _grpc.UnaryUnaryMultiCallable[_files_pb2.CreateShortcutRequest, _files_pb2.CreateShortcutResponse]
@@ -75,12 +84,15 @@ class FilesServiceAsyncStub(FilesServiceStub):
     GetDownloadUrl: _aio.UnaryUnaryMultiCallable[_files_pb2.GetDownloadUrlRequest, _files_pb2.GetDownloadUrlResponse]  # type: ignore[assignment]
     RenameFile: _aio.UnaryUnaryMultiCallable[_files_pb2.RenameFileRequest, _files_pb2.RenameFileResponse]  # type: ignore[assignment]
     DeleteFile: _aio.UnaryUnaryMultiCallable[_files_pb2.DeleteFileRequest, _files_pb2.DeleteFileResponse]  # type: ignore[assignment]
+    """Never repeated: a repeat would answer NOT_FOUND for a deletion that happened."""
     CopyFile: _aio.UnaryUnaryMultiCallable[_files_pb2.CopyFileRequest, _files_pb2.CopyFileResponse]  # type: ignore[assignment]
+    """Never repeated: a repeat would make a second copy."""
     AddShares: _aio.UnaryUnaryMultiCallable[_files_pb2.AddSharesRequest, _files_pb2.AddSharesResponse]  # type: ignore[assignment]
     """All-or-nothing: an unknown email rejects the whole request."""
     ListShares: _aio.UnaryUnaryMultiCallable[_files_pb2.ListSharesRequest, _files_pb2.ListSharesResponse]  # type: ignore[assignment]
     UpdateShare: _aio.UnaryUnaryMultiCallable[_files_pb2.UpdateShareRequest, _files_pb2.UpdateShareResponse]  # type: ignore[assignment]
     RemoveShare: _aio.UnaryUnaryMultiCallable[_files_pb2.RemoveShareRequest, _files_pb2.RemoveShareResponse]  # type: ignore[assignment]
+    """Never repeated: a repeat would answer NOT_FOUND for a removal that happened."""
     CreatePublicLink: _aio.UnaryUnaryMultiCallable[_files_pb2.CreatePublicLinkRequest, _files_pb2.CreatePublicLinkResponse]  # type: ignore[assignment]
     DeletePublicLink: _aio.UnaryUnaryMultiCallable[_files_pb2.DeletePublicLinkRequest, _files_pb2.DeletePublicLinkResponse]  # type: ignore[assignment]
     CreateShortcut: _aio.UnaryUnaryMultiCallable[_files_pb2.CreateShortcutRequest, _files_pb2.CreateShortcutResponse]  # type: ignore[assignment]
@@ -151,14 +163,16 @@ class FilesServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _files_pb2.DeleteFileRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_files_pb2.DeleteFileResponse, _abc.Awaitable[_files_pb2.DeleteFileResponse]]: ...
+    ) -> _typing.Union[_files_pb2.DeleteFileResponse, _abc.Awaitable[_files_pb2.DeleteFileResponse]]:
+        """Never repeated: a repeat would answer NOT_FOUND for a deletion that happened."""
 
     @_abc_1.abstractmethod
     def CopyFile(
         self,
         request: _files_pb2.CopyFileRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_files_pb2.CopyFileResponse, _abc.Awaitable[_files_pb2.CopyFileResponse]]: ...
+    ) -> _typing.Union[_files_pb2.CopyFileResponse, _abc.Awaitable[_files_pb2.CopyFileResponse]]:
+        """Never repeated: a repeat would make a second copy."""
 
     @_abc_1.abstractmethod
     def AddShares(
@@ -187,7 +201,8 @@ class FilesServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _files_pb2.RemoveShareRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_files_pb2.RemoveShareResponse, _abc.Awaitable[_files_pb2.RemoveShareResponse]]: ...
+    ) -> _typing.Union[_files_pb2.RemoveShareResponse, _abc.Awaitable[_files_pb2.RemoveShareResponse]]:
+        """Never repeated: a repeat would answer NOT_FOUND for a removal that happened."""
 
     @_abc_1.abstractmethod
     def CreatePublicLink(

@@ -100,13 +100,16 @@ class UploadServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def CreateProxySession(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Never repeated: a repeat would open a second session, left to expire.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def UploadChunk(self, request_iterator, context):
         """Client stream: the first frame is a header, the following frames carry the chunk's bytes.
+        Re-sending a chunk converges, but the channel repeats no stream (it would buffer the bytes):
+        after UNAVAILABLE the edge answers 503 and the client resumes from GetStatus.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -119,7 +122,8 @@ class UploadServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreateMultipartSession(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Never repeated: a repeat would open a second session and S3 upload, left to expire.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -154,20 +158,23 @@ class UploadServiceServicer:
     def CreateTusUpload(self, request, context):
         """tus 1.0 uploads (the edge's /api/upload/tus/): bytes arrive at any offset in pieces of any
         size; Abort terminates them like the other kinds.
+        Never repeated: a repeat would open a second upload, left to expire.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def WriteTus(self, request_iterator, context):
-        """Client stream: a header frame, then the bytes of one PATCH (or of a creation's body).
+        """Client stream: a header frame, then the bytes of one PATCH (or of a creation's body). Never
+        repeated by the channel (a stream); the client resumes from HEAD (GetTusUpload).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetTusUpload(self, request, context):
-        """Where a tus upload stands (HEAD). A session whose bytes are all in waits for its completion.
+        """Where a tus upload stands (HEAD). A session whose bytes are all in waits for its completion
+        (finishing an upload whose bytes are all in is idempotent).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -4,6 +4,12 @@ isort:skip_file
 The upload ledger: proxy uploads (bytes stream through UploadChunk) and direct-to-S3 multipart
 uploads (presigned part URLs; this service only coordinates). Every session row exists before
 any S3 call; a completed session always names a stored, registered file.
+
+Retry safety is stated on each rpc with protobuf's standard `idempotency_level`, which every
+GoVault channel reads from the descriptors (common/grpc/client.py `service_config`): a unary
+call marked NO_SIDE_EFFECTS (a read) or IDEMPOTENT (a repeat leaves the same state and answers
+as well as the first) is sent again to another replica when its first attempt ended
+UNAVAILABLE. An rpc without the option is never repeated by the channel; its comment says why.
 """
 
 from collections import abc as _abc
@@ -35,10 +41,15 @@ class UploadServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> UploadServiceAsyncStub: ...
     CreateProxySession: _grpc.UnaryUnaryMultiCallable[_upload_pb2.CreateProxySessionRequest, _upload_pb2.CreateProxySessionResponse]
+    """Never repeated: a repeat would open a second session, left to expire."""
     UploadChunk: _grpc.StreamUnaryMultiCallable[_upload_pb2.UploadChunkRequest, _upload_pb2.UploadChunkResponse]
-    """Client stream: the first frame is a header, the following frames carry the chunk's bytes."""
+    """Client stream: the first frame is a header, the following frames carry the chunk's bytes.
+    Re-sending a chunk converges, but the channel repeats no stream (it would buffer the bytes):
+    after UNAVAILABLE the edge answers 503 and the client resumes from GetStatus.
+    """
     GetStatus: _grpc.UnaryUnaryMultiCallable[_upload_pb2.GetStatusRequest, _upload_pb2.GetStatusResponse]
     CreateMultipartSession: _grpc.UnaryUnaryMultiCallable[_upload_pb2.CreateMultipartSessionRequest, _upload_pb2.CreateMultipartSessionResponse]
+    """Never repeated: a repeat would open a second session and S3 upload, left to expire."""
     RegisterPart: _grpc.UnaryUnaryMultiCallable[_upload_pb2.RegisterPartRequest, _upload_pb2.RegisterPartResponse]
     """Idempotent: the same part registered again is accepted; a new ETag replaces the old one."""
     PresignParts: _grpc.UnaryUnaryMultiCallable[_upload_pb2.PresignPartsRequest, _upload_pb2.PresignPartsResponse]
@@ -49,11 +60,16 @@ class UploadServiceStub:
     CreateTusUpload: _grpc.UnaryUnaryMultiCallable[_upload_pb2.CreateTusUploadRequest, _upload_pb2.CreateTusUploadResponse]
     """tus 1.0 uploads (the edge's /api/upload/tus/): bytes arrive at any offset in pieces of any
     size; Abort terminates them like the other kinds.
+    Never repeated: a repeat would open a second upload, left to expire.
     """
     WriteTus: _grpc.StreamUnaryMultiCallable[_upload_pb2.WriteTusRequest, _upload_pb2.WriteTusResponse]
-    """Client stream: a header frame, then the bytes of one PATCH (or of a creation's body)."""
+    """Client stream: a header frame, then the bytes of one PATCH (or of a creation's body). Never
+    repeated by the channel (a stream); the client resumes from HEAD (GetTusUpload).
+    """
     GetTusUpload: _grpc.UnaryUnaryMultiCallable[_upload_pb2.GetTusUploadRequest, _upload_pb2.GetTusUploadResponse]
-    """Where a tus upload stands (HEAD). A session whose bytes are all in waits for its completion."""
+    """Where a tus upload stands (HEAD). A session whose bytes are all in waits for its completion
+    (finishing an upload whose bytes are all in is idempotent).
+    """
     GetTusLimits: _grpc.UnaryUnaryMultiCallable[_upload_pb2.GetTusLimitsRequest, _upload_pb2.GetTusLimitsResponse]
     """What the edge announces to tus clients (OPTIONS): needs no caller."""
 
@@ -61,10 +77,15 @@ class UploadServiceStub:
 class UploadServiceAsyncStub(UploadServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     CreateProxySession: _aio.UnaryUnaryMultiCallable[_upload_pb2.CreateProxySessionRequest, _upload_pb2.CreateProxySessionResponse]  # type: ignore[assignment]
+    """Never repeated: a repeat would open a second session, left to expire."""
     UploadChunk: _aio.StreamUnaryMultiCallable[_upload_pb2.UploadChunkRequest, _upload_pb2.UploadChunkResponse]  # type: ignore[assignment]
-    """Client stream: the first frame is a header, the following frames carry the chunk's bytes."""
+    """Client stream: the first frame is a header, the following frames carry the chunk's bytes.
+    Re-sending a chunk converges, but the channel repeats no stream (it would buffer the bytes):
+    after UNAVAILABLE the edge answers 503 and the client resumes from GetStatus.
+    """
     GetStatus: _aio.UnaryUnaryMultiCallable[_upload_pb2.GetStatusRequest, _upload_pb2.GetStatusResponse]  # type: ignore[assignment]
     CreateMultipartSession: _aio.UnaryUnaryMultiCallable[_upload_pb2.CreateMultipartSessionRequest, _upload_pb2.CreateMultipartSessionResponse]  # type: ignore[assignment]
+    """Never repeated: a repeat would open a second session and S3 upload, left to expire."""
     RegisterPart: _aio.UnaryUnaryMultiCallable[_upload_pb2.RegisterPartRequest, _upload_pb2.RegisterPartResponse]  # type: ignore[assignment]
     """Idempotent: the same part registered again is accepted; a new ETag replaces the old one."""
     PresignParts: _aio.UnaryUnaryMultiCallable[_upload_pb2.PresignPartsRequest, _upload_pb2.PresignPartsResponse]  # type: ignore[assignment]
@@ -75,11 +96,16 @@ class UploadServiceAsyncStub(UploadServiceStub):
     CreateTusUpload: _aio.UnaryUnaryMultiCallable[_upload_pb2.CreateTusUploadRequest, _upload_pb2.CreateTusUploadResponse]  # type: ignore[assignment]
     """tus 1.0 uploads (the edge's /api/upload/tus/): bytes arrive at any offset in pieces of any
     size; Abort terminates them like the other kinds.
+    Never repeated: a repeat would open a second upload, left to expire.
     """
     WriteTus: _aio.StreamUnaryMultiCallable[_upload_pb2.WriteTusRequest, _upload_pb2.WriteTusResponse]  # type: ignore[assignment]
-    """Client stream: a header frame, then the bytes of one PATCH (or of a creation's body)."""
+    """Client stream: a header frame, then the bytes of one PATCH (or of a creation's body). Never
+    repeated by the channel (a stream); the client resumes from HEAD (GetTusUpload).
+    """
     GetTusUpload: _aio.UnaryUnaryMultiCallable[_upload_pb2.GetTusUploadRequest, _upload_pb2.GetTusUploadResponse]  # type: ignore[assignment]
-    """Where a tus upload stands (HEAD). A session whose bytes are all in waits for its completion."""
+    """Where a tus upload stands (HEAD). A session whose bytes are all in waits for its completion
+    (finishing an upload whose bytes are all in is idempotent).
+    """
     GetTusLimits: _aio.UnaryUnaryMultiCallable[_upload_pb2.GetTusLimitsRequest, _upload_pb2.GetTusLimitsResponse]  # type: ignore[assignment]
     """What the edge announces to tus clients (OPTIONS): needs no caller."""
 
@@ -89,7 +115,8 @@ class UploadServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _upload_pb2.CreateProxySessionRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_upload_pb2.CreateProxySessionResponse, _abc.Awaitable[_upload_pb2.CreateProxySessionResponse]]: ...
+    ) -> _typing.Union[_upload_pb2.CreateProxySessionResponse, _abc.Awaitable[_upload_pb2.CreateProxySessionResponse]]:
+        """Never repeated: a repeat would open a second session, left to expire."""
 
     @_abc_1.abstractmethod
     def UploadChunk(
@@ -97,7 +124,10 @@ class UploadServiceServicer(metaclass=_abc_1.ABCMeta):
         request_iterator: _MaybeAsyncIterator[_upload_pb2.UploadChunkRequest],
         context: _ServicerContext,
     ) -> _typing.Union[_upload_pb2.UploadChunkResponse, _abc.Awaitable[_upload_pb2.UploadChunkResponse]]:
-        """Client stream: the first frame is a header, the following frames carry the chunk's bytes."""
+        """Client stream: the first frame is a header, the following frames carry the chunk's bytes.
+        Re-sending a chunk converges, but the channel repeats no stream (it would buffer the bytes):
+        after UNAVAILABLE the edge answers 503 and the client resumes from GetStatus.
+        """
 
     @_abc_1.abstractmethod
     def GetStatus(
@@ -111,7 +141,8 @@ class UploadServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _upload_pb2.CreateMultipartSessionRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_upload_pb2.CreateMultipartSessionResponse, _abc.Awaitable[_upload_pb2.CreateMultipartSessionResponse]]: ...
+    ) -> _typing.Union[_upload_pb2.CreateMultipartSessionResponse, _abc.Awaitable[_upload_pb2.CreateMultipartSessionResponse]]:
+        """Never repeated: a repeat would open a second session and S3 upload, left to expire."""
 
     @_abc_1.abstractmethod
     def RegisterPart(
@@ -152,6 +183,7 @@ class UploadServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_upload_pb2.CreateTusUploadResponse, _abc.Awaitable[_upload_pb2.CreateTusUploadResponse]]:
         """tus 1.0 uploads (the edge's /api/upload/tus/): bytes arrive at any offset in pieces of any
         size; Abort terminates them like the other kinds.
+        Never repeated: a repeat would open a second upload, left to expire.
         """
 
     @_abc_1.abstractmethod
@@ -160,7 +192,9 @@ class UploadServiceServicer(metaclass=_abc_1.ABCMeta):
         request_iterator: _MaybeAsyncIterator[_upload_pb2.WriteTusRequest],
         context: _ServicerContext,
     ) -> _typing.Union[_upload_pb2.WriteTusResponse, _abc.Awaitable[_upload_pb2.WriteTusResponse]]:
-        """Client stream: a header frame, then the bytes of one PATCH (or of a creation's body)."""
+        """Client stream: a header frame, then the bytes of one PATCH (or of a creation's body). Never
+        repeated by the channel (a stream); the client resumes from HEAD (GetTusUpload).
+        """
 
     @_abc_1.abstractmethod
     def GetTusUpload(
@@ -168,7 +202,9 @@ class UploadServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _upload_pb2.GetTusUploadRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_upload_pb2.GetTusUploadResponse, _abc.Awaitable[_upload_pb2.GetTusUploadResponse]]:
-        """Where a tus upload stands (HEAD). A session whose bytes are all in waits for its completion."""
+        """Where a tus upload stands (HEAD). A session whose bytes are all in waits for its completion
+        (finishing an upload whose bytes are all in is idempotent).
+        """
 
     @_abc_1.abstractmethod
     def GetTusLimits(
