@@ -5,7 +5,7 @@ once (tokens.py) and repeats the call. Whole-file transfers live in uploads.py/d
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -234,9 +234,16 @@ class GoVaultClient:
             "POST", "/api/upload/multipart/presign", idempotent=True,
             json={"upload_uuid": upload_uuid, "part_numbers": part_numbers}))
 
-    def complete_multipart(self, upload_uuid: str) -> Completed:
+    def complete_multipart(self, upload_uuid: str,
+                           parts: Sequence[tuple[int, str, int]] = ()) -> Completed:
+        """`parts`: (part number, ETag, size) of parts not registered with `register_part`,
+        listed instead (they must agree with the registered ones: 409 otherwise)."""
+        body: dict[str, Any] = {"upload_uuid": upload_uuid}
+        if parts:
+            body["parts"] = [{"part_number": n, "etag": etag, "size_bytes": size}
+                             for n, etag, size in parts]
         return Completed.from_json(self._json("POST", "/api/upload/multipart/complete",
-                                              idempotent=True, json={"upload_uuid": upload_uuid}))
+                                              idempotent=True, json=body))
 
     def abort_upload(self, upload_uuid: str) -> None:
         self.call("POST", "/api/upload/abort", idempotent=True, json={"upload_uuid": upload_uuid})

@@ -151,7 +151,10 @@ class Uploader:
             self.resume.drop(key)
             return self._result(status.file_id, name, path, size, method, uuid, True, total, 0,
                                 total)
-        received = status.received if status is not None else frozenset()
+        received = set(status.received if status is not None else ())
+        # Parts sent by an earlier run and listed (not registered) at completion: their ETags
+        # are in the record.
+        received.update(int(n) for n in record.get("etags", {}))
         base = 0 if method == "proxy" else 1
         missing = [n for n in range(base, total + base) if n not in received]
         if not missing and method == "proxy":
@@ -163,7 +166,8 @@ class Uploader:
         if method == "proxy":
             file_id = self._send_chunks(path, uuid, size, piece, missing, flow, options)
         else:
-            file_id = self._send_parts(path, uuid, size, piece, missing, flow, options, urls)
+            file_id = self._send_parts(path, uuid, size, piece, missing, flow, options, urls,
+                                       _Etags(self.resume, key, record))
         self.resume.drop(key)
         return self._result(file_id, name, path, size, method, uuid, status is not None, total,
                             len(missing), total - len(missing))
@@ -237,7 +241,8 @@ class Uploader:
             return None, None
         if status.status == "completing":
             status = self._await_completion(uuid)
-        self._note(f"resuming upload {uuid}: {len(status.received)} of "
+        sent = set(status.received) | {int(n) for n in record.get("etags", {})}
+        self._note(f"resuming upload {uuid}: {len(sent)} of "
                    f"{status.total_chunks} pieces already on the server")
         return record, status
 
@@ -317,7 +322,9 @@ class Uploader:
 
     def _send_parts(self, path: Path, uuid: str, size: int, part: int, missing: list[int],
                     flow: Flow, options: UploadOptions,
-                    urls: tuple[dict[int, str], str] | None) -> str:
+                    urls: tuple[dict[int, str], str] | None, etags: _Etags) -> str:
+        """Each part PUT to its URL, its ETag kept in the resume record (not registered part by
+        part); completion lists them."""
         book = _UrlBook(self.client, uuid, missing, urls)
 
         def send(number: int) -> str:
@@ -332,17 +339,38 @@ class Uploader:
                         raise
                     etag = self.client.put_part(book.url(number, fresh=True),
                                                 file_range(path, offset, length, flow), length)
-                self.client.register_part(uuid, number, length, etag)
             except ApiError as exc:
                 raise _expired(exc) from exc
+            etags.keep(number, etag)
             return etag
 
         self._parallel([functools.partial(send, n) for n in missing], flow, options.parallel)
         flow.check()
         try:
-            return self.client.complete_multipart(uuid).file_id
+            return self.client.complete_multipart(uuid, [
+                (n, etag, _piece_length(size, part, n - 1)) for n, etag in etags.all()]).file_id
         except ApiError as exc:
             raise _expired(exc) from exc
+
+
+class _Etags:
+    """The ETags of the parts sent, kept in the upload's resume record as each part is done
+    (threads send parts in parallel), so a resumed run lists them too."""
+
+    def __init__(self, resume: ResumeStore, key: str, record: dict[str, Any]) -> None:
+        self._resume = resume
+        self._key = key
+        self._record = record
+        self._lock = threading.Lock()
+
+    def keep(self, number: int, etag: str) -> None:
+        with self._lock:
+            self._record["etags"] = {**self._record.get("etags", {}), str(number): etag}
+            self._resume.put(self._key, dict(self._record))
+
+    def all(self) -> list[tuple[int, str]]:
+        with self._lock:
+            return sorted((int(n), str(e)) for n, e in self._record.get("etags", {}).items())
 
 
 class _UrlBook:

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 from weakref import WeakKeyDictionary
 
 import psycopg
+from prometheus_client import Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 from psycopg import errors as pg_errors
@@ -33,6 +35,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from common.config import Settings, var
 from common.errors import GoVaultError, Unavailable
 from common.logging import get_logger
+from common.metrics import LATENCY_BUCKETS
 
 log = get_logger(__name__)
 
@@ -55,6 +58,9 @@ class DatabaseSettings(Settings):
 
 
 _DEADLINES: WeakKeyDictionary[AsyncConnectionPool, float] = WeakKeyDictionary()
+# The wait for a pooled connection (all taken: statements queue here before the database).
+POOL_WAIT = Histogram("govault_db_pool_wait_seconds", "Wait for a pooled connection",
+                      ["service"], buckets=LATENCY_BUCKETS)
 
 
 async def open_pool(settings: DatabaseSettings, service: str) -> AsyncConnectionPool:
@@ -109,8 +115,10 @@ async def pooled(
     propagates for the caller to map."""
     deadline = _DEADLINES.get(pool, 0.0)
     expired = False
+    asked = time.perf_counter()
     try:
         async with pool.connection() as conn:
+            POOL_WAIT.labels(what).observe(time.perf_counter() - asked)
             def expire() -> None:
                 nonlocal expired
                 expired = True

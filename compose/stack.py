@@ -535,6 +535,9 @@ class Stack:
             "env": self.env,
             "restarts": {name: self.restart_policy.restarts(name)
                          for name, _, _ in self._watched()},
+            # Rewritten after every restart: the benchmarks read each process's CPU by pid.
+            "store": self.store,
+            "pids": {name: child.pid for name, child, _ in self._watched()},
         }
         credentials.write_private(self.data_dir / STATE_FILE, json.dumps(state, indent=2) + "\n")
 

@@ -15,3 +15,7 @@ Must not: decide business rules (services do), touch a database or the object st
     routes/        handlers: parse → one typed `upstream.call` → shape (`shape.reply`)
     upstream.py    channels, typed stubs, in-flight bound; streaming.py: proxy chunk streams
 """
+
+from common.runtime import prepare_process
+
+prepare_process()  # before grpc is imported: see common/runtime.py

@@ -3,11 +3,13 @@ at start-up (gRPC channels, token verifier) and closed at shutdown."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from common.logging import get_logger
+from common.loop import watch_loop_lag
 from common.tokens import TokenVerifier, auth_key_loader
 from edge import middleware
 from edge.config import EdgeSettings
@@ -27,7 +29,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     limiter = ratelimit.RateLimiter.create(settings.rate_limit, settings.redis_url)
     app[ratelimit.LIMITER] = limiter
+    lag = asyncio.create_task(watch_loop_lag("edge"), name="loop-lag")
     yield
+    lag.cancel()
     await limiter.close()
     await upstreams.close()
 

@@ -109,13 +109,21 @@ def decode(raw: bytes, model: type[M]) -> M:
     return decoded
 
 
-def _integral(value: object) -> object:
-    """A whole-number float as an int, in a field or in a list field (where the models have
-    integers); anything else unchanged, for the model to judge."""
+_MODEL_DEPTH = 4  # the deepest integer of a request model: a field of an object in a list
+
+
+def _integral(value: object, depth: int = 0) -> object:
+    """A whole-number float as an int, in a field, a list's items or the fields of a listed
+    object (where the models have integers; deeper nesting is left as it is, no model has
+    any); anything else unchanged, for the model to judge."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
+    if depth >= _MODEL_DEPTH:
+        return value
     if isinstance(value, list):
-        return [int(v) if isinstance(v, float) and v.is_integer() else v for v in value]
+        return [_integral(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        return {k: _integral(v, depth + 1) for k, v in value.items()}
     return value
 
 

@@ -4,6 +4,8 @@
     python -m loadtest.report loadtest/results/<timestamp>
     python -m loadtest.audit --stack <data-dir> --results <run-dir>/<strategy>
     python -m loadtest.ghz --stack <data-dir> --out <dir>
+    python -m loadtest.runs shape|seed-full|seed-full-minio [--tree <before>]   # quiet machine
+    python -m loadtest.ab --before <tree> --after <tree>   # two builds, alternating windows
 
 Modules:
   settings.py   the knobs (SCALE, TIME_FACTOR, SHAPE, STRATEGY, FILE_SIZE, ...), read once from env
@@ -17,7 +19,14 @@ Modules:
   report.py     the seed's comparative table (+ iterations/s, ratio to baseline, audit) and charts
   bench.py      one command: fresh stack, the strategy matrix, audits, report
   ghz.py        ghz runs of internal gRPC methods (configs in ghz/*.json)
+  cpu.py        CPU seconds of every stack process (and the load generator) from /proc
+  saturation.py the services' wait histograms (loop lag, pool waits, store calls) per stage
+  treestack.py  a stack run from another source tree (the build before a change)
+  runs.py       the quiet-machine run sets, each strategy on a fresh stack
+  ab.py         two builds side by side, CPU per upload compared in alternating windows
+  (profile.py, bench_uploads.py, bench_floor.py, bench_auth.py, bench_cli.py: single-stack
+  benchmarks; docs/performance.md says which to use when)
 
-It drives a running stack only over its public interfaces (REST, S3, the services' CLIs); it
-imports no service code and only ever targets 127.0.0.1.
+It drives a running stack only over its public interfaces (REST, S3, the services' CLIs and
+/metrics, /proc for CPU); it imports no service code and only ever targets 127.0.0.1.
 """

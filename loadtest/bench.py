@@ -3,6 +3,7 @@
     SCALE=0.05 TIME_FACTOR=0.1 python -m loadtest.bench                 # a 36-second shape
     python -m loadtest.bench --strategies proxy,multipart --ghz
     python -m loadtest.bench --stack .data                               # use a running stack
+    python -m loadtest.bench --store minio --strategies multipart         # a stack on MinIO
 
 1. starts a fresh local stack (`compose.stack.Stack`, data under loadtest/results/_runs/, port
    offset 3000 so it never collides with `make up` or the test stacks), unless --stack is given;
@@ -14,7 +15,9 @@
    (loadtest/audit.py);
 3. optionally runs the ghz configurations against the gRPC services (--ghz);
 4. writes loadtest/results/<UTC timestamp>/: per strategy Locust CSV/JSON, worker records,
-   audit.json, locust.log; and report.md / report.csv / stages.csv / charts (loadtest/report.py);
+   audit.json, locust.log, cpu.jsonl (every process's CPU, sampled by Locust over the shape),
+   setup.json (the account set-up's time and CPU, apart); and report.md / report.csv /
+   stages.csv / charts (loadtest/report.py), with the CPU per iteration per process;
 5. stops the stack and (unless --keep-stack) deletes its data and the files holding its tokens
    (users.json, sessions-*.json, resolved ghz configs). Exit status 1 when an audit found
    ghosts (or any other violation).
@@ -35,9 +38,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loadtest import audit, report, shapes, users
+from loadtest import audit, cpu, report, shapes, users
 from loadtest.settings import BENCH_ENVIRON, STRATEGIES, LoadSettings, SettingsError
 from loadtest.target import REPO_ROOT, Target, TargetError
+
+STORES = ("seaweedfs", "minio")  # compose.stack.STORES (not imported: the launcher is optional)
 
 RESULTS_ROOT = REPO_ROOT / "loadtest" / "results"
 LOCUSTFILE = REPO_ROOT / "loadtest" / "locustfile.py"
@@ -87,18 +92,29 @@ def run_strategy(target: Target, stack_file: Path, strategy: str, folder: Path,
     folder.mkdir(parents=True, exist_ok=True)
     # An earlier run's per-process records in the same folder would be merged into this one's
     # counts and audited against this stack (its successes would all look like ghosts).
-    for pattern in ("worker-*.json", "uploads-*.jsonl", "sessions-*.json"):
+    for pattern in ("worker-*.json", "uploads-*.jsonl", "sessions-*.json", "cpu.jsonl",
+                    "setup.json", "run.json"):
         for stale in folder.glob(pattern):
             stale.unlink()
     users_file = None
     if strategy != "baseline":
         users_file = folder / "users.json"
+        meter = _meter(stack_file)
+        before, started = meter.snapshot() if meter else None, time.monotonic()
         if accounts:
             say(f"[{strategy}] setup: {len(accounts)} accounts (reused, fresh tokens) …")
             users.reuse(target.edge_url, accounts, users_file)
         else:
             say(f"[{strategy}] setup: {user_count} accounts …")
             users.prepare(target.edge_url, user_count, users_file, prefix=prefix)
+        # The account set-up (Argon2id hashing above all) is reported apart, never in the
+        # CPU per iteration, which Locust's own samples (cpu.jsonl) cover from the shape's start.
+        setup: dict[str, Any] = {"accounts": len(accounts or []) or user_count,
+                                 "reused": bool(accounts),
+                                 "seconds": round(time.monotonic() - started, 2)}
+        if meter and before:
+            setup.update(cpu.difference(before, meter.snapshot()))
+        (folder / "setup.json").write_text(json.dumps(setup, indent=1) + "\n")
     say(f"[{strategy}] load test …")
     code = run_locust(strategy, folder, target, stack_file, env_extra, users_file,
                       stop_timeout_s)
@@ -138,8 +154,9 @@ def bench(args: argparse.Namespace) -> int:
         from compose.stack import Stack  # only the bench needs the launcher
 
         data_dir = RESULTS_ROOT / "_runs" / stamp / "stack"
-        say(f"starting a fresh stack in {data_dir} (port offset {args.port_offset}) …")
-        stack = Stack(data_dir, args.port_offset, environ=BENCH_ENVIRON)
+        say(f"starting a fresh stack in {data_dir} (port offset {args.port_offset}, "
+            f"store {args.store}) …")
+        stack = Stack(data_dir, args.port_offset, environ=BENCH_ENVIRON, store=args.store)
         try:
             stack.start()
         except Exception as exc:  # StackError, PortInUseError: their message names the fix
@@ -159,6 +176,7 @@ def bench(args: argparse.Namespace) -> int:
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                     "python": platform.python_version()},
         "git_commit": _git_commit(), "env": env_extra,
+        "store": json.loads(stack_file.read_text()).get("store", "unknown"),
     }
     try:
         for i, strategy in enumerate(args.strategies):
@@ -187,6 +205,11 @@ def bench(args: argparse.Namespace) -> int:
                 shutil.rmtree(RESULTS_ROOT / "_runs" / stamp, ignore_errors=True)
                 scrub_credentials(out)
 
+    return report_and_status(out, failures)
+
+
+def report_and_status(out: Path, failures: list[str]) -> int:
+    """Builds and prints the folder's report, names the failures; the exit status."""
     path = report.build(out)
     print(path.read_text())
     say(f"report: {path}")
@@ -201,6 +224,15 @@ def scrub_credentials(out: Path) -> None:
     for pattern in ("*/users.json", "*/sessions-*.json", "ghz/*.config.json"):
         for path in out.glob(pattern):
             path.unlink(missing_ok=True)
+
+
+def _meter(stack_file: Path) -> cpu.Meter | None:
+    """This process (it signs the accounts up) and the stack's, if stack.json names them."""
+    try:
+        return cpu.Meter.from_stack_file(stack_file, loadgen=True)
+    except (OSError, ValueError) as exc:
+        say(f"CPU not measured: {exc}")
+        return None
 
 
 def _latest_accounts(folder: Path) -> list[dict[str, Any]]:
@@ -230,6 +262,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--stack", default=None,
                         help="use a running stack (its data dir or stack.json)")
     parser.add_argument("--port-offset", type=int, default=3000)
+    parser.add_argument("--store", choices=STORES, default="seaweedfs",
+                        help="the S3 server of the stack the bench starts (docs/stores.md)")
     parser.add_argument("--keep-stack", action="store_true", help="keep the stack's data dir")
     parser.add_argument("--stop-timeout-s", type=int, default=30,
                         help="let users finish their iteration when ramping down (k6: 30 s)")

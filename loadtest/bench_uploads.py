@@ -7,6 +7,8 @@ client concurrency (default 8):
   multipart  POST /api/upload/multipart/session + PUT part(s) to S3 + /part + /complete
   tus        POST /api/upload/tus/ with the bytes (tus creation-with-upload; answer = stored
              and registered)
+  seed-proxy, seed-multipart (not by default)  the seed's iteration without its think times:
+             POST /auth/refresh + GET /api/files/me/owned, then the upload above
 and reports uploads/s, the ratio to raw, and our CPU per upload (utime+stime of the edge,
 upload and files processes, from /proc/<pid>/stat, divided by completed uploads).
 Then 100 concurrent 10 MiB proxy chunks, and 100 concurrent tus PATCHes of 10 MiB: peak RSS of
@@ -28,7 +30,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -75,19 +77,22 @@ class Result:
 
 
 class Bench:
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace, s3_env: Mapping[str, str] | None = None
+                 ) -> None:
+        """`s3_env`: the GOVAULT_S3_* variables of the stack (default: this process's)."""
         self.args = args
         self.base = args.edge_url.rstrip("/")
         self.pids = {k: int(v) for k, v in (p.split("=") for p in args.pids.split(","))}
         self.store_pid = args.store_pid
-        endpoint = os.environ["GOVAULT_S3_ENDPOINT"]
-        parts = urlsplit(endpoint)
-        self.bucket = os.environ.get("GOVAULT_S3_BUCKET", "govault")
-        self.s3 = Minio(parts.netloc, access_key=os.environ["GOVAULT_S3_ACCESS_KEY"],
-                        secret_key=os.environ["GOVAULT_S3_SECRET_KEY"],
+        env = os.environ if s3_env is None else s3_env
+        parts = urlsplit(env["GOVAULT_S3_ENDPOINT"])
+        self.bucket = env.get("GOVAULT_S3_BUCKET", "govault")
+        self.s3 = Minio(parts.netloc, access_key=env["GOVAULT_S3_ACCESS_KEY"],
+                        secret_key=env["GOVAULT_S3_SECRET_KEY"],
                         secure=parts.scheme == "https",
-                        region=os.environ.get("GOVAULT_S3_REGION", "us-east-1"))
+                        region=env.get("GOVAULT_S3_REGION", "us-east-1"))
         self.tokens: list[str] = []
+        self.refresh_tokens: list[str] = []
 
     def our_cpu(self) -> float:
         return sum(cpu_seconds(pid) for pid in self.pids.values())
@@ -108,7 +113,9 @@ class Bench:
             async with http.post(f"{self.base}/auth/login",
                                  json={"email": email, "password": PASSWORD}) as r:
                 assert r.status == 200, await r.text()
-                self.tokens.append((await r.json())["token"])
+                body = await r.json()
+                self.tokens.append(body["token"])
+                self.refresh_tokens.append(body["refresh_token"])
 
     # one upload per mode ----------------------------------------------------------------------
 
@@ -180,12 +187,37 @@ class Bench:
             if r.status != 201 or r.headers.get("Upload-Offset") != str(len(data)):
                 raise RuntimeError(f"tus creation-with-upload {r.status}: {await r.text()}")
 
+    # the seed's iteration without its think times: refresh, list, then the upload --------------
+
+    async def _seed(self, http: aiohttp.ClientSession, worker: int) -> None:
+        async with http.post(f"{self.base}/auth/refresh",
+                             json={"refresh_token": self.refresh_tokens[worker]}) as r:
+            if r.status != 200:
+                raise RuntimeError(f"refresh {r.status}")
+            body = await r.json()
+        self.tokens[worker], self.refresh_tokens[worker] = body["token"], body["refresh_token"]
+        async with http.get(f"{self.base}/api/files/me/owned?page=1",
+                            headers={"Authorization": f"Bearer {self.tokens[worker]}"}) as r:
+            if r.status != 200:
+                raise RuntimeError(f"list {r.status}")
+            await r.read()
+
+    async def seed_proxy(self, http: aiohttp.ClientSession, worker: int, data: bytes,
+                         digest: str) -> None:
+        await self._seed(http, worker)
+        await self.proxy(http, worker, data, digest)
+
+    async def seed_multipart(self, http: aiohttp.ClientSession, worker: int, data: bytes,
+                             digest: str) -> None:
+        await self._seed(http, worker)
+        await self.multipart(http, worker, data, digest)
+
     # runs -------------------------------------------------------------------------------------
 
     async def run_mode(self, http: aiohttp.ClientSession, mode: str, size: int,
                        seconds: float) -> Result:
         op: Callable[[aiohttp.ClientSession, int, bytes, str], Awaitable[None]] = getattr(
-            self, mode)
+            self, mode.replace("-", "_"))
         data = os.urandom(size)
         digest = hashlib.sha256(data).hexdigest()
         await op(http, 0, data, digest)  # warm-up

@@ -26,6 +26,12 @@ session is opened with a login) and loops:
 STRATEGY=baseline: the same think times, then one PUT of the same bytes straight to the store
 with a URL presigned locally (minio SDK, keys from STACK_FILE): no GoVault in the path at all.
 
+With STACK_FILE naming a launcher's stack.json, the CPU of every stack process and of this one
+is sampled every 2 s from the shape's start to its end into RESULTS_DIR/cpu.jsonl (loadtest/cpu.py;
+the report divides it by the iterations), and the services' histograms of waits (event-loop lag,
+pool waits, store calls, …) are read at every stage boundary into RESULTS_DIR/metrics.jsonl
+(loadtest/saturation.py).
+
 An iteration stops at its first failed step and counts as failed (record.py); after a failure
 the user waits the iteration's think time before retrying, so failures do not turn into a
 tight retry loop. Request names are templates (`/api/upload/proxy/chunk?id=[n]`), never ids.
@@ -49,7 +55,7 @@ import gevent
 from locust import FastHttpUser, LoadTestShape, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
-from loadtest import shapes
+from loadtest import cpu, saturation, shapes
 from loadtest.payload import Payload
 from loadtest.record import DEFERRED, Recorder
 from loadtest.settings import LoadSettings
@@ -59,6 +65,7 @@ from loadtest.users import load as load_users
 SETTINGS = LoadSettings.from_env()
 PLAN = shapes.stages(SETTINGS.shape, SETTINGS.scale, SETTINGS.time_factor)
 RUN_TAG = uuid.uuid4().hex[:12]
+CPU_SAMPLE_S = 2.0  # cpu.jsonl: a few ms of /proc reading each time, in this process
 
 
 def _stage_index(t: float) -> int:
@@ -140,7 +147,8 @@ class AccountPool:
 
 
 POOL = AccountPool()
-STATE: dict[str, Any] = {"recorder": None, "payload": None, "minio": None, "target": None}
+STATE: dict[str, Any] = {"recorder": None, "payload": None, "minio": None, "target": None,
+                         "meter": None}
 
 
 def recorder() -> Recorder:
@@ -212,6 +220,10 @@ class GoVaultUser(FastHttpUser):
                 resp.success()
                 recorder().deferred()
             self._sleep(wait)
+            # The edge closes a connection idle for its keep-alive timeout (15 s; a Retry-After
+            # may be up to 30 s): after a wait, send on new connections rather than race that
+            # close (a POST on a connection closed under it fails without an answer).
+            self.client.client.close()
         if not recorder().check(check, ok):
             raise StepFailed(check)
         return body if want_json else resp
@@ -408,6 +420,52 @@ def _setup_accounts(environment: Any) -> None:
     POOL.fill(load_users(users_file))
 
 
+def _cpu_meter() -> cpu.Meter | None:
+    """The stack's processes and this one, when STACK_FILE names a launcher's stack.json."""
+    if not SETTINGS.stack_file:
+        return None
+    try:
+        return cpu.Meter.from_stack_file(SETTINGS.stack_file, loadgen=True)
+    except (OSError, ValueError) as exc:
+        print(f"[cpu] not measured: {exc}", flush=True)
+        return None
+
+
+def _cpu_sample() -> None:
+    """One line of cpu.jsonl: CPU seconds so far per process group, at t seconds into the
+    shape (the report takes differences: per iteration over the run, per stage)."""
+    meter: cpu.Meter | None = STATE["meter"]
+    if meter is None:
+        return
+    line = {"t": round(time.time() - recorder().t0, 3), **meter.snapshot()}
+    with (Path(SETTINGS.results_dir) / "cpu.jsonl").open("a") as f:
+        f.write(json.dumps(line) + "\n")
+
+
+def _cpu_sampler() -> None:
+    while True:
+        gevent.sleep(CPU_SAMPLE_S)
+        _cpu_sample()
+
+
+def _scrape() -> None:
+    """One line of metrics.jsonl: the services' histograms (loadtest/saturation.py) now."""
+    scraper: saturation.Scraper | None = STATE.get("scraper")
+    if scraper is None:
+        return
+    line = {"t": round(time.time() - recorder().t0, 3), "series": scraper.scrape()}
+    with (Path(SETTINGS.results_dir) / "metrics.jsonl").open("a") as f:
+        f.write(json.dumps(line) + "\n")
+
+
+def _stage_scrapes() -> None:
+    """At the shape's start and the end of every stage (the last: at test_stop)."""
+    _scrape()
+    for stage in PLAN[:-1]:
+        gevent.sleep(max(0.0, stage.end_s - (time.time() - recorder().t0)))
+        _scrape()
+
+
 def _progress(environment: Any) -> None:
     rec = recorder()
     while True:
@@ -449,6 +507,15 @@ def _on_test_start(environment: Any, **_kw: Any) -> None:
     rec = recorder()
     rec.start()
     if not isinstance(environment.runner, WorkerRunner):
+        # The stack's CPU is sampled by the one process that sees the whole run.
+        (Path(SETTINGS.results_dir) / "cpu.jsonl").unlink(missing_ok=True)
+        (Path(SETTINGS.results_dir) / "metrics.jsonl").unlink(missing_ok=True)
+        STATE["meter"] = _cpu_meter()
+        _cpu_sample()
+        if STATE["meter"] is not None:
+            STATE["cpu_sampler"] = gevent.spawn(_cpu_sampler)
+            STATE["scraper"] = saturation.Scraper.from_stack_file(SETTINGS.stack_file or "")
+            STATE["scrapes"] = gevent.spawn(_stage_scrapes)
         _write_run_info({
             "strategy": SETTINGS.strategy, "shape": SETTINGS.shape, "scale": SETTINGS.scale,
             "time_factor": SETTINGS.time_factor, "file_size_bytes": SETTINGS.file_size_bytes,
@@ -470,8 +537,11 @@ def _on_request(name: str, response_time: float, exception: Any, **_kw: Any) -> 
 
 @events.test_stop.add_listener  # type: ignore[untyped-decorator]
 def _on_test_stop(environment: Any, **_kw: Any) -> None:
-    if STATE.get("progress") is not None:
-        STATE["progress"].kill(block=False)
+    for greenlet in ("progress", "cpu_sampler", "scrapes"):
+        if STATE.get(greenlet) is not None:
+            STATE[greenlet].kill(block=False)
+    _cpu_sample()
+    _scrape()
     rec = recorder()
     rec.flush()
     if POOL.accounts:  # the newest tokens: the audit and the next run start from these

@@ -28,57 +28,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from loadtest.bench_uploads import CLK_TCK, MIB, Bench, Result
+from loadtest.bench_uploads import MIB, Bench, Result
+from loadtest.cpu import GROUPS, OURS, Meter
 from loadtest.settings import BENCH_ENVIRON
 
 PROFILED = ("edge", "auth", "upload", "files")
-
-
-def _stat(pid: int) -> list[str]:
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()
-
-
-def tree_cpu_seconds(leader: int) -> float:
-    """CPU of a process and its children: the leader and every live child (utime+stime) plus
-    the leader's reaped children (cutime+cstime), so PostgreSQL backends that exited still count.
-    (Backends leave the postmaster's process group with setsid(), so the group would miss them.)"""
-    total = 0.0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = _stat(int(entry))
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            continue
-        if int(entry) == leader:
-            total += sum(int(f) for f in fields[11:15]) / CLK_TCK
-        elif int(fields[1]) == leader:  # ppid
-            total += (int(fields[11]) + int(fields[12])) / CLK_TCK
-    return total
-
-
-@dataclass
-class Processes:
-    """What is measured: name → (pid, with its children?)."""
-
-    members: dict[str, tuple[int, bool]]
-
-    def cpu(self) -> dict[str, float]:
-        out = {}
-        for name, (pid, group) in self.members.items():
-            if group:
-                out[name] = tree_cpu_seconds(pid)
-            else:
-                fields = _stat(pid)
-                out[name] = (int(fields[11]) + int(fields[12])) / CLK_TCK
-        return out
 
 
 def find_py_spy() -> str:
@@ -112,15 +71,15 @@ def _relative_paths(svg: Path) -> None:
     svg.write_text(svg.read_text().replace(root, ""))
 
 
-async def profile_mode(bench: Bench, http: aiohttp.ClientSession, procs: Processes,
+async def profile_mode(bench: Bench, http: aiohttp.ClientSession, procs: Meter,
                        mode: str, size: int, seconds: float, out: Path, rate: int,
                        profiled: dict[str, int], form: str = "flamegraph",
                        native: bool = False) -> dict[str, Any]:
     spies = (start_profilers(out / mode, profiled, seconds, rate, form, native)
              if mode != "raw" and rate > 0 else [])
-    before = procs.cpu()
+    before = procs.snapshot()["cpu_s"]
     result: Result = await bench.run_mode(http, mode, size, seconds)
-    after = procs.cpu()
+    after = procs.snapshot()["cpu_s"]
     for spy, name in zip(spies, profiled, strict=False):
         _, err = await asyncio.to_thread(spy.communicate)
         if spy.returncode == 0:
@@ -133,17 +92,18 @@ async def profile_mode(bench: Bench, http: aiohttp.ClientSession, procs: Process
     return {"mode": mode, "size_bytes": size, "uploads": result.uploads,
             "errors": result.errors, "uploads_per_s": round(result.rate, 1),
             "cpu_ms_per_upload": cpu_ms,
-            "ours_ms_per_upload": round(sum(v for k, v in cpu_ms.items() if k != "store"), 2)}
+            "ours_ms_per_upload": round(sum(v for k, v in cpu_ms.items() if k in OURS), 2)}
 
 
 def write_report(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     raw = next((r for r in rows if r["mode"] == "raw"), None)
-    names = [*PROFILED, "postgres", "store"]
+    names = list(GROUPS)
     lines = [f"# GoVault CPU per upload — {meta['when']}", "",
              f"`python -m loadtest.profile {meta['argv']}`; {meta['concurrency']} concurrent "
              f"clients, {meta['seconds']:.0f} s per mode, {meta['size_bytes'] / MIB:g} MiB "
              "objects, one stack, one run. CPU in ms per completed upload; *ours* = edge + "
-             "auth + upload + files + PostgreSQL backends.", "",
+             "auth + upload + files + PostgreSQL backends; loadgen = the clients (this "
+             "process).", "",
              "| mode | uploads/s | ÷ raw | ours | " + " | ".join(names) + " | errors |",
              "|---|---|---|---|" + "---|" * len(names) + "---|"]
     for row in rows:
@@ -167,11 +127,10 @@ def write_report(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) ->
 
 
 async def run(args: argparse.Namespace, out: Path, edge_url: str, env: dict[str, str],
-              procs: Processes, profiled: dict[str, int]) -> str:
-    os.environ.update({k: v for k, v in env.items() if k.startswith("GOVAULT_S3_")})
+              procs: Meter, profiled: dict[str, int]) -> str:
     bench = Bench(argparse.Namespace(
         edge_url=edge_url, pids=",".join(f"{k}={v}" for k, v in profiled.items()),
-        store_pid=0, concurrency=args.concurrency, part_size=args.part_size))
+        store_pid=0, concurrency=args.concurrency, part_size=args.part_size), s3_env=env)
     rows = []
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
                                      timeout=aiohttp.ClientTimeout(total=600)) as http:
@@ -184,7 +143,7 @@ async def run(args: argparse.Namespace, out: Path, edge_url: str, env: dict[str,
     meta = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "argv": " ".join(sys.argv[1:]), "concurrency": args.concurrency,
             "seconds": args.seconds, "size_bytes": args.size, "load_average": os.getloadavg(),
-            "format": args.format, "rate": args.rate}
+            "format": args.format, "rate": args.rate, "store": args.store}
     return write_report(out, rows, meta)
 
 
@@ -193,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="folder for the report and flame graphs")
     parser.add_argument("--port-offset", type=int, default=3500)
+    parser.add_argument("--store", choices=("seaweedfs", "minio"), default="seaweedfs",
+                        help="the S3 server of the stack (docs/stores.md)")
     parser.add_argument("--size", type=int, default=MIB)
     parser.add_argument("--part-size", type=int, default=100 * MIB)
     parser.add_argument("--modes", default="raw,proxy,multipart")
@@ -211,16 +172,17 @@ def main(argv: list[str] | None = None) -> int:
 
     data_dir = Path(tempfile.mkdtemp(prefix="govault-profile-"))
     data_dir.chmod(0o755)  # PostgreSQL's own user must reach its data directory
-    stack = Stack(data_dir, args.port_offset, prometheus=False, environ=BENCH_ENVIRON)
+    stack = Stack(data_dir, args.port_offset, prometheus=False, environ=BENCH_ENVIRON,
+                  store=args.store)
     try:
         stack.start()
-        pids = {name: stack.pid(name) for name in (*PROFILED, "postgres", "seaweedfs")}
+        pids = {name: stack.pid(name) for name in (*PROFILED, "postgres", args.store)}
         if any(pid is None for pid in pids.values()):
             raise SystemExit(f"missing processes: {pids}")
         profiled = {name: int(pids[name] or 0) for name in PROFILED}
-        procs = Processes({**{n: (p, False) for n, p in profiled.items()},
-                           "postgres": (int(pids["postgres"] or 0), True),
-                           "store": (int(pids["seaweedfs"] or 0), False)})
+        redis = stack.pid("redis")  # the edge's rate-limit store, when installed
+        procs = Meter({**{name: int(pid or 0) for name, pid in pids.items()},
+                       **({"redis": redis} if redis else {})}, loadgen=True)
         out = Path(args.out).resolve()
         print(asyncio.run(run(args, out, stack.edge_url, stack.env, procs, profiled)))
     finally:

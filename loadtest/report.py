@@ -27,6 +27,13 @@ How the numbers are computed:
   strategies: a 1-part multipart iteration makes 6 requests (refresh, list, session, S3 PUT,
   register, complete), a 1-chunk proxy one 4 (refresh, list, session, chunk), the baseline 1.
 - **Audit**: audit.json's verdict (ghosts, duplicates, orphans, missing objects).
+- **CPU per iteration**: CPU seconds (user + system, from /proc) each process group spent over
+  the shape — from the load generator's first sample at the shape's start to its last after the
+  ramp-down (cpu.jsonl, every 2 s; per stage, interpolated at the stage's bounds) — divided by
+  the successful iterations in that window. Groups: edge, auth, upload, files, postgres (every
+  backend, exited ones included), *ours* (those five), store (SeaweedFS or MinIO), loadgen
+  (the Locust process), total; *cores busy* = total CPU seconds ÷ wall seconds. The account
+  set-up (sign-ups, Argon2id) comes before the shape and is reported apart (setup.json).
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loadtest import cpu, saturation
 from loadtest.record import load_workers, merge_hist, percentile
 
 ORDER = ("baseline", "proxy", "multipart")
@@ -67,6 +75,8 @@ class Row:
     mean_users: float | None = None
     duration_s: float = 0.0
     audit: str = ""
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # per successful iteration
+    cores_busy: float | None = None  # CPU seconds of everything measured ÷ wall seconds
 
 
 @dataclass
@@ -79,6 +89,10 @@ class StrategyRun:
     checks: dict[str, dict[str, int]] = field(default_factory=dict)
     failed_steps: dict[str, int] = field(default_factory=dict)
     audit: dict[str, Any] = field(default_factory=dict)
+    setup: dict[str, Any] = field(default_factory=dict)
+    cpu_restarted: list[str] = field(default_factory=list)
+    # "family|name" → per stage {"p95", "mean", "count"} of the services' wait histograms
+    waits: dict[str, list[dict[str, float] | None]] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------------------ reading
@@ -141,10 +155,31 @@ def load_strategy(folder: Path) -> StrategyRun:
         iterations_per_s=workers["iterations_ok"] / duration, duration_s=duration,
         audit=audit.get("verdict", "not audited"),
     )
+    setup_path = folder / "setup.json"
     run = StrategyRun(strategy, folder, info, whole, checks=workers["checks"],
-                      failed_steps=workers["failed_steps"], audit=audit)
+                      failed_steps=workers["failed_steps"], audit=audit,
+                      setup=json.loads(setup_path.read_text()) if setup_path.exists() else {})
     run.stages = _stage_rows(run, workers)
+    _add_cpu(run)
+    run.waits = saturation.per_stage(saturation.load(folder), run.info.get("stages", []))
     return run
+
+
+def _add_cpu(run: StrategyRun) -> None:
+    """CPU per successful iteration over the whole run and per stage (cpu.jsonl)."""
+    samples = cpu.load_samples(run.folder)
+    whole = cpu.over_run(samples)
+    if not whole:
+        return
+    run.cpu_restarted = whole["restarted"]
+    run.whole.cpu_ms = cpu.per_iteration_ms(whole["cpu_s"], run.whole.iterations_ok)
+    run.whole.cores_busy = sum(whole["cpu_s"].values()) / max(whole["seconds"], 1e-9)
+    for row, stage in zip(run.stages, run.info.get("stages", []), strict=False):
+        start, end = cpu.cumulative_at(samples, _num(stage["start_s"])), cpu.cumulative_at(
+            samples, _num(stage["end_s"]))
+        used = {g: end[g] - start.get(g, 0.0) for g in end}
+        row.cpu_ms = cpu.per_iteration_ms(used, row.iterations_ok)
+        row.cores_busy = sum(used.values()) / max(row.duration_s, 1e-9)
 
 
 def _stage_rows(run: StrategyRun, workers: dict[str, Any]) -> list[Row]:
@@ -236,12 +271,17 @@ def markdown(runs: list[StrategyRun], root: Path | None = None,
     if not runs:
         return f"# {title}\n\nNo strategy results found.\n"
     info = runs[0].info
+    folder = root or runs[0].folder.parent
+    bench_path = folder / "bench.json"
+    bench = json.loads(bench_path.read_text()) if bench_path.exists() else {}
+    where = (f" Store **{bench['store']}**, commit {str(bench.get('git_commit', ''))[:10]}."
+             if bench.get("store") else "")
     lines = [
         f"# {title}", "",
         f"Shape **{info.get('shape')}**, SCALE {info.get('scale')}, TIME_FACTOR "
         f"{info.get('time_factor')}, peak {info.get('peak_users')} users, "
         f"{info.get('file_size_bytes', 0) / 1048576:g} MiB per upload, refresh mode "
-        f"{info.get('refresh_mode')}, think times {info.get('think_s')} s.", "",
+        f"{info.get('refresh_mode')}, think times {info.get('think_s')} s.{where}", "",
         "## Comparative table (whole run)", "", TABLE_HEAD, "|" + "---|" * 9,
         *[table_row(r.whole) for r in runs], "",
         "RPS counts HTTP requests (a multipart iteration makes more requests than a proxy one, the "
@@ -254,6 +294,8 @@ def markdown(runs: list[StrategyRun], root: Path | None = None,
         for row in run.stages:
             users = f" ≈{row.mean_users:.0f}" if row.mean_users is not None else ""
             lines.append(table_row(row, first=f"{row.stage}{users}"))
+    lines += cpu_section(runs)
+    lines += waits_section(runs)
     lines += ["", "## Checks", ""]
     for run in runs:
         lines.append(f"**{run.strategy}**: iterations ok {run.whole.iterations_ok}, failed "
@@ -284,7 +326,6 @@ def markdown(runs: list[StrategyRun], root: Path | None = None,
             f"| {a.get('orphans', '—')} | {a.get('missing_objects', '—')} "
             f"| {a.get('unrecorded_rows', '—')} | {a.get('open_multipart_uploads', '—')} "
             f"| {a.get('verdict', 'not audited')} |")
-    folder = root or runs[0].folder.parent
     ghz_summary = folder / "ghz" / "summary.md"
     if ghz_summary.exists():
         lines += ["", "## Internal gRPC methods (ghz, straight at the services)", "",
@@ -293,6 +334,90 @@ def markdown(runs: list[StrategyRun], root: Path | None = None,
     if charts:
         lines += ["", "## Charts", ""] + [f"![{c}]({c})" for c in charts]
     return "\n".join(lines) + "\n"
+
+
+CPU_COLUMNS = ("edge", "auth", "upload", "files", "postgres", "ours", "redis", "store", "loadgen",
+               "total")
+
+
+def cpu_row(label: str, row: Row) -> str:
+    """A stage without a successful iteration has no CPU per iteration (only its cores busy)."""
+    cells = [("—" if not row.iterations_ok or c not in row.cpu_ms
+              else f"**{row.cpu_ms[c]:.2f}**" if c == "ours" else f"{row.cpu_ms[c]:.2f}")
+             for c in CPU_COLUMNS]
+    return (f"| {label} | {row.iterations_ok} | " + " | ".join(cells)
+            + f" | {row.cores_busy or 0.0:.2f} |")
+
+
+def cpu_section(runs: list[StrategyRun]) -> list[str]:
+    """CPU per successful iteration per process, whole run and per stage; set-up apart."""
+    measured = [r for r in runs if r.whole.cpu_ms]
+    if not measured:
+        return []
+    head = ("| {} | iterations ok | " + " | ".join(CPU_COLUMNS) + " | cores busy |",
+            "|---|---|" + "---|" * (len(CPU_COLUMNS) + 1))
+    lines = ["", "## CPU per iteration (ms, account set-up excluded)", "",
+             "CPU seconds (user + system) of each process group over the shape ÷ successful "
+             "iterations. *ours* = edge + auth + upload + files + postgres (backends included); "
+             "redis = the edge's rate-limit store; store = the S3 server; loadgen = the Locust "
+             "process; *cores busy* = all of them ÷ wall time.", "",
+             head[0].format("Strategy"), head[1]]
+    lines += [cpu_row(r.strategy, r.whole) for r in measured]
+    for run in measured:
+        if run.cpu_restarted:
+            lines.append(f"\n**{run.strategy}**: restarted during the run, its figure is "
+                         f"wrong: {', '.join(run.cpu_restarted)}")
+    lines += ["", "Per stage:", "", head[0].format("Strategy, stage"), head[1]]
+    lines += [cpu_row(f"{r.strategy} {row.stage}", row) for r in measured for row in r.stages
+              if row.cpu_ms]
+    with_setup = [r for r in runs if r.setup.get("cpu_s")]
+    if with_setup:
+        lines += ["", "### Account set-up (before the shape, not in the figures above)", "",
+                  "| Strategy | accounts | reused (fresh tokens) | seconds | CPU s: "
+                  + " | ".join(g for g in cpu.GROUPS) + " |", "|---|---|---|---|"
+                  + "---|" * len(cpu.GROUPS)]
+        for r in with_setup:
+            used = r.setup["cpu_s"]
+            lines.append(f"| {r.strategy} | {r.setup.get('accounts')} | "
+                         f"{'yes' if r.setup.get('reused') else 'no'} | "
+                         f"{r.setup.get('seconds')} | "
+                         + " | ".join(f"{used.get(g, 0.0):.1f}" for g in cpu.GROUPS) + " |")
+    return lines
+
+
+def _ms(value: float) -> str:
+    ms = value * 1000
+    return f"{ms:.1f}" if ms < 10 else f"{ms:.0f}"
+
+
+def waits_section(runs: list[StrategyRun]) -> list[str]:
+    """Per stage, the p95 and mean of each server-side wait the services measure."""
+    measured = [r for r in runs if r.waits]
+    if not measured:
+        return []
+    lines = ["", "## Where the time goes (server side, per stage)", "",
+             "From the services' own histograms, read at each stage boundary "
+             "(loadtest/saturation.py): p95 / mean in ms of how late each process's event loop "
+             "ran a timer, the wait for a pooled database connection, each gRPC method in its "
+             "service, each store call from the services (its queue in the store included), "
+             "and the edge's whole answer per route. — : nothing observed."]
+    for run in measured:
+        stages = [row.stage for row in run.stages]
+        lines += ["", f"**{run.strategy}**", "",
+                  "| wait | " + " | ".join(stages) + " |", "|---|" + "---|" * len(stages)]
+        for key, cells in sorted(run.waits.items(), key=lambda kv: _wait_order(kv[0])):
+            if not any(cells):
+                continue
+            family, _, name = key.partition("|")
+            label = f"{saturation.FAMILIES[family]}: {name}"
+            lines.append(f"| {label} | " + " | ".join(
+                f"{_ms(c['p95'])} / {_ms(c['mean'])}" if c else "—" for c in cells) + " |")
+    return lines
+
+
+def _wait_order(key: str) -> tuple[int, str]:
+    family, _, name = key.partition("|")
+    return list(saturation.FAMILIES).index(family), name
 
 
 def _check_order(name: str) -> tuple[int, int, int, str]:
@@ -310,7 +435,8 @@ def _check_order(name: str) -> tuple[int, int, int, str]:
 
 FIELDS = ("strategy", "stage", "vus", "mean_users", "duration_s", "requests", "failures", "rps",
           "median_ms", "p95_ms", "error_rate", "iterations_ok", "iterations_failed",
-          "iterations_per_s", "ratio_to_baseline", "deferred", "iteration_p95_ms", "audit")
+          "iterations_per_s", "ratio_to_baseline", "deferred", "iteration_p95_ms", "audit",
+          *(f"cpu_{c}_ms" for c in CPU_COLUMNS), "cores_busy")
 
 
 def write_csv(path: Path, rows: list[Row]) -> None:
@@ -327,6 +453,9 @@ def write_csv(path: Path, rows: list[Row]) -> None:
                 d["ratio_to_baseline"] = round(d["ratio_to_baseline"], 4)
             if d["mean_users"] is not None:
                 d["mean_users"] = round(d["mean_users"], 1)
+            d.update({f"cpu_{c}_ms": v for c, v in d.pop("cpu_ms").items()})
+            if d["cores_busy"] is not None:
+                d["cores_busy"] = round(d["cores_busy"], 3)
             w.writerow(d)
 
 

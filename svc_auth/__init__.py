@@ -13,3 +13,7 @@ only SQL), `passwords.py` (Argon2Hasher), `tokens.py` (TokenIssuer), `throttle.p
 `housekeeping.py` (refresh-token purge). It must not read another service's database, log
 passwords or tokens, or block the event loop.
 """
+
+from common.runtime import prepare_process
+
+prepare_process()  # before grpc is imported: see common/runtime.py

@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NoReturn
 
 from common.errors import InvalidArgument, ResourceExhausted, token_refused
 from common.logging import get_logger
@@ -131,19 +132,20 @@ class AuthService:
 
     async def refresh(self, refresh_token: str) -> Session:
         token_hash = hash_refresh_token(refresh_token)
-        record = await self._store.find_refresh_token(token_hash) if refresh_token else None
-        if record is None or record.family_revoked or record.expires_at <= self._now():
-            REFRESHES.labels("invalid").inc()
-            raise errors.invalid_refresh_token()
-        if record.rotated:
-            await self._reused(record)
         successor = new_refresh_token()
-        won = await self._store.rotate_refresh_token(
-            token_hash, hash_refresh_token(successor), self._now() + self._refresh_ttl)
-        if not won:  # a concurrent refresh with the same token got there first
+        # The common case (a current token) rotates in one statement; anything else is read
+        # back to say why it was refused.
+        user = await self._store.rotate_refresh_token(
+            token_hash, hash_refresh_token(successor),
+            self._now() + self._refresh_ttl) if refresh_token else None
+        if user is None:
+            record = await self._store.find_refresh_token(token_hash) if refresh_token else None
+            if record is None or record.family_revoked or record.expires_at <= self._now():
+                REFRESHES.labels("invalid").inc()
+                raise errors.invalid_refresh_token()
+            # rotated already (reuse), or by a concurrent refresh with the same token just now
             await self._reused(record)
         REFRESHES.labels("success").inc()
-        user = record.user
         return Session(self._issuer.issue(user.user_id, user.username, user.email),
                        successor, user)
 
@@ -183,7 +185,7 @@ class AuthService:
         return Session(self._issuer.issue(user.user_id, user.username, user.email),
                        refresh_token, user)
 
-    async def _reused(self, record: RefreshTokenRecord) -> None:
+    async def _reused(self, record: RefreshTokenRecord) -> NoReturn:
         await self._store.revoke_family(record.family_id)
         REFRESHES.labels("reused").inc()
         log.warning("refresh_token_reused", user_id=record.user.user_id,

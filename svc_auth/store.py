@@ -123,27 +123,25 @@ class PgAccounts:
 
     async def rotate_refresh_token(
         self, old_hash: bytes, new_hash: bytes, expires_at: datetime
-    ) -> bool:
+    ) -> User | None:
         """Marks `old_hash` rotated and stores its successor, only if it was still current (not
-        rotated, not expired, family not revoked). True for exactly one of concurrent callers."""
-        async with self._conn() as conn, conn.transaction():
+        rotated, not expired, family not revoked), in one statement; returns the token's user
+        for exactly one of concurrent callers, None for the others (and for a token that is
+        unknown or no longer current: `find_refresh_token` tells which)."""
+        async with self._conn() as conn:
             cur = await conn.execute(
-                "UPDATE refresh_tokens t SET rotated_at = now()"
-                " FROM refresh_families f"
-                " WHERE t.token_hash = %s AND t.rotated_at IS NULL AND t.expires_at > now()"
-                " AND f.family_id = t.family_id AND f.revoked_at IS NULL"
-                " RETURNING t.family_id, t.user_id",
-                (old_hash,),
+                "WITH old AS (UPDATE refresh_tokens t SET rotated_at = now()"
+                "  FROM refresh_families f"
+                "  WHERE t.token_hash = %s AND t.rotated_at IS NULL AND t.expires_at > now()"
+                "  AND f.family_id = t.family_id AND f.revoked_at IS NULL"
+                "  RETURNING t.family_id, t.user_id),"
+                " successor AS (INSERT INTO refresh_tokens (token_hash, family_id, user_id,"
+                "  expires_at) SELECT %s, family_id, user_id, %s FROM old)"
+                f" SELECT {_USER_COLUMNS} FROM users u JOIN old ON u.user_id = old.user_id",
+                (old_hash, new_hash, expires_at),
             )
             row = await cur.fetchone()
-            if row is None:
-                return False
-            await conn.execute(
-                "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at)"
-                " VALUES (%s, %s, %s, %s)",
-                (new_hash, row[0], row[1], expires_at),
-            )
-        return True
+        return None if row is None else _user(row)
 
     async def revoke_family(self, family_id: str) -> None:
         async with self._conn() as conn:

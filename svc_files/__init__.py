@@ -32,3 +32,7 @@ upload sessions) change in the same transaction as the rows they follow; an uplo
 (ReserveQuota) or a copy that would take used + reserved past a non-zero quota is QUOTA_EXCEEDED
 (413 at the edge). Quota NULL = GOVAULT_DEFAULT_QUOTA_BYTES.
 """
+
+from common.runtime import prepare_process
+
+prepare_process()  # before grpc is imported: see common/runtime.py

@@ -36,3 +36,7 @@ Whole-object checksums stored with the file:
 - multipart: S3's multipart ETag of the completed object (MD5 of the part MD5s, suffixed `-N`);
 - tus: as proxy (one object or one part: its SHA-256 hex; N parts: the composite, `-N`).
 """
+
+from common.runtime import prepare_process
+
+prepare_process()  # before grpc is imported: see common/runtime.py

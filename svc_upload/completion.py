@@ -108,18 +108,23 @@ class Completion:
                 raise errors.upload_in_progress("the upload is being completed, retry shortly")
             await asyncio.sleep(_POLL_S)
 
-    async def finish(self, claim: Session, streamed: Part | None = None) -> Session:
+    async def finish(self, claim: Session, streamed: Part | None = None,
+                     parts: list[Part] | None = None) -> Session:
         """Holder of the claim: make the object final, measure it, register it, mark it
         completed. Client-fixable refusals put the session back to `uploading`; failures after
         the object became final keep it `completing` with a lapsed lease (the next call or the
         reaper finishes it). `streamed`: the one chunk of a one-chunk proxy upload this call
-        has just written, counted and hashed (its size is already measured: no stat)."""
+        has just written, counted and hashed (its size is already measured: no stat).
+        `parts`: the session's parts as read with the claim (else they are read here)."""
         token = claim.claim_token
         assert token is not None
         uid = claim.upload_uuid
         loop = asyncio.get_running_loop()
         started = loop.time()  # every caller took the claim just before
-        parts = [streamed] if streamed else await self._ledger.list_parts(uid)
+        if streamed is not None:
+            parts = [streamed]
+        elif parts is None:
+            parts = await self._ledger.list_parts(uid)
         try:
             if (claim.method == PROXY and claim.total_chunks == 1) or (
                     claim.method == TUS and claim.storage_upload_id is None):

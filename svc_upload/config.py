@@ -19,6 +19,15 @@ class UploadServer(GrpcServerSettings):
     metrics_port: int = var("METRICS_PORT", 9102, ge=0, le=65535)
 
 
+class UploadDatabase(DatabaseSettings):
+    # Twice the other services' 10: every session, registration and completion runs statements
+    # here, and under a saturated CPU a connection stays taken until the loop gets to its
+    # result; with 10 the pool became the queue (docs/performance.md: staged multipart, stage 4,
+    # pool wait p95 1.6 s → 0.4 s, 21 → 26 iterations/s with 20).
+    pool_max: int = var("DB_POOL_MAX", 20, ge=1, description=(
+        "most connections the pool opens (size it against PostgreSQL's max_connections)"))
+
+
 class UploadRules(Settings):
     chunk_size_bytes: int = var("UPLOAD_CHUNK_SIZE_BYTES", 5 * MIB, ge=1, description=(
         "proxy chunk size a session proposes when its client names none (at least 5 MiB, S3's "
@@ -50,7 +59,7 @@ class UploadRules(Settings):
 
 class UploadSettings(Settings):
     server: UploadServer
-    db: DatabaseSettings
+    db: UploadDatabase
     s3: S3Settings
     rules: UploadRules
     auth_addr: str = var("AUTH_ADDR", "127.0.0.1:15051")

@@ -6,6 +6,7 @@ Creating the session (and its first URLs) is in service.py with the proxy's sess
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -44,6 +45,21 @@ def clean_etag(etag: str) -> str | None:
     return clean if clean and len(clean) <= 128 else None
 
 
+def checked_part(session: Session, part_number: int, size_bytes: int, etag: str) -> Part:
+    """A part as a client reports it (registered or listed at completion), checked against the
+    session: its number in range, its size the one expected, an ETag present."""
+    if not 1 <= part_number <= session.total_chunks:
+        raise errors.part_out_of_range(
+            f"part_number must be between 1 and {session.total_chunks}")
+    expected = session.expected_part_size(part_number)
+    if size_bytes != expected:
+        raise errors.part_size_mismatch(f"part {part_number} must be {expected} bytes")
+    clean = clean_etag(etag)
+    if clean is None:
+        raise InvalidArgument("etag is required (the ETag header S3 returned for the part)")
+    return Part(part_number, clean, size_bytes, None)
+
+
 def require_multipart(session: Session) -> None:
     if session.method != MULTIPART:
         raise errors.upload_not_active("this session is a proxy upload: send chunks instead")
@@ -63,15 +79,7 @@ class MultipartParts:
     async def register_part(self, session: Session, part_number: int, size_bytes: int,
                             etag: str) -> RegisteredPart:
         require_multipart(session)
-        if not 1 <= part_number <= session.total_chunks:
-            raise errors.part_out_of_range(
-                f"part_number must be between 1 and {session.total_chunks}")
-        expected = session.expected_part_size(part_number)
-        if size_bytes != expected:
-            raise errors.part_size_mismatch(f"part {part_number} must be {expected} bytes")
-        clean = clean_etag(etag)
-        if clean is None:
-            raise InvalidArgument("etag is required (the ETag header S3 returned for the part)")
+        clean = checked_part(session, part_number, size_bytes, etag).etag
         if session.state in (COMPLETING, COMPLETED):
             existing = await self._ledger.get_part(session.upload_uuid, part_number)
             if session.state == COMPLETED and existing is not None and existing.etag == clean:
@@ -91,6 +99,28 @@ class MultipartParts:
             raise state_error(current, now()) or errors.upload_in_progress(
                 "the upload is already completing or complete")
         return RegisteredPart(session.upload_uuid, part_number, count, session.total_chunks)
+
+    async def record_listed(self, session: Session, listed: list[Part]) -> None:
+        """The parts a client lists at completion instead of registering each one: checked as
+        registrations are, then recorded, unless one disagrees with a part registered before
+        (409, nothing written). A session completing or complete only compares them with its
+        parts; one no longer active is left for `complete` to say why."""
+        require_multipart(session)
+        twice = sorted(n for n, times in Counter(p.part_number for p in listed).items()
+                       if times > 1)
+        if twice:
+            raise InvalidArgument(f"parts listed more than once: {list_numbers(twice)}")
+        parts = [checked_part(session, p.part_number, p.size_bytes, p.etag) for p in listed]
+        if session.state in (COMPLETING, COMPLETED):
+            have = {p.part_number: p for p in await self._ledger.list_parts(session.upload_uuid)}
+            conflicts = [p.part_number for p in parts
+                         if (p.part_number not in have or (have[p.part_number].etag,
+                             have[p.part_number].size_bytes) != (p.etag, p.size_bytes))]
+        else:
+            conflicts = await self._ledger.record_listed_parts(session.upload_uuid, parts) or []
+        if conflicts:
+            raise Conflict(f"parts {list_numbers(conflicts)} were registered with another ETag "
+                           "or size: list them as registered, or register them again")
 
     async def presign_parts(self, session: Session, part_numbers: list[int]) -> PresignedParts:
         require_multipart(session)

@@ -15,7 +15,7 @@ from common.errors import GoVaultError, InvalidArgument
 from common.identity import Context, caller
 from common.logging import get_logger
 from common.tokens import TokenVerifier
-from svc_upload.models import MULTIPART, PROXY, TUS, Session
+from svc_upload.models import MULTIPART, PROXY, TUS, Part, Session
 from svc_upload.service import UploadService
 from svc_upload.tus import TusUploads, TusView
 from svc_upload.tus_bytes import CHECKSUMS
@@ -176,7 +176,8 @@ class UploadServicer(upload_pb2_grpc.UploadServiceServicer):
                                 context: Context
                                 ) -> upload_pb2.CompleteMultipartResponse:
         identity = await caller(context, self._verifier)
-        s = await self._service.complete_multipart(identity.user_id, request.upload_uuid)
+        listed = [Part(p.part_number, p.etag, p.size_bytes, None) for p in request.parts]
+        s = await self._service.complete_multipart(identity.user_id, request.upload_uuid, listed)
         return _complete_response(s)
 
     async def Abort(self, request: upload_pb2.AbortRequest,

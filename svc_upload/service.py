@@ -211,12 +211,19 @@ class UploadService:
         session = await self._owned(owner_id, upload_uuid)
         return await self._multipart.presign_parts(session, part_numbers)
 
-    async def complete_multipart(self, owner_id: str, upload_uuid: str) -> Session:
+    async def complete_multipart(self, owner_id: str, upload_uuid: str,
+                                 listed: list[Part] | None = None) -> Session:
+        """`listed`: parts the client did not register, given at completion (they must agree
+        with the registered ones)."""
+        uid = validate_uuid(upload_uuid, "upload_uuid")
+        if listed:
+            await self._multipart.record_listed(await self._owned(owner_id, uid), listed)
         # the common case (the owner's live session, all parts registered) claimed at once
-        claim = await self._ledger.claim_multipart(validate_uuid(upload_uuid, "upload_uuid"),
-                                                   owner_id, self._rules.completing_lease_s)
-        if claim is not None:
-            return await self._completion.finish(claim)
+        claimed = await self._ledger.claim_multipart(uid, owner_id,
+                                                     self._rules.completing_lease_s)
+        if claimed is not None:
+            claim, parts = claimed
+            return await self._completion.finish(claim, parts=parts)
         session = await self._owned(owner_id, upload_uuid)
         return await self._multipart.complete(session)
 

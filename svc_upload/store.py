@@ -38,6 +38,9 @@ _SESSION_COLUMNS = (
 )
 
 
+_PART_FIELDS = ("part_number", "etag", "size_bytes", "sha256")
+
+
 def _session(row: dict[str, Any] | None) -> Session | None:
     return Session(**row) if row is not None else None
 
@@ -170,6 +173,33 @@ class PgLedger:
             return None
         return {**row, "n": int(row["n"]) + (1 if row["inserted"] else 0)}
 
+    async def record_listed_parts(self, upload_uuid: str, parts: list[Part]) -> list[int] | None:
+        """The parts a client lists at completion, recorded in one statement while the session
+        is active, unless one of them was registered with another ETag or size: then nothing is
+        written and those part numbers come back. [] when recorded (the parts already
+        registered alike stay as they are); None when the session is no longer active."""
+        row = await self._one(
+            "WITH listed AS (SELECT * FROM unnest(%s::int[], %s::text[], %s::bigint[])"
+            "  AS l(part_number, etag, size_bytes)),"
+            " conflicts AS (SELECT l.part_number FROM listed l JOIN upload_parts p"
+            "  ON p.upload_uuid = %s AND p.part_number = l.part_number"
+            "  WHERE p.etag <> l.etag OR p.size_bytes <> l.size_bytes),"
+            " s AS (UPDATE upload_sessions SET state = %s, updated_at = now()"
+            "  WHERE upload_uuid = %s AND state = ANY(%s) AND expires_at > now()"
+            "  AND NOT EXISTS (SELECT 1 FROM conflicts) RETURNING upload_uuid),"
+            " ins AS (INSERT INTO upload_parts (upload_uuid, part_number, etag, size_bytes)"
+            "  SELECT s.upload_uuid, l.part_number, l.etag, l.size_bytes FROM s, listed l"
+            "  ON CONFLICT (upload_uuid, part_number) DO NOTHING)"
+            " SELECT (SELECT count(*) FROM s) AS active,"
+            "  ARRAY(SELECT part_number FROM conflicts ORDER BY 1) AS conflicts",
+            ([p.part_number for p in parts], [p.etag for p in parts],
+             [p.size_bytes for p in parts], upload_uuid, UPLOADING, upload_uuid, list(ACTIVE)),
+        )
+        assert row is not None
+        if row["conflicts"]:
+            return [int(n) for n in row["conflicts"]]
+        return [] if row["active"] else None
+
     async def record_claimed_part(self, upload_uuid: str, claim_token: str, part: Part) -> bool:
         """Records the single chunk of a one-chunk upload while its writer holds the claim."""
         row = await self._one(
@@ -238,21 +268,32 @@ class PgLedger:
         ))
 
     async def claim_multipart(self, upload_uuid: str, owner_id: str,
-                              lease_s: float) -> Session | None:
+                              lease_s: float) -> tuple[Session, list[Part]] | None:
         """Completion's common case in one statement: the owner's active, unexpired multipart
         session with as many parts registered as it has moves to `completing` with a fresh
-        claim. None: anything else (the caller reads the session and decides). The parts are
-        read after the claim (no registration can be added behind it): this statement's count
-        may predate a registration it waited for, which only sends the caller the long way."""
-        return _session(await self._one(
-            "UPDATE upload_sessions s SET state = %s, claim_token = %s, claimed_at = now(),"
-            " updated_at = now()"
+        claim, and its parts come back with it. None: anything else (the caller reads the
+        session and decides). The count and the parts are this statement's snapshot: a
+        registration it waited for (the session row's lock) is not in them, so a last part
+        registered just then sends the caller the long way, and a part registered again just
+        then with a new ETag completes with the ETag before it, which the store refuses
+        (PART_NOT_UPLOADED, the claim released): never a file of other bytes."""
+        rows = await self._all(
+            "WITH c AS (UPDATE upload_sessions s SET state = %s, claim_token = %s,"
+            " claimed_at = now(), updated_at = now()"
             " WHERE upload_uuid = %s AND owner_id = %s AND method = %s AND state = ANY(%s)"
             " AND expires_at > now() AND total_chunks ="
             "  (SELECT count(*) FROM upload_parts p WHERE p.upload_uuid = s.upload_uuid)"
-            f" RETURNING {_SESSION_COLUMNS}",
-            (COMPLETING, str(uuid.uuid4()), upload_uuid, owner_id, MULTIPART, list(ACTIVE)),
-        ))
+            f" RETURNING {_SESSION_COLUMNS})"
+            " SELECT c.*, p.part_number AS part_number_, p.etag AS etag_,"
+            " p.size_bytes AS size_bytes_, p.sha256 AS sha256_"
+            " FROM c JOIN upload_parts p ON p.upload_uuid = %s ORDER BY p.part_number",
+            (COMPLETING, str(uuid.uuid4()), upload_uuid, owner_id, MULTIPART, list(ACTIVE),
+             upload_uuid),
+        )
+        if not rows:
+            return None
+        parts = [Part(*(row.pop(f"{name}_") for name in _PART_FIELDS)) for row in rows]
+        return Session(**rows[0]), parts
 
     async def claim_single_chunk(self, upload_uuid: str, owner_id: str, content_length: int,
                                  lease_s: float) -> Session | None:

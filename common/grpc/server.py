@@ -33,6 +33,7 @@ from common.grpc.client import KEEPALIVE_S, REQUEST_ID
 from common.grpc.readiness import Probe, Readiness, ReadinessSettings
 from common.identity import Context
 from common.logging import get_logger
+from common.loop import watch_loop_lag
 from common.metrics import LATENCY_BUCKETS
 
 log = get_logger(__name__)
@@ -260,6 +261,7 @@ async def serve(
                                                health_servicer, names).run(), name="readiness")
                  if probes and readiness_settings.interval_s else None)
 
+    lag = asyncio.create_task(watch_loop_lag(service), name="loop-lag")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     signals = 0
@@ -276,6 +278,7 @@ async def serve(
         loop.add_signal_handler(sig, on_signal)
     await stop.wait()
     log.info("grpc_server_stopping", grace_s=settings.grace_s)
+    lag.cancel()
     if readiness is not None:
         readiness.cancel()
     await health_servicer.enter_graceful_shutdown()

@@ -133,6 +133,23 @@ class Upload(Model):
     upload_uuid: Uuid
 
 
+class ListedPart(Model):
+    part_number: PartNumber
+    etag: ETag
+    size_bytes: Size
+
+
+class Complete(Model):
+    upload_uuid: Uuid
+    parts: Annotated[list[ListedPart], msgspec.Meta(
+        max_length=10_000,
+        description="Optional: parts not registered with POST /api/upload/multipart/part, each "
+                    "with the ETag its PUT answered (a client holding every ETag may list them "
+                    "all instead of registering each). Listed and registered parts must agree: "
+                    "a part registered with another ETag or size is a 409 CONFLICT, and "
+                    "nothing is recorded")] = []
+
+
 class CompleteReply(Model):
     file_id: str
     size_bytes: int
@@ -193,7 +210,7 @@ MULTIPART_PRESIGN = Operation(
 MULTIPART_COMPLETE = Operation(
     "post", "/api/upload/multipart/complete",
     "Complete the upload (idempotent: repeating it returns the same file). checksum is S3's "
-    "multipart ETag", "uploads", ok=CompleteReply, body=Upload, errors=_SESSION_ERRORS)
+    "multipart ETag", "uploads", ok=CompleteReply, body=Complete, errors=_SESSION_ERRORS)
 ABORT = Operation(
     "post", "/api/upload/abort", "Abort an upload (the S3 multipart upload is aborted)",
     "uploads", ok_status=204, body=Upload, errors=_SESSION_ERRORS)

@@ -145,9 +145,12 @@ async def multipart_presign(request: web.Request) -> web.Response:
 
 async def multipart_complete(request: web.Request) -> web.Response:
     identity = await require_identity(request)
-    body = await read_model(request, api.Upload)
+    body = await read_model(request, api.Complete)
+    listed = [upload_pb2.ListedPart(part_number=p.part_number, etag=p.etag,
+                                    size_bytes=p.size_bytes) for p in body.parts]
     answer = await call(request, upstreams(request).upload.CompleteMultipart,
-                        upload_pb2.CompleteMultipartRequest(upload_uuid=body.upload_uuid),
+                        upload_pb2.CompleteMultipartRequest(upload_uuid=body.upload_uuid,
+                                                            parts=listed),
                         identity=identity,
                         timeout_s=request.app[SETTINGS].upload_rpc_timeout_s)
     return reply(api.CompleteReply(

@@ -1,7 +1,9 @@
 // Uploads: small files through the edge in the chunks the session asks for (proxy), large ones
 // straight to the store in parts PUT in parallel to presigned URLs (multipart). Every upload
 // started is remembered in localStorage, so that after a reload or a closed tab the same file,
-// picked again, carries on from what the server says has arrived (GET /api/upload/status).
+// picked again, carries on from what the server says has arrived (GET /api/upload/status) and,
+// for parts, the ETags remembered here: parts are not registered one by one, completion lists
+// them (`parts` of POST /api/upload/multipart/complete).
 
 import { ApiError, xhrError } from "./api.js";
 
@@ -104,6 +106,9 @@ export class Upload {
     this.error = null;
     this.uploadUuid = "";
     this.fileId = "";
+    this.partBytes = 0;
+    this.etags = new Map(); // part number -> ETag of the parts in the store
+    this.remembered = {}; // what remember() keeps beside the file's identity
   }
 
   get sent() {
@@ -169,6 +174,7 @@ export class Upload {
   }
 
   remember(extra) {
+    this.remembered = { ...this.remembered, ...extra };
     this.pending.add({
       key: fileKey(this.file),
       name: this.file.name,
@@ -176,7 +182,7 @@ export class Upload {
       upload_uuid: this.uploadUuid,
       method: this.method,
       started_at: new Date().toISOString(),
-      ...extra,
+      ...this.remembered,
     });
   }
 
@@ -209,6 +215,10 @@ export class Upload {
     const received = new Set(status.received);
     if (saved.method === "multipart") {
       const size = saved.part_size;
+      this.partBytes = size;
+      this.etags = new Map(Object.entries(saved.etags || {}).map(([n, etag]) => [Number(n), etag]));
+      this.remembered = { part_size: size, etags: saved.etags || {} };
+      for (const n of this.etags.keys()) received.add(n);
       const parts = numbers(status.total_chunks, 1).filter((n) => !received.has(n));
       this.done = this.total - parts.reduce((sum, n) => sum + this.slice(n - 1, size).size, 0);
       this.resumedFrom = this.done;
@@ -272,6 +282,7 @@ export class Upload {
     });
     this.uploadUuid = session.upload_uuid;
     const actual = session.part_size_bytes || size;
+    this.partBytes = actual;
     this.remember({ part_size: actual });
     this.state = "uploading";
     this.changed();
@@ -315,9 +326,8 @@ export class Upload {
     });
     const etag = xhr.getResponseHeader("ETag");
     if (!etag) throw new ApiError(0, { error: "the store did not expose the part's ETag (CORS)" });
-    await this.api.call("POST", "/api/upload/multipart/part", {
-      body: { upload_uuid: this.uploadUuid, part_number: number, size_bytes: blob.size, etag },
-    });
+    this.etags.set(number, etag);
+    this.remember({ etags: Object.fromEntries(this.etags) });
     this.inFlight.delete(number);
     this.done += blob.size;
     this.changed();
@@ -327,8 +337,10 @@ export class Upload {
     this.checkCancelled();
     this.state = "completing";
     this.changed();
+    const parts = [...this.etags].sort((a, b) => a[0] - b[0]).map(([n, etag]) => (
+      { part_number: n, etag, size_bytes: this.slice(n - 1, this.partBytes).size }));
     const reply = await this.api.call("POST", "/api/upload/multipart/complete", {
-      body: { upload_uuid: this.uploadUuid },
+      body: { upload_uuid: this.uploadUuid, parts },
     });
     this.fileId = reply.file_id;
   }

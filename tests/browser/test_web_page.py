@@ -108,14 +108,21 @@ def test_web_page_end_to_end(stack: Any, browser: Browser, page_watch: PageWatch
             route.continue_()
 
     page.route(PART_URL, hold_parts)
-    registered: list[int] = []
-    page.on("response", lambda r: registered.append(r.status)
-            if r.url.endswith("/api/upload/multipart/part") else None)
+    # no part is registered on its own: completion lists them all
+    registrations: list[str] = []
+    completions: list[Any] = []
+    page.context.on("request", lambda r: registrations.append(r.url)
+                    if r.url.endswith("/api/upload/multipart/part") else None)
+    page.context.on("request", lambda r: completions.append(r.post_data_json)
+                    if r.url.endswith("/api/upload/multipart/complete") else None)
     page.locator("#file-input").set_input_files(str(big))
     item = upload_item(page, big.name)
     expect(item).to_have_attribute("data-method", "multipart")
-    wait_until(page, lambda: len(held) == 4 and registered.count(200) == 2,
-               "parts 1-2 stored and registered, parts 3-6 in flight")
+    # a stored part's ETag is remembered in the browser (completion lists them all)
+    remembered = ("() => Object.values(JSON.parse(localStorage.getItem('govault.uploads') "
+                  "|| '{}')).flat().reduce((n, u) => n + Object.keys(u.etags || {}).length, 0)")
+    wait_until(page, lambda: len(held) == 4 and page.evaluate(remembered) == 2,
+               "parts 1-2 stored and remembered, parts 3-6 in flight")
     # four parts were in flight at once: parallel parts
     expect(item.locator(".detail")).to_contain_text("of 30.0 MiB")
     progress = float(item.locator("progress").get_attribute("value") or 0)
@@ -135,6 +142,8 @@ def test_web_page_end_to_end(stack: Any, browser: Browser, page_watch: PageWatch
     expect(item).to_have_attribute("data-state", "completed", timeout=TIMEOUT_MS)
     expect(item.locator(".detail")).to_contain_text("resumed from 10.0 MiB")
     assert sorted(sent_after_reload) == [3, 4, 5, 6]  # only what had not arrived
+    assert registrations == []
+    assert [[p["part_number"] for p in c["parts"]] for c in completions] == [[1, 2, 3, 4, 5, 6]]
     expect(page.locator("#interrupted")).to_be_hidden()
 
     # -- both listed, newest first, with size and type

@@ -116,5 +116,15 @@ def resume_records(cli: Cli) -> dict[str, Any]:
     return records
 
 
-__all__ = ["GOVAULT", "MIB", "PASSWORD", "Cli", "Result", "api_as", "left", "random_file",
-           "resume_records", "sha256", "transfer_deadline", "wait_for"]
+def pieces_sent(cli: Cli, api: GoVaultClient, upload_uuid: str) -> frozenset[int]:
+    """The pieces of an upload in progress that are sent: the chunks the server holds, or the
+    parts in the store whose ETags the resume record keeps (the client lists them at
+    completion instead of registering each one)."""
+    record: dict[str, Any] = next((r for r in resume_records(cli).values()
+                                   if r.get("upload_uuid") == upload_uuid), {})
+    return (frozenset(api.upload_status(upload_uuid).received)
+            | {int(n) for n in record.get("etags", {})})
+
+
+__all__ = ["GOVAULT", "MIB", "PASSWORD", "Cli", "Result", "api_as", "left", "pieces_sent",
+           "random_file", "resume_records", "sha256", "transfer_deadline", "wait_for"]

@@ -18,6 +18,7 @@ from tests.cli.helpers import (
     Cli,
     api_as,
     left,
+    pieces_sent,
     random_file,
     resume_records,
     sha256,
@@ -30,10 +31,11 @@ pytestmark = pytest.mark.e2e
 
 def _kill_when(cli: Cli, args: list[str], pieces: int, rate: int
                ) -> tuple[str, frozenset[int], int]:
-    """Starts `govault put ARGS --limit-rate RATE` (ARGS[0]: the file), SIGKILLs it once the
-    server has `pieces` pieces; returns the upload id, what the server holds and the session's
-    piece count. The waits share a deadline the capped upload cannot reach: it is killed
-    before its end, however slow the machine."""
+    """Starts `govault put ARGS --limit-rate RATE` (ARGS[0]: the file), SIGKILLs it once
+    `pieces` pieces are sent; returns the upload id, the pieces sent and the session's piece
+    count. Sent: the chunks the server holds, or the parts in the store whose ETags the resume
+    record keeps (listed at completion, not registered one by one). The waits share a deadline
+    the capped upload cannot reach: it is killed before its end, however slow the machine."""
     deadline = transfer_deadline(Path(args[0]).stat().st_size, rate)
     proc = cli.start("put", *args, "--limit-rate", str(rate))
     try:
@@ -42,18 +44,19 @@ def _kill_when(cli: Cli, args: list[str], pieces: int, rate: int
         (record,) = resume_records(cli).values()
         uuid = record["upload_uuid"]
         with api_as(cli) as api:
-            wait_for(lambda: len(api.upload_status(uuid).received) >= pieces,
-                     timeout_s=left(deadline), what=f"{pieces} pieces on the server")
+            wait_for(lambda: len(pieces_sent(cli, api, uuid)) >= pieces,
+                     timeout_s=left(deadline), what=f"{pieces} pieces sent")
             assert time.monotonic() < deadline, "the pieces took longer than the upload's minimum"
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             status = api.upload_status(uuid)
+            before = pieces_sent(cli, api, uuid)
     finally:
         proc.kill()
         proc.wait()
     assert status.status in ("pending", "uploading"), status
-    assert pieces <= len(status.received) < status.total_chunks
-    return uuid, status.received, status.total_chunks
+    assert pieces <= len(before) < status.total_chunks
+    return uuid, before, status.total_chunks
 
 
 @pytest.mark.parametrize(("method", "pieces"), [("multipart", 3), ("proxy", 2)])

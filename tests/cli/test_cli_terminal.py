@@ -18,6 +18,7 @@ from tests.cli.helpers import (
     Cli,
     api_as,
     left,
+    pieces_sent,
     random_file,
     resume_records,
     transfer_deadline,
@@ -50,8 +51,8 @@ def test_progress_on_a_terminal_and_ctrl_c_then_resume(
                  what="the resume record")
         (record,) = [r["upload_uuid"] for r in resume_records(cli).values()]
         with api_as(cli) as api:
-            wait_for(lambda: len(api.upload_status(record).received) >= 1,
-                     timeout_s=left(deadline), what="one registered part")
+            wait_for(lambda: len(pieces_sent(cli, api, record)) >= 1,
+                     timeout_s=left(deadline), what="one part sent")
         assert time.monotonic() < deadline, "one part took longer than the upload's minimum"
         child.sendintr()  # Ctrl-C
         child.expect(pexpect.EOF, timeout=60)

@@ -51,9 +51,11 @@ async def test_a_refresh_token_rotates_exactly_once(accounts: Accounts) -> None:
     assert record is not None and record.family_id == family and not record.rotated
     wins = await asyncio.gather(*(accounts.rotate_refresh_token(
         first, hash_refresh_token(new_refresh_token()), LATER) for _ in range(4)))
-    assert sorted(wins) == [False, False, False, True]
+    assert [w for w in wins if w is not None] == [user]  # the winner learns whose token it was
     record = await accounts.find_refresh_token(first)
     assert record is not None and record.rotated and not record.family_revoked
+    assert await accounts.rotate_refresh_token(
+        hash_refresh_token("never issued"), hash_refresh_token("n2"), LATER) is None
 
 
 async def test_a_revoked_family_cannot_rotate(accounts: Accounts) -> None:
@@ -63,5 +65,5 @@ async def test_a_revoked_family_cannot_rotate(accounts: Accounts) -> None:
     await accounts.revoke_family(family)
     record = await accounts.find_refresh_token(token)
     assert record is not None and record.family_revoked
-    assert not await accounts.rotate_refresh_token(token, hash_refresh_token("n"), LATER)
+    assert await accounts.rotate_refresh_token(token, hash_refresh_token("n"), LATER) is None
     assert await accounts.find_refresh_token(hash_refresh_token("unknown")) is None

@@ -109,9 +109,36 @@ async def test_a_multipart_session_is_claimed_at_once_only_by_its_owner_with_all
     assert await ledger.claim_multipart(proxy.upload_uuid, OWNER, 30) is None
     gone = await new_session(ledger, total=1, ttl_s=-1)
     assert await ledger.claim_multipart(gone.upload_uuid, OWNER, 30) is None
-    claim = await ledger.claim_multipart(s.upload_uuid, OWNER, 30)
-    assert claim is not None and claim.state == COMPLETING and claim.claim_token
+    claimed = await ledger.claim_multipart(s.upload_uuid, OWNER, 30)
+    assert claimed is not None
+    claim, parts = claimed
+    assert claim.state == COMPLETING and claim.claim_token
+    assert claim == await ledger.get_session(s.upload_uuid)
+    assert parts == [Part(1, "e1", 10, None), Part(2, "e2", 10, None)]  # with the claim
     assert await ledger.claim_multipart(s.upload_uuid, OWNER, 30) is None  # held
+
+
+async def test_listed_parts_are_recorded_at_once_unless_one_disagrees(ledger: Ledger) -> None:
+    s = await new_session(ledger, total=3)
+    await ledger.record_part(s.upload_uuid, Part(1, "e1", 10, None))
+    # part 1 registered with another ETag: nothing written, the conflict named
+    assert await ledger.record_listed_parts(
+        s.upload_uuid, [Part(1, "other", 10, None), Part(2, "e2", 10, None)]) == [1]
+    assert [p.part_number for p in await ledger.list_parts(s.upload_uuid)] == [1]
+    assert await ledger.record_listed_parts(
+        s.upload_uuid, [Part(1, "e1", 11, None)]) == [1]  # another size
+    # agreeing with part 1, new parts 2 and 3: recorded (part 1 kept as it was)
+    assert await ledger.record_listed_parts(
+        s.upload_uuid, [Part(3, "e3", 10, None), Part(1, "e1", 10, None),
+                        Part(2, "e2", 10, None)]) == []
+    assert [(p.part_number, p.etag) for p in await ledger.list_parts(s.upload_uuid)] == [
+        (1, "e1"), (2, "e2"), (3, "e3")]
+    assert (await ledger.get_session(s.upload_uuid)).state == UPLOADING  # type: ignore[union-attr]
+    assert await ledger.claim_completing(s.upload_uuid, ACTIVE, 30) is not None
+    assert await ledger.record_listed_parts(s.upload_uuid, [Part(1, "e1", 10, None)]) is None
+    gone = await new_session(ledger, total=1, ttl_s=-1)
+    assert await ledger.record_listed_parts(gone.upload_uuid, [Part(1, "e", 10, None)]) is None
+    assert await ledger.list_parts(gone.upload_uuid) == []
 
 
 async def test_parts_are_upserted_while_active(ledger: Ledger) -> None:

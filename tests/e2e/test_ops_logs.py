@@ -5,12 +5,16 @@ anywhere carries the access token, the refresh token or the password."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 import pytest
 
+from common.runtime import GRPC_EXPERIMENTS
 from compose import Stack
 from tests.fixtures.logs import ServiceLog
 from tests.support.users import new_user
@@ -105,3 +109,21 @@ async def test_no_log_line_carries_secrets(
         assert text, f"{name} wrote no log"
         for what, secret in secrets.items():
             assert secret not in text, f"the {what} appears in {name}'s log"
+
+
+def test_every_process_runs_with_the_grpc_settings_it_knows(
+        stack: Stack, service_log: Callable[[str], ServiceLog]) -> None:
+    """common/runtime.py turns gRPC experiments off by name, before grpc is imported: with the
+    pinned grpcio every name is known to it (an unknown one is logged on start-up), and the
+    setting is in place by the time grpc is imported (a process started by the stack)."""
+    for name in PROCESSES:
+        text = service_log(name).path.read_text(errors="replace")
+        assert "Unknown experiment" not in text, f"{name}: {text[:2000]}"
+    for package in ("edge", "svc_auth", "svc_upload", "svc_files"):
+        probe = subprocess.run(
+            [sys.executable, "-c", f"import {package}, os, grpc; "
+             "print(os.environ['GRPC_EXPERIMENTS'])"],
+            env={k: v for k, v in os.environ.items() if k != "GRPC_EXPERIMENTS"},
+            capture_output=True, text=True, check=True)
+        assert probe.stdout.strip() == GRPC_EXPERIMENTS, package
+        assert "Unknown experiment" not in probe.stderr, probe.stderr

@@ -254,6 +254,41 @@ async def test_original_client_multipart_flow(http: aiohttp.ClientSession, edge_
     await assert_stored_once(http, edge_url, user, body["file_id"], data)
 
 
+async def test_parts_listed_at_completion_instead_of_registered(
+        http: aiohttp.ClientSession, edge_url: str, user: User) -> None:
+    """The additive `parts` of POST /api/upload/multipart/complete: a client holding every
+    ETag lists them instead of registering each part; listed and registered parts must agree
+    (409 and nothing recorded otherwise); the registering client's flow is unchanged above."""
+    data = os.urandom(6 * MIB + 11)
+    session = await multipart_session(http, edge_url, user, len(data), 5 * MIB)
+    uid = session["upload_uuid"]
+    pieces = chunks_of(data, 5 * MIB)
+    etags = [await put_part(http, p["url"], piece)
+             for p, piece in zip(session["parts"], pieces, strict=True)]
+    listed = [{"part_number": n, "etag": f'"{e}"', "size_bytes": len(piece)}
+              for n, (e, piece) in enumerate(zip(etags, pieces, strict=True), start=1)]
+    status, body = await register(http, edge_url, user, uid, 2, len(pieces[1]), etags[1])
+    assert status == 200, body
+    wrong = [listed[0], {**listed[1], "etag": "0" * 32}]
+    status, body = await call(http, "POST", f"{edge_url}/api/upload/multipart/complete", user,
+                              json={"upload_uuid": uid, "parts": wrong})
+    assert status == 409 and body["code"] == "CONFLICT", body
+    assert "parts 2 " in body["error"] and body["request_id"]
+    assert (await upload_status(http, edge_url, user, uid))["received"] == [2]  # nothing new
+    status, body = await call(http, "POST", f"{edge_url}/api/upload/multipart/complete", user,
+                              json={"upload_uuid": uid, "parts": [{**listed[0],
+                                                                   "size_bytes": 5}]})
+    assert status == 400 and body["code"] == "PART_SIZE_MISMATCH", body
+    status, body = await call(http, "POST", f"{edge_url}/api/upload/multipart/complete", user,
+                              json={"upload_uuid": uid, "parts": listed})
+    assert status == 200, body
+    assert body["size_bytes"] == len(data) and body["checksum"].endswith("-2")
+    await assert_stored_once(http, edge_url, user, body["file_id"], data)
+    status, again = await call(http, "POST", f"{edge_url}/api/upload/multipart/complete", user,
+                               json={"upload_uuid": uid, "parts": listed})
+    assert status == 200 and again["file_id"] == body["file_id"]
+
+
 # proxy: chunk size ---------------------------------------------------------------------------
 
 

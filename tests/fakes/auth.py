@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -24,11 +24,12 @@ class _Token:
 class FakeAccounts:
     """The Store protocol in memory, with the same conditional-rotation semantics."""
 
-    def __init__(self) -> None:
+    def __init__(self, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.users: dict[str, Credentials] = {}
         self.tokens: dict[bytes, _Token] = {}
         self.revoked: set[str] = set()
         self.before_rotate: asyncio.Event | None = None
+        self._now = now  # the database's clock
 
     async def create_user(self, username: str, email: str, password_hash: str) -> User:
         for creds in self.users.values():
@@ -67,15 +68,16 @@ class FakeAccounts:
                                   token.family_id in self.revoked)
 
     async def rotate_refresh_token(self, old_hash: bytes, new_hash: bytes,
-                                   expires_at: datetime) -> bool:
+                                   expires_at: datetime) -> User | None:
         if self.before_rotate is not None:
             await self.before_rotate.wait()
-        token = self.tokens[old_hash]
-        if token.rotated or token.family_id in self.revoked:
-            return False
+        token = self.tokens.get(old_hash)
+        if (token is None or token.rotated or token.family_id in self.revoked
+                or token.expires_at <= self._now()):
+            return None
         token.rotated = True
         self.tokens[new_hash] = _Token(token.family_id, token.user_id, expires_at)
-        return True
+        return self.users[token.user_id].user
 
     async def revoke_family(self, family_id: str) -> None:
         self.revoked.add(family_id)

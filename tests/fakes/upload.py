@@ -92,6 +92,20 @@ class FakeLedger:
         count = await self.record_part(upload_uuid, part)
         return None if count is None else (count, s.total_chunks)
 
+    async def record_listed_parts(self, upload_uuid: str, parts: list[Part]) -> list[int] | None:
+        have = self.parts[upload_uuid]
+        conflicts = sorted(p.part_number for p in parts if p.part_number in have and (
+            have[p.part_number].etag, have[p.part_number].size_bytes) != (p.etag, p.size_bytes))
+        if conflicts:
+            return conflicts
+        s = self.sessions[upload_uuid]
+        if not self._live(s):
+            return None
+        self.sessions[upload_uuid] = replace(s, state=UPLOADING)
+        for part in parts:
+            have.setdefault(part.part_number, part)
+        return []
+
     async def record_claimed_part(self, upload_uuid: str, claim_token: str, part: Part) -> bool:
         s = self.sessions[upload_uuid]
         if s.state != COMPLETING or s.claim_token != claim_token:
@@ -121,12 +135,13 @@ class FakeLedger:
         return await self.claim_completing(upload_uuid, ACTIVE, lease_s)
 
     async def claim_multipart(self, upload_uuid: str, owner_id: str,
-                              lease_s: float) -> Session | None:
+                              lease_s: float) -> tuple[Session, list[Part]] | None:
         s = self.sessions.get(upload_uuid)
         if (s is None or s.owner_id != owner_id or s.method != MULTIPART
                 or len(self.parts[upload_uuid]) != s.total_chunks):
             return None
-        return await self.claim_completing(upload_uuid, ACTIVE, lease_s)
+        claim = await self.claim_completing(upload_uuid, ACTIVE, lease_s)
+        return None if claim is None else (claim, await self.list_parts(upload_uuid))
 
     async def claim_completing(self, upload_uuid: str, from_states: tuple[str, ...],
                                lease_s: float) -> Session | None:

@@ -116,8 +116,8 @@ async def test_refresh_family_rotation_and_revocation(store: PgAccounts) -> None
         family, user, False, False)
 
     second = hash_refresh_token(new_refresh_token())
-    assert await store.rotate_refresh_token(first, second, _later())
-    assert not await store.rotate_refresh_token(first, hash_refresh_token("x"), _later())
+    assert await store.rotate_refresh_token(first, second, _later()) == user
+    assert await store.rotate_refresh_token(first, hash_refresh_token("x"), _later()) is None
     rotated = await store.find_refresh_token(first)
     assert rotated is not None and rotated.rotated
     current = await store.find_refresh_token(second)
@@ -126,7 +126,7 @@ async def test_refresh_family_rotation_and_revocation(store: PgAccounts) -> None
     await store.revoke_family(family)
     revoked = await store.find_refresh_token(second)
     assert revoked is not None and revoked.family_revoked
-    assert not await store.rotate_refresh_token(second, hash_refresh_token("y"), _later())
+    assert await store.rotate_refresh_token(second, hash_refresh_token("y"), _later()) is None
     assert await store.find_refresh_token(hash_refresh_token("never issued")) is None
 
 
@@ -138,7 +138,7 @@ async def test_concurrent_rotations_have_exactly_one_winner(store: PgAccounts) -
     results = await asyncio.gather(*(
         store.rotate_refresh_token(token, hash_refresh_token(new_refresh_token()), _later())
         for _ in range(8)))
-    assert results.count(True) == 1
+    assert [r for r in results if r is not None] == [user]
 
 
 async def test_expired_token_cannot_rotate_and_is_cleaned_up(store: PgAccounts) -> None:
@@ -146,7 +146,7 @@ async def test_expired_token_cannot_rotate_and_is_cleaned_up(store: PgAccounts) 
     user = await store.create_user(f"u_{tag}", f"{tag}@example.com", "h")
     token = hash_refresh_token(new_refresh_token())
     await store.create_family(user.user_id, token, datetime.now(UTC) - timedelta(seconds=1))
-    assert not await store.rotate_refresh_token(token, hash_refresh_token("z"), _later())
+    assert await store.rotate_refresh_token(token, hash_refresh_token("z"), _later()) is None
     assert await store.delete_expired_tokens() >= 1
     assert await store.find_refresh_token(token) is None
 

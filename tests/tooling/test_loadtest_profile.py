@@ -15,7 +15,7 @@ ROWS = [
      "cpu_ms_per_upload": {"store": 10.0}},
     {"mode": "proxy", "uploads_per_s": 40.0, "errors": 0, "ours_ms_per_upload": 18.0,
      "cpu_ms_per_upload": {"edge": 5.0, "auth": 0.0, "upload": 8.0, "files": 3.0,
-                           "postgres": 2.0, "store": 11.0}},
+                           "postgres": 2.0, "store": 11.0, "loadgen": 4.0}},
 ]
 
 
@@ -25,7 +25,8 @@ def test_a_report_without_a_profiler_is_written_to_a_new_folder(tmp_path: Path) 
                                             "concurrency": 8, "seconds": 12,
                                             "size_bytes": 1048576, "rate": 0})
     assert (out / "profile.md").read_text() == text
-    assert "| proxy | 40.0 | 0.40 | 18.0 | 5.0 | 0.0 | 8.0 | 3.0 | 2.0 | 11.0 | 0 |" in text
+    assert ("| proxy | 40.0 | 0.40 | 18.0 | 5.0 | 0.0 | 8.0 | 3.0 | 2.0 | – | 11.0 | 4.0 | 0 |"
+            in text)
     assert "No profiler attached" in text and ".svg" not in text
     assert json.loads((out / "profile.json").read_text())["rows"] == ROWS
 

@@ -3,7 +3,9 @@ to a few users and ~15 s, then the audit. Every iteration must succeed and the a
 clean: no ghost (client success without a file), no orphan object, no duplicate row.
 
 Proxy uploads the default 1 MiB (one chunk); multipart uploads 6 MiB + 1 in 5 MiB parts, so the
-multi-part path (two presigned PUTs, two registrations, one complete) is exercised too.
+multi-part path (two presigned PUTs, two registrations, one complete) is exercised too, on
+SeaweedFS (`stack`) and on MinIO (`minio_stack`). Each run also measures every process's CPU
+over the shape (cpu.jsonl) and the account set-up apart (setup.json).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from loadtest import report
+from loadtest import cpu, report, saturation
 from loadtest.bench import run_strategy
 from loadtest.record import load_uploads, load_workers
 from loadtest.target import Target
@@ -32,6 +34,7 @@ CASES = {
     "proxy": {},
     "multipart": {"FILE_SIZE": str(6 * MIB + 1), "PART_SIZE": str(5 * MIB)},
 }
+STACKS = {"seaweedfs": "stack", "minio": "minio_stack"}
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +42,13 @@ def target(stack: Any) -> Target:
     return Target.from_stack(stack)
 
 
-@pytest.mark.parametrize("strategy", list(CASES))
+@pytest.mark.parametrize(("strategy", "store"), [("proxy", "seaweedfs"),
+                                                 ("multipart", "seaweedfs"),
+                                                 ("multipart", "minio")])
 def test_smoke_run_has_no_failed_iteration_and_a_clean_audit(
-        strategy: str, stack: Any, target: Target, tmp_path: Path) -> None:
+        strategy: str, store: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    stack = request.getfixturevalue(STACKS[store])
+    target = Target.from_stack(stack)
     folder = tmp_path / strategy
     summary = run_strategy(target, Path(stack.data_dir) / "stack.json", strategy, folder,
                            {**SMOKE_ENV, **CASES[strategy]}, user_count=5, stop_timeout_s=30)
@@ -79,6 +86,21 @@ def test_smoke_run_has_no_failed_iteration_and_a_clean_audit(
     runs = report.load_results(folder)
     assert runs[0].whole.requests > 0 and runs[0].whole.error_rate == 0
     assert [s.vus for s in runs[0].stages] == [1, 2, 4, 5, 0]
+
+    # CPU per iteration of every process on the upload's path, over the shape only
+    assert len(cpu.load_samples(folder)) >= 3
+    spent = runs[0].whole.cpu_ms
+    for group in ("edge", "auth", "upload", "files", "postgres", "store", "loadgen"):
+        assert spent[group] > 0, (group, spent)
+    assert runs[0].cpu_restarted == []
+    # where the time goes: the services' wait histograms read at every stage boundary
+    assert len(saturation.load(folder)) >= len(runs[0].stages)
+    for process in ("edge", "auth", "upload", "files"):
+        assert any(runs[0].waits[f"govault_event_loop_lag_seconds|{process}"]), process
+    assert any(runs[0].waits["govault_db_pool_wait_seconds|upload"])
+    setup = json.loads((folder / "setup.json").read_text())
+    assert setup["accounts"] == 5 and not setup["reused"]
+    assert setup["cpu_s"]["auth"] > 0  # Argon2id, reported apart
 
 
 def test_the_load_test_honours_retry_after(stack: Any, target: Target, tmp_path: Path) -> None:

@@ -31,7 +31,8 @@ class World:
 
 @pytest.fixture
 def world() -> World:
-    store, hasher, clock = FakeAccounts(), FakeHasher(), Clock()
+    clock = Clock()
+    store, hasher = FakeAccounts(clock.now), FakeHasher()
     issuer = TokenIssuer(Ed25519PrivateKey.generate(), 900)
     throttle = LoginThrottle(300, 10, 50, clock=clock.mono)
     service = AuthService(store, hasher, issuer, throttle, refresh_ttl_s=3600, now=clock.now)

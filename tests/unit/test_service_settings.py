@@ -22,6 +22,8 @@ def test_defaults_are_the_documented_ones() -> None:
     assert [(s.server.port, s.server.metrics_port) for s in (auth, upload, files)] == [
         (15051, 9101), (15052, 9102), (15053, 9103)]
     assert (auth.db.pool_min, auth.db.pool_max) == (2, 10)
+    assert (files.db.pool_min, files.db.pool_max) == (2, 10)
+    assert (upload.db.pool_min, upload.db.pool_max) == (2, 20)  # the busiest pool: twice
     assert (auth.hashing.time_cost, auth.hashing.memory_kib, auth.hashing.parallelism) == (
         2, 19456, 1)
     assert (auth.throttle.window_s, auth.throttle.max_failures_per_email,

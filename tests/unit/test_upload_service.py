@@ -31,6 +31,7 @@ from svc_upload.models import (
     EXPIRED,
     FAILED,
     UPLOADING,
+    Part,
     Session,
 )
 from svc_upload.rules import composite_checksum, proxy_chunk_size, validate_size
@@ -356,6 +357,62 @@ async def test_multipart_complete_missing_twice_and_concurrently(world: World) -
     again = await world.service.complete_multipart(OWNER, s.upload_uuid)
     assert again.file_id == s.file_id and again.result_checksum.endswith("-3")  # type: ignore[union-attr]
     assert again.result_size_bytes == sum(map(len, pieces))
+
+
+async def test_parts_listed_at_completion_need_no_registration(world: World) -> None:
+    pieces = [b"a" * (5 * MIB), b"b" * (5 * MIB), b"c" * 7]
+    s = await multipart(world, pieces)
+    assert s.storage_upload_id is not None
+    etags = [world.objects.client_put(s.storage_upload_id, n, p)
+             for n, p in enumerate(pieces, start=1)]
+    await put_and_register(world, s, 2, pieces[1])  # registered and listed alike: fine
+    listed = [Part(n, f'"{e}"', len(p), None)
+              for n, (e, p) in enumerate(zip(etags, pieces, strict=True), start=1)]
+    done = await world.service.complete_multipart(OWNER, s.upload_uuid, listed[::-1])
+    assert done.state == COMPLETED and done.result_size_bytes == sum(map(len, pieces))
+    assert world.files.calls == 1 and world.objects.completes == 1
+    again = await world.service.complete_multipart(OWNER, s.upload_uuid, listed)  # repeated
+    assert again.file_id == done.file_id
+    with pytest.raises(Conflict) as err:  # after completion: compared with what was completed
+        await world.service.complete_multipart(
+            OWNER, s.upload_uuid, [Part(3, "other", 7, None)])
+    assert err.value.code == "CONFLICT" and "parts 3 " in err.value.message
+
+
+async def test_listed_parts_that_disagree_with_registered_ones_write_nothing(
+        world: World) -> None:
+    pieces = [b"a" * (5 * MIB), b"b" * 3]
+    s = await multipart(world, pieces)
+    etag = await put_and_register(world, s, 1, pieces[0])
+    with pytest.raises(Conflict) as err:
+        await world.service.complete_multipart(
+            OWNER, s.upload_uuid, [Part(1, "not-" + etag, 5 * MIB, None), Part(2, "e2", 3, None)])
+    assert err.value.code == "CONFLICT" and "parts 1 " in err.value.message
+    assert sorted(world.ledger.parts[s.upload_uuid]) == [1]  # part 2 was not recorded
+    assert world.ledger.sessions[s.upload_uuid].state == UPLOADING
+    with pytest.raises(FailedPrecondition) as missing:  # listing some parts is not all parts
+        await world.service.complete_multipart(OWNER, s.upload_uuid, [Part(1, etag, 5 * MIB,
+                                                                           None)])
+    assert missing.value.code == "PARTS_MISSING"
+
+
+async def test_listed_parts_are_checked_like_registrations(world: World) -> None:
+    pieces = [b"a" * (5 * MIB), b"b"]
+    s = await multipart(world, pieces)
+    for listed, code in (([Part(3, "e", 1, None)], "PART_OUT_OF_RANGE"),
+                         ([Part(2, "e", 2, None)], "PART_SIZE_MISMATCH"),
+                         ([Part(2, '""', 1, None)], "INVALID_ARGUMENT"),
+                         ([Part(2, "e", 1, None), Part(2, "f", 1, None)], "INVALID_ARGUMENT")):
+        with pytest.raises(InvalidArgument) as err:
+            await world.service.complete_multipart(OWNER, s.upload_uuid, listed)
+        assert err.value.code == code
+    assert world.ledger.parts[s.upload_uuid] == {}
+    with pytest.raises(NotFound):
+        await world.service.complete_multipart(OTHER, s.upload_uuid, [Part(2, "e", 1, None)])
+    await world.service.abort(OWNER, s.upload_uuid)
+    with pytest.raises(Conflict) as aborted:
+        await world.service.complete_multipart(OWNER, s.upload_uuid, [Part(2, "e", 1, None)])
+    assert aborted.value.code == "UPLOAD_ABORTED"
 
 
 async def test_register_part_validation(world: World) -> None:

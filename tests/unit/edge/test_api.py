@@ -24,8 +24,8 @@ from common.files import validate_file_name
 from edge import api
 from edge.api.auth import Login, SignUp
 from edge.api.base import SPACES, STRIPPED, Model
-from edge.api.files import PAGE, PAGE_MAX, CopyBody, Recipient, Rename
-from edge.api.uploads import Presign, ProxySession
+from edge.api.files import PAGE, PAGE_MAX, CopyBody, Rename
+from edge.api.uploads import Complete, Presign, ProxySession
 from edge.errors import ApiError
 from edge.request import decode
 from edge.routes import API_MODULES, files
@@ -90,16 +90,21 @@ def _schema(model: type[Model]) -> dict[str, Any]:
 
 def _valid(model: type[Model]) -> dict[str, Any]:
     """A body satisfying every documented constraint."""
+    return _valid_object(_schema(model))
+
+
+def _valid_object(schema: dict[str, Any]) -> dict[str, Any]:
     body: dict[str, Any] = {}
-    for name, prop in _schema(model)["properties"].items():
+    for name, prop in schema["properties"].items():
         if prop.get("format") == "uuid":
             body[name] = "0b8f2c1e-5a7d-4c3b-9e2f-1a2b3c4d5e6f"
         elif prop.get("type") == "integer":
             body[name] = prop.get("minimum", 1)
         elif prop.get("type") == "array":
             item = prop["items"]
-            if "$ref" in item:
-                body[name] = [_valid(Recipient)]
+            if "$ref" in item:  # an array of objects (recipients, listed parts)
+                schemas = api.document()["components"]["schemas"]
+                body[name] = [_valid_object(schemas[item["$ref"].rpartition("/")[2]])]
             else:
                 body[name] = [item.get("minimum", 1)]
         elif "enum" in prop:
@@ -172,6 +177,14 @@ def test_whole_number_floats_are_integers_as_json_schema_counts_them() -> None:
                   ProxySession).file_size_bytes == 673
     assert decode(b'{"upload_uuid": "0b8f2c1e-5a7d-4c3b-9e2f-1a2b3c4d5e6f", '
                   b'"part_numbers": [2.0, 3]}', Presign).part_numbers == [2, 3]
+    listed = decode(b'{"upload_uuid": "0b8f2c1e-5a7d-4c3b-9e2f-1a2b3c4d5e6f", "parts": '
+                    b'[{"part_number": 1.0, "etag": "e", "size_bytes": 5.0}]}', Complete).parts
+    assert (listed[0].part_number, listed[0].size_bytes) == (1, 5)  # in a listed object too
+    deep: Any = 1.0
+    for _ in range(900):  # deeper than any model: left as it is, refused as the wrong type
+        deep = [deep]
+    assert not _accepts(Presign, {"upload_uuid": "0b8f2c1e-5a7d-4c3b-9e2f-1a2b3c4d5e6f",
+                                  "part_numbers": deep, "x": 1.5})
     assert not _accepts(ProxySession, {**session, "file_size_bytes": 673.5})
     assert not _accepts(ProxySession, {**session, "file_size_bytes": "673"})
     assert not _accepts(ProxySession, {**session, "file_size_bytes": -1.0})

@@ -492,19 +492,52 @@ class CompleteMultipartRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     UPLOAD_UUID_FIELD_NUMBER: _builtins.int
+    PARTS_FIELD_NUMBER: _builtins.int
     upload_uuid: _builtins.str
+    @_builtins.property
+    def parts(self) -> _containers.RepeatedCompositeFieldContainer[Global___ListedPart]:
+        """Optional: parts the client did not register (RegisterPart), each with the ETag the store's
+        PUT answered; listed and registered parts must agree (else ABORTED, error code CONFLICT).
+        """
+
     def __init__(
         self,
         *,
         upload_uuid: _builtins.str = ...,
+        parts: _abc.Iterable[Global___ListedPart] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["upload_uuid", b"upload_uuid"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["parts", b"parts", "upload_uuid", b"upload_uuid"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CompleteMultipartRequest: _TypeAlias = CompleteMultipartRequest  # noqa: Y015
+
+@_typing.final
+class ListedPart(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PART_NUMBER_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    part_number: _builtins.int
+    etag: _builtins.str
+    size_bytes: _builtins.int
+    def __init__(
+        self,
+        *,
+        part_number: _builtins.int = ...,
+        etag: _builtins.str = ...,
+        size_bytes: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "part_number", b"part_number", "size_bytes", b"size_bytes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListedPart: _TypeAlias = ListedPart  # noqa: Y015
 
 @_typing.final
 class CompleteMultipartResponse(_message.Message):
