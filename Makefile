@@ -5,8 +5,9 @@
 #                (Ctrl-C stops it; UP_ARGS=--no-prometheus without Prometheus; REPLICAS=2 runs
 #                two instances of each gRPC service behind the edge)
 #   make deps    only PostgreSQL + SeaweedFS (+ Redis), e.g. to run one service by hand
-#   make test    `make lint`, then unit, integration, e2e, container and k8s tests (own stacks,
-#                other ports)
+#   make test    the whole suite in named stages, each timed (scripts/test-stages): setup, lint,
+#                unit, integration, e2e, cli, browser, faults, tooling, containers, k8s (own
+#                stacks, other ports); `scripts/test-stages e2e` runs one stage
 #   make compose-test  only the container test (docker-compose.yml built and run with podman)
 #   make k8s-test  only the Helm chart on a one-node Kubernetes cluster built here (root; the
 #                binaries are built once into ~/.cache/govault/k8s; docs/kubernetes.md)
@@ -49,8 +50,8 @@ up: venv
 deps: venv
 	$(PY) -m compose.local deps --data-dir $(DATA_DIR) --port-offset $(PORT_OFFSET) $(UP_ARGS)
 
-test: venv system-deps k8s-prebuild lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+test:
+	@PY=$(PY) PYTEST_ARGS="$(PYTEST_ARGS)" scripts/test-stages
 
 # On a machine without the cached Kubernetes binaries, their build (18 CPU-minutes: ~10-12 min
 # on two idle cores, 52 min measured on a busy shared one) starts in the background, niced, so
@@ -63,7 +64,7 @@ k8s-prebuild:
 compose-test: venv system-deps
 	$(PY) -m pytest -m containers tests/containers $(PYTEST_ARGS)
 
-# `make test` runs tests/k8s with the rest (pytest collects it); this runs it alone.
+# `make test` runs tests/k8s as its last stage (scripts/test-stages); this runs it alone.
 k8s-test: venv system-deps
 	$(PY) -m pytest -m k8s tests/k8s $(PYTEST_ARGS)
 

@@ -1,6 +1,6 @@
 """Healthchecks of the GoVault containers (`docker-compose.yml`), run inside the app image:
 
-    python -m compose.healthcheck grpc 127.0.0.1:50051
+    python -m compose.healthcheck grpc 127.0.0.1:15051
         passes when the gRPC health service answers SERVING.
     python -m compose.healthcheck http http://127.0.0.1:9000/health
         passes when the URL answers 200.

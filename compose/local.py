@@ -25,7 +25,7 @@ from types import FrameType
 
 from psycopg.conninfo import conninfo_to_dict
 
-from compose import cors
+from compose import cors, ports
 from compose.errors import LockedError, PortInUseError, StackError
 from compose.ports import MAX_REPLICAS
 from compose.stack import DATABASES, STORES, Stack
@@ -43,6 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         try:
             say(f"starting {args.command} in {stack.data_dir} (port offset {args.port_offset})")
+            exposed = ports.in_ephemeral_range(stack.bound_ports())
+            if exposed:
+                say(f"note: {len(exposed)} ports of this offset (e.g. {min(exposed.values())}) lie "
+                    "in the kernel's ephemeral range, where outgoing connections may hold them; "
+                    f"offsets up to {ports.MAX_QUIET_OFFSET} keep every port below it")
             stack.start()
             ready = True
             _print_ready(stack, args.command, args.prometheus)

@@ -25,13 +25,13 @@ class EdgeSettings(Settings):
     listen_host: str = var("LISTEN_HOST", "127.0.0.1")
     edge_port: int = var("EDGE_PORT", 9000, ge=0, le=65535, description="the public HTTP port")
     metrics_port: int = var("METRICS_PORT", 9100, ge=0, le=65535)
-    auth_addr: str = var("AUTH_ADDR", "127.0.0.1:50051", description=(
+    auth_addr: str = var("AUTH_ADDR", "127.0.0.1:15051", description=(
         "the auth service: `host:port`, `ipv4:h1:p1,h2:p2` (replicas) or `dns:///name:port` "
         "(every address of the name), balanced round_robin with health checking; calls safe to "
         "repeat are retried on another replica (docs/scaling.md)"))
-    upload_addr: str = var("UPLOAD_ADDR", "127.0.0.1:50052", description=(
+    upload_addr: str = var("UPLOAD_ADDR", "127.0.0.1:15052", description=(
         "the upload service, in the same forms as GOVAULT_AUTH_ADDR"))
-    files_addr: str = var("FILES_ADDR", "127.0.0.1:50053", description=(
+    files_addr: str = var("FILES_ADDR", "127.0.0.1:15053", description=(
         "the files service, in the same forms as GOVAULT_AUTH_ADDR"))
     rpc_timeout_s: float = var("RPC_TIMEOUT_S", 10.0, gt=0, description=(
         "deadline of an outbound unary RPC"))

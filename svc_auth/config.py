@@ -17,7 +17,7 @@ from common.grpc.server import GrpcServerSettings
 
 
 class AuthServer(GrpcServerSettings):
-    port: int = var("GRPC_PORT", 50051, ge=0, le=65535)
+    port: int = var("GRPC_PORT", 15051, ge=0, le=65535)
     metrics_port: int = var("METRICS_PORT", 9101, ge=0, le=65535)
 
 

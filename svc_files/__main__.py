@@ -95,7 +95,7 @@ async def audit(grace_s: float) -> dict[str, object]:
 class _AuthLink(Settings):
     """What `quota --email` needs to reach auth ResolveUsers."""
 
-    auth_addr: str = var("AUTH_ADDR", "127.0.0.1:50051")
+    auth_addr: str = var("AUTH_ADDR", "127.0.0.1:15051")
     service_token: str = var("SERVICE_TOKEN", "", repr=False)
     rpc_timeout_s: float = var("RPC_TIMEOUT_S", 10.0, gt=0)
 

@@ -22,7 +22,7 @@ __all__ = ["FilesServer", "FilesSettings", "Rules", "S3Settings"]
 
 
 class FilesServer(GrpcServerSettings):
-    port: int = var("GRPC_PORT", 50053, ge=0, le=65535)
+    port: int = var("GRPC_PORT", 15053, ge=0, le=65535)
     metrics_port: int = var("METRICS_PORT", 9103, ge=0, le=65535)
 
 
@@ -63,7 +63,7 @@ class FilesSettings(Settings):
     db: DatabaseSettings
     s3: S3Settings
     rules: Rules
-    auth_addr: str = var("AUTH_ADDR", "127.0.0.1:50051")
+    auth_addr: str = var("AUTH_ADDR", "127.0.0.1:15051")
     service_token: str = var("SERVICE_TOKEN", repr=False)
     rpc_timeout_s: float = var("RPC_TIMEOUT_S", 10.0, gt=0)
     janitor_interval_s: float = var("FILES_JANITOR_INTERVAL_S", 10.0, ge=0, description=(

@@ -15,7 +15,7 @@ from common.s3 import S3Settings
 
 
 class UploadServer(GrpcServerSettings):
-    port: int = var("GRPC_PORT", 50052, ge=0, le=65535)
+    port: int = var("GRPC_PORT", 15052, ge=0, le=65535)
     metrics_port: int = var("METRICS_PORT", 9102, ge=0, le=65535)
 
 
@@ -64,8 +64,8 @@ class UploadSettings(Settings):
     db: UploadDatabase
     s3: S3Settings
     rules: UploadRules
-    auth_addr: str = var("AUTH_ADDR", "127.0.0.1:50051")
-    files_addr: str = var("FILES_ADDR", "127.0.0.1:50053")
+    auth_addr: str = var("AUTH_ADDR", "127.0.0.1:15051")
+    files_addr: str = var("FILES_ADDR", "127.0.0.1:15053")
     service_token: str = var("SERVICE_TOKEN", repr=False)
     rpc_timeout_s: float = var("RPC_TIMEOUT_S", 10.0, gt=0)
     register_timeout_s: float = var("UPLOAD_REGISTER_TIMEOUT_S", 15.0, gt=0, description=(

@@ -14,7 +14,6 @@ directories on their own ports, so they run next to a developer's `make up`:
 - `s3_store` (module-scoped, parametrized "seaweedfs" / "minio") and `s3_stack` (the running
   stack whose store that is): storage-facing tests take them to run against both S3 servers.
 - `service_log(name)`: a `tests.fixtures.logs.ServiceLog` over the `stack`'s DATA/logs/<name>.log.
-- `no_loop_blocking`: fails the (async) test if a callback blocks the event loop > 100 ms.
 
 They never skip: a stack that cannot start fails the run with the end of the failing log.
 Tests under tests/integration, tests/e2e and tests/tooling get the `integration` / `e2e` /
@@ -23,9 +22,8 @@ Tests under tests/integration, tests/e2e and tests/tooling get the `integration`
 
 from __future__ import annotations
 
-import asyncio
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -36,7 +34,6 @@ if str(_TESTS.parent) not in sys.path:  # the repo root: compose, services, test
 
 from compose import Stack  # noqa: E402
 from tests.fixtures.logs import ServiceLog  # noqa: E402
-from tests.fixtures.loop_watch import LoopBlockWatch  # noqa: E402
 from tests.fixtures.stacks import start_services, start_stack, stop_stack  # noqa: E402
 
 MARKERS = {
@@ -120,11 +117,3 @@ def s3_stack(s3_store: str, request: pytest.FixtureRequest) -> Stack:
 def service_log(stack: Stack) -> Callable[[str], ServiceLog]:
     """`service_log("auth")` → reader for the stack's auth log (also edge, files, upload, ...)."""
     return lambda name: ServiceLog(stack.log_path(name))
-
-
-@pytest.fixture
-async def no_loop_blocking() -> AsyncIterator[LoopBlockWatch]:
-    with LoopBlockWatch(asyncio.get_running_loop(), threshold_s=0.1) as watch:
-        yield watch
-    if watch.slow:
-        pytest.fail(watch.report(), pytrace=False)

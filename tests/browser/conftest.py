@@ -15,11 +15,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.support.browser import PageWatch, Screenshot, chromium_path
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+# Every `expect(...)` waits for its state up to this long (Playwright's default is 5 s): a sign
+# in hashes a password on a niced thread, which a busy machine may run late.
+expect.set_options(timeout=30_000)
 
 
 @pytest.fixture(scope="module")

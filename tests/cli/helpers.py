@@ -82,6 +82,20 @@ class Cli:
         return Result(proc.returncode, stdout, stderr, rss)
 
 
+def transfer_deadline(size: int, rate: int, margin_s: float = 5.0) -> float:
+    """A time (time.monotonic) before which a transfer of `size` bytes capped at `--limit-rate
+    rate`, starting now, cannot have ended: the cap lets through `rate` bytes a second plus one
+    second of burst; `margin_s` less, for acting on what a wait saw. Waits for the transfer's
+    progress that share this deadline cannot lose a race to its end, however slow the machine:
+    a machine too slow to make that progress in time fails the wait loudly."""
+    return time.monotonic() + size / rate - 1 - margin_s
+
+
+def left(deadline: float) -> float:
+    """Seconds until `deadline` (a wait given this fails at once when it has passed)."""
+    return max(deadline - time.monotonic(), 0.001)
+
+
 def wait_for(condition: Callable[[], bool], timeout_s: float = 60, what: str = "") -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
@@ -121,5 +135,6 @@ def pieces_sent(cli: Cli, api: GoVaultClient, upload_uuid: str) -> frozenset[int
             | {int(n) for n in record.get("etags", {})})
 
 
-__all__ = ["GOVAULT", "MIB", "PASSWORD", "Cli", "Result", "api_as", "pieces_sent",
-           "random_file", "resume_records", "resumed_at", "sha256", "wait_for"]
+__all__ = ["GOVAULT", "MIB", "PASSWORD", "Cli", "Result", "api_as", "left", "pieces_sent",
+           "random_file", "resume_records", "resumed_at", "sha256", "transfer_deadline",
+           "wait_for"]

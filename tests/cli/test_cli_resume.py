@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,29 +17,36 @@ from tests.cli.helpers import (
     MIB,
     Cli,
     api_as,
+    left,
     pieces_sent,
     random_file,
     resume_records,
     sha256,
+    transfer_deadline,
     wait_for,
 )
 
 pytestmark = pytest.mark.e2e
 
 
-def _kill_when(cli: Cli, args: list[str], pieces: int) -> tuple[str, frozenset[int], int]:
-    """Starts `govault put ARGS`, SIGKILLs it once `pieces` pieces are sent; returns the upload
-    id, the pieces sent and the session's piece count. Sent: the chunks the server holds, or
-    the parts in the store whose ETags the resume record keeps (listed at completion, not
-    registered one by one)."""
-    proc = cli.start("put", *args)
+def _kill_when(cli: Cli, args: list[str], pieces: int, rate: int
+               ) -> tuple[str, frozenset[int], int]:
+    """Starts `govault put ARGS --limit-rate RATE` (ARGS[0]: the file), SIGKILLs it once
+    `pieces` pieces are sent; returns the upload id, the pieces sent and the session's piece
+    count. Sent: the chunks the server holds, or the parts in the store whose ETags the resume
+    record keeps (listed at completion, not registered one by one). The waits share a deadline
+    the capped upload cannot reach: it is killed before its end, however slow the machine."""
+    deadline = transfer_deadline(Path(args[0]).stat().st_size, rate)
+    proc = cli.start("put", *args, "--limit-rate", str(rate))
     try:
-        wait_for(lambda: bool(resume_records(cli)), what="the resume record")
+        wait_for(lambda: bool(resume_records(cli)), timeout_s=left(deadline),
+                 what="the resume record")
         (record,) = resume_records(cli).values()
         uuid = record["upload_uuid"]
         with api_as(cli) as api:
             wait_for(lambda: len(pieces_sent(cli, api, uuid)) >= pieces,
-                     what=f"{pieces} pieces sent")
+                     timeout_s=left(deadline), what=f"{pieces} pieces sent")
+            assert time.monotonic() < deadline, "the pieces took longer than the upload's minimum"
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             status = api.upload_status(uuid)
@@ -57,7 +65,7 @@ def test_a_killed_put_resumes_sending_only_the_missing_pieces(
     cli = signed_up()
     source = random_file(tmp_path / "big.bin", 64 * MIB)
     args = [str(source), "--method", method, "--part-size", "5MiB", "--parallel", "2"]
-    uuid, before, total = _kill_when(cli, [*args, "--limit-rate", "8MiB"], pieces)
+    uuid, before, total = _kill_when(cli, args, pieces, 2 * MIB)
 
     again = cli.run(*["put", *args, "--json"])
     assert again.code == 0, again
@@ -76,9 +84,9 @@ def test_a_killed_put_resumes_sending_only_the_missing_pieces(
 def test_a_file_changed_since_the_interruption_starts_over(
         signed_up: Callable[[], Cli], tmp_path: Path) -> None:
     cli = signed_up()
-    source = random_file(tmp_path / "doc.bin", 15 * MIB)
+    source = random_file(tmp_path / "doc.bin", 40 * MIB)
     args = [str(source), "--method", "multipart", "--part-size", "5MiB", "--parallel", "1"]
-    old_uuid, _, _ = _kill_when(cli, [*args, "--limit-rate", "4MiB"], 1)
+    old_uuid, _, _ = _kill_when(cli, args, 1, MIB)
     with open(source, "r+b") as f:  # same size, new bytes and mtime
         f.write(os.urandom(1024))
 
@@ -97,9 +105,9 @@ def test_a_session_that_can_no_longer_be_used_starts_over_with_a_message(
         signed_up: Callable[[], Cli], tmp_path: Path) -> None:
     """Expired and aborted sessions look the same to the client: not resumable."""
     cli = signed_up()
-    source = random_file(tmp_path / "doc.bin", 12 * MIB)
+    source = random_file(tmp_path / "doc.bin", 40 * MIB)
     args = [str(source), "--method", "proxy", "--parallel", "1"]
-    old_uuid, _, _ = _kill_when(cli, [*args, "--limit-rate", "4MiB"], 1)
+    old_uuid, _, _ = _kill_when(cli, args, 1, MIB)
     with api_as(cli) as api:
         api.abort_upload(old_uuid)
 
@@ -126,9 +134,13 @@ def test_a_killed_get_resumes_from_the_bytes_already_on_disk(
         except (OSError, ValueError):
             return 0
 
-    proc = cli.start("get", file_id, "-o", str(out), "--limit-rate", "8MiB")
+    # One segment at a time (the complete prefix is then every byte received), capped: the
+    # wait's deadline is one the download cannot reach, so it is killed before its end.
+    deadline = transfer_deadline(64 * MIB, 2 * MIB)
+    proc = cli.start("get", file_id, "-o", str(out), "--parallel", "1", "--limit-rate", "2MiB")
     try:
-        wait_for(lambda: on_disk() >= 16 * MIB, what="16 MiB on disk")
+        wait_for(lambda: on_disk() >= 4 * MIB, timeout_s=left(deadline), what="4 MiB on disk")
+        assert time.monotonic() < deadline, "4 MiB took longer than the download's minimum"
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     finally:

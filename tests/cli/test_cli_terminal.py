@@ -4,6 +4,8 @@ that the same command then resumes; piped, it prints only the parseable result."
 from __future__ import annotations
 
 import re
+import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,33 +17,45 @@ from tests.cli.helpers import (
     MIB,
     Cli,
     api_as,
+    left,
     pieces_sent,
     random_file,
     resume_records,
+    transfer_deadline,
     wait_for,
 )
 
 pytestmark = pytest.mark.e2e
 ANSI = re.compile(r"\x1b\[")
+SIZE = 40 * MIB
+RATE = MIB  # --limit-rate, bytes per second
 
 
 def test_progress_on_a_terminal_and_ctrl_c_then_resume(
         signed_up: Callable[[], Cli], tmp_path: Path) -> None:
     cli = signed_up()
-    source = random_file(tmp_path / "movie.bin", 30 * MIB)
+    source = random_file(tmp_path / "movie.bin", SIZE)
     args = [str(source), "--method", "multipart", "--part-size", "5MiB", "--parallel", "1"]
-    child = pexpect.spawn(str(GOVAULT), ["put", *args, "--limit-rate", "6MiB"],
+    # Every wait before Ctrl-C shares a deadline the rate-capped upload cannot reach: it cannot
+    # finish before the interrupt, however slow the machine.
+    deadline = transfer_deadline(SIZE, RATE)
+    child = pexpect.spawn(str(GOVAULT), ["put", *args, "--limit-rate", str(RATE)],
                           env={**cli.env, "TERM": "xterm-256color"}, cwd=str(cli.home),
-                          dimensions=(24, 120), encoding="utf-8", timeout=60)
+                          dimensions=(24, 120), encoding="utf-8",
+                          preexec_fn=_interruptible)
     try:
-        child.expect(r"movie\.bin")
-        child.expect(r"\d+%")
-        child.expect(r"MiB/s")  # speed (and size in MiB)
-        (record,) = wait_for_record(cli)
+        child.expect(r"movie\.bin", timeout=left(deadline))
+        child.expect(r"\d+%", timeout=left(deadline))
+        child.expect(r"\d (KiB|MiB)/s", timeout=left(deadline))  # the speed, in binary units
+        wait_for(lambda: bool(resume_records(cli)), timeout_s=left(deadline),
+                 what="the resume record")
+        (record,) = [r["upload_uuid"] for r in resume_records(cli).values()]
         with api_as(cli) as api:
-            wait_for(lambda: len(pieces_sent(cli, api, record)) >= 1, what="one part")
+            wait_for(lambda: len(pieces_sent(cli, api, record)) >= 1,
+                     timeout_s=left(deadline), what="one part sent")
+        assert time.monotonic() < deadline, "one part took longer than the upload's minimum"
         child.sendintr()  # Ctrl-C
-        child.expect(pexpect.EOF)
+        child.expect(pexpect.EOF, timeout=60)
     finally:
         child.close(force=True)
     assert child.exitstatus == 130, (child.exitstatus, child.signalstatus)
@@ -56,9 +70,11 @@ def test_progress_on_a_terminal_and_ctrl_c_then_resume(
     assert quiet.code == 0 and quiet.stderr == ""
 
 
-def wait_for_record(cli: Cli) -> list[str]:
-    wait_for(lambda: bool(resume_records(cli)), what="the resume record")
-    return [r["upload_uuid"] for r in resume_records(cli).values()]
+def _interruptible() -> None:
+    """Ctrl-C reaches the child as it reaches a command an interactive shell runs: a suite
+    started in the background (`cmd &` in a script) inherits SIGINT ignored, and so would
+    `govault`, which would then finish the upload instead."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def test_a_table_on_a_terminal_and_tab_separated_lines_when_piped(

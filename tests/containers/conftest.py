@@ -17,7 +17,7 @@ import pytest
 
 from compose import claims
 from compose.errors import PortInUseError
-from compose.ports import MAX_OFFSET, can_bind, overlap, shifted
+from compose.ports import can_bind, candidate_offsets, overlap, shifted
 from tests.containers import engine
 
 PREFERRED_OFFSET = 8000  # edge 17000, S3 16333, Prometheus 17090
@@ -43,8 +43,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 def _claim_ports() -> tuple[int, dict[str, int]]:
-    candidates = [PREFERRED_OFFSET, *range(PREFERRED_OFFSET + 100, MAX_OFFSET + 1, 100)]
-    for offset in candidates:
+    for offset in candidate_offsets(PREFERRED_OFFSET):
         if overlap(offset, 0):
             continue
         try:
@@ -65,11 +64,11 @@ def compose_stack() -> Iterator[engine.ComposeStack]:
     engine.ensure_system_packages()
     cache = engine.cache_dir()
     podman = engine.Podman(cache)
-    engine.ensure_images(podman, cache)
+    images = engine.ensure_images(podman, cache)
     engine.remove_stale_projects(podman)
     offset, ports = _claim_ports()
     workdir = Path(tempfile.mkdtemp(prefix="govault-containers-"))
-    stack = engine.ComposeStack(podman, workdir, ports)
+    stack = engine.ComposeStack(podman, workdir, ports, images)
     stack.start_engine()
     try:
         with engine.timed("compose up (until every healthcheck passes)"):

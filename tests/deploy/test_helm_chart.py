@@ -38,9 +38,9 @@ NAMESPACE = "storage"
 RELEASE = "gv"
 PROCESSES = {  # process -> (module, port name, port, metrics port), as in docs/configuration.md
     "edge": ("edge", "http", 9000, 9100),
-    "auth": ("svc_auth", "grpc", 50051, 9101),
-    "upload": ("svc_upload", "grpc", 50052, 9102),
-    "files": ("svc_files", "grpc", 50053, 9103),
+    "auth": ("svc_auth", "grpc", 15051, 9101),
+    "upload": ("svc_upload", "grpc", 15052, 9102),
+    "files": ("svc_files", "grpc", 15053, 9103),
 }
 SECRET_LIKE = re.compile(r"TOKEN|SECRET|PASSWORD|ACCESS_KEY|DATABASE_URL|REDIS_URL|PRIVATE_KEY$")
 # Kinds without a schema in kubernetes-validate (CRDs): checked structurally below.

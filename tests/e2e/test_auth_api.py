@@ -24,6 +24,9 @@ from svc_auth.tokens import key_id, load_private_key
 from tests.support.users import PASSWORD, new_user
 
 pytestmark = pytest.mark.e2e
+# How long the burst of 100 logins may take to be served in full, retries included: a bound
+# for a machine whose cores are all busy with other work, not an expectation (5-20 s usually).
+BURST_DEADLINE_S = 600
 
 
 @pytest.fixture
@@ -348,23 +351,29 @@ async def test_a_burst_of_100_logins_is_served(http: aiohttp.ClientSession, base
     """Issue #11: password hashes are admitted by expected wait, not by a queue of fixed length.
     100 logins arriving at once (Argon2id at its production cost) are answered 200, except what
     would wait past the budget on a loaded machine: that is refused at once with 503 OVERLOADED
-    and a Retry-After, and honouring it gets the login through."""
+    and a Retry-After, and honouring it gets the login through.
+
+    Each login retries until it is answered otherwise than 503: how many refusals that takes
+    depends on how fast this machine hashes (100 hashes in a row: 5 s quiet, minutes with every
+    core busy), so only the deadline bounds it, generous and shared, failing loudly."""
     users = [await new_user(http, base, "burst") for _ in range(5)]
     refusals: list[tuple[int, Any, str | None]] = []
+    started = time.monotonic()
+    deadline = started + BURST_DEADLINE_S
 
     async def login(user: Any) -> int:
-        for _ in range(10):
+        while True:
             status, body, headers = await _call(
                 http, "POST", f"{base}/auth/login",
                 json={"email": user.email, "password": PASSWORD})
-            if status != 503:
+            if status != 503 or time.monotonic() > deadline:
                 return status
             refusals.append((status, body["code"], headers.get("Retry-After")))
             await asyncio.sleep(float(headers["Retry-After"]))
-        return status
 
     statuses = await asyncio.gather(*(login(users[i % 5]) for i in range(100)))
     assert statuses == [200] * 100, {s: statuses.count(s) for s in set(statuses)}
     assert all(code == "OVERLOADED" and after and int(after) >= 1
                for _, code, after in refusals), refusals
-    print(f"\n100 concurrent logins: {len(refusals)} refusals (OVERLOADED, Retry-After)")
+    print(f"\n100 concurrent logins: {len(refusals)} refusals (OVERLOADED, Retry-After), "
+          f"all served in {time.monotonic() - started:.1f} s")

@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 
 from compose import Stack
+from edge.ratelimit.redis import KEY_PREFIX, redis_client
 from tests.support.processes import Process, free_port, start_edge, wait_until
 from tests.support.users import User, new_user
 
@@ -48,7 +49,7 @@ def redis_url(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         except OSError:
             return False
 
-    wait_until("redis-server", listening, 10)
+    wait_until("redis-server", listening, 60)
     yield f"redis://127.0.0.1:{port}/0"
     proc.terminate()
     proc.wait(10)
@@ -113,16 +114,15 @@ async def test_two_edges_share_one_budget_through_redis(
 ) -> None:
     carol = await new_user(session, stack.edge_url, "rl_c")
     dave = await new_user(session, stack.edge_url, "rl_d")
-    settle = 0.4 if sync_ms != "0" else 0.0  # let a synced edge report its spending
     limits = {**TINY, "rate_redis_sync_ms": sync_ms}
     first, url1 = start_edge(_edge_env(stack, redis_url), tmp_path / "edge-1.log", **limits)
     second: Process | None = None
     try:
         second, url2 = start_edge(_edge_env(stack, redis_url), tmp_path / "edge-2.log", **limits)
         statuses = []
-        for url in (url1, url2, url1):
+        for spent, url in enumerate((url1, url2, url1), start=1):
             statuses.append((await _get(session, url, carol)).status)
-            await asyncio.sleep(settle)
+            await _shared_spending(redis_url, carol, spent)  # a synced edge reports it
         assert statuses == [200, 200, 200]
         refused = await _get(session, url2, carol)
         assert refused.status == 429, "the second edge did not see the first one's spending"
@@ -136,6 +136,23 @@ async def test_two_edges_share_one_budget_through_redis(
     store = f'redis-{"strict" if sync_ms == "0" else "synced-100ms"}'
     assert any(line.get("store") == store
                for line in _log_lines((tmp_path / "edge-1.log").read_text()))
+
+
+async def _shared_spending(redis_url: str, user: User, spent: int) -> None:
+    """Until Redis's bucket of `user` (files group, burst 3) shows `spent` tokens spent: at
+    once in strict mode, after the edge's next sync (every 100 ms) in synced mode."""
+    client = redis_client(redis_url, 5.0)
+    key = f"{KEY_PREFIX}user:files:{user.user_id}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            level = await client.hget(key, "tokens")
+            if level is not None and float(level) <= 3 - spent + 0.5:  # + the refill, 1/min
+                return
+            assert time.monotonic() < deadline, f"Redis never saw {spent} spent: {level!r}"
+            await asyncio.sleep(0.05)
+    finally:
+        await client.aclose()
 
 
 async def test_redis_down_falls_back_to_local_buckets(

@@ -23,6 +23,7 @@ import aiohttp
 import pytest
 
 from compose import Stack
+from edge.upstream import MIN_QUEUED
 from tests.fixtures.stacks import (
     TEST_STACK_LIMITS,
     isolated_environ,
@@ -162,8 +163,14 @@ async def test_concurrent_sessions_never_over_commit(http: aiohttp.ClientSession
                                                      base: str) -> None:
     user = await new_user(http, base, "quota")
     rng = random.Random(15)
+    # As many at once as the edge always admits: from MIN_QUEUED calls of one method in flight
+    # its time bound may answer 503 OVERLOADED, which is neither an acceptance nor a quota
+    # refusal (after an idle moment it judged a burst by too few completions: issue 22 item 4,
+    # fixed on its own branch; on a busy machine the reservations, which serialise per user,
+    # made that likely). The subject here is the quota, not the shedding.
+    concurrent = MIN_QUEUED - 1
     for _ in range(3):
-        sizes = [rng.randrange(100 * KIB, 400 * KIB) for _ in range(20)]
+        sizes = [rng.randrange(100 * KIB, 400 * KIB) for _ in range(concurrent)]
         assert sum(sizes) > QUOTA
         answers = await asyncio.gather(*(session(http, base, user, n) for n in sizes))
         accepted = [(n, body) for n, (status, body) in zip(sizes, answers, strict=True)

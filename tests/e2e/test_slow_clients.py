@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -62,13 +63,13 @@ async def _now(http: aiohttp.ClientSession, base: str, user: User,
 async def _status(http: aiohttp.ClientSession, base: str, user: User,
                   upload_uuid: str) -> dict[str, Any]:
     """The session's status once the service has settled a cancelled chunk (a one-chunk file's
-    claim is released just after the edge's answer)."""
-    for _ in range(100):
+    claim is released just after the edge's answer); a generous deadline for a busy machine."""
+    deadline = time.monotonic() + 60
+    while True:
         body = await _now(http, base, user, upload_uuid)
-        if body["status"] != "completing":
-            break
+        if body["status"] != "completing" or time.monotonic() > deadline:
+            return body
         await asyncio.sleep(0.1)
-    return body
 
 
 async def _send_chunk(http: aiohttp.ClientSession, base: str, user: User, upload_uuid: str,
@@ -161,13 +162,12 @@ async def test_chunk_streams_beyond_the_per_account_cap_are_429_at_once(
     try:
         # each held stream has its slot once its one-chunk session is claimed for it (its
         # stream reached the upload service): wait for that, then the next chunk is refused
+        deadline = time.monotonic() + 60  # generous: a busy machine
         for upload_uuid in sessions[:STREAMS_PER_USER]:
-            for _ in range(100):
-                if (await _now(http, edge_url, user, upload_uuid))["status"] == "completing":
-                    break
+            while (await _now(http, edge_url, user, upload_uuid))["status"] != "completing":
+                assert time.monotonic() < deadline, \
+                    f"the stream of {upload_uuid} never reached the service"
                 await asyncio.sleep(0.1)
-            else:
-                raise AssertionError(f"the stream of {upload_uuid} never reached the service")
         async with http.post(f"{edge_url}{CHUNK_ROUTE}?id=0", data=b"x" * 100,
                              headers=_chunk_headers(user, sessions[-1])) as r:
             refused = await r.json()
@@ -184,9 +184,10 @@ async def test_chunk_streams_beyond_the_per_account_cap_are_429_at_once(
             request.close()
     # the slots come back when the held streams end (their clients hung up)
     data = os.urandom(MIB)
-    for _ in range(100):
+    deadline = time.monotonic() + 60
+    while True:
         code, answer = await _send_chunk(http, edge_url, user, sessions[-1], 0, data)
-        if code != 429:
+        if code != 429 or time.monotonic() > deadline:
             break
         await asyncio.sleep(0.1)
     assert code == 200 and answer["status"] == "completed", answer

@@ -1,6 +1,7 @@
 """What the fault tests check after their faults, as a user and an operator would, and the helpers
 they share: accounts, signals to a stack's processes, time to the first success after a fault,
-and the services' own commands (`python -m svc_upload reap`, `python -m svc_files audit`).
+waiting for the workload to reach a point (`until`), and the services' own commands
+(`python -m svc_upload reap`, `python -m svc_files audit`).
 
 `assert_nothing_lost_nothing_left` is the verdict both fault tests end with:
 - every upload a client saw succeed is listed and downloads byte-exact;
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import aiohttp
@@ -34,6 +35,9 @@ from tests.fixtures.stacks import TEST_STACK_LIMITS
 PASSWORD = "fault-injection"
 RECOVERY_LIMIT_S = 60.0
 JANITOR_INTERVAL_S = 2
+# The bound on waiting for a workload to reach a point (its first stored upload, a count of
+# them): generous, for a machine whose cores are busy with other work; it only fails loudly.
+WORKLOAD_LIMIT_S = 300.0
 
 
 class Deployment(Protocol):
@@ -108,6 +112,16 @@ def signal_group(stack: Stack, name: str, sig: int) -> None:
             pass
 
 
+async def until(what: str, check: Callable[[], bool], workload: Sequence[asyncio.Task[Any]],
+                timeout_s: float = WORKLOAD_LIMIT_S) -> None:
+    """Returns once `check()` holds (polled five times a second), or as soon as a task of the
+    `workload` has ended (it failed: the caller's verdict says how); fails after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not check() and not any(task.done() for task in workload):
+        assert time.monotonic() < deadline, f"timed out after {timeout_s:.0f} s waiting for {what}"
+        await asyncio.sleep(0.2)
+
+
 async def first_success(probe: FaultClient, since: float,
                         limit_s: float = RECOVERY_LIMIT_S) -> float:
     """Seconds from `since` until a login and a small upload succeed again."""
@@ -144,6 +158,18 @@ def json_summary(stdout: str) -> dict[str, Any]:
         if "event" not in parsed:
             return parsed
     raise AssertionError(f"no JSON summary in: {stdout[-2000:]}")
+
+
+async def _no_deletion_owed(stack: Deployment, timeout_s: float = 60.0) -> None:
+    """Until the files janitor (every JANITOR_INTERVAL_S) has made every owed S3 deletion."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with psycopg.connect(stack.database_urls["files"]) as conn:
+            row = conn.execute("SELECT count(*) FROM pending_deletes").fetchone()
+        if row is not None and row[0] == 0:
+            return
+        assert time.monotonic() < deadline, f"{row} deletions still owed after {timeout_s} s"
+        await asyncio.sleep(0.2)
 
 
 async def _downloads_byte_exact(http: aiohttp.ClientSession, client: FaultClient,
@@ -211,7 +237,7 @@ async def assert_nothing_lost_nothing_left(
                             " GROUP BY state").fetchall()
     assert rows == [], f"sessions left unsettled after a reaper pass {reaped}: {rows}"
 
-    await asyncio.sleep(JANITOR_INTERVAL_S + 1)  # owed deletions go through
+    await _no_deletion_owed(stack)
     audit = command("files", "audit", "--grace-s", "0")
     s3 = Minio(stack.s3_endpoint.split("://", 1)[1], access_key=stack.s3_access_key,
                secret_key=stack.s3_secret_key, secure=False)

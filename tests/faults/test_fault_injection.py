@@ -32,6 +32,7 @@ from tests.faults.checks import (
     first_success,
     new_account,
     signal_group,
+    until,
 )
 from tests.faults.workload import PART_BYTES, FaultClient, Observations, keep_uploading
 from tests.fixtures.logs import ServiceLog
@@ -82,7 +83,8 @@ async def test_faults_lose_nothing_and_leave_nothing_behind(
              for client, method in zip(workers, ["proxy", "multipart"] * 2, strict=True)]
     timings: dict[str, float] = {}
     try:
-        await asyncio.sleep(3)
+        await until("the workload under way (an upload stored)", lambda: bool(seen.stored),
+                    tasks)
         for target in TARGETS:
             signal_group(fault_stack, target, signal.SIGKILL)
             timings[f"kill -9 {target}"] = round(await first_success(probe, time.monotonic()), 2)
@@ -93,6 +95,7 @@ async def test_faults_lose_nothing_and_leave_nothing_behind(
             timings[f"SIGSTOP {FREEZE_S:.0f}s {target}"] = round(
                 await first_success(probe, time.monotonic()), 2)
             await asyncio.sleep(1)
+        await until("8 uploads stored", lambda: len(seen.stored) >= 8, tasks)
     finally:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -116,7 +119,8 @@ async def _until_ready(http: aiohttp.ClientSession, base: str, want: int,
                        not_serving: set[str]) -> None:
     """Polls /ready until it answers `want` with exactly `not_serving` not serving (bounded: a
     few probe intervals, so a broken probe fails the test)."""
-    for _ in range(150):
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
         status, body = await _ready(http, base)
         down = {name for name, state in body["upstreams"].items() if state != "serving"}
         if status == want and down == not_serving:
@@ -180,7 +184,8 @@ async def test_a_frozen_dependency_is_an_honest_503_and_ready_says_so(
         finally:
             signal_group(fault_stack, target, signal.SIGCONT)
         await _until_ready(http, base, 200, set())
-        for _ in range(50):  # the first request after the thaw may still meet a dropped conn
+        deadline = time.monotonic() + 30  # the first request after the thaw may still meet
+        while time.monotonic() < deadline:  # a dropped connection
             response = await attempt()
             if response.status == 200:
                 break

@@ -37,6 +37,7 @@ from tests.faults.checks import (
     first_success,
     new_account,
     signal_group,
+    until,
 )
 from tests.faults.workload import FaultClient, Observations, keep_uploading
 from tests.fixtures.stacks import (
@@ -136,7 +137,8 @@ async def test_killing_one_replica_of_each_service_fails_no_unary_call_and_loses
                                                                     logins)]
     figures: dict[str, dict[str, float | int]] = {}
     try:
-        await asyncio.sleep(3)
+        await until("the workload under way (an upload stored)", lambda: bool(seen.stored),
+                    tasks)
         for name in KILLED:
             old_pid = stack.pid(name)
             transient_before = seen.transient
@@ -154,6 +156,7 @@ async def test_killing_one_replica_of_each_service_fails_no_unary_call_and_loses
                 "first_success_s": round(recovered_s, 2),
                 "replica_serving_again_s": round(back_s, 2),
             }
+        await until("8 uploads stored", lambda: len(seen.stored) >= 8, tasks)
     finally:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)

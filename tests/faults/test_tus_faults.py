@@ -30,6 +30,7 @@ from tests.faults.checks import (
     fault_env,
     new_account,
     signal_group,
+    until,
 )
 from tests.faults.workload import TRANSIENT, FaultClient, Observations, Stored
 from tests.fixtures.stacks import isolated_environ, make_data_dir, offset_for, stop_stack
@@ -190,11 +191,13 @@ async def test_kill_9_of_each_process_during_tus_uploads(
 
     tasks = [asyncio.create_task(keep_uploading(tus, n)) for n, tus in enumerate(clients)]
     try:
-        await asyncio.sleep(3)
+        await until("the workload under way (an upload stored)", lambda: bool(seen.stored),
+                    tasks)
         for target in TARGETS:
             signal_group(tus_stack, target, signal.SIGKILL)
             await until_recovered(probe)
             await asyncio.sleep(2)
+        await until("6 uploads stored", lambda: len(seen.stored) >= 6, tasks)
     finally:
         stop.set()
         done = await asyncio.gather(*tasks, return_exceptions=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -67,7 +68,8 @@ async def _check_many(stub: health_pb2_grpc.HealthStub, n: int, *, serving: bool
 
 
 async def _until(condition: Callable[[], Awaitable[bool]], what: str) -> None:
-    for _ in range(100):
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
         if await condition():
             return
         await asyncio.sleep(0.05)

@@ -15,6 +15,7 @@ import asyncio
 import json
 import os
 import sys
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -93,7 +94,8 @@ async def test_processes_migrating_one_fresh_database_at_once_apply_each_migrati
         procs = [await asyncio.create_subprocess_exec(
             sys.executable, "-c", _MIGRATE, url, str(folder), cwd=REPO, env=env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE) for _ in range(4)]
-        for _ in range(600):
+        deadline = time.monotonic() + 120  # four Pythons start, import, connect
+        while time.monotonic() < deadline:
             cur = await holder.execute(
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
                 " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
@@ -143,7 +145,8 @@ async def test_a_job_runs_on_one_replica_at_a_time_and_a_dead_leader_hands_it_ov
         await dying.execute("SELECT pg_advisory_lock(%s)", (background.lock_key("test.job"),))
         assert await background.led(second, "test.job", job("second"))() is None
         await dying.close()
-        for _ in range(100):  # the server notices the closed socket at once; allow it a moment
+        deadline = time.monotonic() + 30  # the server notices the closed socket at once
+        while time.monotonic() < deadline:
             if await background.led(second, "test.job", job("second"))() == "second":
                 break
             await asyncio.sleep(0.05)

@@ -21,6 +21,9 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# How long a test waits for a process it started to answer (it fails sooner if the process
+# exits); the launcher's own bound per process (compose.Stack.start_timeout_s).
+START_TIMEOUT_S = 90.0
 
 
 def free_port() -> int:
@@ -132,7 +135,8 @@ def start_edge(base_env: Mapping[str, str], log: Path, **overrides: str) -> tupl
     env.update({f"GOVAULT_{key.upper()}": value for key, value in overrides.items()})
     process = python_module("edge", "edge", env, log).start()
     url = f"http://127.0.0.1:{port}"
-    wait_until("extra edge /health", lambda: http_ok(f"{url}/health"), 30, process.popen, log)
+    wait_until("extra edge /health", lambda: http_ok(f"{url}/health"), START_TIMEOUT_S,
+               process.popen, log)
     return process, url
 
 
@@ -143,5 +147,6 @@ def start_service(module: str, base_env: Mapping[str, str], log: Path,
     env = {**base_env, "GOVAULT_GRPC_PORT": str(port), "GOVAULT_METRICS_PORT": "0"}
     process = python_module(module, module, env, log).start()
     addr = f"127.0.0.1:{port}"
-    wait_until(f"{module} gRPC health", lambda: grpc_serving(addr), 60, process.popen, log)
+    wait_until(f"{module} gRPC health", lambda: grpc_serving(addr), START_TIMEOUT_S,
+               process.popen, log)
     return process, addr

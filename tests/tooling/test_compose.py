@@ -37,9 +37,9 @@ ENV_EXAMPLE = COMPOSE / ".env.example"
 
 PROCESSES = {  # service -> (module, public port, metrics port) as in docs/configuration.md
     "edge": ("edge", 9000, 9100),
-    "auth": ("svc_auth", 50051, 9101),
-    "upload": ("svc_upload", 50052, 9102),
-    "files": ("svc_files", 50053, 9103),
+    "auth": ("svc_auth", 15051, 9101),
+    "upload": ("svc_upload", 15052, 9102),
+    "files": ("svc_files", 15053, 9103),
 }
 DATABASES = {"auth": "auth-db", "upload": "upload-db", "files": "files-db"}
 # Connections a PostgreSQL keeps free beyond the pool: migrations, reaper/audit, admin sessions,

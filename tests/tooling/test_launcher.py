@@ -7,10 +7,13 @@ from __future__ import annotations
 import io
 import json
 import os
+import queue
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -27,7 +30,7 @@ from minio import Minio
 
 from compose import Stack
 from compose.errors import LockedError, PortInUseError
-from compose.ports import shifted
+from compose.ports import TIME_WAIT_S, can_bind, holders, shifted
 from tests.fixtures.stacks import isolated_environ, make_data_dir, offset_for, stop_stack
 
 REPO = Path(__file__).resolve().parents[2]
@@ -168,6 +171,68 @@ def test_a_taken_port_is_named_before_anything_starts() -> None:
         stop_stack(stack, keep_logs=False)
 
 
+def test_a_port_held_by_a_closed_connection_is_waited_for_then_bound() -> None:
+    """The issue's `make up` failure: an outgoing connection that took the PostgreSQL port as its
+    local port and closed holds it in TIME-WAIT for 60 s. No server can bind it meanwhile (not
+    even with SO_REUSEADDR), so `make deps` says so and waits instead of failing, then starts."""
+    offset = offset_for("scratch")
+    port = shifted(offset)["postgres"]
+    data_dir = make_data_dir("time-wait")
+    hold_in_time_wait(port)
+    assert holders("127.0.0.1", port) == ["TIME_WAIT"]
+    assert not can_bind("127.0.0.1", port)  # what PostgreSQL would meet now
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "compose.local", "deps", "--data-dir", str(data_dir),
+         "--port-offset", str(offset)],
+        cwd=REPO, env=isolated_environ(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True)
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        for line in launcher.stdout or ():
+            lines.put(line)
+        lines.put(None)  # the launcher closed its output: it exited
+
+    threading.Thread(target=pump, daemon=True).start()
+    seen: list[str] = []
+    try:
+        # the launcher bounds each start step itself: this is only the test's guard
+        deadline = time.monotonic() + TIME_WAIT_S + 600
+        while not any("dependencies are ready" in line for line in seen):
+            try:
+                line = lines.get(timeout=max(deadline - time.monotonic(), 0.001))
+            except queue.Empty:
+                raise AssertionError("not ready in time:\n" + "".join(seen)) from None
+            assert line is not None, "the launcher exited:\n" + "".join(seen)
+            seen.append(line)
+        assert any(f"port {port} (postgres)" in line and "TIME_WAIT" in line
+                   and "waiting" in line for line in seen), "".join(seen)
+        assert not any("error" in line for line in seen), "".join(seen)
+        assert "LISTEN" in holders("127.0.0.1", port)  # PostgreSQL's, on the port it waited for
+    finally:
+        launcher.send_signal(signal.SIGINT)
+        assert launcher.wait(timeout=60) == 0, "".join(seen)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def hold_in_time_wait(port: int) -> None:
+    """Leave `port` as the local port of a closed client connection, in TIME-WAIT (the client
+    closes first, as a short-lived outgoing connection does)."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        client = socket.socket()
+        client.bind(("127.0.0.1", port))
+        client.connect(server.getsockname())
+        accepted, _ = server.accept()
+        client.close()
+        assert accepted.recv(1) == b""  # the client's FIN
+        accepted.close()
+    deadline = time.monotonic() + 10
+    while holders("127.0.0.1", port) != ["TIME_WAIT"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def test_stop_leaves_no_listener_and_data_survives_restart() -> None:
     data_dir = make_data_dir("restart")
     stack = Stack(data_dir, offset_for("scratch"), services=False, environ=isolated_environ(),
@@ -211,6 +276,28 @@ def _wait_for(what: str, check: Callable[[], bool], timeout_s: float = 90.0) -> 
     while not check():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.3)
+
+
+def _connected_to(pid: int, port: int) -> bool:
+    """Whether process `pid` holds an open TCP connection (established, or closed by the peer
+    but not yet by `pid`) to `port`: its socket inodes, looked up in its own view of
+    /proc/net/tcp and tcp6 (gRPC's sockets are IPv6 ones, with IPv4-mapped addresses)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    lines = [line for table in ("tcp", "tcp6")
+             for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]]
+    for line in lines:
+        fields = line.split()
+        remote_port, state, inode = int(fields[2].split(":")[1], 16), fields[3], fields[9]
+        if remote_port == port and inode in inodes and state in ("01", "08"):  # ESTABLISHED,
+            return True                                                       # CLOSE_WAIT
+    return False
 
 
 def _replaced(stack: Stack, name: str, old_pid: int) -> bool:
@@ -292,8 +379,18 @@ def test_replicas_run_behind_one_edge_and_a_killed_replica_is_routed_around() ->
                               token=token) == 200
 
         assert session_created()
+        edge, dead_port = stack.pid("edge"), stack.ports["upload"]
+        assert edge is not None
+        _wait_for("the edge to connect to every upload replica (round_robin)",
+                  lambda: all(_connected_to(edge, stack.ports[name])
+                              for name in ("upload", "upload-2")))
         os.kill(stack.pid("upload") or 0, signal.SIGKILL)
-        _wait_for("an upload session through the surviving replica", session_created, 30)
+        # Until the edge's channel has seen the connection drop, round_robin still picks the
+        # dead replica in turn, and a session call (never retried: not idempotent) meets it
+        # (503). The event: the edge has closed its connection to it (gRPC closes a transport
+        # once it has seen its end and taken the subchannel out of the rotation).
+        _wait_for("the edge to drop its connection to the killed upload replica",
+                  lambda: not _connected_to(edge, dead_port))
         assert all(session_created() for _ in range(10))
     finally:
         stop_stack(stack, keep_logs=False)

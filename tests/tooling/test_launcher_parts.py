@@ -3,7 +3,9 @@ the data-dir lock, generated credentials, database URLs."""
 
 from __future__ import annotations
 
+import re
 import shutil
+import socket
 import subprocess
 import sys
 import textwrap
@@ -32,9 +34,71 @@ def test_overlap_detects_shared_ports() -> None:
     assert ports.overlap(0, 100) == {9100}  # edge + 100 is edge_metrics
     assert ports.overlap(0, 2000) == set()
     assert ports.overlap(2000, 4000) == set()
-    for a in (0, 2000, 4000, 6000):  # `make up` and the test stacks (tests/fixtures/stacks.py)
-        for b in (0, 2000, 4000, 6000):
+    for a in (0, 2000, 4000, 6000, 8000):  # `make up` and the test stacks (tests/fixtures)
+        for b in (0, 2000, 4000, 6000, 8000):
             assert a == b or ports.overlap(a, b) == set()
+
+
+def test_no_port_of_make_up_or_the_test_stacks_is_in_the_ephemeral_range() -> None:
+    # The kernel hands out local ports of outgoing connections from 32768-60999 (Linux's
+    # default): a port in there can be held by a client socket, and no server can bind it then.
+    low, _ = ports.EPHEMERAL_RANGE
+    assert max(ports.BASE_PORTS.values()) + ports.MAX_QUIET_OFFSET == low - 1
+    for preferred in (2000, 4000, 6000, 8000):
+        for offset in ports.candidate_offsets(preferred):
+            assert max(ports.shifted(offset).values()) < low, offset
+
+
+def test_the_documented_port_table_is_the_launchers_and_the_codes() -> None:
+    from edge.config import EdgeSettings
+    from svc_auth.config import AuthSettings
+    from svc_files.config import FilesSettings
+    from svc_upload.config import UploadSettings
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    rows = {m[1]: (int(m[2]), None if m[3] == "–" else int(m[3])) for m in re.finditer(
+        r"^\| (\w+) \(.*?\) \| (\d+)[^|]*\| (\d+|–) \|$", text, re.MULTILINE)}
+    assert set(rows) == {"edge", "auth", "upload", "files", "postgres", "redis"}
+    for name, (port, metrics) in rows.items():
+        assert ports.BASE_PORTS[name] == port, name
+        if metrics is not None:
+            assert ports.BASE_PORTS[f"{name}_metrics"] == metrics, name
+    required = {"GOVAULT_DATABASE_URL": "postgresql://db/x", "GOVAULT_SERVICE_TOKEN": "t",
+                "GOVAULT_S3_ENDPOINT": "http://s3:1", "GOVAULT_S3_ACCESS_KEY": "a",
+                "GOVAULT_S3_SECRET_KEY": "s"}
+    for name, settings in (("auth", AuthSettings), ("upload", UploadSettings),
+                           ("files", FilesSettings)):
+        server = settings.from_env(required).server
+        assert (server.port, server.metrics_port) == rows[name], name
+    edge = EdgeSettings.from_env({})
+    assert (edge.edge_port, edge.metrics_port) == rows["edge"]
+    assert [edge.auth_addr, edge.upload_addr, edge.files_addr] == [
+        f"127.0.0.1:{rows[name][0]}" for name in ("auth", "upload", "files")]
+
+
+def test_a_port_held_by_an_open_outgoing_connection_is_named_as_such() -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        client = socket.create_connection(server.getsockname())
+        port = client.getsockname()[1]  # its local port: what a stack would want to bind
+        try:
+            assert ports.holders("127.0.0.1", port) == ["ESTABLISHED"]
+            with pytest.raises(PortInUseError, match=(
+                    rf"port {port} \(postgres\) on 127.0.0.1 cannot be bound: it is held by "
+                    r"sockets that do not listen \(ESTABLISHED\)")):
+                ports.ensure_free({"postgres": port}, ["postgres"], wait_s=0.2)
+        finally:
+            client.close()
+
+
+def test_a_listener_is_reported_at_once() -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        with pytest.raises(PortInUseError, match=rf"port {port} \(s3\) .* something listens"):
+            ports.ensure_free({"s3": port}, ["s3"], wait_s=600)
 
 
 def test_prometheus_port_meets_no_other_port_at_offsets_a_hundred_apart() -> None:
@@ -115,11 +179,11 @@ def test_credentials_are_generated_once_and_private(tmp_path: Path) -> None:
 
 
 def test_database_url_points_the_admin_url_elsewhere() -> None:
-    admin = "postgresql://postgres:s3cr%2Ft@127.0.0.1:55432/postgres?sslmode=disable"
+    admin = "postgresql://postgres:s3cr%2Ft@127.0.0.1:15432/postgres?sslmode=disable"
     assert database_url(admin, "govault_auth") == (
-        "postgresql://postgres:s3cr%2Ft@127.0.0.1:55432/govault_auth?sslmode=disable")
+        "postgresql://postgres:s3cr%2Ft@127.0.0.1:15432/govault_auth?sslmode=disable")
     assert database_url(admin, "govault_files", "govault", "p/w") == (
-        "postgresql://govault:p%2Fw@127.0.0.1:55432/govault_files?sslmode=disable")
+        "postgresql://govault:p%2Fw@127.0.0.1:15432/govault_files?sslmode=disable")
     conninfo = database_url("host=db user=postgres password=x dbname=postgres", "govault_upload")
     assert "dbname=govault_upload" in conninfo and "host=db" in conninfo
 

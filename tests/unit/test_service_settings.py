@@ -20,7 +20,7 @@ def test_defaults_are_the_documented_ones() -> None:
     upload = UploadSettings.from_env(REQUIRED)
     files = FilesSettings.from_env(REQUIRED)
     assert [(s.server.port, s.server.metrics_port) for s in (auth, upload, files)] == [
-        (50051, 9101), (50052, 9102), (50053, 9103)]
+        (15051, 9101), (15052, 9102), (15053, 9103)]
     assert (auth.db.pool_min, auth.db.pool_max) == (2, 10)
     assert (files.db.pool_min, files.db.pool_max) == (2, 10)
     assert (upload.db.pool_min, upload.db.pool_max) == (2, 20)  # the busiest pool: twice

@@ -17,7 +17,7 @@ def test_defaults() -> None:
     assert (settings.listen_host, settings.edge_port, settings.metrics_port) == (
         "127.0.0.1", 9000, 9100)
     assert (settings.auth_addr, settings.upload_addr, settings.files_addr) == (
-        "127.0.0.1:50051", "127.0.0.1:50052", "127.0.0.1:50053")
+        "127.0.0.1:15051", "127.0.0.1:15052", "127.0.0.1:15053")
     assert settings.max_json_bytes == 128 * 1024 and settings.upstream_max_in_flight == 2048
     assert settings.listen_backlog == 4096
     assert settings.cors_origins == () and settings.redis_url is None
