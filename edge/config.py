@@ -39,7 +39,8 @@ class EdgeSettings(Settings):
         "deadline of a proxy chunk's stream and of a multipart complete"))
     max_json_bytes: int = var("MAX_JSON_BYTES", 128 * 1024, ge=1, description=(
         "largest JSON request body (the default holds a list one item over any list's limit, "
-        "so it is judged 400, not refused unread as too large)"))
+        "so it is judged 400, not refused unread as too large; multipart/complete, whose "
+        "optional list of parts may hold 10,000, reads up to 2 MiB whatever this says)"))
     max_chunk_bytes: int = var("MAX_CHUNK_BYTES", 64 * 1024 * 1024, ge=1, description=(
         "largest proxy chunk body"))
     body_timeout_s: float = var("BODY_TIMEOUT_S", 10.0, gt=0, description=(
