@@ -37,6 +37,8 @@ from typing import Any
 
 import yaml
 
+from tests.support.processes import alive
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_DIR = ROOT / "compose"
 COMPOSE_FILE = COMPOSE_DIR / "docker-compose.yml"
@@ -278,15 +280,6 @@ def ensure_images(podman: Podman, cache: Path) -> dict[str, str]:
 PROJECT_PREFIX = "govault-ct-"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
 
 def remove_stale_projects(podman: Podman) -> list[str]:
     """Removes the containers, volumes and networks of container-test projects whose pytest
@@ -298,7 +291,7 @@ def remove_stale_projects(podman: Podman) -> list[str]:
     networks = podman("network", "ls", "--format", "{{.Name}}").stdout.split()
     projects |= {(m[1], m[2]) for n in networks
                  if (m := re.match(rf"({PROJECT_PREFIX}(\d+))_", n))}
-    stale = sorted(name for name, pid in projects if not _alive(int(pid)))
+    stale = sorted(name for name, pid in projects if not alive(int(pid)))
     for name in stale:
         label = f"label=com.docker.compose.project={name}"
         ids = podman("ps", "-a", "-q", "--filter", label).stdout.split()

@@ -23,6 +23,7 @@ from compose import Stack
 from compose.ports import listening, shifted
 from tests.fixtures.logs import ServiceLog
 from tests.fixtures.stacks import isolated_environ, make_data_dir, offset_for
+from tests.support.processes import alive
 
 REPO = Path(__file__).resolve().parents[2]
 # Only the test's guard: the launcher bounds every step itself (initdb, each process until it
@@ -48,13 +49,6 @@ def _descendants(pid: int) -> set[int]:
         found |= frontier
     return found
 
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str]]:
@@ -110,7 +104,7 @@ def test_up_reaches_ready_and_ctrl_c_leaves_nothing_behind() -> None:
             launcher.kill()
             launcher.wait()
 
-    assert [pid for pid in children if _alive(pid)] == []
+    assert [pid for pid in children if alive(pid)] == []
     assert listening(shifted(offset)) == {}
     assert not (data_dir / "launcher.lock").read_text().strip()
     shutil.rmtree(data_dir, ignore_errors=True)

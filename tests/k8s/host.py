@@ -40,6 +40,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests.support.processes import alive
+
 SYSCTLS = (
     # the kubelet (container_manager_linux.go: setupKernelTunables)
     "vm.overcommit_memory", "vm.panic_on_oom", "kernel.panic", "kernel.panic_on_oops",
@@ -151,36 +153,23 @@ def cgroup_pids() -> set[int]:
     return pids
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie is dead for our purpose
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
-    except OSError:
-        return False
-
 
 def kill_all(pids: set[int] | list[int], grace_s: float, sig: int = signal.SIGTERM) -> list[int]:
     """`sig`, then SIGKILL to whatever is alive after `grace_s`; returns those still alive."""
-    pids = {p for p in pids if _alive(p)}
+    pids = {p for p in pids if alive(p)}
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
     deadline = time.monotonic() + grace_s
     while pids and time.monotonic() < deadline:
-        pids = {p for p in pids if _alive(p)}
+        pids = {p for p in pids if alive(p)}
         time.sleep(0.1)
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
     while pids and time.monotonic() < deadline:
-        pids = {p for p in pids if _alive(p)}
+        pids = {p for p in pids if alive(p)}
         time.sleep(0.1)
     return sorted(pids)
 

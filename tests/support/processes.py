@@ -150,3 +150,13 @@ def start_service(module: str, base_env: Mapping[str, str], log: Path,
     wait_until(f"{module} gRPC health", lambda: grpc_serving(addr), START_TIMEOUT_S,
                process.popen, log)
     return process, addr
+
+
+def alive(pid: int) -> bool:
+    """Whether process `pid` exists and is not a zombie (one that exited is dead for every test
+    here, reaped or not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
