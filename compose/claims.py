@@ -66,6 +66,11 @@ def release(offset: int) -> None:
             os.close(fd)
 
 
+def held() -> set[int]:
+    """Offsets this process holds."""
+    return set(_refs)
+
+
 def active() -> dict[int, tuple[int, str]]:
     """Offsets other processes hold now: offset -> (pid, owner)."""
     with _mutex():

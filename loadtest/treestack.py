@@ -35,8 +35,9 @@ STEP = 7  # offsets moved on per try
 
 
 def free_offset(offset: int) -> int:
-    """The first offset from `offset` on (in STEPs) whose ports overlap no claimed stack's."""
-    taken = claims.active()
+    """The first offset from `offset` on (in STEPs) whose ports overlap no claimed stack's (this
+    process's own claims included)."""
+    taken = {*claims.active(), *claims.held()}
     while any(overlap(offset, other) for other in taken):
         offset += STEP
     return offset

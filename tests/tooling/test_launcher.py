@@ -175,7 +175,7 @@ def test_a_port_held_by_a_closed_connection_is_waited_for_then_bound() -> None:
     """The issue's `make up` failure: an outgoing connection that took the PostgreSQL port as its
     local port and closed holds it in TIME-WAIT for 60 s. No server can bind it meanwhile (not
     even with SO_REUSEADDR), so `make deps` says so and waits instead of failing, then starts."""
-    offset = offset_for("scratch")
+    offset = offset_for("time-wait")  # its own: the session's other stacks leave TIME-WAITs
     port = shifted(offset)["postgres"]
     data_dir = make_data_dir("time-wait")
     hold_in_time_wait(port)

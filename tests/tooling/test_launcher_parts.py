@@ -70,7 +70,7 @@ def test_the_documented_port_table_is_the_launchers_and_the_codes() -> None:
                            ("files", FilesSettings)):
         server = settings.from_env(required).server
         assert (server.port, server.metrics_port) == rows[name], name
-    edge = EdgeSettings.from_env({})
+    edge = EdgeSettings.from_env({"GOVAULT_SERVICE_TOKEN": "t"})
     assert (edge.edge_port, edge.metrics_port) == rows["edge"]
     assert [edge.auth_addr, edge.upload_addr, edge.files_addr] == [
         f"127.0.0.1:{rows[name][0]}" for name in ("auth", "upload", "files")]
