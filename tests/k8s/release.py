@@ -62,14 +62,15 @@ def build_images() -> Images:
     cache = engine.cache_dir()
     podman = engine.Podman(cache)
     with timed("images: GoVault and stand-ins (podman, cached by inputs)"):
-        engine.ensure_images(podman, cache)
-    stock = engine.compose_images()
+        # each compose service -> the tag of this checkout's image for it (by content hash; a
+        # shared name such as govault:local may hold another checkout's build)
+        built = engine.ensure_images(podman, cache)
     tags = {}
     for name, service in (("govault", "edge"), ("postgres", "auth-db"), ("seaweedfs", "s3"),
                           ("redis", "redis")):
-        image_id = podman.image_id(stock[service]).removeprefix("sha256:")[:12]
+        image_id = podman.image_id(built[service]).removeprefix("sha256:")[:12]
         tags[name] = f"localhost/govault-k8s/{name}:{image_id}"
-        podman("tag", stock[service], tags[name])
+        podman("tag", built[service], tags[name])
     app_next = f"{tags['govault']}-next"
     podman("tag", tags["govault"], app_next)
     return Images(tags["govault"], app_next, tags["postgres"], tags["seaweedfs"],
