@@ -53,11 +53,10 @@ deps: venv
 test:
 	@PY=$(PY) PYTEST_ARGS="$(PYTEST_ARGS)" scripts/test-stages
 
-# On a machine without the cached Kubernetes binaries, their build (18 CPU-minutes: ~10-12 min
-# on two idle cores, 52 min measured on a busy shared one) starts in the background, niced, so
-# that it overlaps lint and the other tests; tests/k8s runs last and waits for it
-# (scripts/ensure-k8s). Instant once the cache is there: a CI that keeps ~/.cache/govault/k8s
-# (0.6 GB) between runs never builds again (docs/kubernetes.md, "In CI").
+# Starts the Kubernetes build (18 CPU-minutes: ~10-12 min on two idle cores, 52 min measured on
+# a busy shared one) in the background, niced, for a later `make k8s-test`, which waits for it
+# (scripts/ensure-k8s). Instant once ~/.cache/govault/k8s (0.6 GB) holds the binaries
+# (docs/kubernetes.md, "In CI").
 k8s-prebuild:
 	@scripts/ensure-k8s --background
 
