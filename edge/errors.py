@@ -50,8 +50,12 @@ class ApiError(Exception):
 
 # Statuses GoVault services only ever send with a stable code in the trailers: without one, the
 # call broke in transport (the service died mid-call, a stream was reset), so the upstream is
-# unavailable, and the client may retry.
-_TRANSPORT_FAILURES = frozenset({grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN})
+# unavailable, and the client may retry. A bare CANCELLED is one of them: the edge never cancels a
+# call it then answers (a client that hung up cancels the handler, which answers nobody), so it
+# came from a replica that went away with the call in flight (seen when a files pod was
+# force-deleted: 499 to a client that had not gone anywhere).
+_TRANSPORT_FAILURES = frozenset({grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN,
+                                 grpc.StatusCode.CANCELLED})
 
 
 def from_rpc_error(exc: grpc.aio.AioRpcError) -> ApiError:

@@ -104,15 +104,17 @@ def service_config() -> str:
     - client-side health checking (`grpc.health.v1.Health/Watch`, the server's overall status):
       a replica that is up but NOT_SERVING (draining after SIGTERM) is skipped as well;
     - a retry policy for `retried_methods()` (read from the protos' `idempotency_level`) on
-      UNAVAILABLE only: the next attempt is picked by round_robin, i.e. goes to another replica.
-      Retries stay within the call's deadline.
+      UNAVAILABLE and CANCELLED (what a replica that goes away mid-call sends: a stream reset, a
+      handler cancelled at shutdown; a call this process cancels itself is never retried): the
+      next attempt is picked by round_robin, i.e. goes to another replica. Retries stay within
+      the call's deadline.
     """
     retry = {
         "maxAttempts": 4,
         "initialBackoff": "0.05s",
         "maxBackoff": "0.5s",
         "backoffMultiplier": 2,
-        "retryableStatusCodes": ["UNAVAILABLE"],
+        "retryableStatusCodes": ["UNAVAILABLE", "CANCELLED"],
     }
     return json.dumps({
         "loadBalancingConfig": [{"round_robin": {}}],

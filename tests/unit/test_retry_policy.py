@@ -1,7 +1,7 @@
-"""Which calls a GoVault channel sends again after UNAVAILABLE: the unary methods whose proto marks
-them NO_SIDE_EFFECTS or IDEMPOTENT (`option idempotency_level`), read from the descriptors into
-the service config (common.grpc.client). Every rpc is classified: marked in its proto, or named
-here as never repeated (with the reason in the proto's comment)."""
+"""Which calls a GoVault channel sends again after UNAVAILABLE (or CANCELLED): the unary methods
+whose proto marks them NO_SIDE_EFFECTS or IDEMPOTENT (`option idempotency_level`), read from the
+descriptors into the service config (common.grpc.client). Every rpc is classified: marked in its
+proto, or named here as never repeated (with the reason in the proto's comment)."""
 
 from __future__ import annotations
 
@@ -45,6 +45,7 @@ def test_the_channel_repeats_the_marked_unary_methods_only() -> None:
     listed = {(entry["service"], entry["method"]) for entry in config["methodConfig"][0]["name"]}
     assert listed == {(service, method) for service, methods in retried.items()
                       for method in methods}
-    assert config["methodConfig"][0]["retryPolicy"]["retryableStatusCodes"] == ["UNAVAILABLE"]
+    assert config["methodConfig"][0]["retryPolicy"]["retryableStatusCodes"] == ["UNAVAILABLE",
+                                                                         "CANCELLED"]
     assert config["loadBalancingConfig"] == [{"round_robin": {}}]
     assert config["healthCheckConfig"] == {"serviceName": ""}

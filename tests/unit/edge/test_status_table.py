@@ -79,10 +79,12 @@ def test_internal_details_are_never_sent() -> None:
     assert (error.status, error.code, error.message) == (500, "INTERNAL", "internal error")
 
 
-@pytest.mark.parametrize("code", [grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN])
+@pytest.mark.parametrize("code", [grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN,
+                                  grpc.StatusCode.CANCELLED])
 def test_a_call_broken_in_transport_is_unavailable_and_retryable(code: grpc.StatusCode) -> None:
-    """A service always names its error code; a bare INTERNAL/UNKNOWN means the call broke
-    (the upload service was killed while a chunk streamed): 503 UNAVAILABLE + Retry-After."""
+    """A service always names its error code; a bare INTERNAL/UNKNOWN/CANCELLED means the call
+    broke (the upload service was killed while a chunk streamed, a files replica went away with
+    a listing in flight): 503 UNAVAILABLE + Retry-After, never a 499 to a client still there."""
     error = from_rpc_error(_rpc_error(code, "Received RST_STREAM with error code 2"))
     assert (error.status, error.code) == (503, "UNAVAILABLE")
     assert error.headers["Retry-After"] == "1" and "RST_STREAM" not in error.message
