@@ -37,6 +37,10 @@ class EdgeSettings(Settings):
         "deadline of an outbound unary RPC"))
     upload_rpc_timeout_s: float = var("UPLOAD_RPC_TIMEOUT_S", 120.0, gt=0, description=(
         "deadline of a proxy chunk's stream and of a multipart complete"))
+    ready_timeout_s: float = var("READY_TIMEOUT_S", 2.0, gt=0, description=(
+        "how long GET /ready waits for each service's health answer (all asked at once); keep "
+        "it below the readiness probe's timeout. A busy service answers late, not never: too "
+        "short a bound takes every edge out of a load balancer at once under load"))
     max_json_bytes: int = var("MAX_JSON_BYTES", 128 * 1024, ge=1, description=(
         "largest JSON request body (the default holds a list one item over any list's limit, "
         "so it is judged 400, not refused unread as too large; multipart/complete, whose "

@@ -12,6 +12,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from common.grpc.readiness import STORE_SPACE, advisory_name
 from edge import api
 from edge.api import ops
+from edge.keys import SETTINGS
 from edge.upstream import upstreams
 
 
@@ -20,12 +21,16 @@ async def health(_request: web.Request) -> web.Response:
 
 
 async def ready(request: web.Request) -> web.Response:
+    """Every service's health, asked at once, each within GOVAULT_READY_TIMEOUT_S (the whole
+    answer stays inside the readiness probe's timeout)."""
     channels = upstreams(request).channels
+    timeout_s = request.app[SETTINGS].ready_timeout_s
 
     async def check(name: str) -> tuple[str, str]:
         stub = health_pb2_grpc.HealthStub(channels[name].channel)
         try:
-            reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+            reply = await stub.Check(health_pb2.HealthCheckRequest(service=""),
+                                     timeout=timeout_s)
         except Exception:
             return name, "unavailable"
         serving = reply.status == health_pb2.HealthCheckResponse.SERVING
@@ -36,13 +41,15 @@ async def ready(request: web.Request) -> web.Response:
         stub = health_pb2_grpc.HealthStub(channels["upload"].channel)
         try:
             reply = await stub.Check(
-                health_pb2.HealthCheckRequest(service=advisory_name(STORE_SPACE)), timeout=1.0)
+                health_pb2.HealthCheckRequest(service=advisory_name(STORE_SPACE)),
+                timeout=timeout_s)
         except grpc.aio.AioRpcError:
             return "unknown"
         return "ok" if reply.status == health_pb2.HealthCheckResponse.SERVING else "full"
 
+    space_task = asyncio.ensure_future(store())
     results = dict(await asyncio.gather(*(check(name) for name in channels)))
-    space = await store()
+    space = await space_task
     ok = all(state == "serving" for state in results.values())
     status = "unavailable" if not ok else "degraded" if space == "full" else "ready"
     return web.json_response({"status": status, "upstreams": results, "store": space},
