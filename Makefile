@@ -6,8 +6,8 @@
 #                two instances of each gRPC service behind the edge)
 #   make deps    only PostgreSQL + SeaweedFS (+ Redis), e.g. to run one service by hand
 #   make test    the whole suite in named stages, each timed (scripts/test-stages): setup, lint,
-#                unit, integration, e2e, cli, browser, faults, tooling, containers (own stacks,
-#                other ports); `scripts/test-stages e2e` runs one stage
+#                unit, integration, e2e, cli, browser, faults, tooling, containers, k8s (own
+#                stacks, other ports); `scripts/test-stages e2e` runs one stage
 #   make compose-test  only the container test (docker-compose.yml built and run with podman)
 #   make k8s-test  only the Helm chart on a one-node Kubernetes cluster built here (root; the
 #                binaries are built once into ~/.cache/govault/k8s; docs/kubernetes.md)
@@ -53,18 +53,18 @@ deps: venv
 test:
 	@PY=$(PY) PYTEST_ARGS="$(PYTEST_ARGS)" scripts/test-stages
 
-# Starts the Kubernetes build (18 CPU-minutes: ~10-12 min on two idle cores, 52 min measured on
-# a busy shared one) in the background, niced, for a later `make k8s-test`, which waits for it
-# (scripts/ensure-k8s). Instant once ~/.cache/govault/k8s (0.6 GB) holds the binaries
-# (docs/kubernetes.md, "In CI").
+# On a machine without the cached Kubernetes binaries, their build (18 CPU-minutes: ~10-12 min
+# on two idle cores, 52 min measured on a busy shared one) starts in the background, niced, so
+# that it overlaps lint and the other tests; tests/k8s runs last and waits for it
+# (scripts/ensure-k8s). Instant once the cache is there: a CI that keeps ~/.cache/govault/k8s
+# (0.6 GB) between runs never builds again (docs/kubernetes.md, "In CI").
 k8s-prebuild:
 	@scripts/ensure-k8s --background
 
 compose-test: venv system-deps
 	$(PY) -m pytest -m containers tests/containers $(PYTEST_ARGS)
 
-# Not part of `make test` for now (two of its ten tests fail since the last merges:
-# docs/kubernetes.md); run it alone.
+# `make test` runs tests/k8s as its last stage (scripts/test-stages); this runs it alone.
 k8s-test: venv system-deps
 	$(PY) -m pytest -m k8s tests/k8s $(PYTEST_ARGS)
 
