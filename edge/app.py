@@ -13,7 +13,7 @@ from common.loop import watch_loop_lag
 from common.tokens import TokenVerifier, auth_key_loader
 from edge import middleware
 from edge.config import EdgeSettings
-from edge.keys import SETTINGS, VERIFIER
+from edge.keys import DRAINING, SETTINGS, VERIFIER
 from edge.ratelimit import middleware as ratelimit
 from edge.routes import ROUTE_MODULES
 from edge.streaming import STREAM_SLOTS, StreamSlots
@@ -44,7 +44,9 @@ def build_app(settings: EdgeSettings) -> web.Application:
         client_max_size=settings.max_json_bytes,
     )
     app[SETTINGS] = settings
+    app[DRAINING] = asyncio.Event()
     app.on_response_prepare.append(middleware.drop_server_header)
+    app.on_response_prepare.append(middleware.close_while_draining)
     app[STREAM_SLOTS] = StreamSlots(settings.max_streams_per_user)
     app.cleanup_ctx.append(_resources)
     for module in ROUTE_MODULES:

@@ -75,6 +75,11 @@ class EdgeSettings(Settings):
         "waits in the edge for one (at most until the silence passes the budget); chunk streams "
         "are not timed (0: off; edge/upstream.py)"))
     shutdown_grace_s: float = var("SHUTDOWN_GRACE_S", 10.0, ge=0)
+    drain_s: float = var("DRAIN_S", 0.0, ge=0, description=(
+        "after SIGTERM, keep serving this long before the graceful stop, every answer with "
+        "`Connection: close` and /ready 503 `draining`, so clients leave their keep-alive "
+        "connections (a request sent on an idle connection just as the stop closes it gets no "
+        "answer); the Helm chart sets 3"))
     keepalive_timeout_s: float = var("KEEPALIVE_TIMEOUT_S", 15.0, gt=0, description=(
         "idle keep-alive connections, and connections that have not sent a request's headers, "
         "are closed after this"))

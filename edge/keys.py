@@ -4,6 +4,8 @@ them in edge.upstream (`UPSTREAMS`)."""
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from common.tokens import Identity, TokenVerifier
@@ -11,6 +13,8 @@ from edge.config import EdgeSettings
 
 SETTINGS = web.AppKey("settings", EdgeSettings)
 VERIFIER = web.AppKey("verifier", TokenVerifier)
+# set when the edge starts to stop (edge.server): answers close their connection, /ready is 503
+DRAINING = web.AppKey("draining", asyncio.Event)
 
 REQUEST_ID = web.RequestKey("request_id", str)
 USER_ID = web.RequestKey("user_id", str)

@@ -22,7 +22,7 @@ from common.logging import get_logger
 from common.metrics import LATENCY_BUCKETS
 from edge.body import CLOSE_CODES
 from edge.errors import ApiError, error_response
-from edge.keys import REQUEST_ID, SETTINGS, USER_ID
+from edge.keys import DRAINING, REQUEST_ID, SETTINGS, USER_ID
 
 log = get_logger("edge.http")
 
@@ -155,6 +155,15 @@ async def drop_server_header(request: web.Request, response: web.StreamResponse)
     """on_response_prepare: aiohttp adds `Server: Python/3.x aiohttp/3.x` to every response;
     the software and its version are nobody's business."""
     response.headers.popall("Server", None)
+
+
+async def close_while_draining(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: once the edge is stopping (edge.server), every answer closes its
+    connection, so the client sends its next request on a new one (to another replica) instead
+    of on one the stop is about to close under it."""
+    if request.app[DRAINING].is_set():
+        response.force_close()
+        response.headers["Connection"] = "close"  # the headers were prepared before this hook
 
 
 async def _answer_and_close(request: web.Request, response: web.StreamResponse) -> None:

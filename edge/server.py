@@ -12,8 +12,10 @@ graceful stop.
   waited a second for a SYN retransmit); the gRPC servers listen with somaxconn already.
 - Errors found while parsing a request (headers over 8 KiB, a malformed request line) answer the
   standard JSON error body instead of aiohttp's plain text.
-- SIGTERM/SIGINT: stop accepting, let in-flight requests finish within `shutdown_grace_s`, close
-  the channels; a second signal exits at once.
+- SIGTERM/SIGINT: first `drain_s` of serving on with every answer closing its connection and
+  /ready 503 (clients move to new connections, i.e. to another replica), then stop accepting,
+  let in-flight requests finish within `shutdown_grace_s`, close the channels; a second signal
+  exits at once.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from aiohttp.web_request import BaseRequest
 from common.logging import get_logger
 from edge.config import EdgeSettings
 from edge.errors import ApiError, error_body
+from edge.keys import DRAINING
 from edge.middleware import SECURITY_HEADERS
 
 log = get_logger(__name__)
@@ -139,6 +142,10 @@ async def serve(app: web.Application, settings: EdgeSettings) -> None:
         await site.start()
         log.info("edge_listening", host=settings.listen_host, port=settings.edge_port)
         await stop.wait()
+        if settings.drain_s:
+            app[DRAINING].set()
+            log.info("edge_draining", drain_s=settings.drain_s)
+            await asyncio.sleep(settings.drain_s)
         log.info("edge_stopping", grace_s=settings.shutdown_grace_s)
     finally:
         await runner.cleanup()

@@ -12,7 +12,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from common.grpc.readiness import STORE_SPACE, advisory_name
 from edge import api
 from edge.api import ops
-from edge.keys import SETTINGS
+from edge.keys import DRAINING, SETTINGS
 from edge.upstream import upstreams
 
 
@@ -23,6 +23,8 @@ async def health(_request: web.Request) -> web.Response:
 async def ready(request: web.Request) -> web.Response:
     """Every service's health, asked at once, each within GOVAULT_READY_TIMEOUT_S (the whole
     answer stays inside the readiness probe's timeout)."""
+    if request.app[DRAINING].is_set():  # stopping (edge.server): take this replica out
+        return web.json_response({"status": "draining"}, status=503)
     channels = upstreams(request).channels
     timeout_s = request.app[SETTINGS].ready_timeout_s
 

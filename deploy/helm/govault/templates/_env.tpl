@@ -22,6 +22,7 @@ then the process's own `env`) are merged over the chart's, so any setting can be
 {{- $_ := set $secrets "GOVAULT_SERVICE_TOKEN" (dict "item" $v.serviceToken "chartKey" "service-token" "existingKey" "existingSecretKey") -}}
 {{- if eq $name "edge" -}}
 {{- $_ := set $env "GOVAULT_EDGE_PORT" $c.port -}}
+{{- $_ := set $env "GOVAULT_DRAIN_S" $c.drainSeconds -}}
 {{- range $upstream := list "auth" "upload" "files" -}}
 {{- $_ := set $env (printf "GOVAULT_%s_ADDR" (upper $upstream)) (include "govault.grpcTarget" (dict "root" $root "component" $upstream)) -}}
 {{- end -}}
