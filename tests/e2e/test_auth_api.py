@@ -307,7 +307,8 @@ async def test_resolve_users_needs_the_service_credential(http: aiohttp.ClientSe
     import grpc
     from govault.auth.v1 import auth_pb2, auth_pb2_grpc
 
-    from common.grpc.client import open_channel, outgoing_metadata
+    from common.grpc.client import open_channel
+    from common.grpc.metadata import outgoing_metadata
 
     user = await new_user(http, base, "resolve")
     request = auth_pb2.ResolveUsersRequest(emails=[user.email.upper(), "nobody@example.com"])
