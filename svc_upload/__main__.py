@@ -31,6 +31,7 @@ from svc_upload.config import UploadSettings
 from svc_upload.files_client import GrpcFilesRegistry
 from svc_upload.reaper import Reaper
 from svc_upload.s3 import S3Objects
+from svc_upload.seams import Deps
 from svc_upload.server import UploadServicer
 from svc_upload.service import UploadService
 from svc_upload.store import PgLedger
@@ -63,8 +64,9 @@ async def parts(settings: UploadSettings) -> AsyncIterator[Parts]:
                 files = GrpcFilesRegistry(files_pb2_grpc.FilesServiceStub(files_channel),
                                           settings.service_token, settings.register_timeout_s)
                 ledger = PgLedger(pool)
-                service = UploadService(ledger, objects, files, settings.rules)
-                tus = TusUploads(ledger, PgTusLedger(pool), objects, files, settings.rules)
+                deps = Deps(ledger, objects, files, settings.rules)
+                service = UploadService(deps)
+                tus = TusUploads(deps, PgTusLedger(pool))
                 reaper = Reaper(service, ledger, settings.rules.completing_lease_s,
                                 settings.reaper_batch,
                                 sweep=(tus, settings.rules.tus_sweep_grace_s),
