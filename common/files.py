@@ -30,7 +30,7 @@ DEFAULT_MIME = "application/octet-stream"
 # S3's multipart limits, which every upload obeys (a proxy upload's chunks become parts too):
 # every part but the last at least 5 MiB, none above 5 GiB, at most 10,000 of them. Stated here
 # once; the client library and the web page ship apart and keep copies, which
-# tests/unit/test_s3_limits.py holds to these.
+# tests/unit/common/test_s3_limits.py holds to these.
 MIB = 1024 * 1024
 S3_MIN_PART_BYTES = 5 * MIB
 S3_MAX_PART_BYTES = 5 * 1024 * MIB

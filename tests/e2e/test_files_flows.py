@@ -13,8 +13,8 @@ import grpc
 import pytest
 from govault.files.v1 import files_pb2, files_pb2_grpc
 
-from tests.fixtures.logs import ServiceLog
 from tests.support.files import upload_file
+from tests.support.logs import ServiceLog
 from tests.support.users import User, new_user
 
 pytestmark = pytest.mark.e2e

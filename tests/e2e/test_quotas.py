@@ -24,15 +24,15 @@ import pytest
 
 from compose import Stack
 from edge.upstream import MIN_QUEUED
-from tests.fixtures.stacks import (
+from tests.support.files import upload_file, upload_one_part
+from tests.support.quotas import files_quota, set_quota
+from tests.support.stacks import (
     TEST_STACK_LIMITS,
     isolated_environ,
     make_data_dir,
     offset_for,
     stop_stack,
 )
-from tests.support.files import upload_file, upload_one_part
-from tests.support.quotas import files_quota, set_quota
 from tests.support.users import User, new_user
 
 pytestmark = pytest.mark.e2e

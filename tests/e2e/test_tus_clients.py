@@ -20,8 +20,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.fixtures.tus_clients import installed_tus_clients
 from tests.support.tus import MIB, head, stored, upload_uuid
+from tests.support.tus_clients import installed_tus_clients
 from tests.support.users import User, new_user
 
 pytestmark = pytest.mark.e2e
