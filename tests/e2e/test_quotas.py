@@ -16,7 +16,7 @@ import random
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
@@ -64,9 +64,8 @@ def base(quota_stack: Stack) -> str:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
-        yield session
+def http_timeout_s() -> float:
+    return 120.0
 
 
 async def call(http: aiohttp.ClientSession, method: str, url: str, user: User,

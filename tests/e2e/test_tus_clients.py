@@ -38,9 +38,8 @@ def clients() -> Path:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
-        yield session
+def http_timeout_s() -> float:
+    return 120.0
 
 
 @pytest.fixture(scope="module")
