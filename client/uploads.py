@@ -31,7 +31,7 @@ from client.tus import TusUpload
 
 MIB = 1024 * 1024
 # S3's part limits (the server's are in common/files.py; the client ships without the server,
-# tests/unit/test_s3_limits.py keeps the two equal)
+# tests/unit/common/test_s3_limits.py keeps the two equal)
 S3_MIN_PART_BYTES = 5 * MIB
 S3_MAX_PARTS = 10_000
 DEFAULT_PART_BYTES = 16 * MIB

@@ -219,7 +219,7 @@ class Unavailable(GoVaultError):
 
 
 def token_refused(message: str, expired: bool = False) -> Unauthenticated:
-    """An access token that is not valid (any service verifies it, `common.identity`)."""
+    """An access token that is not valid (any service verifies it, `common.grpc.identity`)."""
     return Unauthenticated(message, "TOKEN_EXPIRED" if expired else "INVALID_TOKEN")
 
 

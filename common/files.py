@@ -21,16 +21,12 @@ MAX_NAME_CHARS = 255
 # GOVAULT_FILES_MAX_SHARE_RECIPIENTS), never raise them past what the description promises.
 MAX_FILE_SIZE_BYTES = 50 * 1024**3
 MAX_SHARE_RECIPIENTS = 10
-# S3's multipart limits: part numbers 1-10,000, parts of 5 MiB (except the last) to 5 GiB.
-S3_MAX_PARTS = 10_000
-S3_MIN_PART_BYTES = 5 * 1024**2
-S3_MAX_PART_BYTES = 5 * 1024**3
 DEFAULT_MIME = "application/octet-stream"
 
 # S3's multipart limits, which every upload obeys (a proxy upload's chunks become parts too):
 # every part but the last at least 5 MiB, none above 5 GiB, at most 10,000 of them. Stated here
 # once; the client library and the web page ship apart and keep copies, which
-# tests/unit/test_s3_limits.py holds to these.
+# tests/unit/common/test_s3_limits.py holds to these.
 MIB = 1024 * 1024
 S3_MIN_PART_BYTES = 5 * MIB
 S3_MAX_PART_BYTES = 5 * 1024 * MIB

@@ -1,10 +1,11 @@
 """Presigned S3 URLs (AWS Signature Version 4, query-string form, path-style, UNSIGNED-PAYLOAD):
 the URLs `common.s3` sends every call to and hands to clients, signed without the minio SDK.
 
-The SDK builds the same URL (tests/unit/test_sigv4.py compares them character for character) at
-several times the CPU: it checks the bucket and key names, rebuilds the base URL, parses and
-re-splits the query and derives the signing key again on every call. Here the parts that depend
-only on the endpoint and the day (host, credential scope, signing key) are computed once.
+The SDK builds the same URL (tests/unit/common/test_sigv4.py compares them character for
+character) at several times the CPU: it checks the bucket and key names, rebuilds the base URL,
+parses and re-splits the query and derives the signing key again on every call. Here the parts
+that depend only on the endpoint and the day (host, credential scope, signing key) are computed
+once.
 
 Must not: sign virtual-host-style URLs (AWS hosts); `common.s3` leaves those to the SDK.
 """

@@ -29,7 +29,8 @@ from govault.files.v1 import files_pb2_grpc
 from govault.upload.v1 import upload_pb2_grpc
 from prometheus_client import Counter
 
-from common.grpc.client import open_channel, outgoing_metadata
+from common.grpc.client import open_channel
+from common.grpc.metadata import outgoing_metadata
 from common.tokens import Identity
 from edge.config import EdgeSettings
 from edge.errors import ApiError, from_rpc_error

@@ -7,7 +7,8 @@ from __future__ import annotations
 from google.protobuf.timestamp_pb2 import Timestamp
 from govault.auth.v1 import auth_pb2, auth_pb2_grpc
 
-from common.identity import CLIENT_IP, Context, caller, metadata_value, require_service
+from common.grpc.identity import caller, require_service
+from common.grpc.metadata import Context, client_ip
 from common.tokens import ALGORITHM, TokenVerifier
 from svc_auth.models import User
 from svc_auth.service import AuthService, Session
@@ -48,7 +49,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         # the client address decides throttling: only a caller holding the service credential
         # (the edge, which saw the client) may say what it is
         require_service(context, self._service_token)
-        address = metadata_value(context, CLIENT_IP) or ""
+        address = client_ip(context) or ""
         session = await self._service.login(request.email, request.password, address)
         return auth_pb2.LoginResponse(
             access_token=session.access.token,

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 import grpc
 from govault.auth.v1 import auth_pb2, auth_pb2_grpc
 
-from common.grpc.client import current_request_id, outgoing_metadata, rpc_error_to_domain
+from common.grpc.client import rpc_error_to_domain
+from common.grpc.metadata import current_request_id, outgoing_metadata
 from svc_files.models import ResolvedUser
 
 

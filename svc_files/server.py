@@ -12,7 +12,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from govault.files.v1 import files_pb2, files_pb2_grpc
 
 from common.files import NewFile
-from common.identity import Context, caller, optional_caller, require_service
+from common.grpc.identity import caller, optional_caller, require_service
+from common.grpc.metadata import Context
 from common.tokens import TokenVerifier
 from svc_files.models import EDITOR, VIEWER, FileView, Page, Share, Usage
 from svc_files.service import FilesService

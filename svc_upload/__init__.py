@@ -20,7 +20,8 @@ Layout: __main__.py (the composition root: wiring, `serve` and the `reap` comman
 with proxy.py (chunks), multipart.py (parts), completion.py (finishing a claimed session);
 tus.py (TusUploads: tus creation, writes, status, the sweep) with tus_bytes.py (a write's bytes
 on their way) and tus_store.py (PgTusLedger: the tus rows, the writer lease);
-rules.py (checks without I/O), seams.py (the Protocols: Ledger, Objects, FilesRegistry),
+rules.py (checks without I/O), seams.py (the Protocols: Ledger, Objects, FilesRegistry; and
+Deps, the three with the rules, passed whole to every part of the service),
 models.py; store.py (PgLedger: SQL), s3.py (S3Objects: the only S3 module, on common.s3),
 files_client.py (GrpcFilesRegistry: RegisterFile), reaper.py (one pass; run periodically by
 common.background and by `python -m svc_upload reap`).

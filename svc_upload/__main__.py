@@ -7,7 +7,7 @@ import asyncio
 import json
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +31,7 @@ from svc_upload.config import UploadSettings
 from svc_upload.files_client import GrpcFilesRegistry
 from svc_upload.reaper import Reaper
 from svc_upload.s3 import S3Objects
+from svc_upload.seams import Deps
 from svc_upload.server import UploadServicer
 from svc_upload.service import UploadService
 from svc_upload.store import PgLedger
@@ -54,28 +55,24 @@ class Parts:
 @asynccontextmanager
 async def parts(settings: UploadSettings) -> AsyncIterator[Parts]:
     """Pool, S3, the files channel and what is built on them; closed in reverse order."""
-    pool = await open_pool(settings.db, SERVICE)
-    try:
+    async with AsyncExitStack() as opened:
+        pool = await open_pool(settings.db, SERVICE)
+        opened.push_async_callback(pool.close)
         objects = await S3Objects.open(settings.s3)
-        try:
-            files_channel = open_channel(settings.files_addr)
-            try:
-                files = GrpcFilesRegistry(files_pb2_grpc.FilesServiceStub(files_channel),
-                                          settings.service_token, settings.register_timeout_s)
-                ledger = PgLedger(pool)
-                service = UploadService(ledger, objects, files, settings.rules)
-                tus = TusUploads(ledger, PgTusLedger(pool), objects, files, settings.rules)
-                reaper = Reaper(service, ledger, settings.rules.completing_lease_s,
-                                settings.reaper_batch,
-                                sweep=(tus, settings.rules.tus_sweep_grace_s),
-                                orphan_grace_s=settings.orphan_grace_s)
-                yield Parts(service, tus, reaper, objects, pool)
-            finally:
-                await files_channel.close()
-        finally:
-            await objects.close()
-    finally:
-        await pool.close()
+        opened.push_async_callback(objects.close)
+        files_channel = open_channel(settings.files_addr)
+        opened.push_async_callback(files_channel.close)
+        files = GrpcFilesRegistry(files_pb2_grpc.FilesServiceStub(files_channel),
+                                  settings.service_token, settings.register_timeout_s)
+        ledger = PgLedger(pool)
+        deps = Deps(ledger, objects, files, settings.rules)
+        service = UploadService(deps)
+        tus = TusUploads(deps, PgTusLedger(pool))
+        reaper = Reaper(service, ledger, settings.rules.completing_lease_s,
+                        settings.reaper_batch,
+                        sweep=(tus, settings.rules.tus_sweep_grace_s),
+                        orphan_grace_s=settings.orphan_grace_s)
+        yield Parts(service, tus, reaper, objects, pool)
 
 
 async def run(settings: UploadSettings) -> None:

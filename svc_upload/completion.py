@@ -20,7 +20,6 @@ from common.files import NewFile, guess_mime
 from common.logging import get_logger
 from common.s3 import EntityTooSmall, InvalidPart, NoSuchUpload
 from svc_upload import errors, metrics
-from svc_upload.config import UploadRules
 from svc_upload.models import (
     COMPLETED,
     COMPLETING,
@@ -33,7 +32,7 @@ from svc_upload.models import (
     Session,
 )
 from svc_upload.rules import composite_checksum, now, require_all_parts, state_error
-from svc_upload.seams import FilesRegistry, Ledger, Objects
+from svc_upload.seams import Deps
 
 log = get_logger(__name__)
 
@@ -52,12 +51,8 @@ def stored_checksum(method: str, parts: list[Part], final_etag: str) -> str:
 
 
 class Completion:
-    def __init__(self, ledger: Ledger, objects: Objects, files: FilesRegistry,
-                 rules: UploadRules) -> None:
-        self._ledger = ledger
-        self._objects = objects
-        self._files = files
-        self._rules = rules
+    def __init__(self, deps: Deps) -> None:
+        self._deps = deps
 
     async def reserve_quota(self, session: Session, fail_session: bool = True) -> None:
         """QUOTA: the declared size is reserved against the owner's quota (files ReserveQuota,
@@ -67,11 +62,11 @@ class Completion:
         (unless `fail_session` is False: a tus upload declaring its length later stays as it
         was) holding no reservation, and the error goes to the client."""
         try:
-            await self._files.reserve_quota(session.owner_id, session.upload_uuid,
-                                            session.file_size_bytes)
+            await self._deps.files.reserve_quota(session.owner_id, session.upload_uuid,
+                                                 session.file_size_bytes)
         except BaseException as exc:
             if fail_session:
-                await asyncio.shield(self._ledger.finish_inactive(session.upload_uuid, FAILED))
+                await asyncio.shield(self._deps.ledger.finish_inactive(session.upload_uuid, FAILED))
             if not isinstance(exc, QuotaExceeded):  # it may have been recorded before failing
                 await self.release_quota(session.upload_uuid)
             raise
@@ -81,22 +76,22 @@ class Completion:
         reservation back. Idempotent on the files side; a failure is logged, not raised (the
         session's own outcome stands; `python -m svc_files quota audit` shows what it left)."""
         try:
-            await asyncio.shield(self._files.release_quota(upload_uuid))
+            await asyncio.shield(self._deps.files.release_quota(upload_uuid))
         except Exception as exc:
             log.warning("quota_release_failed", upload_uuid=upload_uuid, error=str(exc))
 
     async def await_completion(self, session: Session) -> Session:
         """Someone else holds `completing`: wait for their result (or take over a stale claim)."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._rules.completion_wait_s
+        deadline = loop.time() + self._deps.rules.completion_wait_s
         while True:
-            current = await self._ledger.get_session(session.upload_uuid)
+            current = await self._deps.ledger.get_session(session.upload_uuid)
             assert current is not None
             if current.state == COMPLETED:
                 return current
             if current.state == COMPLETING:
-                claim = await self._ledger.claim_completing(current.upload_uuid, (),
-                                                            self._rules.completing_lease_s)
+                claim = await self._deps.ledger.claim_completing(current.upload_uuid, (),
+                                                                 self._deps.rules.completing_lease_s)
                 if claim is not None:
                     return await self.finish(claim)
             else:
@@ -125,7 +120,7 @@ class Completion:
         if streamed is not None:
             parts = [streamed]
         elif parts is None:
-            parts = await self._ledger.list_parts(uid)
+            parts = await self._deps.ledger.list_parts(uid)
         try:
             if (claim.method == PROXY and claim.total_chunks == 1) or (
                     claim.method == TUS and claim.storage_upload_id is None):
@@ -138,15 +133,15 @@ class Completion:
                 final_etag = await self._complete_store_upload(claim, parts)
                 checksum = stored_checksum(claim.method, parts, final_etag)
         except (FailedPrecondition, Unavailable, StorageFull):
-            await self._ledger.release_claim(uid, token, UPLOADING)
+            await self._deps.ledger.release_claim(uid, token, UPLOADING)
             raise
         except Conflict:
             raise
         size = streamed.size_bytes if streamed else await self._measure(claim)
         if size != claim.file_size_bytes:
-            await self._objects.delete(claim.storage_key)
-            await self._ledger.mark_failed(uid, token, f"stored object is {size} "
-                                           f"bytes, declared {claim.file_size_bytes}")
+            await self._deps.objects.delete(claim.storage_key)
+            await self._deps.ledger.mark_failed(uid, token, f"stored object is {size} "
+                                                f"bytes, declared {claim.file_size_bytes}")
             await self.release_quota(uid)  # QUOTA: nothing kept, nothing charged
             metrics.session_outcome(claim.method, "failed")
             raise errors.part_size_mismatch(
@@ -154,24 +149,24 @@ class Completion:
                 f"declared {claim.file_size_bytes}; the upload failed")
         # Renewed (a statement) only when the store work took long enough for the lease to
         # lapse; within half the lease it cannot have (durations agree across clocks).
-        if (streamed is None and loop.time() - started > self._rules.completing_lease_s / 2
-                and not await self._ledger.renew_claim(uid, token)):
+        if (streamed is None and loop.time() - started > self._deps.rules.completing_lease_s / 2
+                and not await self._deps.ledger.renew_claim(uid, token)):
             # The store work outlasted the lease and another caller took the claim over: it
             # decides (registering now could name an object the new holder then deletes).
             return await self.await_completion(claim)
         mime = claim.mime_type or guess_mime(claim.file_name)
         try:
-            registered = await self._files.register_file(NewFile(
+            registered = await self._deps.files.register_file(NewFile(
                 upload_id=uid, file_id=claim.file_id, owner_id=claim.owner_id,
                 name=claim.file_name, mime_type=mime, size_bytes=size,
                 checksum=checksum, storage_key=claim.storage_key))
         except BaseException:
-            await asyncio.shield(self._ledger.release_claim(uid, token, COMPLETING))
+            await asyncio.shield(self._deps.ledger.release_claim(uid, token, COMPLETING))
             raise
         if registered != claim.file_id:
             log.warning("registered_file_id_differs", expected=claim.file_id, got=registered)
-        done = await self._ledger.mark_completed(uid, token, size_bytes=size,
-                                                 checksum=checksum, mime_type=mime)
+        done = await self._deps.ledger.mark_completed(uid, token, size_bytes=size,
+                                                      checksum=checksum, mime_type=mime)
         if done is None:  # our claim was taken over; the new holder finishes the same way
             return await self.await_completion(claim)
         metrics.session_outcome(claim.method, "completed")
@@ -185,13 +180,13 @@ class Completion:
         """The real size of the final object (a stat). Failures keep the claim, lease lapsed."""
         assert claim.claim_token is not None
         try:
-            info = await self._objects.stat(claim.storage_key)
+            info = await self._deps.objects.stat(claim.storage_key)
         except BaseException:
-            await asyncio.shield(self._ledger.release_claim(claim.upload_uuid,
-                                                            claim.claim_token, COMPLETING))
+            await asyncio.shield(self._deps.ledger.release_claim(claim.upload_uuid,
+                                                                 claim.claim_token, COMPLETING))
             raise
         if info is None:
-            await self._ledger.release_claim(claim.upload_uuid, claim.claim_token, COMPLETING)
+            await self._deps.ledger.release_claim(claim.upload_uuid, claim.claim_token, COMPLETING)
             raise Unavailable("the completed object is not visible in the store yet")
         return info.size_bytes
 
@@ -200,7 +195,7 @@ class Completion:
         ListParts: some stores keep stale versions of re-uploaded parts)."""
         assert claim.storage_upload_id is not None
         try:
-            return await self._objects.complete_multipart(
+            return await self._deps.objects.complete_multipart(
                 claim.storage_key, claim.storage_upload_id,
                 [(p.part_number, p.etag) for p in parts])
         except EntityTooSmall:
@@ -211,11 +206,12 @@ class Completion:
             raise errors.part_not_uploaded() from None
         except NoSuchUpload:
             # Completed by an earlier holder that crashed before recording it, or gone.
-            info = await self._objects.stat(claim.storage_key)
+            info = await self._deps.objects.stat(claim.storage_key)
             if info is None:
                 assert claim.claim_token is not None
-                await self._ledger.mark_failed(claim.upload_uuid, claim.claim_token,
-                                               "the store no longer knows the multipart upload")
+                await self._deps.ledger.mark_failed(
+                    claim.upload_uuid, claim.claim_token,
+                    "the store no longer knows the multipart upload")
                 await self.release_quota(claim.upload_uuid)  # QUOTA
                 metrics.session_outcome(claim.method, "failed")
                 raise errors.upload_failed("the upload can no longer be completed") from None

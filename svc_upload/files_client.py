@@ -10,7 +10,8 @@ import grpc
 from govault.files.v1 import files_pb2, files_pb2_grpc
 
 from common.files import NewFile
-from common.grpc.client import current_request_id, outgoing_metadata, rpc_error_to_domain
+from common.grpc.client import rpc_error_to_domain
+from common.grpc.metadata import current_request_id, outgoing_metadata
 
 Resp = TypeVar("Resp")
 

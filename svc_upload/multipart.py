@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from common.errors import Conflict, InvalidArgument
 from svc_upload import errors
 from svc_upload.completion import Completion
-from svc_upload.config import UploadRules
 from svc_upload.models import ACTIVE, COMPLETED, COMPLETING, MULTIPART, Part, Session
 from svc_upload.rules import (
     list_numbers,
@@ -22,7 +21,7 @@ from svc_upload.rules import (
     require_all_parts,
     state_error,
 )
-from svc_upload.seams import Ledger, Objects
+from svc_upload.seams import Deps
 
 
 @dataclass(frozen=True)
@@ -69,19 +68,16 @@ class MultipartParts:
     """Part registration, more presigned URLs and completion of a session already checked to
     be the caller's."""
 
-    def __init__(self, ledger: Ledger, objects: Objects, completion: Completion,
-                 rules: UploadRules) -> None:
-        self._ledger = ledger
-        self._objects = objects
+    def __init__(self, deps: Deps, completion: Completion) -> None:
+        self._deps = deps
         self._completion = completion
-        self._rules = rules
 
     async def register_part(self, session: Session, part_number: int, size_bytes: int,
                             etag: str) -> RegisteredPart:
         require_multipart(session)
         clean = checked_part(session, part_number, size_bytes, etag).etag
         if session.state in (COMPLETING, COMPLETED):
-            existing = await self._ledger.get_part(session.upload_uuid, part_number)
+            existing = await self._deps.ledger.get_part(session.upload_uuid, part_number)
             if session.state == COMPLETED and existing is not None and existing.etag == clean:
                 return RegisteredPart(session.upload_uuid, part_number, session.total_chunks,
                                       session.total_chunks)
@@ -91,10 +87,10 @@ class MultipartParts:
         error = state_error(session, now())
         if error is not None:
             raise error
-        count = await self._ledger.record_part(session.upload_uuid,
-                                               Part(part_number, clean, size_bytes, None))
+        count = await self._deps.ledger.record_part(session.upload_uuid,
+                                                    Part(part_number, clean, size_bytes, None))
         if count is None:
-            current = await self._ledger.get_session(session.upload_uuid)
+            current = await self._deps.ledger.get_session(session.upload_uuid)
             assert current is not None
             raise state_error(current, now()) or errors.upload_in_progress(
                 "the upload is already completing or complete")
@@ -112,12 +108,14 @@ class MultipartParts:
             raise InvalidArgument(f"parts listed more than once: {list_numbers(twice)}")
         parts = [checked_part(session, p.part_number, p.size_bytes, p.etag) for p in listed]
         if session.state in (COMPLETING, COMPLETED):
-            have = {p.part_number: p for p in await self._ledger.list_parts(session.upload_uuid)}
+            recorded = await self._deps.ledger.list_parts(session.upload_uuid)
+            have = {p.part_number: p for p in recorded}
             conflicts = [p.part_number for p in parts
                          if (p.part_number not in have or (have[p.part_number].etag,
                              have[p.part_number].size_bytes) != (p.etag, p.size_bytes))]
         else:
-            conflicts = await self._ledger.record_listed_parts(session.upload_uuid, parts) or []
+            conflicts = await self._deps.ledger.record_listed_parts(
+                session.upload_uuid, parts) or []
         if conflicts:
             raise Conflict(f"parts {list_numbers(conflicts)} were registered with another ETag "
                            "or size: list them as registered, or register them again")
@@ -130,7 +128,7 @@ class MultipartParts:
         if session.state not in ACTIVE:
             raise errors.upload_not_active("the upload is already completing or complete")
         if not part_numbers:  # all parts not yet registered
-            have = {p.part_number for p in await self._ledger.list_parts(session.upload_uuid)}
+            have = {p.part_number for p in await self._deps.ledger.list_parts(session.upload_uuid)}
             part_numbers = [n for n in range(1, session.total_chunks + 1) if n not in have]
         numbers = sorted(set(part_numbers))
         bad = [n for n in numbers if not 1 <= n <= session.total_chunks]
@@ -138,9 +136,9 @@ class MultipartParts:
             raise errors.part_out_of_range(f"part numbers out of range 1..{session.total_chunks}"
                                            f": {list_numbers(bad)}")
         assert session.storage_upload_id is not None
-        expiry = presign_expiry_s(self._rules)
-        urls = await self._objects.presign_parts(session.storage_key, session.storage_upload_id,
-                                                 numbers, expiry)
+        expiry = presign_expiry_s(self._deps.rules)
+        urls = await self._deps.objects.presign_parts(
+            session.storage_key, session.storage_upload_id, numbers, expiry)
         return PresignedParts(list(zip(numbers, urls, strict=True)),
                               now() + timedelta(seconds=expiry))
 
@@ -152,10 +150,10 @@ class MultipartParts:
         if error is not None:
             raise error
         if session.state in ACTIVE:
-            parts = await self._ledger.list_parts(session.upload_uuid)
+            parts = await self._deps.ledger.list_parts(session.upload_uuid)
             require_all_parts(session, parts)
-        claim = await self._ledger.claim_completing(session.upload_uuid, ACTIVE,
-                                                    self._rules.completing_lease_s)
+        claim = await self._deps.ledger.claim_completing(session.upload_uuid, ACTIVE,
+                                                         self._deps.rules.completing_lease_s)
         if claim is None:
             return await self._completion.await_completion(session)
         return await self._completion.finish(claim)

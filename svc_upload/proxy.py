@@ -25,7 +25,6 @@ from common.logging import get_logger
 from common.s3 import NoSuchUpload
 from svc_upload import errors, metrics
 from svc_upload.completion import Completion
-from svc_upload.config import UploadRules
 from svc_upload.models import ACTIVE, COMPLETED, COMPLETING, PROXY, UPLOADING, Part, Session
 from svc_upload.rules import (
     SHA256_HEX,
@@ -33,7 +32,7 @@ from svc_upload.rules import (
     state_error,
     told_chunk_size,
 )
-from svc_upload.seams import Ledger, Objects
+from svc_upload.seams import Deps
 
 log = get_logger(__name__)
 
@@ -104,12 +103,9 @@ class _Chunk:
 
 
 class ProxyChunks:
-    def __init__(self, ledger: Ledger, objects: Objects, completion: Completion,
-                 rules: UploadRules) -> None:
-        self._ledger = ledger
-        self._objects = objects
+    def __init__(self, deps: Deps, completion: Completion) -> None:
+        self._deps = deps
         self._completion = completion
-        self._rules = rules
 
     async def upload_chunk(self, session: Session, chunk_index: int, checksum_sha256: str,
                            content_length: int, frames: AsyncIterator[bytes]) -> ChunkResult:
@@ -134,8 +130,8 @@ class ProxyChunks:
         if session.state in (COMPLETING, COMPLETED):
             return await self._replay_chunk(session, chunk_index, chunk)
         if session.total_chunks == 1:
-            claim = await self._ledger.claim_completing(session.upload_uuid, ACTIVE,
-                                                        self._rules.completing_lease_s)
+            claim = await self._deps.ledger.claim_completing(session.upload_uuid, ACTIVE,
+                                                             self._deps.rules.completing_lease_s)
             if claim is None:
                 return await self._replay_chunk(session, 0, chunk)
             return await self._single_chunk(claim, chunk)
@@ -147,19 +143,19 @@ class ProxyChunks:
         needs the multipart upload opened for the proposal."""
         chunk = told_chunk_size(session.file_size_bytes, index, length,
                                 session.part_size_bytes,
-                                min(S3_MIN_PART_BYTES, self._rules.chunk_size_bytes))
+                                min(S3_MIN_PART_BYTES, self._deps.rules.chunk_size_bytes))
         total = max(1, math.ceil(session.file_size_bytes / chunk))
         if total > S3_MAX_PARTS:
             raise errors.chunk_out_of_range(
                 "chunks of this size would be more than 10,000: use larger "
                 "chunks")
-        fixed = await self._ledger.fix_chunk_size(session.upload_uuid, chunk, total)
+        fixed = await self._deps.ledger.fix_chunk_size(session.upload_uuid, chunk, total)
         if fixed is None:  # another chunk told it first (or the session ended): theirs stands
-            current = await self._ledger.get_session(session.upload_uuid)
+            current = await self._deps.ledger.get_session(session.upload_uuid)
             assert current is not None
             return current
         if total == 1 and session.storage_upload_id:
-            await self._objects.abort_multipart(session.storage_key, session.storage_upload_id)
+            await self._deps.objects.abort_multipart(session.storage_key, session.storage_upload_id)
         return fixed
 
     async def claimed_single_chunk(self, claim: Session, checksum_sha256: str,
@@ -170,7 +166,7 @@ class ProxyChunks:
         try:
             claimed = client_checksum(checksum_sha256)
         except InvalidArgument:
-            await self._ledger.release_claim(claim.upload_uuid, claim.claim_token, UPLOADING)
+            await self._deps.ledger.release_claim(claim.upload_uuid, claim.claim_token, UPLOADING)
             raise
         return await self._single_chunk(claim, _Chunk(frames, claim.file_size_bytes, claimed))
 
@@ -179,25 +175,25 @@ class ProxyChunks:
         assert session.storage_upload_id is not None
         part_number = index + 1
         try:
-            etag = await self._objects.upload_part_stream(
+            etag = await self._deps.objects.upload_part_stream(
                 session.storage_key, session.storage_upload_id, part_number, chunk.expected,
                 chunk.stream())
         except BaseException as exc:
             if chunk.error is not None:
                 # The store's copy of this part may no longer match what was recorded.
-                await self._ledger.delete_part(session.upload_uuid, part_number)
+                await self._deps.ledger.delete_part(session.upload_uuid, part_number)
                 raise chunk.error from None
             if isinstance(exc, NoSuchUpload):
                 return await self._after_inactive(session, index, chunk)
             raise
         metrics.bytes_received(PROXY, chunk.received)
         part = Part(part_number, etag, chunk.received, chunk.digest)
-        if await self._ledger.record_part(session.upload_uuid, part) is None:
+        if await self._deps.ledger.record_part(session.upload_uuid, part) is None:
             return await self._after_inactive(session, index, chunk)
-        if await self._ledger.count_parts(session.upload_uuid) < session.total_chunks:
+        if await self._deps.ledger.count_parts(session.upload_uuid) < session.total_chunks:
             return self._chunk_result(session, index, chunk, UPLOADING, "")
-        claim = await self._ledger.claim_completing(session.upload_uuid, (UPLOADING,),
-                                                    self._rules.completing_lease_s)
+        claim = await self._deps.ledger.claim_completing(session.upload_uuid, (UPLOADING,),
+                                                         self._deps.rules.completing_lease_s)
         done = (await self._completion.finish(claim) if claim
                 else await self._completion.await_completion(session))
         return self._chunk_result(done, index, chunk, COMPLETED, done.file_id)
@@ -207,13 +203,13 @@ class ProxyChunks:
         concurrent writer can race it. Any failure reverts the claim and deletes the object."""
         assert claim.claim_token is not None
         try:
-            etag = await self._objects.put_object_stream(claim.storage_key, chunk.expected,
-                                                         chunk.stream())
+            etag = await self._deps.objects.put_object_stream(claim.storage_key, chunk.expected,
+                                                              chunk.stream())
             metrics.bytes_received(PROXY, chunk.received)
             # Recorded before registering, so a retry can finish it if registration fails.
             part = Part(1, etag, chunk.received, chunk.digest)
-            if not await self._ledger.record_claimed_part(claim.upload_uuid, claim.claim_token,
-                                                          part):
+            if not await self._deps.ledger.record_claimed_part(claim.upload_uuid, claim.claim_token,
+                                                               part):
                 # The claim lapsed while the bytes streamed (a slow store) and was taken over:
                 # registering now could make a file the new holder then aborts or expires (its
                 # object deleted under the row). The object stays at the session's key: a retry
@@ -235,17 +231,17 @@ class ProxyChunks:
 
     async def _undo_single(self, claim: Session, delete: bool) -> None:
         assert claim.claim_token is not None
-        await self._ledger.release_claim(claim.upload_uuid, claim.claim_token, UPLOADING)
+        await self._deps.ledger.release_claim(claim.upload_uuid, claim.claim_token, UPLOADING)
         if not delete:
             return
         try:
-            await self._objects.delete(claim.storage_key)
+            await self._deps.objects.delete(claim.storage_key)
         except GoVaultError:
             log.warning("single_chunk_cleanup_failed", upload_uuid=claim.upload_uuid)
 
     async def _after_inactive(self, session: Session, index: int, chunk: _Chunk) -> ChunkResult:
         """The session stopped accepting chunks while this one streamed."""
-        current = await self._ledger.get_session(session.upload_uuid)
+        current = await self._deps.ledger.get_session(session.upload_uuid)
         assert current is not None
         error = state_error(current, now())
         if error is not None:
@@ -258,7 +254,7 @@ class ProxyChunks:
         digest = chunk.digest or await chunk.drain()
         done = (session if session.state == COMPLETED
                 else await self._completion.await_completion(session))
-        part = await self._ledger.get_part(done.upload_uuid, index + 1)
+        part = await self._deps.ledger.get_part(done.upload_uuid, index + 1)
         if part is None or part.sha256 != digest:
             raise Conflict("the upload is already complete with different bytes for this chunk")
         return self._chunk_result(done, index, chunk, COMPLETED, done.file_id)

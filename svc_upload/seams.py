@@ -1,16 +1,21 @@
 """The seams of the upload rules: the ledger (store.py), the object store (s3.py) and the files
 service (files_client.py), each a Protocol listing only the calls the rules make, so the rules are
-unit-tested with in-memory fakes.
+unit-tested with in-memory fakes; and `Deps`, the three of them with the rules, which every part
+of the service (UploadService, Completion, ProxyChunks, MultipartParts, TusUploads) is built on.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from common.files import NewFile
 from svc_upload.models import OpenUpload, Part, Session, TusState
+
+if TYPE_CHECKING:
+    from svc_upload.config import UploadRules
 
 
 class Ledger(Protocol):
@@ -119,3 +124,14 @@ class FilesRegistry(Protocol):
     # does not fit) and released when it ends without a file; RegisterFile converts it.
     async def reserve_quota(self, user_id: str, upload_uuid: str, size_bytes: int) -> None: ...
     async def release_quota(self, upload_uuid: str) -> int: ...
+
+
+@dataclass(frozen=True)
+class Deps:
+    """What the upload rules run on, built once by the composition root (`__main__.py`) or a
+    test, and passed whole."""
+
+    ledger: Ledger
+    objects: Objects
+    files: FilesRegistry
+    rules: UploadRules

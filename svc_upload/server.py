@@ -14,8 +14,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from govault.upload.v1 import upload_pb2, upload_pb2_grpc
 
 from common.errors import GoVaultError, InvalidArgument
-from common.grpc.client import TUS_UPLOAD
-from common.identity import Context, caller
+from common.grpc.identity import caller
+from common.grpc.metadata import TUS_UPLOAD, Context
 from common.logging import get_logger
 from common.tokens import TokenVerifier
 from svc_upload.models import MULTIPART, PROXY, TUS, Part, Session

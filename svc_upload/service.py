@@ -36,7 +36,6 @@ from common.files import (
 from common.logging import get_logger
 from svc_upload import errors, metrics
 from svc_upload.completion import Completion
-from svc_upload.config import UploadRules
 from svc_upload.models import (
     ABORTED,
     ACTIVE,
@@ -60,7 +59,7 @@ from svc_upload.rules import (
     state_error,
     validate_size,
 )
-from svc_upload.seams import FilesRegistry, Ledger, Objects
+from svc_upload.seams import Deps
 from svc_upload.tus import temporary_prefix
 
 log = get_logger(__name__)
@@ -80,15 +79,11 @@ class Status:
 
 
 class UploadService:
-    def __init__(self, ledger: Ledger, objects: Objects, files: FilesRegistry,
-                 rules: UploadRules) -> None:
-        self._ledger = ledger
-        self._objects = objects
-        self._files = files
-        self._rules = rules
-        self._completion = Completion(ledger, objects, files, rules)
-        self._proxy = ProxyChunks(ledger, objects, self._completion, rules)
-        self._multipart = MultipartParts(ledger, objects, self._completion, rules)
+    def __init__(self, deps: Deps) -> None:
+        self._deps = deps
+        self._completion = Completion(deps)
+        self._proxy = ProxyChunks(deps, self._completion)
+        self._multipart = MultipartParts(deps, self._completion)
 
     # sessions -----------------------------------------------------------------------------
 
@@ -98,10 +93,10 @@ class UploadService:
         """`chunk_size_bytes`: the client's own chunk size; None: the server's default is
         proposed, and the first chunk tells the size the client slices with (proxy.py)."""
         validate_file_name(file_name, "file_name")
-        validate_size(file_size_bytes, self._rules.max_file_size_bytes)
-        chunk = proxy_chunk_size(chunk_size_bytes, self._rules.chunk_size_bytes,
+        validate_size(file_size_bytes, self._deps.rules.max_file_size_bytes)
+        chunk = proxy_chunk_size(chunk_size_bytes, self._deps.rules.chunk_size_bytes,
                                  file_size_bytes)
-        await self._objects.check_space()  # a store known to be full: 507 before any work
+        await self._deps.objects.check_space()  # a store known to be full: 507 before any work
         total = max(1, math.ceil(file_size_bytes / chunk))  # an empty file: one empty chunk
         session = await self._new_session(owner_id, PROXY, file_name, file_size_bytes, chunk,
                                           total, chunk_size_fixed=chunk_size_bytes is not None)
@@ -114,7 +109,7 @@ class UploadService:
                                        file_size_bytes: int,
                                        part_size_bytes: int) -> NewSession:
         validate_file_name(file_name, "file_name")
-        validate_size(file_size_bytes, self._rules.max_file_size_bytes)
+        validate_size(file_size_bytes, self._deps.rules.max_file_size_bytes)
         if part_size_bytes <= 0:
             raise InvalidArgument("part_size_bytes must be greater than 0")
         # A part size larger than the file simply means one part; an empty file is one empty
@@ -129,15 +124,15 @@ class UploadService:
         if total > 1 and part_size < S3_MIN_PART_BYTES:
             raise errors.part_too_small("part_size_bytes must be at least 5 MiB (except for a "
                                         "single-part upload)")
-        await self._objects.check_space()  # a store known to be full: 507 before any work
+        await self._deps.objects.check_space()  # a store known to be full: 507 before any work
         session = await self._new_session(owner_id, MULTIPART, file_name, file_size_bytes,
                                           part_size, total)
         session = await self._open_multipart(session)
         assert session.storage_upload_id is not None
-        expiry = presign_expiry_s(self._rules)
+        expiry = presign_expiry_s(self._deps.rules)
         numbers = list(range(1, total + 1))
-        urls = await self._objects.presign_parts(session.storage_key, session.storage_upload_id,
-                                                 numbers, expiry)
+        urls = await self._deps.objects.presign_parts(
+            session.storage_key, session.storage_upload_id, numbers, expiry)
         metrics.session_outcome(MULTIPART, "created")
         return NewSession(session, list(zip(numbers, urls, strict=True)),
                           now() + timedelta(seconds=expiry))
@@ -145,11 +140,11 @@ class UploadService:
     async def _new_session(self, owner_id: str, method: str, file_name: str, size: int,
                            part_size: int, total: int, chunk_size_fixed: bool = True) -> Session:
         file_id = str(uuid.uuid4())
-        session = await self._ledger.create_session(
+        session = await self._deps.ledger.create_session(
             upload_uuid=str(uuid.uuid4()), owner_id=owner_id, method=method,
             file_name=file_name, file_size_bytes=size, part_size_bytes=part_size,
             total_chunks=total, file_id=file_id, storage_key=storage_key(owner_id, file_id),
-            ttl_s=self._rules.session_ttl_s, chunk_size_fixed=chunk_size_fixed,
+            ttl_s=self._deps.rules.session_ttl_s, chunk_size_fixed=chunk_size_fixed,
         )
         await self._completion.reserve_quota(session)
         return session
@@ -157,16 +152,16 @@ class UploadService:
     async def _open_multipart(self, session: Session) -> Session:
         """The row exists first; then the S3 upload; a failure marks the session failed."""
         try:
-            upload_id = await self._objects.create_multipart(session.storage_key)
+            upload_id = await self._deps.objects.create_multipart(session.storage_key)
         except BaseException:
-            await self._ledger.finish_inactive(session.upload_uuid, FAILED)
+            await self._deps.ledger.finish_inactive(session.upload_uuid, FAILED)
             await self._completion.release_quota(session.upload_uuid)  # QUOTA
             metrics.session_outcome(session.method, "failed")
             raise
-        return await self._ledger.set_storage_upload_id(session.upload_uuid, upload_id)
+        return await self._deps.ledger.set_storage_upload_id(session.upload_uuid, upload_id)
 
     async def _owned(self, owner_id: str, upload_uuid: str) -> Session:
-        session = await self._ledger.get_session(validate_uuid(upload_uuid, "upload_uuid"))
+        session = await self._deps.ledger.get_session(validate_uuid(upload_uuid, "upload_uuid"))
         if session is None or session.owner_id != owner_id:
             raise errors.not_found()
         return session
@@ -175,7 +170,7 @@ class UploadService:
 
     async def get_status(self, owner_id: str, upload_uuid: str) -> Status:
         session = await self._owned(owner_id, upload_uuid)
-        parts = await self._ledger.list_parts(session.upload_uuid)
+        parts = await self._deps.ledger.list_parts(session.upload_uuid)
         offset = 1 if session.method == PROXY else 0
         if session.state in ACTIVE and session.expires_at <= now():
             session = replace(session, state=EXPIRED)
@@ -187,9 +182,9 @@ class UploadService:
                            checksum_sha256: str, content_length: int,
                            frames: AsyncIterator[bytes]) -> ChunkResult:
         if chunk_index == 0:  # most files are one chunk: claim it in the same statement
-            claim = await self._ledger.claim_single_chunk(
+            claim = await self._deps.ledger.claim_single_chunk(
                 validate_uuid(upload_uuid, "upload_uuid"), owner_id, content_length,
-                self._rules.completing_lease_s)
+                self._deps.rules.completing_lease_s)
             if claim is not None:
                 return await self._proxy.claimed_single_chunk(claim, checksum_sha256, frames)
         session = await self._owned(owner_id, upload_uuid)
@@ -203,7 +198,7 @@ class UploadService:
         uid = validate_uuid(upload_uuid, "upload_uuid")
         clean = clean_etag(etag)
         if clean is not None:  # the common case in one statement, checks included
-            recorded = await self._ledger.record_owned_part(
+            recorded = await self._deps.ledger.record_owned_part(
                 uid, owner_id, Part(part_number, clean, size_bytes, None))
             if recorded is not None:
                 return RegisteredPart(uid, part_number, *recorded)
@@ -223,8 +218,8 @@ class UploadService:
         if listed:
             await self._multipart.record_listed(await self._owned(owner_id, uid), listed)
         # the common case (the owner's live session, all parts registered) claimed at once
-        claimed = await self._ledger.claim_multipart(uid, owner_id,
-                                                     self._rules.completing_lease_s)
+        claimed = await self._deps.ledger.claim_multipart(uid, owner_id,
+                                                          self._deps.rules.completing_lease_s)
         if claimed is not None:
             claim, parts = claimed
             return await self._completion.finish(claim, parts=parts)
@@ -245,8 +240,8 @@ class UploadService:
             error = state_error(session, now())
             assert error is not None
             raise error
-        if await self._ledger.finish_inactive(session.upload_uuid, ABORTED) is None:
-            current = await self._ledger.get_session(session.upload_uuid)
+        if await self._deps.ledger.finish_inactive(session.upload_uuid, ABORTED) is None:
+            current = await self._deps.ledger.get_session(session.upload_uuid)
             if current is not None and current.state == ABORTED:
                 return
             raise errors.upload_in_progress("the upload changed state; check its status")
@@ -259,13 +254,13 @@ class UploadService:
     async def expire(self, session: Session) -> bool:
         """Expires an abandoned session and aborts its S3 upload; True if it was ours to
         expire and the store confirms the upload is gone."""
-        won = await self._ledger.finish_inactive(session.upload_uuid, EXPIRED)
+        won = await self._deps.ledger.finish_inactive(session.upload_uuid, EXPIRED)
         if won is None:
             return False
         metrics.session_outcome(session.method, "expired")
         await self._completion.release_quota(session.upload_uuid)  # QUOTA (the reaper's path)
         await self._discard_objects(session)
-        if session.storage_upload_id and await self._objects.multipart_exists(
+        if session.storage_upload_id and await self._deps.objects.multipart_exists(
                 session.storage_key, session.storage_upload_id):
             log.warning("multipart_still_listed_after_abort", upload_uuid=session.upload_uuid)
             return False
@@ -278,35 +273,35 @@ class UploadService:
         any write, so nothing this service wrote is lost track of. Never called for a session
         that reached `completing`: only then is an object registered as a file."""
         if session.storage_upload_id:
-            await self._objects.abort_multipart(session.storage_key, session.storage_upload_id)
-        await self._objects.delete(session.storage_key)
+            await self._deps.objects.abort_multipart(session.storage_key, session.storage_upload_id)
+        await self._deps.objects.delete(session.storage_key)
         if session.method == TUS:  # its temporary objects (tails)
-            for key in await self._objects.list_keys(temporary_prefix(session.upload_uuid)):
-                await self._objects.delete(key)
+            for key in await self._deps.objects.list_keys(temporary_prefix(session.upload_uuid)):
+                await self._deps.objects.delete(key)
 
     async def open_uploads(self, key: str | None = None) -> list[OpenUpload]:
         """The S3 multipart uploads open in the bucket, or at exactly `key` (the reaper sweeps
         them; a store may list only per object name, as MinIO does)."""
         if key is None:
-            return await self._objects.open_uploads(STORAGE_PREFIX)
-        return [u for u in await self._objects.open_uploads(key) if u.key == key]
+            return await self._deps.objects.open_uploads(STORAGE_PREFIX)
+        return [u for u in await self._deps.objects.open_uploads(key) if u.key == key]
 
     async def abort_orphan(self, upload: OpenUpload) -> None:
         """Aborts an open upload no live session recorded (rules.orphaned)."""
-        await self._objects.abort_multipart(upload.key, upload.upload_id)
+        await self._deps.objects.abort_multipart(upload.key, upload.upload_id)
         metrics.ORPHANS_ABORTED.inc()
         log.warning("orphan_multipart_aborted", key=upload.key, upload_id=upload.upload_id)
 
     async def finish_stuck(self, session: Session) -> str:
         """Takes over a `completing` session whose claim lapsed and finishes it."""
-        claim = await self._ledger.claim_completing(session.upload_uuid, (),
-                                                    self._rules.completing_lease_s)
+        claim = await self._deps.ledger.claim_completing(session.upload_uuid, (),
+                                                         self._deps.rules.completing_lease_s)
         if claim is None:
             return "skipped"
         try:
             await self._completion.finish(claim)
         except GoVaultError as exc:
             log.warning("reaper_finish_failed", upload_uuid=session.upload_uuid, code=exc.code)
-            current = await self._ledger.get_session(session.upload_uuid)
+            current = await self._deps.ledger.get_session(session.upload_uuid)
             return current.state if current else "gone"
         return COMPLETED

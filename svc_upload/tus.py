@@ -60,7 +60,7 @@ from svc_upload.models import (
     TusState,
 )
 from svc_upload.rules import now, state_error, validate_size
-from svc_upload.seams import FilesRegistry, Ledger, Objects, TusLedger
+from svc_upload.seams import Deps, TusLedger
 from svc_upload.tus_bytes import Body, Source, body_checksum
 
 log = get_logger(__name__)
@@ -109,13 +109,10 @@ class TusView:
 
 
 class TusUploads:
-    def __init__(self, ledger: Ledger, tus: TusLedger, objects: Objects, files: FilesRegistry,
-                 rules: UploadRules) -> None:
-        self._ledger = ledger
+    def __init__(self, deps: Deps, tus: TusLedger) -> None:
+        self._deps = deps
         self._tus = tus
-        self._objects = objects
-        self._rules = rules
-        self._completion = Completion(ledger, objects, files, rules)
+        self._completion = Completion(deps)
 
     # creation ---------------------------------------------------------------------------------
 
@@ -141,7 +138,7 @@ class TusUploads:
         if content_length < 0:
             raise errors.length_required()
         whole = (length == content_length
-                 and content_length < 2 * tus_part_size(length, self._rules))
+                 and content_length < 2 * tus_part_size(length, self._deps.rules))
         session = await self._new(owner_id, file_name, length, mime_type, metadata, whole)
         await created(session.upload_uuid)
         if whole:
@@ -158,12 +155,12 @@ class TusUploads:
         except InvalidArgument as exc:
             raise errors.upload_metadata_invalid(exc.message) from None
         if length is not None:
-            validate_size(length, self._rules.max_file_size_bytes)
+            validate_size(length, self._deps.rules.max_file_size_bytes)
         file_id = str(uuid.uuid4())
         session = await self._tus.create(
             upload_uuid=str(uuid.uuid4()), owner_id=owner_id, file_name=file_name,
-            length=length, part_size_bytes=tus_part_size(length, self._rules), file_id=file_id,
-            storage_key=storage_key(owner_id, file_id), ttl_s=self._rules.session_ttl_s,
+            length=length, part_size_bytes=tus_part_size(length, self._deps.rules), file_id=file_id,
+            storage_key=storage_key(owner_id, file_id), ttl_s=self._deps.rules.session_ttl_s,
             mime_type=guess_mime(file_name, mime_type), metadata=metadata, claimed=claimed)
         if length is not None:
             try:
@@ -171,7 +168,7 @@ class TusUploads:
             except BaseException:
                 if claimed:  # reserve_quota ends only active sessions
                     assert session.claim_token is not None
-                    await asyncio.shield(self._ledger.mark_failed(
+                    await asyncio.shield(self._deps.ledger.mark_failed(
                         session.upload_uuid, session.claim_token, "quota not reserved"))
                 raise
         metrics.session_outcome(TUS, "created")
@@ -196,7 +193,7 @@ class TusUploads:
             # every byte is in but the completion failed (a store error): finish it now, so an
             # offset equal to the length always means a stored, registered file
             lease = await self._tus.take_lease(session.upload_uuid, tus.received_bytes,
-                                               self._rules.tus_lease_s)
+                                               self._deps.rules.tus_lease_s)
             if lease is not None:
                 session = await self._finish_received(*lease)
         return self._view(session, tus)
@@ -228,7 +225,7 @@ class TusUploads:
         body = Body(frames, content_length, checksum)
         if offset == 0 and length in (None, content_length):
             claim = await self._tus.claim_whole(uid, owner_id, content_length,
-                                                self._rules.tus_lease_s)
+                                                self._deps.rules.tus_lease_s)
             if claim is not None:  # the whole upload in this body: one PUT
                 return await self._whole(claim, None, body)
         session, tus = await self._owned(owner_id, upload_uuid)
@@ -271,10 +268,10 @@ class TusUploads:
         client has most likely gone and come back: a reload, a dropped connection the server
         has not noticed yet) and its release is waited for, up to the lease's lifetime."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._rules.tus_lease_s
+        deadline = loop.time() + self._deps.rules.tus_lease_s
         asked = False
         while True:
-            lease = await self._tus.take_lease(upload_uuid, offset, self._rules.tus_lease_s)
+            lease = await self._tus.take_lease(upload_uuid, offset, self._deps.rules.tus_lease_s)
             if lease is not None:
                 return lease
             error = await self._why_not(upload_uuid, offset)
@@ -291,10 +288,10 @@ class TusUploads:
             if declared is not None and length != declared:
                 raise InvalidArgument(f"the upload's length is {declared}: Upload-Length cannot "
                                       "change")
-            validate_size(length, self._rules.max_file_size_bytes)
+            validate_size(length, self._deps.rules.max_file_size_bytes)
         limit = declared if declared is not None else length
         if limit is None:
-            limit = self._rules.max_file_size_bytes
+            limit = self._deps.rules.max_file_size_bytes
         if end > limit:
             raise errors.upload_length_exceeded(
                 f"the body would end at byte {end}, past the upload's length "
@@ -322,7 +319,7 @@ class TusUploads:
         """Keeps the lease of a slow body alive (a killed process stops saying so), and stops
         the writer when a newer request for the upload asks for the lease."""
         while True:
-            await asyncio.sleep(min(self._rules.tus_lease_s / 3, _HEARTBEAT_MAX_S))
+            await asyncio.sleep(min(self._deps.rules.tus_lease_s / 3, _HEARTBEAT_MAX_S))
             with contextlib.suppress(GoVaultError):
                 if await self._tus.renew_lease(upload_uuid, token):
                     superseded.set()
@@ -339,8 +336,8 @@ class TusUploads:
             await self._source(None, body).finish()
             return TusView(session, tus.received_bytes, declared, tus.metadata)
         if completes and session.storage_upload_id is None and available < 2 * part:
-            claim = await self._ledger.claim_completing(session.upload_uuid, ACTIVE,
-                                                        self._rules.completing_lease_s)
+            claim = await self._deps.ledger.claim_completing(session.upload_uuid, ACTIVE,
+                                                             self._deps.rules.completing_lease_s)
             if claim is None:
                 raise await self._why_not(session.upload_uuid, tus.received_bytes)
             return await self._whole(claim, tus, body)
@@ -352,7 +349,7 @@ class TusUploads:
     def _source(self, tus: TusState | None, body: Body) -> Source:
         if tus is None or tus.tail_key is None:
             return Source(None, 0, "", body)
-        return Source(self._objects.get_stream(tus.tail_key), tus.tail_bytes,
+        return Source(self._deps.objects.get_stream(tus.tail_key), tus.tail_bytes,
                       tus.tail_sha256 or "", body)
 
     async def _whole(self, claim: Session, tus: TusState | None, body: Body) -> TusView:
@@ -362,8 +359,8 @@ class TusUploads:
         source = self._source(tus, body)
         piece = source.piece(claim.file_size_bytes)
         try:
-            etag = await self._objects.put_object_stream(claim.storage_key, piece.size,
-                                                         piece.stream())
+            etag = await self._deps.objects.put_object_stream(claim.storage_key, piece.size,
+                                                              piece.stream())
             await source.finish()
             stored = Part(1, etag, piece.size, piece.sha256)
             if not await self._tus.record_whole(claim.upload_uuid, token, stored):
@@ -384,7 +381,7 @@ class TusUploads:
 
     async def _undo_whole(self, claim: Session) -> None:
         assert claim.claim_token is not None
-        await self._ledger.release_claim(claim.upload_uuid, claim.claim_token, "uploading")
+        await self._deps.ledger.release_claim(claim.upload_uuid, claim.claim_token, "uploading")
         await self._forget(claim.storage_key)
 
     async def _new_tail(self, session: Session, tus: TusState, token: str,
@@ -394,7 +391,7 @@ class TusUploads:
         source = self._source(tus, body)
         piece = source.piece(tus.tail_bytes + body.length)
         try:
-            await self._objects.put_object_stream(key, piece.size, piece.stream())
+            await self._deps.objects.put_object_stream(key, piece.size, piece.stream())
             await source.finish()
         except BaseException as exc:
             await asyncio.shield(self._forget(key))
@@ -436,7 +433,7 @@ class TusUploads:
             for index, size in enumerate(sizes):
                 piece = source.piece(size)
                 try:
-                    etag = await self._objects.upload_part_stream(
+                    etag = await self._deps.objects.upload_part_stream(
                         session.storage_key, upload_id, first + index, size, piece.stream())
                 except BaseException as exc:
                     raise body.error or exc from None
@@ -485,9 +482,9 @@ class TusUploads:
     async def _open_multipart(self, session: Session, token: str, offset: int) -> str:
         """The S3 multipart upload, opened when the first part is due (the session row names it
         before any part is sent)."""
-        upload_id = await self._objects.create_multipart(session.storage_key)
+        upload_id = await self._deps.objects.create_multipart(session.storage_key)
         if not await self._tus.set_multipart(session.upload_uuid, token, upload_id):
-            await self._objects.abort_multipart(session.storage_key, upload_id)
+            await self._deps.objects.abort_multipart(session.storage_key, upload_id)
             raise await self._why_not(session.upload_uuid, offset)
         return upload_id
 
@@ -504,7 +501,7 @@ class TusUploads:
         if key is None:
             return
         try:
-            await self._objects.delete(key)
+            await self._deps.objects.delete(key)
         except GoVaultError:
             log.warning("tus_temporary_delete_failed", key=key)
 
@@ -514,7 +511,7 @@ class TusUploads:
         """Deletes temporary objects nobody needs: every one of an upload that no longer takes
         bytes, and, of one that does, those older than `grace_s` that are not its tail (left by
         a process killed between writing a tail and recording it). Returns how many."""
-        keys = await self._objects.list_keys(TEMPORARY_PREFIX)
+        keys = await self._deps.objects.list_keys(TEMPORARY_PREFIX)
         by_upload: dict[str, list[str]] = {}
         for key in keys:
             by_upload.setdefault(key.split("/")[1], []).append(key)

@@ -13,7 +13,7 @@ directories on their own ports, so they run next to a developer's `make up`:
   for `minio_stack` starts the services on `minio_deps`). docs/stores.md.
 - `s3_store` (module-scoped, parametrized "seaweedfs" / "minio") and `s3_stack` (the running
   stack whose store that is): storage-facing tests take them to run against both S3 servers.
-- `service_log(name)`: a `tests.fixtures.logs.ServiceLog` over the `stack`'s DATA/logs/<name>.log.
+- `service_log(name)`: a `tests.support.logs.ServiceLog` over the `stack`'s DATA/logs/<name>.log.
 
 They never skip: a stack that cannot start fails the run with the end of the failing log.
 Tests under tests/integration, tests/e2e and tests/tooling get the `integration` / `e2e` /
@@ -33,8 +33,8 @@ if str(_TESTS.parent) not in sys.path:  # the repo root: compose, services, test
     sys.path.insert(0, str(_TESTS.parent))
 
 from compose import Stack  # noqa: E402
-from tests.fixtures.logs import ServiceLog  # noqa: E402
-from tests.fixtures.stacks import start_services, start_stack, stop_stack  # noqa: E402
+from tests.support.logs import ServiceLog  # noqa: E402
+from tests.support.stacks import start_services, start_stack, stop_stack  # noqa: E402
 
 MARKERS = {
     "integration": "needs real PostgreSQL and S3 (started by the fixtures)",

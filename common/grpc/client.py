@@ -7,7 +7,6 @@ import json
 from collections.abc import Sequence
 
 import grpc
-import structlog
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.descriptor_pb2 import MethodOptions
 from govault.auth.v1 import auth_pb2
@@ -29,14 +28,6 @@ from common.errors import (
 from common.logging import get_logger
 
 log = get_logger(__name__)
-
-# Metadata keys of calls between GoVault processes (CONTRIBUTING.md "gRPC metadata").
-AUTHORIZATION = "authorization"
-SERVICE_CREDENTIAL = "x-govault-service"
-REQUEST_ID = "x-request-id"
-CLIENT_IP = "x-client-ip"
-# Initial metadata of WriteTus creating an upload: its id, once it exists (proto TusWriteHeader).
-TUS_UPLOAD = "govault-tus-upload"
 
 # A peer that stops answering (a frozen process, a dead host, a dropped network) is found by
 # HTTP/2 pings: one goes out after KEEPALIVE_S without anything read from the connection, and a
@@ -136,31 +127,6 @@ def open_channel(address: str) -> grpc.aio.Channel:
     options = (*CHANNEL_OPTIONS, ("grpc.service_config", service_config()),
                ("grpc.enable_retries", 1))
     return grpc.aio.insecure_channel(address, options=options)
-
-
-def outgoing_metadata(
-    *,
-    token: str | None = None,
-    request_id: str | None = None,
-    service_token: str | None = None,
-    client_ip: str | None = None,
-) -> tuple[tuple[str, str], ...]:
-    """Metadata for a call to another GoVault service."""
-    items: list[tuple[str, str]] = []
-    if token:
-        items.append((AUTHORIZATION, f"Bearer {token}"))
-    if request_id:
-        items.append((REQUEST_ID, request_id))
-    if service_token:
-        items.append((SERVICE_CREDENTIAL, service_token))
-    if client_ip:
-        items.append((CLIENT_IP, client_ip))
-    return tuple(items)
-
-
-def current_request_id() -> str | None:
-    value = structlog.contextvars.get_contextvars().get("request_id")
-    return value if isinstance(value, str) else None
 
 
 # What the callee said about our request is kept as the same domain error (and stable code), so

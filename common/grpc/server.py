@@ -8,7 +8,6 @@ import asyncio
 import os
 import signal
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -29,9 +28,9 @@ from common.errors import (
     ResourceExhausted,
     Unavailable,
 )
-from common.grpc.client import KEEPALIVE_S, REQUEST_ID
+from common.grpc.client import KEEPALIVE_S
+from common.grpc.metadata import Context, incoming_request_id
 from common.grpc.readiness import LIVENESS, Probe, Readiness, ReadinessSettings
-from common.identity import Context
 from common.logging import get_logger
 from common.loop import watch_loop_lag
 from common.metrics import LATENCY_BUCKETS
@@ -102,7 +101,7 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
             return found
         handler: Any = found
         method = details.method.rpartition("/")[2]
-        request_id = _request_id(details.invocation_metadata)
+        request_id = incoming_request_id(details.invocation_metadata)
         if handler.unary_unary:
             inner_uu = handler.unary_unary
 
@@ -201,14 +200,6 @@ async def _checked(request: Any, handler: Any, context: Context) -> Any:
         if field:
             raise InvalidArgument(f"{field} must not contain NUL characters")
     return await handler(request, context)
-
-
-def _request_id(metadata: Sequence[Any] | None) -> str:
-    for item in metadata or ():
-        if item.key == REQUEST_ID and item.value:
-            value = item.value
-            return value.decode() if isinstance(value, bytes) else str(value)
-    return uuid.uuid4().hex
 
 
 Registrar = Callable[[grpc.aio.Server], str]  # registers a servicer, returns its full name

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from common.files import MAX_FILE_SIZE_BYTES, S3_MAX_PARTS
+from common.files import MAX_FILE_SIZE_BYTES, MAX_NAME_CHARS, S3_MAX_PARTS
 
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
@@ -35,7 +35,6 @@ STRIPPED = rf"[\t-\r\x1c-\x1f\x85{SPACES}]"
 # are disjoint sets, so a long hostile string cannot make the match backtrack.)
 FILE_NAME_BODY = (rf"(?!\.\.?{END})[{SPACES}]*[^/\\{CONTROLS}{SPACES}][^/\\{CONTROLS}]*{END}")
 FILE_NAME_PATTERN = rf"^{FILE_NAME_BODY}"
-MAX_NAME_CHARS = 255
 
 
 def text(*, min_length: int | None = None, max_length: int | None = None,

@@ -6,13 +6,12 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from common.files import MAX_SHARE_RECIPIENTS
+from common.files import MAX_NAME_CHARS, MAX_SHARE_RECIPIENTS
 from edge.api.auth import Email
 from edge.api.base import (
     END,
     FILE_NAME_BODY,
     INT32_MAX,
-    MAX_NAME_CHARS,
     UUID_PATTERN,
     FileName,
     Model,

@@ -148,7 +148,7 @@ COMPLETE_MAX_BYTES = 2 * 1024 * 1024
 class Complete(Model):
     upload_uuid: Uuid
     parts: Annotated[list[ListedPart], msgspec.Meta(
-        max_length=10_000,
+        max_length=S3_MAX_PARTS,
         description="Optional: parts not registered with POST /api/upload/multipart/part, each "
                     "with the ETag its PUT answered (a client holding every ETag may list them "
                     "all instead of registering each). Listed and registered parts must agree: "

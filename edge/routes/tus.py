@@ -22,7 +22,7 @@ from email.utils import format_datetime
 from aiohttp import web
 from govault.upload.v1 import upload_pb2
 
-from common.grpc.client import TUS_UPLOAD
+from common.grpc.metadata import TUS_UPLOAD
 from common.tokens import Identity
 from edge.api import tus as api
 from edge.api.base import INT64_MAX, UUID_PATTERN

@@ -9,7 +9,7 @@ import { ApiError, xhrError } from "./api.js";
 
 const MIB = 1024 * 1024;
 export const PROXY_MAX_BYTES = 8 * MIB;
-// S3's part limits (common/files.py; tests/unit/test_s3_limits.py keeps them equal)
+// S3's part limits (common/files.py; tests/unit/common/test_s3_limits.py keeps them equal)
 const MIN_PART_BYTES = 5 * MIB;
 const MAX_PARTS = 10000;
 const PARALLEL_PARTS = 4;

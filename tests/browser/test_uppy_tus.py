@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Request, sync_playwright
 
-from tests.fixtures.tus_clients import installed_tus_clients
 from tests.support.browser import PageWatch, chromium_path, wait_until
+from tests.support.tus_clients import installed_tus_clients
 
 pytestmark = pytest.mark.e2e
 

@@ -1,5 +1,5 @@
 """`govault put --method tus --tus-url` against tusd, the tus project's reference server (Go;
-tests/fixtures/tusd.py): the CLI speaks tus, not GoVault's dialect of it. The CLI's home points at
+tests/support/tusd.py): the CLI speaks tus, not GoVault's dialect of it. The CLI's home points at
 a GoVault server that is not there, so nothing but tusd answers. Each file is compared with the
 bytes tusd stored in its upload directory; a put killed with SIGKILL resumes from tusd's offset."""
 
@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from tests.cli.helpers import MIB, Cli, random_file, resume_records, resumed_at, sha256, wait_for
-from tests.fixtures.tusd import Tusd, start_tusd
 from tests.support.processes import free_port
+from tests.support.tusd import Tusd, start_tusd
 
 pytestmark = pytest.mark.e2e
 

@@ -60,7 +60,7 @@ SYSTEM_PACKAGES = {"podman": "podman", "runc": "runc", "debootstrap": "debootstr
 STANDINS = {"postgres": "auth-db", "seaweedfs": "s3", "redis": "redis",
             "prometheus": "prometheus"}
 # Services the test leaves out: Grafana has no Debian package to build a stand-in from (its
-# provisioning is validated as files by tests/unit/test_dashboards.py).
+# provisioning is validated as files by tests/tooling/test_dashboards.py).
 LEFT_OUT = {"grafana"}
 
 TIMINGS: dict[str, float] = {}

@@ -31,8 +31,8 @@ from common.errors import (
 )
 from common.files import NewFile
 from common.grpc.client import open_channel
+from common.grpc.metadata import Context
 from common.grpc.server import ObservabilityInterceptor
-from common.identity import Context
 from svc_files.directory import AuthDirectory
 from svc_upload.files_client import GrpcFilesRegistry
 

@@ -14,8 +14,8 @@ from govault.upload.v1 import upload_pb2, upload_pb2_grpc
 
 from common.errors import ERROR_CODE_KEY
 from common.grpc.client import open_channel
+from common.grpc.metadata import Context
 from common.grpc.server import ObservabilityInterceptor
-from common.identity import Context
 
 CALLED: list[str] = []
 

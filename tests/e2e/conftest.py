@@ -1,4 +1,6 @@
-"""Fixtures for tests that drive the stack over HTTP (modules may define their own)."""
+"""Fixtures for tests that drive the stack over HTTP: `edge_url` and `http`, a client session
+per test whose requests are bounded by `http_timeout_s` (a module that moves more bytes overrides
+that fixture, not the session)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,13 @@ def edge_url(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+def http_timeout_s() -> float:
+    """The total bound of one request made with `http`."""
+    return 60.0
+
+
+@pytest.fixture
+async def http(http_timeout_s: float) -> AsyncIterator[aiohttp.ClientSession]:
+    timeout = aiohttp.ClientTimeout(total=http_timeout_s)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
         yield session

@@ -11,7 +11,7 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -30,9 +30,8 @@ BURST_DEADLINE_S = 600
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-        yield session
+def http_timeout_s() -> float:
+    return 30.0
 
 
 @pytest.fixture
@@ -307,7 +306,8 @@ async def test_resolve_users_needs_the_service_credential(http: aiohttp.ClientSe
     import grpc
     from govault.auth.v1 import auth_pb2, auth_pb2_grpc
 
-    from common.grpc.client import open_channel, outgoing_metadata
+    from common.grpc.client import open_channel
+    from common.grpc.metadata import outgoing_metadata
 
     user = await new_user(http, base, "resolve")
     request = auth_pb2.ResolveUsersRequest(emails=[user.email.upper(), "nobody@example.com"])

@@ -38,7 +38,7 @@ MIB = 1024 * 1024
 Answer = tuple[int, dict[str, Any]]
 
 # Codes a client's request cannot make the stack answer, and why. Each is still checked: the
-# generic ones by tests/unit/test_errors.py (a bare gRPC status), the rest where named.
+# generic ones by tests/unit/common/test_errors.py (a bare gRPC status), the rest where named.
 NOT_PROVOKED = {
     "REQUEST_TIMEOUT": "a body that stalls for 10 s: tests/e2e/test_slow_clients.py",
     "CLIENT_CLOSED": "logged for a client that hung up, which reads no answer: "
@@ -48,11 +48,11 @@ NOT_PROVOKED = {
     "FILE_TOO_LARGE": "a deployment's lower GOVAULT_UPLOAD_MAX_FILE_SIZE_BYTES: at the default "
                       "(50 GiB) /openapi.json's maximum refuses a larger size first, "
                       "INVALID_ARGUMENT (tests/e2e/test_edge_protocol.py); the rule: "
-                      "tests/unit/test_upload_service.py",
+                      "tests/unit/upload/test_upload_service.py",
     "TOO_MANY_RECIPIENTS": "a deployment's lower GOVAULT_FILES_MAX_SHARE_RECIPIENTS: at the "
                            "default (10) /openapi.json's maxItems refuses an 11th first, "
                            "INVALID_ARGUMENT (tests/e2e/test_files_flows.py); the rule: "
-                           "tests/unit/test_files_service.py",
+                           "tests/unit/files/test_files_service.py",
     "STORAGE_FULL": "an object store out of space (a stack of its own on a small tmpfs): "
                     "tests/faults/test_store_and_database.py",
     "UPLOAD_LOCKED": "a tus PATCH while a stalled one of the same upload holds it: "

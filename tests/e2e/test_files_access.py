@@ -4,7 +4,6 @@ through the whole stack: the exact status, and — when the answer is 4xx — th
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,32 +32,22 @@ class People:
 
 
 @pytest.fixture(scope="module")
-def base_url(stack) -> str:  # type: ignore[no-untyped-def]
-    return str(stack.edge_url)
-
-
-@pytest.fixture(scope="module")
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
+async def people(edge_url: str) -> People:
     async with aiohttp.ClientSession() as session:
-        yield session
+        return People(*[await new_user(session, edge_url, role[:3])
+                        for role in ("owner", "editor", "viewer", "stranger", "extra")])
 
 
-@pytest.fixture(scope="module")
-async def people(http: aiohttp.ClientSession, base_url: str) -> People:
-    return People(*[await new_user(http, base_url, role[:3])
-                    for role in ("owner", "editor", "viewer", "stranger", "extra")])
-
-
-async def shared_file(http: aiohttp.ClientSession, base_url: str, people: People,
+async def shared_file(http: aiohttp.ClientSession, edge_url: str, people: People,
                       public: bool = False) -> str:
-    file_id = await upload_file(http, base_url, people.owner, b"matrix bytes", "matrix.txt")
+    file_id = await upload_file(http, edge_url, people.owner, b"matrix bytes", "matrix.txt")
     recipients = [{"email": people.editor.email, "permission": "editor"},
                   {"email": people.viewer.email, "permission": "viewer"}]
-    async with http.post(f"{base_url}/api/files/f/{file_id}/shares", headers=people.owner.auth,
+    async with http.post(f"{edge_url}/api/files/f/{file_id}/shares", headers=people.owner.auth,
                          json={"recipients": recipients}) as r:
         assert r.status == 201, await r.text()
     if public:
-        async with http.post(f"{base_url}/api/files/f/{file_id}/public",
+        async with http.post(f"{edge_url}/api/files/f/{file_id}/public",
                              headers=people.owner.auth) as r:
             assert r.status == 201, await r.text()
     return file_id
@@ -69,16 +58,16 @@ async def _json(http: aiohttp.ClientSession, url: str, headers: dict[str, str]) 
         return r.status, (await r.json() if r.content_type == "application/json" else None)
 
 
-async def snapshot(http: aiohttp.ClientSession, base_url: str, people: People,
+async def snapshot(http: aiohttp.ClientSession, edge_url: str, people: People,
                    file_id: str) -> Any:
     """Everything a route could have changed, as the owner and every user sees it."""
     state: list[Any] = [
-        await _json(http, f"{base_url}/api/files/f/{file_id}", people.owner.auth),
-        await _json(http, f"{base_url}/api/files/f/{file_id}/shares", people.owner.auth),
+        await _json(http, f"{edge_url}/api/files/f/{file_id}", people.owner.auth),
+        await _json(http, f"{edge_url}/api/files/f/{file_id}/shares", people.owner.auth),
     ]
     for user in (people.owner, people.editor, people.viewer, people.stranger, people.extra):
         for listing in ("owned", "shared", "shortcuts"):
-            status, body = await _json(http, f"{base_url}/api/files/me/{listing}?limit=100",
+            status, body = await _json(http, f"{edge_url}/api/files/me/{listing}?limit=100",
                                        user.auth)
             state.append((status, sorted((f["file_id"], f["name"], f["is_public"])
                                          for f in body["files"])))
@@ -151,13 +140,13 @@ CASES = [(table, name, role)
 
 
 @pytest.mark.parametrize(("table", "name", "role"), CASES)
-async def test_route_by_role(http: aiohttp.ClientSession, base_url: str, people: People,
+async def test_route_by_role(http: aiohttp.ClientSession, edge_url: str, people: People,
                              table: str, name: str, role: str) -> None:
-    file_id = await shared_file(http, base_url, people, public=table == "public")
+    file_id = await shared_file(http, edge_url, people, public=table == "public")
     expected = (PRIVATE if table == "private" else PUBLIC)[name][ROLES.index(role)]
     method, path, body = route(people, file_id, name)
-    before = await snapshot(http, base_url, people, file_id)
-    async with http.request(method, f"{base_url}{path}", headers=people.auth(role),
+    before = await snapshot(http, edge_url, people, file_id)
+    async with http.request(method, f"{edge_url}{path}", headers=people.auth(role),
                             json=body) as r:
         text = await r.text()
         assert r.status == expected, f"{method} {path} as {role}: {r.status} {text}"
@@ -177,33 +166,33 @@ async def test_route_by_role(http: aiohttp.ClientSession, base_url: str, people:
                 assert payload["access"] == {"owner": "owner", "editor": "editor",
                                              "viewer": "viewer"}.get(role, "public")
     if expected >= 400:
-        assert await snapshot(http, base_url, people, file_id) == before
+        assert await snapshot(http, edge_url, people, file_id) == before
 
 
-async def test_unknown_file_is_404_for_everyone(http: aiohttp.ClientSession, base_url: str,
+async def test_unknown_file_is_404_for_everyone(http: aiohttp.ClientSession, edge_url: str,
                                                 people: People) -> None:
     missing = str(uuid.uuid4())
     for name in PRIVATE:
         if name in ("owned", "shared", "shortcuts", "remove_shortcut"):
             continue
         method, path, body = route(people, missing, name)
-        async with http.request(method, f"{base_url}{path}", headers=people.owner.auth,
+        async with http.request(method, f"{edge_url}{path}", headers=people.owner.auth,
                                 json=body) as r:
             assert r.status == 404, f"{name}: {r.status} {await r.text()}"
             assert (await r.json())["code"] == "FILE_NOT_FOUND"
 
 
 async def test_anonymous_reads_of_private_or_missing_files_ask_to_sign_in(
-        http: aiohttp.ClientSession, base_url: str, people: People) -> None:
+        http: aiohttp.ClientSession, edge_url: str, people: People) -> None:
     """No Authorization: a private file and a missing one get the same 401 with a Bearer
     challenge (a browser prompts for sign-in); a signed-in stranger still gets 404 for both;
     a public file answers the anonymous caller."""
-    private = await shared_file(http, base_url, people)
+    private = await shared_file(http, edge_url, people)
     missing = str(uuid.uuid4())
     answers = []
     for file_id in (private, missing):
         for suffix in ("", "/download"):
-            url = f"{base_url}/api/files/f/{file_id}{suffix}"
+            url = f"{edge_url}/api/files/f/{file_id}{suffix}"
             async with http.get(url) as r:
                 body = await r.json()
                 assert r.status == 401, body
@@ -215,7 +204,7 @@ async def test_anonymous_reads_of_private_or_missing_files_ask_to_sign_in(
                 assert r.status == 404 and (await r.json())["code"] == "FILE_NOT_FOUND"
                 assert "WWW-Authenticate" not in r.headers
     assert len(set(answers)) == 1  # nothing tells a missing file from a private one
-    public = await shared_file(http, base_url, people, public=True)
+    public = await shared_file(http, edge_url, people, public=True)
     for suffix in ("", "/download"):
-        async with http.get(f"{base_url}/api/files/f/{public}{suffix}") as r:
+        async with http.get(f"{edge_url}/api/files/f/{public}{suffix}") as r:
             assert r.status == 200, await r.text()

@@ -5,7 +5,7 @@ validation of ids and names, the public link, and RegisterFile's service credent
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -13,32 +13,21 @@ import grpc
 import pytest
 from govault.files.v1 import files_pb2, files_pb2_grpc
 
-from tests.fixtures.logs import ServiceLog
 from tests.support.files import upload_file
+from tests.support.logs import ServiceLog
 from tests.support.users import User, new_user
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def base_url(stack) -> str:  # type: ignore[no-untyped-def]
-    return str(stack.edge_url)
-
-
-@pytest.fixture(scope="module")
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
+@pytest.fixture
+async def alice(http: aiohttp.ClientSession, edge_url: str) -> User:
+    return await new_user(http, edge_url, "alice")
 
 
 @pytest.fixture
-async def alice(http: aiohttp.ClientSession, base_url: str) -> User:
-    return await new_user(http, base_url, "alice")
-
-
-@pytest.fixture
-async def bob(http: aiohttp.ClientSession, base_url: str) -> User:
-    return await new_user(http, base_url, "bob")
+async def bob(http: aiohttp.ClientSession, edge_url: str) -> User:
+    return await new_user(http, edge_url, "bob")
 
 
 async def call(http: aiohttp.ClientSession, method: str, url: str, user: User | None = None,
@@ -49,9 +38,9 @@ async def call(http: aiohttp.ClientSession, method: str, url: str, user: User | 
         return r.status, body
 
 
-async def listing(http: aiohttp.ClientSession, base_url: str, user: User, which: str,
+async def listing(http: aiohttp.ClientSession, edge_url: str, user: User, which: str,
                   query: str = "") -> dict[str, Any]:
-    status, body = await call(http, "GET", f"{base_url}/api/files/me/{which}{query}", user)
+    status, body = await call(http, "GET", f"{edge_url}/api/files/me/{which}{query}", user)
     assert status == 200, body
     return body  # type: ignore[no-any-return]
 
@@ -61,24 +50,24 @@ async def fetch(http: aiohttp.ClientSession, url: str) -> tuple[int, bytes]:
         return r.status, await r.read()
 
 
-async def download_url(http: aiohttp.ClientSession, base_url: str, file_id: str,
+async def download_url(http: aiohttp.ClientSession, edge_url: str, file_id: str,
                        user: User | None) -> str:
-    status, body = await call(http, "GET", f"{base_url}/api/files/f/{file_id}/download", user)
+    status, body = await call(http, "GET", f"{edge_url}/api/files/f/{file_id}/download", user)
     assert status == 200, body
     return str(body["download_url"])
 
 
-async def test_summary_and_download(http: aiohttp.ClientSession, base_url: str,
+async def test_summary_and_download(http: aiohttp.ClientSession, edge_url: str,
                                     alice: User) -> None:
     data = b"hello, vault"
-    file_id = await upload_file(http, base_url, alice, data, "Grüße 2026.txt")
-    status, summary = await call(http, "GET", f"{base_url}/api/files/f/{file_id}", alice)
+    file_id = await upload_file(http, edge_url, alice, data, "Grüße 2026.txt")
+    status, summary = await call(http, "GET", f"{edge_url}/api/files/f/{file_id}", alice)
     assert status == 200
     assert summary["file_id"] == file_id and summary["owner_id"] == alice.user_id
     assert summary["name"] == "Grüße 2026.txt" and summary["size_bytes"] == len(data)
     assert summary["mime_type"] == "text/plain" and summary["is_public"] is False
     assert summary["created_at"].endswith("Z")
-    status, link = await call(http, "GET", f"{base_url}/api/files/f/{file_id}/download", alice)
+    status, link = await call(http, "GET", f"{edge_url}/api/files/f/{file_id}/download", alice)
     assert status == 200 and link["file_name"] == "Grüße 2026.txt" and link["expires_at"]
     async with http.get(link["download_url"]) as r:
         assert r.status == 200 and await r.read() == data
@@ -87,146 +76,146 @@ async def test_summary_and_download(http: aiohttp.ClientSession, base_url: str,
         assert "filename*=UTF-8''Gr%C3%BC%C3%9Fe%202026.txt" in disposition
 
 
-async def test_delete_removes_the_object(http: aiohttp.ClientSession, base_url: str, stack,  # type: ignore[no-untyped-def]
+async def test_delete_removes_the_object(http: aiohttp.ClientSession, edge_url: str, stack,  # type: ignore[no-untyped-def]
                                          alice: User) -> None:
     from minio import Minio
 
-    file_id = await upload_file(http, base_url, alice, b"to be deleted", "gone.txt")
-    url = await download_url(http, base_url, file_id, alice)
+    file_id = await upload_file(http, edge_url, alice, b"to be deleted", "gone.txt")
+    url = await download_url(http, edge_url, file_id, alice)
     assert (await fetch(http, url))[0] == 200
     s3 = Minio(stack.s3_endpoint.split("://", 1)[1], stack.s3_access_key, stack.s3_secret_key,
                secure=stack.s3_endpoint.startswith("https"), region=stack.s3_region)
     prefix = f"users/{alice.user_id}/"
     assert len(list(s3.list_objects(stack.s3_bucket, prefix=prefix, recursive=True))) == 1
-    status, _ = await call(http, "DELETE", f"{base_url}/api/files/f/{file_id}", alice)
+    status, _ = await call(http, "DELETE", f"{edge_url}/api/files/f/{file_id}", alice)
     assert status == 204
     assert (await fetch(http, url))[0] == 404  # the presigned URL finds nothing any more
     assert list(s3.list_objects(stack.s3_bucket, prefix=prefix, recursive=True)) == []
-    assert (await listing(http, base_url, alice, "owned"))["files"] == []
-    status, body = await call(http, "GET", f"{base_url}/api/files/f/{file_id}", alice)
+    assert (await listing(http, edge_url, alice, "owned"))["files"] == []
+    status, body = await call(http, "GET", f"{edge_url}/api/files/f/{file_id}", alice)
     assert status == 404 and body["code"] == "FILE_NOT_FOUND"
-    status, _ = await call(http, "DELETE", f"{base_url}/api/files/f/{file_id}", alice)
+    status, _ = await call(http, "DELETE", f"{edge_url}/api/files/f/{file_id}", alice)
     assert status == 404
 
 
-async def test_copy_has_independent_bytes(http: aiohttp.ClientSession, base_url: str,
+async def test_copy_has_independent_bytes(http: aiohttp.ClientSession, edge_url: str,
                                           alice: User, bob: User) -> None:
     data = b"copy me" * 100
-    original = await upload_file(http, base_url, alice, data, "orig.bin")
-    status, _ = await call(http, "POST", f"{base_url}/api/files/f/{original}/shares", alice,
+    original = await upload_file(http, edge_url, alice, data, "orig.bin")
+    status, _ = await call(http, "POST", f"{edge_url}/api/files/f/{original}/shares", alice,
                            {"recipients": [{"email": bob.email, "permission": "viewer"}]})
     assert status == 201
-    status, body = await call(http, "POST", f"{base_url}/api/files/f/{original}/copy", bob)
+    status, body = await call(http, "POST", f"{edge_url}/api/files/f/{original}/copy", bob)
     assert status == 201, body
     copy_id = body["file_id"]
     assert copy_id != original
-    status, summary = await call(http, "GET", f"{base_url}/api/files/f/{copy_id}", bob)
+    status, summary = await call(http, "GET", f"{edge_url}/api/files/f/{copy_id}", bob)
     assert summary["owner_id"] == bob.user_id and summary["name"] == "orig.bin"
     assert summary["size_bytes"] == len(data)
-    assert [f["file_id"] for f in (await listing(http, base_url, bob, "owned"))["files"]] == [
+    assert [f["file_id"] for f in (await listing(http, edge_url, bob, "owned"))["files"]] == [
         copy_id]
-    status, _ = await call(http, "DELETE", f"{base_url}/api/files/f/{original}", alice)
+    status, _ = await call(http, "DELETE", f"{edge_url}/api/files/f/{original}", alice)
     assert status == 204
-    url = await download_url(http, base_url, copy_id, bob)
+    url = await download_url(http, edge_url, copy_id, bob)
     assert await fetch(http, url) == (200, data)
-    status, _ = await call(http, "GET", f"{base_url}/api/files/f/{copy_id}", alice)
+    status, _ = await call(http, "GET", f"{edge_url}/api/files/f/{copy_id}", alice)
     assert status == 404  # the copy is bob's alone
 
 
-async def test_rename_visible_in_every_list(http: aiohttp.ClientSession, base_url: str,
+async def test_rename_visible_in_every_list(http: aiohttp.ClientSession, edge_url: str,
                                             alice: User, bob: User) -> None:
-    file_id = await upload_file(http, base_url, alice, b"x", "before.txt")
-    await call(http, "POST", f"{base_url}/api/files/f/{file_id}/shares", alice,
+    file_id = await upload_file(http, edge_url, alice, b"x", "before.txt")
+    await call(http, "POST", f"{edge_url}/api/files/f/{file_id}/shares", alice,
                {"recipients": [{"email": bob.email, "permission": "editor"}]})
-    status, _ = await call(http, "POST", f"{base_url}/api/files/f/{file_id}/shortcut", bob)
+    status, _ = await call(http, "POST", f"{edge_url}/api/files/f/{file_id}/shortcut", bob)
     assert status == 201
-    status, _ = await call(http, "PATCH", f"{base_url}/api/files/f/{file_id}", bob,
+    status, _ = await call(http, "PATCH", f"{edge_url}/api/files/f/{file_id}", bob,
                            {"name": "after.txt"})
     assert status == 204
     seen = [
-        (await listing(http, base_url, alice, "owned"))["files"],
-        (await listing(http, base_url, bob, "shared"))["files"],
-        (await listing(http, base_url, bob, "shortcuts"))["files"],
+        (await listing(http, edge_url, alice, "owned"))["files"],
+        (await listing(http, edge_url, bob, "shared"))["files"],
+        (await listing(http, edge_url, bob, "shortcuts"))["files"],
     ]
     for files in seen:
         assert [(f["file_id"], f["name"]) for f in files] == [(file_id, "after.txt")]
     assert seen[1][0]["access"] == "editor"
-    _, summary = await call(http, "GET", f"{base_url}/api/files/f/{file_id}", alice)
+    _, summary = await call(http, "GET", f"{edge_url}/api/files/f/{file_id}", alice)
     assert summary["name"] == "after.txt"
-    url = await download_url(http, base_url, file_id, alice)
+    url = await download_url(http, edge_url, file_id, alice)
     async with http.get(url) as r:
         assert "after.txt" in r.headers["Content-Disposition"]
 
 
-async def test_pagination(http: aiohttp.ClientSession, base_url: str, alice: User) -> None:
-    ids = [await upload_file(http, base_url, alice, bytes([i]), f"p{i:02}.bin")
+async def test_pagination(http: aiohttp.ClientSession, edge_url: str, alice: User) -> None:
+    ids = [await upload_file(http, edge_url, alice, bytes([i]), f"p{i:02}.bin")
            for i in range(23)]
     newest_first = ids[::-1]
-    page1 = await listing(http, base_url, alice, "owned")
+    page1 = await listing(http, edge_url, alice, "owned")
     assert (page1["page"], page1["has_more"], len(page1["files"])) == (1, True, 20)
-    page2 = await listing(http, base_url, alice, "owned", "?page=2")
+    page2 = await listing(http, edge_url, alice, "owned", "?page=2")
     assert (page2["page"], page2["has_more"]) == (2, False)
     assert [f["file_id"] for f in page1["files"] + page2["files"]] == newest_first
-    small = [await listing(http, base_url, alice, "owned", f"?page={p}&limit=10")
+    small = [await listing(http, edge_url, alice, "owned", f"?page={p}&limit=10")
              for p in (1, 2, 3)]
     assert [s["has_more"] for s in small] == [True, True, False]
     assert [f["file_id"] for s in small for f in s["files"]] == newest_first
-    capped = await listing(http, base_url, alice, "owned", "?limit=100000")
+    capped = await listing(http, edge_url, alice, "owned", "?limit=100000")
     assert len(capped["files"]) == 23 and not capped["has_more"]
-    beyond = await listing(http, base_url, alice, "owned", "?page=9")
+    beyond = await listing(http, edge_url, alice, "owned", "?page=9")
     assert beyond["files"] == [] and not beyond["has_more"]
     for query in ("?page=0", "?page=x", "?limit=-1", "?limit=abc", "?page=%C2%B2"):
-        status, body = await call(http, "GET", f"{base_url}/api/files/me/owned{query}", alice)
+        status, body = await call(http, "GET", f"{edge_url}/api/files/me/owned{query}", alice)
         assert status == 400, (query, body)
 
 
-async def test_shares_with_mixed_case_emails(http: aiohttp.ClientSession, base_url: str,
+async def test_shares_with_mixed_case_emails(http: aiohttp.ClientSession, edge_url: str,
                                              alice: User, bob: User) -> None:
-    file_id = await upload_file(http, base_url, alice, b"s", "shared.txt")
+    file_id = await upload_file(http, edge_url, alice, b"s", "shared.txt")
     shouted = bob.email.upper()
-    status, body = await call(http, "POST", f"{base_url}/api/files/f/{file_id}/shares", alice,
+    status, body = await call(http, "POST", f"{edge_url}/api/files/f/{file_id}/shares", alice,
                               {"recipients": [{"email": shouted, "permission": "viewer"}]})
     assert status == 201, body
-    status, shares = await call(http, "GET", f"{base_url}/api/files/f/{file_id}/shares", alice)
+    status, shares = await call(http, "GET", f"{edge_url}/api/files/f/{file_id}/shares", alice)
     assert status == 200 and isinstance(shares, list)
     assert [(s["user_id"], s["email"], s["permission"]) for s in shares] == [
         (bob.user_id, bob.email.lower(), "viewer")]
     assert shares[0]["created_at"]
     # sharing again updates the permission
-    status, _ = await call(http, "POST", f"{base_url}/api/files/f/{file_id}/shares", alice,
+    status, _ = await call(http, "POST", f"{edge_url}/api/files/f/{file_id}/shares", alice,
                            {"recipients": [{"email": f"  {bob.email.title()} ",
                                             "permission": "editor"}]})
     assert status == 201
-    _, shares = await call(http, "GET", f"{base_url}/api/files/f/{file_id}/shares", alice)
+    _, shares = await call(http, "GET", f"{edge_url}/api/files/f/{file_id}/shares", alice)
     assert [(s["user_id"], s["permission"]) for s in shares] == [(bob.user_id, "editor")]
-    shared = await listing(http, base_url, bob, "shared")
+    shared = await listing(http, edge_url, bob, "shared")
     assert [f["file_id"] for f in shared["files"]] == [file_id]
     # revoke: gone from bob's lists and from his reach at once
     status, _ = await call(http, "DELETE",
-                           f"{base_url}/api/files/f/{file_id}/shares/{bob.user_id}", alice)
+                           f"{edge_url}/api/files/f/{file_id}/shares/{bob.user_id}", alice)
     assert status == 204
-    assert (await listing(http, base_url, bob, "shared"))["files"] == []
-    status, body = await call(http, "GET", f"{base_url}/api/files/f/{file_id}", bob)
+    assert (await listing(http, edge_url, bob, "shared"))["files"] == []
+    status, body = await call(http, "GET", f"{edge_url}/api/files/f/{file_id}", bob)
     assert status == 404
     for method in ("PATCH", "DELETE"):
         status, body = await call(http, method,
-                                  f"{base_url}/api/files/f/{file_id}/shares/{bob.user_id}",
+                                  f"{edge_url}/api/files/f/{file_id}/shares/{bob.user_id}",
                                   alice, {"permission": "viewer"} if method == "PATCH" else None)
         assert status == 404 and body["code"] == "SHARE_NOT_FOUND"
 
 
-async def test_unknown_recipient_changes_nothing(http: aiohttp.ClientSession, base_url: str,
+async def test_unknown_recipient_changes_nothing(http: aiohttp.ClientSession, edge_url: str,
                                                  alice: User, bob: User) -> None:
-    file_id = await upload_file(http, base_url, alice, b"s", "secret.txt")
+    file_id = await upload_file(http, edge_url, alice, b"s", "secret.txt")
     unknown = f"nobody-{uuid.uuid4().hex[:8]}@example.com"
-    status, body = await call(http, "POST", f"{base_url}/api/files/f/{file_id}/shares", alice,
+    status, body = await call(http, "POST", f"{edge_url}/api/files/f/{file_id}/shares", alice,
                               {"recipients": [{"email": bob.email, "permission": "viewer"},
                                               {"email": unknown, "permission": "editor"}]})
     assert status == 400 and body["code"] == "UNKNOWN_RECIPIENTS"
     assert unknown in body["error"]
-    _, shares = await call(http, "GET", f"{base_url}/api/files/f/{file_id}/shares", alice)
+    _, shares = await call(http, "GET", f"{edge_url}/api/files/f/{file_id}/shares", alice)
     assert shares == []
-    assert (await listing(http, base_url, bob, "shared"))["files"] == []
+    assert (await listing(http, edge_url, bob, "shared"))["files"] == []
 
 
 @pytest.mark.parametrize(("recipients", "code"), [
@@ -240,23 +229,23 @@ async def test_unknown_recipient_changes_nothing(http: aiohttp.ClientSession, ba
     ([{"email": f"u{i}@example.com", "permission": "viewer"} for i in range(11)],
      "INVALID_ARGUMENT"),
 ])
-async def test_bad_share_requests(http: aiohttp.ClientSession, base_url: str, alice: User,
+async def test_bad_share_requests(http: aiohttp.ClientSession, edge_url: str, alice: User,
                                   bob: User, recipients: Any, code: str) -> None:
-    file_id = await upload_file(http, base_url, alice, b"s", "s.txt")
+    file_id = await upload_file(http, edge_url, alice, b"s", "s.txt")
     if isinstance(recipients, list):
         for r in recipients:
             r["email"] = {"BOB": bob.email, "SELF": alice.email.upper()}.get(r["email"],
                                                                             r["email"])
-    status, body = await call(http, "POST", f"{base_url}/api/files/f/{file_id}/shares", alice,
+    status, body = await call(http, "POST", f"{edge_url}/api/files/f/{file_id}/shares", alice,
                               {"recipients": recipients})
     assert status == 400 and body["code"] == code, body
-    _, shares = await call(http, "GET", f"{base_url}/api/files/f/{file_id}/shares", alice)
+    _, shares = await call(http, "GET", f"{edge_url}/api/files/f/{file_id}/shares", alice)
     assert shares == []
 
 
-async def test_malformed_ids_are_400(http: aiohttp.ClientSession, base_url: str,
+async def test_malformed_ids_are_400(http: aiohttp.ClientSession, edge_url: str,
                                      alice: User) -> None:
-    file_id = await upload_file(http, base_url, alice, b"i", "ids.txt")
+    file_id = await upload_file(http, edge_url, alice, b"i", "ids.txt")
     cases = [("GET", "/api/files/f/not-a-uuid"), ("GET", "/api/files/f/123/download"),
              ("PATCH", "/api/files/f/zzz"), ("DELETE", "/api/files/f/zzz"),
              ("POST", "/api/files/f/zzz/copy"), ("POST", "/api/files/f/zzz/shares"),
@@ -267,7 +256,7 @@ async def test_malformed_ids_are_400(http: aiohttp.ClientSession, base_url: str,
              ("POST", "/api/files/f/zzz/shortcut"), ("DELETE", "/api/files/f/zzz/shortcut")]
     for method, path in cases:
         for user in (alice, None):
-            status, body = await call(http, method, f"{base_url}{path}", user,
+            status, body = await call(http, method, f"{edge_url}{path}", user,
                                       {"name": "n", "permission": "viewer"})
             assert status == 400, (method, path, status, body)
             assert body["code"] == "INVALID_ARGUMENT"
@@ -277,79 +266,79 @@ async def test_malformed_ids_are_400(http: aiohttp.ClientSession, base_url: str,
     {"name": ""}, {"name": "   "}, {"name": "x" * 256}, {"name": "a/b"}, {"name": "a\\b"},
     {"name": "bell\x07"}, {"name": "line\nbreak"}, {"name": ".."}, {"name": 42}, {},
 ])
-async def test_bad_names_are_400_and_change_nothing(http: aiohttp.ClientSession, base_url: str,
+async def test_bad_names_are_400_and_change_nothing(http: aiohttp.ClientSession, edge_url: str,
                                                     alice: User, body: dict[str, Any]) -> None:
-    file_id = await upload_file(http, base_url, alice, b"n", "keep.txt")
-    status, error = await call(http, "PATCH", f"{base_url}/api/files/f/{file_id}", alice, body)
+    file_id = await upload_file(http, edge_url, alice, b"n", "keep.txt")
+    status, error = await call(http, "PATCH", f"{edge_url}/api/files/f/{file_id}", alice, body)
     assert status == 400 and error["code"] == "INVALID_ARGUMENT", error
-    _, summary = await call(http, "GET", f"{base_url}/api/files/f/{file_id}", alice)
+    _, summary = await call(http, "GET", f"{edge_url}/api/files/f/{file_id}", alice)
     assert summary["name"] == "keep.txt"
 
 
-async def test_longest_name_accepted(http: aiohttp.ClientSession, base_url: str,
+async def test_longest_name_accepted(http: aiohttp.ClientSession, edge_url: str,
                                      alice: User) -> None:
-    file_id = await upload_file(http, base_url, alice, b"n", "short.txt")
+    file_id = await upload_file(http, edge_url, alice, b"n", "short.txt")
     name = "é" * 251 + ".txt"
-    status, _ = await call(http, "PATCH", f"{base_url}/api/files/f/{file_id}", alice,
+    status, _ = await call(http, "PATCH", f"{edge_url}/api/files/f/{file_id}", alice,
                            {"name": name})
     assert status == 204
-    _, summary = await call(http, "GET", f"{base_url}/api/files/f/{file_id}", alice)
+    _, summary = await call(http, "GET", f"{edge_url}/api/files/f/{file_id}", alice)
     assert summary["name"] == name
 
 
-async def test_rename_needs_a_json_body(http: aiohttp.ClientSession, base_url: str,
+async def test_rename_needs_a_json_body(http: aiohttp.ClientSession, edge_url: str,
                                         alice: User) -> None:
-    file_id = await upload_file(http, base_url, alice, b"n", "j.txt")
-    async with http.patch(f"{base_url}/api/files/f/{file_id}", headers=alice.auth,
+    file_id = await upload_file(http, edge_url, alice, b"n", "j.txt")
+    async with http.patch(f"{edge_url}/api/files/f/{file_id}", headers=alice.auth,
                           data=b"name=x") as r:
         assert r.status == 415
-    async with http.patch(f"{base_url}/api/files/f/{file_id}",
+    async with http.patch(f"{edge_url}/api/files/f/{file_id}",
                           headers={**alice.auth, "Content-Type": "application/json"},
                           data=b"{nope") as r:
         assert r.status == 400 and (await r.json())["code"] == "INVALID_JSON"
 
 
-async def test_public_link_and_anonymous_download(http: aiohttp.ClientSession, base_url: str,
+async def test_public_link_and_anonymous_download(http: aiohttp.ClientSession, edge_url: str,
                                                   alice: User) -> None:
     data = b"for everyone"
-    file_id = await upload_file(http, base_url, alice, data, "pub.txt")
-    status, body = await call(http, "GET", f"{base_url}/api/files/f/{file_id}")
+    file_id = await upload_file(http, edge_url, alice, data, "pub.txt")
+    status, body = await call(http, "GET", f"{edge_url}/api/files/f/{file_id}")
     assert status == 401 and body["code"] == "UNAUTHENTICATED"  # anonymous: sign in
-    status, body = await call(http, "POST", f"{base_url}/api/files/f/{file_id}/public", alice)
+    status, body = await call(http, "POST", f"{edge_url}/api/files/f/{file_id}/public", alice)
     # the link names this stack's edge (its port moved with the launcher's port offset)
-    assert status == 201 and body["public_url"] == f"{base_url}/api/files/f/{file_id}"
-    status, again = await call(http, "POST", f"{base_url}/api/files/f/{file_id}/public", alice)
+    assert status == 201 and body["public_url"] == f"{edge_url}/api/files/f/{file_id}"
+    status, again = await call(http, "POST", f"{edge_url}/api/files/f/{file_id}/public", alice)
     assert status == 201 and again == body
-    status, summary = await call(http, "GET", f"{base_url}/api/files/f/{file_id}")
+    status, summary = await call(http, "GET", f"{edge_url}/api/files/f/{file_id}")
     assert status == 200 and summary["is_public"] is True and summary["access"] == "public"
-    owned = await listing(http, base_url, alice, "owned")
+    owned = await listing(http, edge_url, alice, "owned")
     assert owned["files"][0]["is_public"] is True
-    url = await download_url(http, base_url, file_id, None)
+    url = await download_url(http, edge_url, file_id, None)
     assert await fetch(http, url) == (200, data)
-    status, _ = await call(http, "DELETE", f"{base_url}/api/files/f/{file_id}/public", alice)
+    status, _ = await call(http, "DELETE", f"{edge_url}/api/files/f/{file_id}/public", alice)
     assert status == 204
-    status, _ = await call(http, "GET", f"{base_url}/api/files/f/{file_id}")
+    status, _ = await call(http, "GET", f"{edge_url}/api/files/f/{file_id}")
     assert status == 401  # private again: the anonymous caller is asked to sign in
-    status, _ = await call(http, "DELETE", f"{base_url}/api/files/f/{file_id}/public", alice)
+    status, _ = await call(http, "DELETE", f"{edge_url}/api/files/f/{file_id}/public", alice)
     assert status == 204  # idempotent
 
 
-async def test_shortcuts(http: aiohttp.ClientSession, base_url: str, alice: User,
+async def test_shortcuts(http: aiohttp.ClientSession, edge_url: str, alice: User,
                          bob: User) -> None:
-    file_id = await upload_file(http, base_url, alice, b"star", "star.txt")
-    status, first = await call(http, "POST", f"{base_url}/api/files/f/{file_id}/shortcut", alice)
+    file_id = await upload_file(http, edge_url, alice, b"star", "star.txt")
+    status, first = await call(http, "POST", f"{edge_url}/api/files/f/{file_id}/shortcut", alice)
     assert status == 201 and first["file_id"] == file_id and first["shortcut_id"]
-    status, second = await call(http, "POST", f"{base_url}/api/files/f/{file_id}/shortcut",
+    status, second = await call(http, "POST", f"{edge_url}/api/files/f/{file_id}/shortcut",
                                 alice)
     assert status == 201 and second == first  # creating twice returns the existing one
-    starred = await listing(http, base_url, alice, "shortcuts")
+    starred = await listing(http, edge_url, alice, "shortcuts")
     assert [f["file_id"] for f in starred["files"]] == [file_id]
     for _ in range(2):  # idempotent
-        status, _ = await call(http, "DELETE", f"{base_url}/api/files/f/{file_id}/shortcut",
+        status, _ = await call(http, "DELETE", f"{edge_url}/api/files/f/{file_id}/shortcut",
                                alice)
         assert status == 204
-    assert (await listing(http, base_url, alice, "shortcuts"))["files"] == []
-    status, _ = await call(http, "POST", f"{base_url}/api/files/f/{file_id}/shortcut", bob)
+    assert (await listing(http, edge_url, alice, "shortcuts"))["files"] == []
+    status, _ = await call(http, "POST", f"{edge_url}/api/files/f/{file_id}/shortcut", bob)
     assert status == 404
 
 
@@ -386,19 +375,19 @@ async def test_register_file_needs_the_service_credential(stack, alice: User) ->
         await channel.close()
 
 
-async def test_internal_route_is_not_public(http: aiohttp.ClientSession, base_url: str) -> None:
-    status, _ = await call(http, "POST", f"{base_url}/api/files/internal/file",
+async def test_internal_route_is_not_public(http: aiohttp.ClientSession, edge_url: str) -> None:
+    status, _ = await call(http, "POST", f"{edge_url}/api/files/internal/file",
                            json={"file_uuid": str(uuid.uuid4())})
     assert status in (404, 405)
 
 
 async def test_request_id_reaches_the_files_service_and_nothing_failed_inside(
-    http: aiohttp.ClientSession, base_url: str, alice: User,
+    http: aiohttp.ClientSession, edge_url: str, alice: User,
     service_log: Callable[[str], ServiceLog],
 ) -> None:
     log = service_log("files")
     request_id = f"files-e2e-{uuid.uuid4().hex[:12]}"
-    async with http.get(f"{base_url}/api/files/me/owned",
+    async with http.get(f"{edge_url}/api/files/me/owned",
                         headers={**alice.auth, "X-Request-ID": request_id}) as r:
         assert r.status == 200
     line = log.wait_for(lambda entry: entry.get("request_id") == request_id)

@@ -16,7 +16,7 @@ import pytest
 
 from common.runtime import GRPC_EXPERIMENTS
 from compose import Stack
-from tests.fixtures.logs import ServiceLog
+from tests.support.logs import ServiceLog
 from tests.support.users import new_user
 
 PROCESSES = ("edge", "auth", "upload", "files")

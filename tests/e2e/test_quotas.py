@@ -16,7 +16,7 @@ import random
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
@@ -24,15 +24,15 @@ import pytest
 
 from compose import Stack
 from edge.upstream import MIN_QUEUED
-from tests.fixtures.stacks import (
+from tests.support.files import upload_file, upload_one_part
+from tests.support.quotas import files_quota, set_quota
+from tests.support.stacks import (
     TEST_STACK_LIMITS,
     isolated_environ,
     make_data_dir,
     offset_for,
     stop_stack,
 )
-from tests.support.files import upload_file, upload_one_part
-from tests.support.quotas import files_quota, set_quota
 from tests.support.users import User, new_user
 
 pytestmark = pytest.mark.e2e
@@ -64,9 +64,8 @@ def base(quota_stack: Stack) -> str:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
-        yield session
+def http_timeout_s() -> float:
+    return 120.0
 
 
 async def call(http: aiohttp.ClientSession, method: str, url: str, user: User,

@@ -25,7 +25,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from compose import Stack
-from tests.fixtures.logs import ServiceLog
+from tests.support.logs import ServiceLog
 from tests.support.raw_http import Silent
 from tests.support.users import User, new_user
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from compose import Stack
 from compose.ports import listening, shifted
-from tests.fixtures.logs import ServiceLog
-from tests.fixtures.stacks import isolated_environ, make_data_dir, offset_for
+from tests.support.logs import ServiceLog
 from tests.support.processes import alive
+from tests.support.stacks import isolated_environ, make_data_dir, offset_for
 
 REPO = Path(__file__).resolve().parents[2]
 # Only the test's guard: the launcher bounds every step itself (initdb, each process until it

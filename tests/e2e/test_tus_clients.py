@@ -20,8 +20,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.fixtures.tus_clients import installed_tus_clients
 from tests.support.tus import MIB, head, stored, upload_uuid
+from tests.support.tus_clients import installed_tus_clients
 from tests.support.users import User, new_user
 
 pytestmark = pytest.mark.e2e
@@ -38,9 +38,8 @@ def clients() -> Path:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
-        yield session
+def http_timeout_s() -> float:
+    return 120.0
 
 
 @pytest.fixture(scope="module")

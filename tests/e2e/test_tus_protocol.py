@@ -43,9 +43,8 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
-        yield session
+def http_timeout_s() -> float:
+    return 120.0
 
 
 @pytest.fixture

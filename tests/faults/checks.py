@@ -30,7 +30,7 @@ from minio import Minio
 from compose import Stack
 from loadtest.audit import open_uploads, orphan_uploads
 from tests.faults.workload import Account, FaultClient, Observations
-from tests.fixtures.stacks import TEST_STACK_LIMITS
+from tests.support.stacks import TEST_STACK_LIMITS
 
 PASSWORD = "fault-injection"
 RECOVERY_LIMIT_S = 60.0

@@ -35,15 +35,15 @@ from tests.faults.checks import (
     until,
 )
 from tests.faults.workload import PART_BYTES, FaultClient, Observations, keep_uploading
-from tests.fixtures.logs import ServiceLog
-from tests.fixtures.stacks import (
+from tests.support.logs import ServiceLog
+from tests.support.raw_http import Silent
+from tests.support.ready import watch_ready
+from tests.support.stacks import (
     isolated_environ,
     make_data_dir,
     offset_for,
     stop_stack,
 )
-from tests.support.raw_http import Silent
-from tests.support.ready import watch_ready
 
 pytestmark = pytest.mark.faults
 

@@ -40,7 +40,7 @@ from tests.faults.checks import (
     until,
 )
 from tests.faults.workload import FaultClient, Observations, keep_uploading
-from tests.fixtures.stacks import (
+from tests.support.stacks import (
     isolated_environ,
     make_data_dir,
     offset_for,

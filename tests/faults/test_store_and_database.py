@@ -49,7 +49,7 @@ from tests.faults.workload import (
     Observations,
     Stored,
 )
-from tests.fixtures.stacks import isolated_environ, make_data_dir, offset_for
+from tests.support.stacks import isolated_environ, make_data_dir, offset_for
 
 pytestmark = pytest.mark.faults
 

@@ -33,7 +33,7 @@ from tests.faults.checks import (
     until,
 )
 from tests.faults.workload import TRANSIENT, FaultClient, Observations, Stored
-from tests.fixtures.stacks import isolated_environ, make_data_dir, offset_for, stop_stack
+from tests.support.stacks import isolated_environ, make_data_dir, offset_for, stop_stack
 from tests.support.tus import BASE, MIB, OCTETS, VERSION, metadata, reap, temporary_objects
 
 pytestmark = pytest.mark.faults

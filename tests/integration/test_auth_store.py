@@ -12,7 +12,6 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from common.db import DatabaseSettings, open_pool
 from common.errors import AlreadyExists, Unauthenticated, Unavailable
 from common.migrations import apply_migrations
 from svc_auth.__main__ import MIGRATIONS
@@ -22,13 +21,14 @@ from svc_auth.service import AuthService
 from svc_auth.store import PgAccounts
 from svc_auth.throttle import LoginThrottle
 from svc_auth.tokens import TokenIssuer, hash_refresh_token, new_refresh_token
+from tests.support.databases import fresh_database, small_pool
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def auth_db_url(stack_deps: Any) -> str:
-    return str(stack_deps.create_database(f"auth_store_{uuid.uuid4().hex[:10]}"))
+    return fresh_database(stack_deps, "auth_store")
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +38,8 @@ async def migrated(auth_db_url: str) -> list[int]:
 
 @pytest.fixture
 async def pool(auth_db_url: str, migrated: list[int]) -> AsyncIterator[AsyncConnectionPool]:
-    pool = await open_pool(DatabaseSettings(url=auth_db_url, pool_min=1,
-                                            pool_max=4, pool_timeout_s=2.0), "auth-it")
-    yield pool
-    await pool.close()
+    async with small_pool(auth_db_url, "auth-it") as pool:
+        yield pool
 
 
 @pytest.fixture
@@ -72,7 +70,7 @@ async def test_migrations_apply_once_then_are_a_no_op(auth_db_url: str,
 
 
 async def test_concurrent_migrations_are_safe(stack_deps: Any) -> None:
-    url = stack_deps.create_database(f"auth_mig_{_tag()}")
+    url = fresh_database(stack_deps, "auth_mig")
     results = await asyncio.gather(*(apply_migrations(url, MIGRATIONS) for _ in range(3)))
     assert sorted(results) == [[], [], [1]]
 
@@ -152,14 +150,10 @@ async def test_expired_token_cannot_rotate_and_is_cleaned_up(store: PgAccounts) 
 
 
 async def test_exhausted_pool_is_unavailable(auth_db_url: str, migrated: list[int]) -> None:
-    pool = await open_pool(DatabaseSettings(url=auth_db_url, pool_min=1,
-                                            pool_max=1, pool_timeout_s=0.2), "auth-it-small")
-    try:
+    async with small_pool(auth_db_url, "auth-it-small", size=1, timeout_s=0.2) as pool:
         async with pool.connection():
             with pytest.raises(Unavailable):
                 await PgAccounts(pool).user_by_id(str(uuid.uuid4()))
-    finally:
-        await pool.close()
 
 
 async def test_service_refresh_reuse_against_postgres(store: PgAccounts) -> None:

@@ -30,6 +30,7 @@ from svc_files.models import ResolvedUser, ShareGrant
 from svc_files.s3 import S3Objects
 from svc_files.service import FilesService
 from svc_files.store import PgCatalog
+from tests.support.databases import fresh_database, small_pool
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +43,7 @@ def uid() -> str:
 
 @pytest.fixture(scope="module")
 def files_db_url(stack_deps) -> str:  # type: ignore[no-untyped-def]
-    return str(stack_deps.create_database(f"files_store_{uuid.uuid4().hex[:10]}"))
+    return fresh_database(stack_deps, "files_store")
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +53,8 @@ async def migrated(files_db_url: str) -> list[int]:
 
 @pytest.fixture
 async def pool(files_db_url: str, migrated: list[int]) -> AsyncIterator[AsyncConnectionPool]:
-    pool = await open_pool(DatabaseSettings(url=files_db_url, pool_min=1,
-                                            pool_max=4, pool_timeout_s=2.0), "files-it")
-    yield pool
-    await pool.close()
+    async with small_pool(files_db_url, "files-it") as pool:
+        yield pool
 
 
 @pytest.fixture
@@ -125,7 +124,7 @@ async def test_migrations_are_idempotent(files_db_url: str, migrated: list[int])
 
 async def test_the_quota_migration_counts_files_stored_before_it(stack_deps, tmp_path: Path  # type: ignore[no-untyped-def]
                                                                  ) -> None:
-    url = str(stack_deps.create_database(f"files_backfill_{uuid.uuid4().hex[:10]}"))
+    url = fresh_database(stack_deps, "files_backfill")
     (tmp_path / "001_init.sql").write_text((MIGRATIONS / "001_init.sql").read_text())
     assert await apply_migrations(url, tmp_path) == [1]
     pool = await open_pool(DatabaseSettings(url=url, pool_min=1, pool_max=2), "files-backfill")
@@ -185,14 +184,10 @@ async def test_lists_order_visibility_and_pages(store: PgCatalog) -> None:
 
 
 async def test_pool_exhaustion_is_unavailable(files_db_url: str, migrated: list[int]) -> None:
-    pool = await open_pool(DatabaseSettings(url=files_db_url, pool_min=1,
-                                            pool_max=1, pool_timeout_s=0.2), "files-it-tiny")
-    try:
+    async with small_pool(files_db_url, "files-it-tiny", size=1, timeout_s=0.2) as pool:
         async with pool.connection():
             with pytest.raises(Unavailable):
                 await PgCatalog(pool).list_owned(uid(), 1, 0)
-    finally:
-        await pool.close()
 
 
 async def test_service_against_real_store_and_s3(store: PgCatalog, objects: S3Objects,

@@ -2,7 +2,7 @@
 servers on loopback, as the edge sees two replicas of a service: calls are spread over both
 (round_robin), a replica reporting NOT_SERVING (draining) leaves the rotation (client-side health
 checking), and so does a replica that is gone. (Which methods the channel repeats:
-tests/unit/test_retry_policy.py.)"""
+tests/unit/common/test_retry_policy.py.)"""
 
 from __future__ import annotations
 

@@ -46,6 +46,7 @@ from svc_upload.config import UploadRules
 from svc_upload.models import EXPIRED
 from svc_upload.reaper import Reaper, ReapSummary
 from svc_upload.s3 import S3Objects as UploadObjects
+from svc_upload.seams import Deps
 from svc_upload.service import UploadService
 from svc_upload.store import PgLedger
 
@@ -228,7 +229,7 @@ async def upload_replicas(stack_deps: Any) -> AsyncIterator[list[UploadReplica]]
         pool = await _pool(url, f"upload-{n}")
         objects = await CountingUploadObjects.open(_s3_settings(stack_deps))
         ledger = PgLedger(pool)
-        service = UploadService(ledger, objects, _NoFiles(), RULES)
+        service = UploadService(Deps(ledger, objects, _NoFiles(), RULES))
         made.append(UploadReplica(pool, objects, service, Reaper(service, ledger, 30, 10)))
     yield made
     for replica in made:
@@ -264,7 +265,7 @@ async def test_two_reapers_settle_every_expired_session_once(
     assert CountingUploadObjects.aborted == Counter(
         {s.storage_key: 1 for s in sessions if s.storage_upload_id})
     for session in sessions:
-        current = await one.service._ledger.get_session(session.upload_uuid)
+        current = await one.service._deps.ledger.get_session(session.upload_uuid)
         assert current is not None and current.state == EXPIRED
         assert await one.objects.stat(session.storage_key) is None
         if session.storage_upload_id:

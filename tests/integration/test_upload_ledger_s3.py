@@ -33,6 +33,7 @@ from svc_upload.config import UploadRules
 from svc_upload.models import ACTIVE, COMPLETED, COMPLETING, EXPIRED, Part
 from svc_upload.reaper import Reaper
 from svc_upload.s3 import S3Objects
+from svc_upload.seams import Deps
 from svc_upload.service import UploadService
 from svc_upload.store import PgLedger
 
@@ -44,13 +45,13 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "svc_upload" / "migrations"
 
 
 @dataclass(frozen=True)
-class Deps:
+class Backends:
     database_url: str
     s3: S3Settings
 
 
 @pytest.fixture(scope="module")
-def deps(request: pytest.FixtureRequest, s3_stack: Stack) -> Deps:
+def deps(request: pytest.FixtureRequest, s3_stack: Stack) -> Backends:
     url = request.getfixturevalue("stack_deps").create_database(
         f"upload_it_{uuid.uuid4().hex[:8]}")
     store = s3_stack
@@ -58,7 +59,7 @@ def deps(request: pytest.FixtureRequest, s3_stack: Stack) -> Deps:
                     access_key=store.s3_access_key, secret_key=store.s3_secret_key,
                     bucket=store.s3_bucket, region=store.s3_region, timeout_s=30,
                     transfer_timeout_s=60, max_connections=16, create_bucket=True)
-    return Deps(url, s3)
+    return Backends(url, s3)
 
 
 class Files:
@@ -85,14 +86,15 @@ class World:
     store: PgLedger
     objects: S3Objects
     files: Files
-    deps: Deps
+    deps: Backends
 
     def service(self, **rules: Any) -> UploadService:
-        return UploadService(self.store, self.objects, self.files, RULES.model_copy(update=rules))
+        return UploadService(Deps(self.store, self.objects, self.files,
+                                  RULES.model_copy(update=rules)))
 
 
 @pytest.fixture
-async def world(deps: Deps) -> AsyncIterator[World]:
+async def world(deps: Backends) -> AsyncIterator[World]:
     await apply_migrations(deps.database_url, MIGRATIONS)
     assert await apply_migrations(deps.database_url, MIGRATIONS) == []  # idempotent
     pool = await open_pool(DatabaseSettings(url=deps.database_url, pool_min=1,
@@ -188,7 +190,7 @@ async def test_expired_presigned_url_is_refused_and_presign_renews(world: World)
 # reaper -------------------------------------------------------------------------------------
 
 
-def reap_env(deps: Deps) -> dict[str, str]:
+def reap_env(deps: Backends) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GOVAULT_")}
     env.update({
         "GOVAULT_DATABASE_URL": deps.database_url,
@@ -281,7 +283,7 @@ class DownFiles(Files):
 async def test_a_completion_that_failed_on_the_files_service_stays_retryable(
         world: World) -> None:
     files = DownFiles()
-    service = UploadService(world.store, world.objects, files, RULES)
+    service = UploadService(Deps(world.store, world.objects, files, RULES))
     new = await service.create_multipart_session(OWNER, "frozen.bin", MIB, 5 * MIB)
     uid = new.session.upload_uuid
     status, etag = await put(new.parts[0][1], os.urandom(MIB))
@@ -382,7 +384,7 @@ async def test_a_completion_the_store_already_made_is_finished_with_its_etag(
     assert s.result_checksum == final == world.files.registered[uid].checksum
 
 
-async def test_the_bucket_is_created_at_start_once(deps: Deps) -> None:
+async def test_the_bucket_is_created_at_start_once(deps: Backends) -> None:
     """The upload service creates its bucket when it starts (both stores) and finds it there
     on every later start. (SeaweedFS would also create a missing bucket on the first PUT into
     it; MinIO answers NoSuchBucket, so the bucket must exist before the first upload.)"""
@@ -429,11 +431,12 @@ async def test_the_reaper_aborts_multipart_uploads_no_live_session_recorded(
         world: World, s3_store: str) -> None:
     service = world.service()
     # 1. the store answered too late: the session failed, the upload is open and unrecorded
-    late = UploadService(world.store, LateStore(world.objects._s3), world.files, RULES)
+    late = UploadService(Deps(world.store, LateStore(world.objects._s3), world.files, RULES))
     with pytest.raises(Unavailable):
         await late.create_multipart_session(OWNER, "late.bin", 6 * MIB, 5 * MIB)
     # 2. the database died after the S3 call: the session is live, its upload id unrecorded
-    dying = UploadService(FailingLedger(world.store._pool), world.objects, world.files, RULES)
+    dying = UploadService(Deps(FailingLedger(world.store._pool), world.objects, world.files,
+                               RULES))
     with pytest.raises(Unavailable):
         await dying.create_multipart_session(OWNER, "dying.bin", 6 * MIB, 5 * MIB)
     # 3. an upload at a key no session names; 4. a live session's own upload

@@ -31,7 +31,7 @@ from minio import Minio
 from compose import Stack
 from compose.errors import LockedError, PortInUseError
 from compose.ports import TIME_WAIT_S, can_bind, holders, shifted
-from tests.fixtures.stacks import isolated_environ, make_data_dir, offset_for, stop_stack
+from tests.support.stacks import isolated_environ, make_data_dir, offset_for, stop_stack
 
 REPO = Path(__file__).resolve().parents[2]
 

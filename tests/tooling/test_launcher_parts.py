@@ -34,7 +34,7 @@ def test_overlap_detects_shared_ports() -> None:
     assert ports.overlap(0, 100) == {9100}  # edge + 100 is edge_metrics
     assert ports.overlap(0, 2000) == set()
     assert ports.overlap(2000, 4000) == set()
-    for a in (0, 2000, 4000, 6000, 8000):  # `make up` and the test stacks (tests/fixtures)
+    for a in (0, 2000, 4000, 6000, 8000):  # `make up` and the test stacks (tests/support/stacks.py)
         for b in (0, 2000, 4000, 6000, 8000):
             assert a == b or ports.overlap(a, b) == set()
 

@@ -14,7 +14,7 @@ import pytest
 
 from loadtest import cpu, report
 
-SAMPLE = Path(__file__).resolve().parent.parent / "fixtures" / "loadtest_sample"
+SAMPLE = Path(__file__).resolve().parent.parent / "support" / "loadtest_sample"
 
 # A parent that runs a CPU-bound child to its end (reaped), says so, then waits for stdin.
 BURN = "import time\\nt = time.process_time()\\nwhile time.process_time() - t < 0.3: pass"

@@ -1,4 +1,4 @@
-"""The load-test report on a recorded sample (tests/fixtures/loadtest_sample: a real bench run at
+"""The load-test report on a recorded sample (tests/support/loadtest_sample: a real bench run at
 SCALE 0.02, TIME_FACTOR 0.1, trimmed), plus the pure pieces it stands on: shapes, histograms,
 the audit's comparison and the upload payloads."""
 
@@ -17,7 +17,7 @@ from loadtest.payload import Payload
 from loadtest.record import bucket_ms, load_workers, percentile
 from loadtest.settings import LoadSettings, SettingsError
 
-SAMPLE = Path(__file__).resolve().parent.parent / "fixtures" / "loadtest_sample"
+SAMPLE = Path(__file__).resolve().parent.parent / "support" / "loadtest_sample"
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from compose.ports import overlap
 from loadtest import ab, runs
 from loadtest.target import REPO_ROOT
 from loadtest.treestack import free_offset
-from tests.fixtures.stacks import offset_for
+from tests.support.stacks import offset_for
 
 pytestmark = pytest.mark.e2e
 

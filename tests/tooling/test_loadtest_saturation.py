@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
 from loadtest import report, saturation
 
-SAMPLE = Path(__file__).resolve().parent.parent / "fixtures" / "loadtest_sample"
+SAMPLE = Path(__file__).resolve().parent.parent / "support" / "loadtest_sample"
 
 
 def _page(observations: dict[str, list[float]], family: str = "govault_event_loop_lag_seconds",

@@ -1,40 +1,16 @@
 """Who is calling a gRPC method: the user (access token in `authorization` metadata, verified
-here, never a bare user-id header) or a fellow service (`x-govault-service` credential)."""
+here, never a bare user-id header) or a fellow service (`x-govault-service` credential). The
+metadata itself is read by `common.grpc.metadata`."""
 
 from __future__ import annotations
 
 import hmac
-from typing import Any, TypeAlias
 
-import grpc
 import structlog
 
 from common.errors import PermissionDenied, Unauthenticated, token_refused
-from common.grpc.client import AUTHORIZATION, CLIENT_IP, SERVICE_CREDENTIAL
+from common.grpc.metadata import Context, bearer_token, service_credential
 from common.tokens import Identity, TokenError, TokenVerifier
-
-__all__ = ["CLIENT_IP", "Context", "caller", "metadata_value", "optional_caller",
-           "require_service"]
-
-# The servicer context of any method (the request/response types do not matter here).
-Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
-
-
-def metadata_value(context: Context, key: str) -> str | None:
-    for item_key, value in context.invocation_metadata() or ():
-        if item_key == key:
-            return value.decode() if isinstance(value, bytes) else value
-    return None
-
-
-def bearer_token(context: Context) -> str | None:
-    header = metadata_value(context, AUTHORIZATION)
-    if not header:
-        return None
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
 
 
 async def optional_caller(
@@ -60,7 +36,7 @@ async def caller(context: Context, verifier: TokenVerifier) -> Identity:
 
 
 def require_service(context: Context, service_token: str) -> None:
-    presented = metadata_value(context, SERVICE_CREDENTIAL)
+    presented = service_credential(context)
     if not presented:
         raise Unauthenticated("this method is internal: a service credential is required")
     if not hmac.compare_digest(presented.encode(), service_token.encode()):

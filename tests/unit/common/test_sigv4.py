@@ -45,7 +45,7 @@ def test_aws_hosts_are_signed_by_the_sdk() -> None:
         settings = S3Settings(endpoint=endpoint, access_key="ak", secret_key="sk",
                               region="eu-west-1")
         client = S3Client(settings, "test")
-        assert (client._presigners[False] is not None) is lean
+        assert (client._signers.lean[False] is not None) is lean
         url = client.presign("GET", "users/x/y", 60, public=True)
         assert url.startswith(endpoint + "/govault/users/x/y?" if lean
                               else "https://govault.s3.")

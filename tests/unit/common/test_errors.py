@@ -34,7 +34,7 @@ from svc_auth import errors as auth_errors
 from svc_files import errors as files_errors
 from svc_upload import errors as upload_errors
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 # every code some kind of domain error is sent with (not the edge's own, not TIMEOUT/CANCELLED)
 SENT_BY_SERVICES = sorted(code for code, entry in CODES.items()
                           if entry.grpc in {CODES[kind.default_code].grpc for kind in KINDS})

@@ -9,7 +9,7 @@ from pathlib import Path
 from client import uploads as client_uploads
 from common.files import S3_MAX_PARTS, S3_MIN_PART_BYTES
 
-UPLOAD_JS = Path(__file__).resolve().parents[2] / "edge" / "web" / "upload.js"
+UPLOAD_JS = Path(__file__).resolve().parents[3] / "edge" / "web" / "upload.js"
 
 
 def _js_constant(source: str, name: str) -> int:

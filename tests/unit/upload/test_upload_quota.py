@@ -13,6 +13,7 @@ import pytest
 from common.errors import InvalidArgument, QuotaExceeded, Unavailable
 from svc_upload.config import UploadRules
 from svc_upload.models import FAILED
+from svc_upload.seams import Deps
 from svc_upload.service import UploadService
 from tests.fakes.upload import FakeFiles, FakeLedger, FakeObjects
 
@@ -24,7 +25,7 @@ RULES = UploadRules(chunk_size_bytes=5 * 1024 * 1024, max_file_size_bytes=10**9,
 
 def make(quota: int) -> tuple[UploadService, FakeLedger, FakeObjects, FakeFiles]:
     ledger, objects, files = FakeLedger(), FakeObjects(), FakeFiles(quota)
-    return UploadService(ledger, objects, files, RULES), ledger, objects, files
+    return UploadService(Deps(ledger, objects, files, RULES)), ledger, objects, files
 
 
 async def frames(data: bytes) -> AsyncIterator[bytes]:

@@ -35,6 +35,7 @@ from svc_upload.models import (
     Session,
 )
 from svc_upload.rules import composite_checksum, proxy_chunk_size, validate_size
+from svc_upload.seams import Deps
 from svc_upload.service import UploadService
 from tests.fakes.upload import FakeFiles, FakeLedger, FakeObjects
 
@@ -64,7 +65,7 @@ class World:
 def world() -> World:
     ledger, files = FakeLedger(), FakeFiles()
     objects = FakeObjects(min_part=RULES.chunk_size_bytes)  # this test config uses 4 MiB chunks
-    return World(ledger, objects, files, UploadService(ledger, objects, files, RULES))
+    return World(ledger, objects, files, UploadService(Deps(ledger, objects, files, RULES)))
 
 
 class Frames:
@@ -316,8 +317,8 @@ async def test_multipart_session_rules(world: World) -> None:
         with pytest.raises(GoVaultError) as err:
             await world.service.create_multipart_session(OWNER, "a", size, part)
         assert err.value.code == code
-    big = UploadService(world.ledger, world.objects, world.files,
-                        RULES.model_copy(update={"max_file_size_bytes": 10**15}))
+    big = UploadService(Deps(world.ledger, world.objects, world.files,
+                             RULES.model_copy(update={"max_file_size_bytes": 10**15})))
     with pytest.raises(InvalidArgument) as err:
         await big.create_multipart_session(OWNER, "a", 10_001 * 5 * MIB, 5 * MIB)
     assert err.value.code == "PART_OUT_OF_RANGE"
@@ -496,8 +497,9 @@ async def test_stale_completing_claim_is_taken_over(world: World) -> None:
     claim = await world.ledger.claim_completing(s.upload_uuid, ACTIVE, 30)
     assert claim is not None  # a holder that crashed here
     with pytest.raises(Conflict) as err:  # fresh claim: wait, then "in progress"
-        await UploadService(world.ledger, world.objects, world.files,
-                            RULES.model_copy(update={"completion_wait_s": 0.1})).complete_multipart(
+        await UploadService(Deps(world.ledger, world.objects, world.files,
+                                 RULES.model_copy(update={"completion_wait_s": 0.1}))
+                            ).complete_multipart(
             OWNER, s.upload_uuid)
     assert err.value.code == "UPLOAD_IN_PROGRESS"
     world.ledger.age(s.upload_uuid, claimed_at=now() - timedelta(seconds=60))
@@ -588,8 +590,8 @@ async def test_a_completion_whose_claim_was_taken_over_registers_nothing(world: 
         return etag
 
     world.objects.complete_multipart = slow_complete  # type: ignore[method-assign]
-    short_lease = UploadService(world.ledger, world.objects, world.files,
-                                RULES.model_copy(update={"completing_lease_s": 0.05}))
+    short_lease = UploadService(Deps(world.ledger, world.objects, world.files,
+                                     RULES.model_copy(update={"completing_lease_s": 0.05})))
     with pytest.raises(FailedPrecondition):  # the session is active again: re-check, retry
         await short_lease.complete_multipart(OWNER, s.upload_uuid)
     assert world.files.registered == {}

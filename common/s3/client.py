@@ -1,31 +1,20 @@
-"""The one S3 transport of the services that speak S3 (upload and files).
+"""`S3Client`, the transport: every call goes out through aiohttp to a presigned URL
+(UNSIGNED-PAYLOAD, `common.s3.signing`), on three connection pools of its own: byte streams,
+control calls, and the readiness probe's one connection, so streams held open by slow or silent
+clients can take neither a control call's connection nor the probe's (and the probe measures the
+store, not a queue of ours). Control calls run with the S3 API timeout, byte streams
+(`put_stream`) with the transfer timeout, an explicit Content-Length and the body fed from an
+async iterator, so bytes are neither buffered whole nor hashed a second time (the SDK hashes every
+body over plain HTTP). Measured cheaper than the blocking SDK in a thread: no thread hop, no
+urllib3, no payload hash. Rare operations the SDK does better (server-side copy above 5 GiB,
+listing) go through `sdk()`, which runs the blocking SDK in a thread. Answers are read with
+`common.s3.errors.error_in`.
 
-- Settings: `S3Settings` (`GOVAULT_S3_*`).
-- Signing: presigned URLs by `common.sigv4` (the minio SDK's URLs at a fraction of its CPU; the SDK
-  still signs for AWS hosts, which it addresses virtual-host style). The region is configured,
-  so presigning is pure computation (no bucket-location lookup); a second signer is built for the
-  public endpoint (what clients reach).
-- Transport: every call goes out through aiohttp to a presigned URL (UNSIGNED-PAYLOAD), on three
-  connection pools of its own: byte streams, control calls, and the readiness probe's one
-  connection, so streams held open by slow or silent clients can take neither a control call's
-  connection nor the probe's (and the probe measures the store, not a queue of ours). Control
-  calls run with the S3 API timeout, byte streams (`put_stream`) with the transfer timeout,
-  an explicit Content-Length and the body fed from an async iterator, so bytes are neither
-  buffered whole nor hashed a second time (the SDK hashes every body over plain HTTP). Measured
-  cheaper than the blocking SDK in a thread: no thread hop, no urllib3, no payload hash.
-  Rare operations the SDK does better (server-side copy above 5 GiB, listing) go through
-  `sdk()`, which runs the blocking SDK in a thread.
-- Answers: XML bodies are parsed with a real XML parser (`parse_xml`), and S3 error codes become
-  errors once (`classify`): the refusals a service acts on (`EntityTooSmall`, `InvalidPart`,
-  `NoSuchUpload`), a store out of space (`StorageFull`: HTTP 507, MinIO's XMinioStorageFull),
-  anything else `Unavailable` (the store cannot do it now).
-- Out of space: MinIO says so (507 XMinioStorageFull, or a 500 whose message ends "no space
-  left on device"); SeaweedFS answers a write it has no volume for with a bare 500
-  InternalError, so a write answered 5xx is followed by a write of the same size (up to 8 MiB)
-  of a probe object: refused too, the store is full (`StorageFull`, 507: retrying will not
-  help), and stays so (`check_space`, govault_object_store_full) until a write goes through
-  again (the readiness loop retries the probe write while full); accepted, it was a passing
-  failure (`Unavailable`).
+- Out of space: a write answered 5xx (SeaweedFS: a bare 500 InternalError when it has no volume)
+  is followed by a write of the same size (up to 8 MiB) of a probe object: refused too, the store
+  is full (`StorageFull`, 507: retrying will not help), and stays so (`check_space`,
+  govault_object_store_full) until a write goes through again (the readiness loop retries the
+  probe write while full); accepted, it was a passing failure (`Unavailable`).
 - Deadlines in seconds: connecting (3 s), a control call's answer (`read_timeout_s`), and a
   stream the store stops moving (`stall_timeout_s`: it takes no bytes, or sends no answer after
   the last one) while it does not answer a probe either. A frozen or unreachable store is
@@ -33,38 +22,32 @@
   transfer timeout), and a client streaming slowly is not a stalled store (only the store's side
   is timed).
 - Timing: every call is observed once in govault_s3_request_duration_seconds{service, operation}.
-
-Must not: know any service's rules or keys; it moves bytes and names.
-
-Why one module, larger than the others: it is the whole S3 wire protocol (signing, requests,
-streams, XML, error classification, timing, bucket creation) behind one seam. The S3 part limits
-are in `common.files` (the edge checks them too and must not import this module).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Self, TypeVar
-from urllib.parse import urlsplit
 
 import aiohttp
 import urllib3
 from minio import Minio
 from minio.error import InvalidResponseError, S3Error, ServerError
 from prometheus_client import Gauge, Histogram
-from pydantic import field_validator, model_validator
 
-from common.config import Settings, var
 from common.errors import StorageFull, Unavailable, storage_full
 from common.logging import get_logger
 from common.metrics import LATENCY_BUCKETS
-from common.sigv4 import Presigner
+from common.s3.errors import classify, error_in, may_be_full
+from common.s3.parsing import clean_etag, parse_xml
+from common.s3.sdk import create_bucket
+from common.s3.settings import S3Settings
+from common.s3.signing import Signers
 
 log = get_logger(__name__)
 
@@ -104,8 +87,6 @@ OP_CAPACITY_PROBE = "capacity_probe"
 CAPACITY_PROBE_KEY = ".govault-capacity-probe"
 CAPACITY_PROBE_MAX_BYTES = 8 * 1024 * 1024
 CAPACITY_RECHECK_S = 2.0  # a store found full is probed again at most this often
-# S3 error codes (besides HTTP 507) that say the store is out of space
-_FULL_CODES = frozenset({"XMinioStorageFull", "InsufficientStorage"})
 
 _CONNECT_S = 3.0
 
@@ -115,139 +96,6 @@ _CONNECT_S = 3.0
 _STREAMS = "streams"
 _CONTROL = "control"
 _PROBE = "probe"
-
-MISSING_KEY_CODES = frozenset({"NoSuchKey", "NoSuchObject", "NotFound"})
-
-
-class S3Settings(Settings):
-    """`GOVAULT_S3_*`: the store the services use and what clients are pointed at."""
-
-    endpoint: str = var("S3_ENDPOINT", description=(
-        "the S3 store as the services reach it, e.g. `http://127.0.0.1:8333`"))
-    public_endpoint: str = var("S3_PUBLIC_ENDPOINT", "", description=(
-        "the store as clients reach it: the host of presigned URLs (default: the endpoint)"))
-    access_key: str = var("S3_ACCESS_KEY", description="the store's access key")
-    secret_key: str = var("S3_SECRET_KEY", repr=False, description="the store's secret key")
-    bucket: str = var("S3_BUCKET", "govault", description="the one private bucket of file bytes")
-    region: str = var("S3_REGION", "us-east-1", description=(
-        "the store's region (presigned URLs are signed for it, with no lookup)"))
-    timeout_s: float = var("S3_TIMEOUT_S", 30.0, gt=0, description="one S3 API call, in all")
-    read_timeout_s: float = var("S3_READ_TIMEOUT_S", 5.0, gt=0, description=(
-        "a control call's answer does not start for this long: the store is unavailable"))
-    stall_timeout_s: float = var("S3_STALL_TIMEOUT_S", 10.0, gt=0, description=(
-        "a streamed PUT the store neither takes nor answers for this long, while it answers "
-        "no probe either: the store is unavailable"))
-    transfer_timeout_s: float = var("S3_TRANSFER_TIMEOUT_S", 300.0, gt=0, description=(
-        "one streamed PUT (a proxy chunk), in all"))
-    max_connections: int = var("S3_MAX_CONNECTIONS", 256, ge=1, description=(
-        "open connections to the store per process"))
-    create_bucket: bool = var("S3_CREATE_BUCKET", True, description=(
-        "the upload service creates the bucket at start-up when it is missing (false: an "
-        "operator creates it)"))
-
-    @field_validator("endpoint", "public_endpoint")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if value and not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
-
-    @model_validator(mode="after")
-    def _public_defaults_to_endpoint(self) -> Self:
-        if not self.public_endpoint:
-            object.__setattr__(self, "public_endpoint", self.endpoint)
-        return self
-
-
-# -- refusals a service acts on (everything else is Unavailable) -------------------------------
-class StoreRefused(Exception):
-    """The store answered with a client error the service must act on."""
-
-    def __init__(self, code: str, message: str = "") -> None:
-        super().__init__(message or code)
-        self.code = code
-
-
-class EntityTooSmall(StoreRefused):
-    """A part other than the last is under S3's 5 MiB minimum."""
-
-
-class InvalidPart(StoreRefused):
-    """A reported part/ETag does not exist in the store."""
-
-
-class NoSuchUpload(StoreRefused):
-    """The multipart upload id is unknown (completed or aborted)."""
-
-
-_REFUSALS: dict[str, type[StoreRefused]] = {
-    "EntityTooSmall": EntityTooSmall,
-    "InvalidPart": InvalidPart,
-    "InvalidPartOrder": InvalidPart,
-    "NoSuchUpload": NoSuchUpload,
-}
-
-
-def classify(code: str, message: str = "", status: int = 0) -> Exception:
-    """The one mapping from an S3 error code to what the services raise."""
-    refusal = _REFUSALS.get(code)
-    if refusal is not None:
-        return refusal(code, message)
-    if code in _FULL_CODES or status == 507 or "no space left on device" in message.lower():
-        log.warning("s3_storage_full", status=status, code=code, message=message)
-        return storage_full()
-    log.warning("s3_error", status=status, code=code, message=message)
-    return Unavailable(f"the object store refused the request ({code})")
-
-
-# -- XML answers ---------------------------------------------------------------------------------
-def parse_xml(payload: bytes) -> dict[str, str]:
-    """The text of every element in an S3 XML answer, by local name (namespace dropped), first
-    occurrence wins; {} when the payload is empty or not XML. `Error` is present (as "") when the
-    root or any element is an <Error>."""
-    payload = payload.lstrip()  # S3 may send whitespace first to keep a slow answer alive
-    if not payload:
-        return {}
-    try:
-        root = ET.fromstring(payload)
-    except ET.ParseError:
-        return {}
-    found: dict[str, str] = {}
-    for element in root.iter():
-        name = element.tag.rpartition("}")[2]
-        found.setdefault(name, (element.text or "").strip())
-    return found
-
-
-def error_in(status: int, payload: bytes) -> Exception | None:
-    """The error an answer carries, or None for a success. S3 may answer CompleteMultipartUpload
-    with 200 and an <Error> body (the failure is only known once the parts are joined)."""
-    fields = parse_xml(payload)
-    if 200 <= status < 300 and "Error" not in fields:
-        return None
-    code = fields.get("Code") or f"HTTP {status}"
-    return classify(code, fields.get("Message", ""), status)
-
-
-def _may_be_full(status: int, code: str) -> bool:
-    """A failed write the store may have refused for lack of space without saying so: a bare
-    5xx (SeaweedFS: 500 InternalError; 503 is SlowDown, a busy store), or MinIO's IncompleteBody
-    (it stops reading a body it has no room for)."""
-    return (status >= 500 and status != 503) or code == "IncompleteBody"
-
-
-def clean_etag(value: str) -> str:
-    return value.replace("&quot;", "").replace("&#34;", "").strip().strip('"')
-
-
-def complete_body(parts: list[tuple[int, str]]) -> bytes:
-    """The CompleteMultipartUpload request body for (part number, ETag) pairs."""
-    root = ET.Element("CompleteMultipartUpload")
-    for number, etag in parts:
-        part = ET.SubElement(root, "Part")
-        ET.SubElement(part, "PartNumber").text = str(number)
-        ET.SubElement(part, "ETag").text = f'"{etag}"'
-    return ET.tostring(root)
 
 
 class _Stall:
@@ -288,69 +136,6 @@ class ObjectInfo:
     etag: str
 
 
-def minio_client(settings: S3Settings, endpoint: str) -> Minio:
-    """A minio client for `endpoint` (the internal or the public one): presigning (pure, the
-    region is set) and the rare blocking calls of `S3Client.sdk`."""
-    parts = urlsplit(endpoint)
-    http = urllib3.PoolManager(
-        timeout=urllib3.Timeout(connect=min(5.0, settings.timeout_s), read=settings.timeout_s),
-        retries=urllib3.Retry(total=2, backoff_factor=0.2,
-                              status_forcelist=(500, 502, 503, 504)),
-        maxsize=32,
-    )
-    return Minio(parts.netloc, access_key=settings.access_key, secret_key=settings.secret_key,
-                 secure=parts.scheme == "https", region=settings.region, http_client=http)
-
-
-def list_open_uploads(client: Minio, bucket: str, prefix: str) -> list[tuple[str, str]]:
-    """(key, upload id) of every multipart upload open under `prefix` (ListMultipartUploads, all
-    pages; blocking: through `S3Client.sdk` in a service). MinIO lists only the uploads of the
-    object named exactly `prefix`."""
-    found: list[tuple[str, str]] = []
-    key_marker: str | None = None
-    id_marker: str | None = None
-    while True:
-        page = client._list_multipart_uploads(  # no public call in the SDK
-            bucket, prefix=prefix, key_marker=key_marker, upload_id_marker=id_marker,
-            max_uploads=1000)
-        found += [(u.object_name, u.upload_id) for u in page.uploads
-                  if u.object_name and u.upload_id]
-        if not page.is_truncated or not page.uploads:
-            return found
-        key_marker = page.next_key_marker or page.uploads[-1].object_name
-        # the SDK files NextUploadIdMarker under a misspelt attribute name
-        id_marker = (getattr(page, "self._next_upload_id_marker", None)
-                     or page.uploads[-1].upload_id)
-
-
-def _presigner(settings: S3Settings, endpoint: str, sdk: Minio) -> Presigner | None:
-    """The lean signer for `endpoint` if it signs a sample URL exactly as the SDK does; None
-    where it would not (an AWS or Aliyun host, which the SDK addresses virtual-host style)."""
-    lean = Presigner(endpoint, settings.access_key, settings.secret_key, settings.region)
-    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-    query = {"partNumber": "1", "uploadId": "a b/c~", "response-content-disposition": "x y"}
-    mine = lean.presign("PUT", settings.bucket, "users/a b/ü~", 60, query, when)
-    theirs = sdk.get_presigned_url("PUT", settings.bucket, "users/a b/ü~",
-                                   expires=timedelta(seconds=60), request_date=when,
-                                   extra_query_params=dict(query))
-    return lean if mine == theirs else None
-
-
-def create_bucket(client: Minio, bucket: str) -> bool:
-    """The one way GoVault creates its bucket (the upload service at start-up, the local
-    launcher, the container stack's init step): created unless it exists, a concurrent creator
-    tolerated. True when this call created it. Blocking (the minio SDK)."""
-    if client.bucket_exists(bucket):
-        return False
-    try:
-        client.make_bucket(bucket)
-    except S3Error as exc:
-        if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-            raise
-        return False
-    return True
-
-
 class S3Client:
     """The bucket of `settings`, for the service named `service` (the metrics label)."""
 
@@ -358,11 +143,7 @@ class S3Client:
         self.settings = settings
         self.bucket = settings.bucket
         self._service = service
-        self._signer = minio_client(settings, settings.endpoint)
-        self._public_signer = minio_client(settings, settings.public_endpoint)
-        self._presigners = {
-            False: _presigner(settings, settings.endpoint, self._signer),
-            True: _presigner(settings, settings.public_endpoint, self._public_signer)}
+        self._signers = Signers(settings)
         self._http: dict[str, aiohttp.ClientSession] = {}
         self._probing: asyncio.Future[None] | None = None
         self._answered_at = float("-inf")  # loop time of the store's last answer below 500
@@ -404,15 +185,8 @@ class S3Client:
     def presign(self, method: str, key: str, expires_s: int, *,
                 query: Mapping[str, str] | None = None, public: bool = False,
                 response_headers: Mapping[str, str] | None = None) -> str:
-        presigner = self._presigners[public]
-        if presigner is not None:
-            return presigner.presign(method, self.bucket, key, expires_s,
-                                     {**(query or {}), **(response_headers or {})})
-        signer = self._public_signer if public else self._signer
-        return signer.get_presigned_url(
-            method, self.bucket, key, expires=timedelta(seconds=expires_s),
-            response_headers=dict(response_headers) if response_headers else None,
-            extra_query_params=dict(query) if query else None)
+        return self._signers.presign(method, key, expires_s, query=query, public=public,
+                                     response_headers=response_headers)
 
     # -- the transport -------------------------------------------------------------------------
     async def request(self, operation: str, method: str, key: str,
@@ -520,7 +294,7 @@ class S3Client:
         like the transport's (`write`: a 5xx may mean the store is full, see `write_error`)."""
         with self.timed(operation):
             try:
-                result = await asyncio.wait_for(asyncio.to_thread(call, self._signer),
+                result = await asyncio.wait_for(asyncio.to_thread(call, self._signers.sdk),
                                                 self.settings.timeout_s * 2)
             except S3Error as exc:
                 status = exc.response.status if exc.response is not None else 0
@@ -528,7 +302,7 @@ class S3Client:
                 if isinstance(error, StorageFull):
                     self._set_full(1)
                 elif (write and isinstance(error, Unavailable)
-                      and _may_be_full(status, exc.code or "")
+                      and may_be_full(status, exc.code or "")
                       and await self._refuses_writes(1)):
                     error = storage_full()
                 raise error from None
@@ -553,7 +327,7 @@ class S3Client:
         if isinstance(error, StorageFull):
             self._set_full(length)
         elif (isinstance(error, Unavailable)
-              and _may_be_full(status, parse_xml(payload).get("Code", ""))
+              and may_be_full(status, parse_xml(payload).get("Code", ""))
               and await self._refuses_writes(length)):
             return storage_full()
         return error
@@ -569,7 +343,7 @@ class S3Client:
             raise storage_full()
 
     async def _refuses_writes(self, length: int) -> bool:
-        """After a write of `length` bytes failed (`_may_be_full`): whether a probe write of
+        """After a write of `length` bytes failed (`may_be_full`): whether a probe write of
         that size (capped) is refused too (a 5xx other than 503 SlowDown, or out of space).
         Unreachable is not full."""
         size = max(1, min(length, CAPACITY_PROBE_MAX_BYTES))

@@ -1,4 +1,4 @@
-"""The S3 answers the services read (common/s3.py), parsed with an XML parser and classified
+"""The S3 answers the services read (common/s3/), parsed with an XML parser and classified
 once: success bodies, error bodies, S3's "200 with <Error>" answer to CompleteMultipartUpload,
 and garbage. The last tests drive the upload adapter against a local HTTP server that answers
 like an S3 store would."""
