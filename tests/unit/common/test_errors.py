@@ -74,7 +74,7 @@ def test_a_bare_status_stands_for_its_one_generic_code() -> None:
     generic = [entry.grpc for entry in CODES.values() if entry.generic]
     assert len(generic) == len(set(generic)) == len(GENERIC)
     for status, code in GENERIC.items():
-        if status == "INTERNAL":
+        if status in ("INTERNAL", "CANCELLED"):
             continue  # bare, it is a call broken in transport: 503 (test_status_table.py)
         bare = grpc.aio.AioRpcError(grpc.StatusCode[status], grpc.aio.Metadata(),
                                     grpc.aio.Metadata(), details="x")
