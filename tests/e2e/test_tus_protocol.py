@@ -21,6 +21,7 @@ from tests.support.tus import (
     MIB,
     OCTETS,
     checksum,
+    corrupted,
     create,
     expire_now,
     head,
@@ -132,7 +133,7 @@ async def test_a_creation_whose_body_fails_names_the_upload(
     answer = await tus(http, "POST", edge_url + BASE, user,
                        {**OCTETS, "Upload-Length": str(size),
                         "Upload-Metadata": metadata(filename="retried.bin"),
-                        "Upload-Checksum": checksum("sha256", data[:-1] + b"!")}, data)
+                        "Upload-Checksum": checksum("sha256", corrupted(data))}, data)
     assert (answer.status, answer.body["code"]) == (460, "UPLOAD_CHECKSUM_MISMATCH")
     url = edge_url + answer.headers["Location"]
     assert (await head(http, url, user)).headers["Upload-Offset"] == "0"
@@ -185,7 +186,7 @@ async def test_checksums(http: aiohttp.ClientSession, edge_url: str, user: User,
     assert (await patch(http, url, user, 0, data[:MIB], **{"Upload-Checksum": good})
             ).status == 204
     for piece in (data[MIB:2 * MIB], data[MIB:13 * MIB]):
-        wrong = checksum(algorithm, piece[:-1] + b"!")
+        wrong = checksum(algorithm, corrupted(piece))
         answer = await patch(http, url, user, MIB, piece, **{"Upload-Checksum": wrong})
         assert (answer.status, answer.body["code"]) == (460, "UPLOAD_CHECKSUM_MISMATCH")
         assert (await head(http, url, user)).headers["Upload-Offset"] == str(MIB)

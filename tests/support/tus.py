@@ -42,6 +42,12 @@ def checksum(algorithm: str, data: bytes) -> str:
     return f"{algorithm} {base64.b64encode(hashlib.new(algorithm, data).digest()).decode()}"
 
 
+def corrupted(data: bytes) -> bytes:
+    """`data` with its last byte changed, always (a fixed replacement byte equals the original
+    one time in 256 with random data: a "wrong" checksum that was right once failed a run)."""
+    return data[:-1] + bytes([data[-1] ^ 0xFF])
+
+
 async def tus(http: aiohttp.ClientSession, method: str, url: str, user: User | None,
               headers: Mapping[str, str | None] | None = None,
               data: bytes | None = None) -> Answer:
