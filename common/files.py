@@ -31,6 +31,10 @@ MIB = 1024 * 1024
 S3_MIN_PART_BYTES = 5 * MIB
 S3_MAX_PART_BYTES = 5 * 1024 * MIB
 S3_MAX_PARTS = 10_000
+# What surrounds a part's ETag as a client reports it and is dropped: ASCII white space and
+# quotes. Spelled out, not `\s`: Python's `\s` and str.strip() also take \x1c-\x1f and \x85,
+# the JSON Schema (ECMAScript) `\s` of /openapi.json does not, and the two must agree.
+ETAG_SPACE = " \t\n\v\f\r"
 
 
 STORAGE_PREFIX = "users/"  # every object GoVault writes is under it

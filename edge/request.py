@@ -97,7 +97,7 @@ def decode(raw: bytes, model: type[M]) -> M:
         if not raw.isascii():
             raw.decode()  # JSON is UTF-8 throughout, in the fields a model ignores too
         decoded: M = _decoder(model).decode(raw)
-    except msgspec.ValidationError as exc:
+    except msgspec.ValidationError:
         # The decoder validates as it parses: make sure the JSON itself was well formed.
         plain = _plain_json(raw)
         if not isinstance(plain, dict):
@@ -105,8 +105,8 @@ def decode(raw: bytes, model: type[M]) -> M:
         try:
             # JSON has one number type: 143.0 is the integer 143 (as JSON Schema counts it).
             return msgspec.convert({k: _integral(v) for k, v in plain.items()}, model)
-        except msgspec.ValidationError:
-            raise invalid(_REGEX.sub("in the format /openapi.json describes", str(exc))) from None
+        except msgspec.ValidationError as lax:  # its reason: the strict one may be a 143.0
+            raise invalid(_REGEX.sub("in the format /openapi.json describes", str(lax))) from None
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         raise _not_json() from None
     return decoded

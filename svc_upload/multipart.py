@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from common.errors import Conflict, InvalidArgument
+from common.files import ETAG_SPACE
 from svc_upload import errors
 from svc_upload.completion import Completion
 from svc_upload.models import ACTIVE, COMPLETED, COMPLETING, MULTIPART, Part, Session
@@ -40,7 +41,7 @@ class PresignedParts:
 
 def clean_etag(etag: str) -> str | None:
     """The ETag a client reported, unquoted; None when empty or implausibly long."""
-    clean = etag.strip().strip('"').strip()
+    clean = etag.strip(ETAG_SPACE + '"')
     return clean if clean and len(clean) <= 128 else None
 
 

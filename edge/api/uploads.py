@@ -22,10 +22,12 @@ from edge.api.base import (
     Uuid,
 )
 
-# S3's part ETag as its PUT answered it (quotes and surrounding spaces are dropped): some
-# character other than a space or a quote, at most 128 characters.
-ETag = Annotated[str, msgspec.Meta(pattern=rf'^[\s"]*[^\s"\x00][^\x00]*{END}', min_length=1,
-                                   max_length=128)]
+# S3's part ETag as its PUT answered it (quotes and surrounding white space are dropped): some
+# character other than ASCII white space or a quote, at most 128 characters. ETAG_AROUND is
+# common.files.ETAG_SPACE and the quote as regex escapes that ECMAScript and Python read alike.
+ETAG_AROUND = r' \t\n\v\f\r"'
+ETag = Annotated[str, msgspec.Meta(pattern=rf'^[{ETAG_AROUND}]*[^{ETAG_AROUND}\x00][^\x00]*{END}',
+                                   min_length=1, max_length=128)]
 PartSize = Annotated[int, msgspec.Meta(
     ge=1, le=S3_MAX_PART_BYTES,
     description="bytes; at most 5 GiB, at least 5 MiB unless the file fits in one part")]

@@ -20,17 +20,18 @@ from govault.files.v1 import files_pb2
 from openapi_spec_validator import validate
 
 from common.errors import InvalidArgument
-from common.files import validate_file_name
+from common.files import ETAG_SPACE, validate_file_name
 from edge import api
 from edge.api.auth import Login, SignUp
 from edge.api.base import SPACES, STRIPPED, Model
 from edge.api.files import PAGE, PAGE_MAX, CopyBody, Rename
-from edge.api.uploads import Complete, Presign, ProxySession
+from edge.api.uploads import ETAG_AROUND, Complete, Presign, ProxySession
 from edge.errors import ApiError
 from edge.request import decode
 from edge.routes import API_MODULES, files
 from svc_auth import rules as auth_rules
 from svc_files.service import FilesService
+from svc_upload.multipart import clean_etag
 
 ORIGINAL_FIELDS = {"file_id", "owner_id", "name", "mime_type", "size_bytes", "created_at",
                    "is_public"}
@@ -197,6 +198,31 @@ def test_space_set_is_what_strip_removes_outside_control_characters() -> None:
                       if re.fullmatch(rf"[{SPACES}]", chr(c))}
     assert {chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()} == {
         chr(c) for c in range(sys.maxunicode + 1) if re.fullmatch(STRIPPED, chr(c))}
+
+
+def test_an_etag_the_schema_allows_is_one_the_service_keeps() -> None:
+    r"""The ETag's pattern in /openapi.json and the upload service's stripping agree on what
+    surrounds an ETag: ASCII white space and quotes (the fuzzer sent "\x1e", which JSON Schema's
+    `\s` does not match but Python's does: a schema-valid list refused 400)."""
+    assert {chr(c) for c in range(0x3100) if re.fullmatch(f"[{ETAG_AROUND}]", chr(c))} == \
+        set(ETAG_SPACE + '"')
+    upload = "0b8f2c1e-5a7d-4c3b-9e2f-1a2b3c4d5e6f"
+    for etag in ["\x1e", "\x85", "\xa0", " \"e\"\t", "\u3000x"]:
+        listed = decode(json.dumps({"upload_uuid": upload, "parts": [
+            {"part_number": 1, "etag": etag, "size_bytes": 5}]}).encode(), Complete).parts
+        assert clean_etag(listed[0].etag), repr(etag)
+    for etag in [" ", '""', ' \t"\n']:
+        assert not _accepts(Complete, {"upload_uuid": upload, "parts": [
+            {"part_number": 1, "etag": etag, "size_bytes": 5}]})
+        assert clean_etag(etag) is None
+
+
+def test_a_refusal_names_the_real_reason_not_a_whole_number_float() -> None:
+    with pytest.raises(ApiError) as caught:
+        decode(json.dumps({"upload_uuid": "0b8f2c1e-5a7d-4c3b-9e2f-1a2b3c4d5e6f", "parts": [
+            {"part_number": 1, "etag": "e", "size_bytes": 5.0},
+            {"part_number": 2, "etag": " ", "size_bytes": 5}]}).encode(), Complete)
+    assert "$.parts[1].etag" in caught.value.message, caught.value.message
 
 
 NAMES = ["a.txt", " a", "a ", "...", ".a", "résumé 2026.pdf", "日本語", "a\u3000b", "", " ",
