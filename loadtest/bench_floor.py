@@ -6,7 +6,8 @@ it from this process with 8 concurrent callers; CPU is utime+stime from /proc fo
 this process's CPU for the client (its gRPC poller thread included):
 
   grpc unary     a unary call with a small protobuf message (grpc.aio client and server)
-  grpc stream    a client-streaming call carrying 1 MiB as 4 frames of 256 KiB (the proxy chunk)
+  grpc stream    a client-streaming call carrying 1 MiB as 4 frames of 256 KiB (the proxy chunk;
+                 --frame-bytes changes the frame)
   http request   a small aiohttp request (server side: the edge's share per REST call)
   http 1 MiB     an aiohttp request with a 1 MiB body (the proxy chunk into the edge)
   s3-style call  an aiohttp client request (the upload service's share of each S3 call), and
@@ -17,7 +18,7 @@ It then adds them up for the calls each flow makes (counted from the code, liste
 CPU the flows cannot go below with these libraries and this architecture, before any rule,
 PostgreSQL statement, log line or metric.
 
-    python -m loadtest.bench_floor [--calls 4000] [--json FILE]
+    python -m loadtest.bench_floor [--calls 4000] [--frame-bytes 262144] [--json FILE]
 """
 
 from __future__ import annotations
@@ -158,7 +159,7 @@ def _spawn(kind: str, port: int) -> subprocess.Popen[bytes]:
     return proc
 
 
-async def measure_grpc(calls: int) -> list[dict[str, Any]]:
+async def measure_grpc(calls: int, frame: int = FRAME) -> list[dict[str, Any]]:
     import grpc
     from govault.upload.v1 import upload_pb2
     from grpc_health.v1 import health_pb2
@@ -184,9 +185,9 @@ async def measure_grpc(calls: int) -> list[dict[str, Any]]:
                 call = stream()
                 await call.write(upload_pb2.UploadChunkRequest(
                     header=upload_pb2.ChunkHeader(upload_uuid="x", content_length=MIB)))
-                for offset in range(0, MIB, FRAME):
+                for offset in range(0, MIB, frame):
                     await call.write(upload_pb2.UploadChunkRequest(
-                        data=payload[offset:offset + FRAME]))
+                        data=payload[offset:offset + frame]))
                 await call.done_writing()
                 await call
 
@@ -240,10 +241,10 @@ def floors(parts: dict[str, dict[str, Any]]) -> dict[str, float]:
             for flow, calls in FLOWS.items()}
 
 
-async def run(calls: int) -> dict[str, Any]:
-    rows = [*await measure_grpc(calls), *await measure_http(calls), measure_sha()]
+async def run(calls: int, frame: int = FRAME) -> dict[str, Any]:
+    rows = [*await measure_grpc(calls, frame), *await measure_http(calls), measure_sha()]
     return {"parts": rows, "floor_ms_per_upload": floors({r["part"]: r for r in rows}),
-            "flows": FLOWS, "load_average": os.getloadavg(),
+            "flows": FLOWS, "stream_frame_bytes": frame, "load_average": os.getloadavg(),
             "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
@@ -252,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=4000, help="small calls per part")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--frame-bytes", type=int, default=FRAME,
+                        help="bytes per message of the 1 MiB client stream")
     parser.add_argument("--serve", nargs=2, metavar=("KIND", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
@@ -260,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     from common.loop import install_event_loop
 
     install_event_loop()
-    result = asyncio.run(run(args.calls))
+    result = asyncio.run(run(args.calls, args.frame_bytes))
     print("| part | calls | per s | client CPU ms | server CPU ms |\n|---|---|---|---|---|")
     for row in result["parts"]:
         print(f"| {row['part']} | {row['calls']} | {row['per_s'] or '–'} | {row['client_ms']} "
