@@ -257,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="bytes per message of the 1 MiB client stream")
     parser.add_argument("--serve", nargs=2, metavar=("KIND", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    from common.runtime import prepare_process
+
+    prepare_process()  # gRPC's settings as the services run with them (before grpc is imported)
     if args.serve:
         (serve_grpc if args.serve[0] == "grpc" else serve_http)(int(args.serve[1]))
         return 0

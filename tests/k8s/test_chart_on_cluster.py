@@ -383,8 +383,8 @@ def test_disruption_budgets_refuse_a_second_eviction(release: Release) -> None:
     1) lets the first through and refuses the second until the replacement is ready."""
     outcomes, waited = {}, {}
     for process in PROCESSES:
-        # The budget counts unready pods as disrupted: both replicas must be Ready first (the
-        # previous process's replacement pod starting can slow a probe on a loaded machine).
+        # The budget counts an unready pod as disrupted: both replicas must be Ready first (a
+        # run found one process with a single Ready pod here, just after the rolling upgrade).
         waited[process] = round(release.wait_ready_replicas(process, 2, READY_TIMEOUT_S), 1)
         first, second = (p["metadata"]["name"] for p in release.ready_pods(process)[:2])
         answers = []
