@@ -378,13 +378,45 @@ async def test_rolling_upgrade_under_load(release: Release, http: aiohttp.Client
                                            release.command)
 
 
+def not_ready_story(release: Release, pod: dict[str, Any]) -> dict[str, Any]:
+    """What a pod that is not Ready says about it: its conditions, the kubelet's recent events,
+    and for an edge pod its own /ready answer (which upstream it could not reach). Never
+    raises: it only documents a moment."""
+    name = pod["metadata"]["name"]
+    story: dict[str, Any] = {"pod": name, "conditions": [
+        {k: c.get(k) for k in ("type", "status", "reason", "lastTransitionTime")}
+        for c in pod.get("status", {}).get("conditions", [])]}
+    try:
+        events = json.loads(release.cluster.kubectl(
+            "-n", NS, "get", "events", "--field-selector", f"involvedObject.name={name}",
+            "-o", "json", check=False).stdout or "{}")
+        story["events"] = [f"{e.get('reason')}: {str(e.get('message'))[:160]}"
+                           for e in events.get("items", [])[-5:]]
+        if pod["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "edge":
+            probe = ("import urllib.request, urllib.error\n"
+                     "try:\n print(urllib.request.urlopen('http://127.0.0.1:9000/ready',"
+                     " timeout=5).read().decode())\n"
+                     "except urllib.error.HTTPError as e:\n print(e.code, e.read().decode())")
+            story["ready_answer"] = release.cluster.kubectl(
+                "-n", NS, "exec", name, "--", "python", "-c", probe, check=False,
+                timeout=30).stdout.strip()[:300]
+    except Exception as exc:  # a diagnostic must not turn a pass into a failure
+        story["error"] = repr(exc)[:200]
+    return story
+
+
 def test_disruption_budgets_refuse_a_second_eviction(release: Release) -> None:
     """Two back-to-back evictions of one process's pods (a drain): the budget (maxUnavailable
     1) lets the first through and refuses the second until the replacement is ready."""
-    outcomes, waited = {}, {}
+    outcomes, waited, not_ready = {}, {}, {}
     for process in PROCESSES:
         # The budget counts an unready pod as disrupted: both replicas must be Ready first (a
-        # run found one process with a single Ready pod here, just after the rolling upgrade).
+        # run found one process with a single Ready pod here, just after the rolling upgrade;
+        # what such a pod says is kept in the figures).
+        pods = release.pods(process)
+        if sum(release.ready(p) for p in pods) < 2:
+            not_ready[process] = [not_ready_story(release, p) for p in pods
+                                  if not release.ready(p)]
         waited[process] = round(release.wait_ready_replicas(process, 2, READY_TIMEOUT_S), 1)
         first, second = (p["metadata"]["name"] for p in release.ready_pods(process)[:2])
         answers = []
@@ -400,6 +432,7 @@ def test_disruption_budgets_refuse_a_second_eviction(release: Release) -> None:
         assert answers[1][0] != 0 and "disruption budget" in answers[1][1], answers
         release.wait_ready_replicas(process, 2, READY_TIMEOUT_S, frozenset({first}))
     FIGURES["disruption_budgets"] = {p: {"waited_for_two_ready_s": waited[p],
+                                         "not_ready_at_start": not_ready.get(p, []),
                                          "answers": [a[1][:80] or "evicted" for a in answers]}
                                      for p, answers in outcomes.items()}
 
