@@ -225,10 +225,13 @@ def verdict(summary: dict[str, Any]) -> str:
     bad = [f"{k}={summary[k]}" for k in VIOLATIONS if summary.get(k)]
     if bad:
         return "FAIL: " + ", ".join(bad)
+    warnings = [f"the {name} pass failed" for name in ("reaper", "files_audit")
+                if summary.get(name, {}).get("ok") is False
+                and summary[name].get("error") != "skipped"]
     if summary.get("open_multipart_uploads"):
-        return (f"clean (warning: {summary['open_multipart_uploads']} multipart uploads of live "
-                "sessions still open)")
-    return "clean"
+        warnings.append(f"{summary['open_multipart_uploads']} multipart uploads of live "
+                        "sessions still open")
+    return f"clean (warning: {'; '.join(warnings)})" if warnings else "clean"
 
 
 # ------------------------------------------------------------------------------ entry points

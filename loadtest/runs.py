@@ -74,7 +74,9 @@ def run_set(name: str, tree: Path, out: Path, strategies: list[str], offset: int
         "run_set": name, "started_at": stamp, "strategies": strategies,
         "scale": settings.scale, "time_factor": settings.time_factor, "shape": settings.shape,
         "store": spec["store"], "stages": [s.to_dict() for s in plan],
-        "tree": str(tree), "git_commit": commit_of(tree), "tool_commit": commit_of(REPO_ROOT),
+        # the tree by name only (its commit says which build it is; a path is this machine's)
+        "tree": "." if tree == REPO_ROOT else tree.name, "git_commit": commit_of(tree),
+        "tool_commit": commit_of(REPO_ROOT),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                     "python": platform.python_version()},
         "env": env_extra, "fresh_stack_per_strategy": True, "load_average_before": {},
@@ -96,8 +98,9 @@ def run_set(name: str, tree: Path, out: Path, strategies: list[str], offset: int
                 stack_file = stack.data_dir / "stack.json"
                 say(f"[{strategy}] fresh stack at {state['edge_url']}")
                 summary = bench.run_strategy(
-                    Target.from_state(state), stack_file, strategy, out / strategy, env_extra,
-                    settings.user_count, prefix=f"lt{stamp[2:8]}{stamp[9:15]}{strategy[:2]}")
+                    Target.from_state(state, source_root=tree), stack_file, strategy,
+                    out / strategy, env_extra, settings.user_count,
+                    prefix=f"lt{stamp[2:8]}{stamp[9:15]}{strategy[:2]}")
             finally:
                 stack.stop()
             if summary.get("error") or any(summary.get(k) for k in audit.VIOLATIONS):

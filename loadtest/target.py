@@ -42,6 +42,9 @@ class Target:
     grpc_addrs: Mapping[str, str] = field(default_factory=dict)
     database_urls: Mapping[str, str] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
+    # The source tree the stack runs from: its one-shot CLIs (reaper, audit) run from it too, so
+    # a stack of another build (`loadtest.runs --tree`) is settled by its own code and schema.
+    source_root: Path = REPO_ROOT
 
     def __post_init__(self) -> None:
         ensure_local(self.edge_url)
@@ -50,7 +53,7 @@ class Target:
             ensure_local(f"grpc://{addr}")
 
     @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> Target:
+    def from_state(cls, state: Mapping[str, Any], source_root: Path = REPO_ROOT) -> Target:
         env = dict(state.get("env") or {})
         return cls(
             edge_url=state["edge_url"].rstrip("/"),
@@ -62,6 +65,7 @@ class Target:
             grpc_addrs=dict(state.get("grpc_addrs") or {}),
             database_urls=dict(state.get("database_urls") or {}),
             env=env,
+            source_root=source_root,
         )
 
     @classmethod
@@ -96,6 +100,8 @@ class Target:
             env["GOVAULT_GRPC_PORT"] = self.grpc_addrs[name].rsplit(":", 1)[1]
         env["GOVAULT_METRICS_PORT"] = "0"
         env.setdefault("GOVAULT_LOG_LEVEL", "warning")
+        if self.source_root != REPO_ROOT:
+            env["PYTHONPATH"] = f"{self.source_root}:{self.source_root / 'gen'}"
         return env
 
     def run_cli(self, service: str, *args: str, timeout_s: float = 300
@@ -103,13 +109,14 @@ class Target:
         """`python -m svc_<service> <args>` with the service's env; TargetError on failure."""
         cmd = [sys.executable, "-m", f"svc_{service}", *args]
         try:
-            proc = subprocess.run(cmd, env=self.service_env(service), cwd=REPO_ROOT,
+            proc = subprocess.run(cmd, env=self.service_env(service), cwd=self.source_root,
                                   capture_output=True, text=True, timeout=timeout_s, check=False)
         except subprocess.TimeoutExpired:
             raise TargetError(f"{' '.join(cmd[1:])} did not finish in {timeout_s:.0f} s") from None
-        if proc.returncode != 0:
+        if proc.returncode != 0:  # its last lines (the exception), no traceback paths
+            last = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
             raise TargetError(f"{' '.join(cmd[1:])} exited {proc.returncode}: "
-                              f"{(proc.stderr or proc.stdout).strip()[-2000:]}")
+                              + " | ".join(line.strip() for line in last)[:500])
         return proc
 
     def minio(self) -> Any:

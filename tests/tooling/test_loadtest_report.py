@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from loadtest import audit, report, shapes
 from loadtest.payload import Payload
 from loadtest.record import bucket_ms, load_workers, percentile
 from loadtest.settings import LoadSettings, SettingsError
+from loadtest.target import REPO_ROOT, Target, TargetError
 
 SAMPLE = Path(__file__).resolve().parent.parent / "support" / "loadtest_sample"
 
@@ -227,6 +229,30 @@ def test_audit_compare_clean() -> None:
     assert (summary["ghosts"], summary["orphans"], summary["duplicates"],
             summary["missing_objects"]) == (0, 0, 0, 0)
     assert audit.verdict(summary) == "clean"
+
+
+def test_audit_verdict_says_when_a_server_side_pass_failed() -> None:
+    summary = {"ghosts": 0, "reaper": {"ok": False, "error": "-m svc_upload reap exited 1"},
+               "files_audit": {"ok": True}}
+    assert audit.verdict(summary) == "clean (warning: the reaper pass failed)"
+    summary["reaper"] = {"ok": False, "error": "skipped"}  # --no-reap: asked for, not a failure
+    assert audit.verdict(summary) == "clean"
+
+
+def test_a_target_of_another_tree_runs_its_clis_from_that_tree(tmp_path: Path) -> None:
+    state = {"edge_url": "http://127.0.0.1:1", "s3_endpoint": "http://127.0.0.1:2",
+             "s3_access_key": "k", "s3_secret_key": "s"}
+    default = Target.from_state(state)
+    assert default.source_root == REPO_ROOT
+    assert default.service_env("upload").get("PYTHONPATH") == os.environ.get("PYTHONPATH")
+    other = Target.from_state(state, source_root=tmp_path)
+    assert other.service_env("upload")["PYTHONPATH"] == f"{tmp_path}:{tmp_path / 'gen'}"
+    failed = tmp_path / "svc_upload"
+    failed.mkdir()
+    (failed / "__init__.py").write_text("")
+    (failed / "__main__.py").write_text("raise SystemExit('this tree ran')\n")
+    with pytest.raises(TargetError, match="this tree ran"):
+        other.run_cli("upload", "reap")
 
 
 def test_audit_compare_finds_ghosts_orphans_duplicates_and_missing_objects() -> None:
