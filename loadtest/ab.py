@@ -36,6 +36,10 @@ from loadtest.bench_uploads import MIB, Bench
 from loadtest.treestack import TreeStack
 
 
+def _tree_name(tree: Path) -> str:
+    return "." if tree.resolve() == Path(__file__).resolve().parent.parent else tree.name
+
+
 @dataclass
 class Side:
     label: str
@@ -156,7 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results))
     if args.json:
         Path(args.json).write_text(json.dumps({
-            "args": {k: str(v) for k, v in vars(args).items()},
+            # trees by name only (a path is this machine's; "." is this tree)
+            "args": {k: (_tree_name(v) if isinstance(v, Path) else str(v))
+                     for k, v in vars(args).items()},
             "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "results": results}, indent=1) + "\n")
     return 0
