@@ -14,7 +14,9 @@ edge, auth, upload, files, postgres with its backends, the store, and these clie
 over every window of a build, and the spread of the per-window figures is shown too.
 
 Environment for one side only: --before-env / --after-env `NAME=VALUE;NAME=VALUE` (a setting
-measured against its absence on the same tree: `--before . --after . --after-env GRPC_X=1`).
+measured against its absence on the same tree: `--before . --after . --after-env GRPC_X=1`);
+an interpreter for one side only: --before-python / --after-python (a venv with the server
+extras installed under another Python version).
 """
 
 from __future__ import annotations
@@ -133,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--after", required=True, type=Path, help="the tree of the new build")
     parser.add_argument("--before-env", default="", help="NAME=VALUE;… for the old build only")
     parser.add_argument("--after-env", default="", help="NAME=VALUE;… for the new build only")
+    parser.add_argument("--before-python", default="",
+                        help="the old build's interpreter (default: this one)")
+    parser.add_argument("--after-python", default="",
+                        help="the new build's interpreter (a venv of another Python version)")
     parser.add_argument("--modes", default="seed-multipart,seed-proxy")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--seconds", type=float, default=10.0, help="per window")
@@ -146,8 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.modes = [m for m in args.modes.split(",") if m]
     first, second = (int(o) for o in args.offsets.split(","))
-    sides = [Side("before", TreeStack(args.before, first, args.store, parse_env(args.before_env))),
-             Side("after", TreeStack(args.after, second, args.store, parse_env(args.after_env)))]
+    sides = [Side("before", TreeStack(args.before, first, args.store, parse_env(args.before_env),
+                                      args.before_python)),
+             Side("after", TreeStack(args.after, second, args.store, parse_env(args.after_env),
+                                     args.after_python))]
     try:
         for side in sides:
             side.stack.launch()  # both start at once, then each is waited for
@@ -161,8 +169,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({
             # trees by name only (a path is this machine's; "." is this tree)
-            "args": {k: (_tree_name(v) if isinstance(v, Path) else str(v))
-                     for k, v in vars(args).items()},
+            "args": {k: (_tree_name(v) if isinstance(v, Path)
+                         else Path(v).name if k == "json" else str(v))
+                     for k, v in vars(args).items() if not k.endswith("_python")},
+            # interpreters by version only (their paths are this machine's too)
+            "python": {side.label: side.stack.python_version() for side in sides},
             "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "results": results}, indent=1) + "\n")
     return 0

@@ -45,8 +45,9 @@ def free_offset(offset: int) -> int:
 
 class TreeStack:
     def __init__(self, tree: Path, offset: int, store: str = "minio",
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, python: str = "") -> None:
         self.tree = tree.resolve()
+        self.python = python or sys.executable  # the interpreter of the stack's processes
         self.offset = offset
         self.store = store
         self.env = dict(env or {})
@@ -60,10 +61,14 @@ class TreeStack:
                "PYTHONPATH": f"{self.tree}:{self.tree / 'gen'}"}
         with (self.data_dir / "launcher.log").open("wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "compose.local", "up", "--data-dir", str(self.data_dir),
+                [self.python, "-m", "compose.local", "up", "--data-dir", str(self.data_dir),
                  "--port-offset", str(self.offset), "--store", self.store, "--no-prometheus"],
                 cwd=self.tree, env=env, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True)
+
+    def python_version(self) -> str:
+        return subprocess.run([self.python, "-c", "import sys; print(sys.version.split()[0])"],
+                              capture_output=True, text=True, check=True).stdout.strip()
 
     def start(self) -> dict[str, Any]:
         """Launches and waits until the services run; returns stack.json (with `pids`)."""

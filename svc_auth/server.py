@@ -4,11 +4,11 @@ interceptor maps them."""
 
 from __future__ import annotations
 
-from google.protobuf.timestamp_pb2 import Timestamp
 from govault.auth.v1 import auth_pb2, auth_pb2_grpc
 
 from common.grpc.identity import caller, require_service
 from common.grpc.metadata import Context, client_ip
+from common.grpc.timestamps import timestamp_pb
 from common.tokens import ALGORITHM, TokenVerifier
 from svc_auth.models import User
 from svc_auth.service import AuthService, Session
@@ -18,10 +18,8 @@ SERVICE_NAME = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
 
 
 def user_message(user: User) -> auth_pb2.User:
-    created = Timestamp()
-    created.FromDatetime(user.created_at)
     return auth_pb2.User(user_id=user.user_id, username=user.username, email=user.email,
-                         created_at=created)
+                         created_at=timestamp_pb(user.created_at))
 
 
 class AuthServicer(auth_pb2_grpc.AuthServiceServicer):

@@ -4,16 +4,15 @@ results to protobuf. Rules live in service.py; errors are mapped by the common i
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import TypeAlias
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 from govault.files.v1 import files_pb2, files_pb2_grpc
 
 from common.files import NewFile
 from common.grpc.identity import caller, optional_caller, require_service
 from common.grpc.metadata import Context
+from common.grpc.timestamps import timestamp_pb
 from common.tokens import TokenVerifier
 from svc_files.models import EDITOR, VIEWER, FileView, Page, Share, Usage
 from svc_files.service import FilesService
@@ -22,12 +21,6 @@ _PERMISSION_TO_PB = {VIEWER: files_pb2.PERMISSION_VIEWER, EDITOR: files_pb2.PERM
 _PERMISSION_FROM_PB = {v: k for k, v in _PERMISSION_TO_PB.items()}
 
 Ctx: TypeAlias = Context
-
-
-def _ts(value: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts
 
 
 def summary(view: FileView) -> files_pb2.FileSummary:
@@ -39,7 +32,7 @@ def summary(view: FileView) -> files_pb2.FileSummary:
         mime_type=f.mime_type,
         size_bytes=f.size_bytes,
         checksum=f.checksum,
-        created_at=_ts(f.created_at),
+        created_at=timestamp_pb(f.created_at),
         is_public=f.is_public,
         access=int(view.access),  # type: ignore[arg-type]
     )
@@ -50,7 +43,7 @@ def share_pb(share: Share) -> files_pb2.Share:
         user_id=share.user_id,
         email=share.email,
         permission=_PERMISSION_TO_PB[share.permission],
-        created_at=_ts(share.created_at),
+        created_at=timestamp_pb(share.created_at),
     )
 
 
@@ -144,8 +137,8 @@ class FilesServicer(files_pb2_grpc.FilesServiceServicer):
     ) -> files_pb2.GetDownloadUrlResponse:
         link = await self._service.download_link(await self._maybe_user(context), request.file_id)
         return files_pb2.GetDownloadUrlResponse(
-            download_url=link.url, expires_at=_ts(link.expires_at), file_name=link.file_name
-        )
+            download_url=link.url, expires_at=timestamp_pb(link.expires_at),
+            file_name=link.file_name)
 
     async def RenameFile(
         self, request: files_pb2.RenameFileRequest, context: Ctx
@@ -214,7 +207,7 @@ class FilesServicer(files_pb2_grpc.FilesServiceServicer):
         shortcut = await self._service.create_shortcut(await self._user(context), request.file_id)
         return files_pb2.CreateShortcutResponse(
             shortcut_id=shortcut.shortcut_id, file_id=shortcut.file_id,
-            created_at=_ts(shortcut.created_at),
+            created_at=timestamp_pb(shortcut.created_at),
         )
 
     async def DeleteShortcut(

@@ -16,6 +16,7 @@ from govault.upload.v1 import upload_pb2, upload_pb2_grpc
 from common.errors import GoVaultError, InvalidArgument
 from common.grpc.identity import caller
 from common.grpc.metadata import TUS_UPLOAD, Context
+from common.grpc.timestamps import timestamp_pb
 from common.logging import get_logger
 from common.tokens import TokenVerifier
 from svc_upload.models import MULTIPART, PROXY, TUS, Part, Session
@@ -45,9 +46,7 @@ METHODS = {PROXY: upload_pb2.UPLOAD_METHOD_PROXY, MULTIPART: upload_pb2.UPLOAD_M
 def _ts(value: datetime | None) -> Timestamp | None:
     if value is None:
         return None
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts
+    return timestamp_pb(value)
 
 
 def _parts(parts: list[tuple[int, str]]) -> list[upload_pb2.PartUrl]:

@@ -42,14 +42,20 @@ def test_a_run_set_runs_each_strategy_on_a_fresh_stack_of_the_tree(tmp_path: Pat
 
 
 def test_two_builds_are_measured_in_alternating_windows(tmp_path: Path) -> None:
-    """loadtest.ab with the same tree on both sides, one of them with a setting of its own."""
+    """loadtest.ab with the same tree on both sides, one of them with a setting and an
+    interpreter of its own (named by its version in the figures, not by its path)."""
     first = offset_for("bench")
     code = ab.main(["--before", str(REPO_ROOT), "--after", str(REPO_ROOT),
-                    "--after-env", "GOVAULT_LOG_LEVEL=warning", "--modes", "seed-multipart",
+                    "--after-env", "GOVAULT_LOG_LEVEL=warning", "--after-python", sys.executable,
+                    "--modes", "seed-multipart",
                     "--rounds", "1", "--seconds", "2", "--offsets", f"{first},{first + 300}",
                     "--json", str(tmp_path / "ab.json")])
     assert code == 0
-    result = json.loads((tmp_path / "ab.json").read_text())["results"]["seed-multipart"]
+    written = json.loads((tmp_path / "ab.json").read_text())
+    version = ".".join(map(str, sys.version_info[:3]))
+    assert written["python"] == {"before": version, "after": version}
+    assert written["args"]["json"] == "ab.json" and "after_python" not in written["args"]
+    result = written["results"]["seed-multipart"]
     for side in ("before", "after"):
         assert result[side]["uploads"] > 0 and result[side]["errors"] == 0
         per = result[side]["cpu_ms_per_upload"]

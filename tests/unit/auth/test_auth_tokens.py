@@ -113,6 +113,25 @@ async def test_a_token_with_a_byte_that_is_not_ascii_is_malformed_not_an_error(
     assert not caught.value.expired
 
 
+@pytest.mark.parametrize("header", [
+    "", "e30", "W10", "bm90IGpzb24", "eyJhbGciOiJFZERTQSJ9=", "eyJhbGci+OiJFZERTQSJ9",
+    "eyJhbGciOiJFZERTQSJ9!", "a", "eyJhbGciOiJFZERTQSIsImtpZCI6Ik"])
+async def test_a_header_that_is_not_a_json_object_in_base64url_is_malformed(
+        issuer: TokenIssuer, header: str) -> None:
+    """The verifier reads the header itself to pick the key (PyJWT checks it again): empty, `{}` (no
+    algorithm), a JSON list, not JSON, padded, a character outside base64url, one character
+    too many, a truncated object."""
+    _, payload, signature = issuer.issue(*USER).token.split(".")
+    with pytest.raises(TokenError, match=r"malformed|algorithm not accepted") as caught:
+        await verifier_for(issuer).verify(".".join((header, payload, signature)))
+    assert not caught.value.expired
+
+
+async def test_a_token_without_dots_is_malformed(issuer: TokenIssuer) -> None:
+    with pytest.raises(TokenError, match="malformed"):
+        await verifier_for(issuer).verify(issuer.issue(*USER).token.replace(".", ""))
+
+
 async def test_hmac_token_signed_with_the_public_key_is_refused(issuer: TokenIssuer) -> None:
     _, claims, _ = _parts(issuer.issue(*USER).token)
     for secret in (issuer.public_pem, "secret"):
