@@ -2,6 +2,8 @@
 
     python -m loadtest.profile --out loadtest/results/profile-<label>   (`make profile`)
         [--size 1048576] [--modes raw,proxy,multipart] [--seconds 20] [--port-offset 3500]
+        [--format raw --gil]   (collapsed stacks of the GIL holder, and whose code ran:
+                                loadtest/attribute.py)
 
 It starts a stack of its own (the launcher, in a temporary directory, no Prometheus, port offset
 3500 by default so it meets neither `make up` nor the tests) and stops it afterwards. For each
@@ -33,6 +35,7 @@ from typing import Any
 
 import aiohttp
 
+from loadtest import attribute
 from loadtest.bench_uploads import MIB, Bench, Result
 from loadtest.cpu import GROUPS, OURS, Meter
 from loadtest.settings import BENCH_ENVIRON
@@ -51,7 +54,7 @@ SUFFIX = {"flamegraph": "svg", "raw": "txt"}  # raw: collapsed stacks, one line 
 
 
 def start_profilers(out: Path, pids: dict[str, int], seconds: float, rate: int,
-                    form: str = "flamegraph", native: bool = False
+                    form: str = "flamegraph", native: bool = False, gil: bool = False
                     ) -> list[subprocess.Popen[bytes]]:
     out.mkdir(parents=True, exist_ok=True)
     spy = find_py_spy()
@@ -60,6 +63,8 @@ def start_profilers(out: Path, pids: dict[str, int], seconds: float, rate: int,
          str(max(1, int(seconds))), "--format", form,
          # native frames need the process paused while its stack is read
          *(["--native"] if native else ["--nonblocking"]),
+         *(["--gil"] if gil else []),  # only the thread holding the GIL: on-CPU Python
+         *(["--nolineno"] if form == "raw" else []),  # per function: fewer, merged stacks
          "--output", str(out / f"{name}.{SUFFIX[form]}")],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for name, pid in pids.items()]
 
@@ -74,8 +79,8 @@ def _relative_paths(svg: Path) -> None:
 async def profile_mode(bench: Bench, http: aiohttp.ClientSession, procs: Meter,
                        mode: str, size: int, seconds: float, out: Path, rate: int,
                        profiled: dict[str, int], form: str = "flamegraph",
-                       native: bool = False) -> dict[str, Any]:
-    spies = (start_profilers(out / mode, profiled, seconds, rate, form, native)
+                       native: bool = False, gil: bool = False) -> dict[str, Any]:
+    spies = (start_profilers(out / mode, profiled, seconds, rate, form, native, gil)
              if mode != "raw" and rate > 0 else [])
     before = procs.snapshot()["cpu_s"]
     result: Result = await bench.run_mode(http, mode, size, seconds)
@@ -115,7 +120,12 @@ def write_report(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) ->
                      + " | ".join(str(cpu.get(n, "–")) for n in names)
                      + f" | {row['errors']} |")
     suffix = SUFFIX[meta.get("format", "flamegraph")]
-    lines += ["", "Flame graphs (on-CPU samples, py-spy): "
+    if suffix == "txt" and meta.get("rate", 1):
+        lines += ["", "Whose code ran (loadtest/attribute.py: share of the samples"
+                  + (", the GIL holder only" if meta.get("gil") else "") + "):", "",
+                  attribute.table(out)]
+    lines += ["", ("Flame graphs (on-CPU samples, py-spy): " if suffix == "svg"
+                   else "Collapsed stacks (py-spy raw, one line per stack): ")
               + ", ".join(f"[{r['mode']}/{n}]({r['mode']}/{n}.{suffix})"
                           for r in rows if r["mode"] != "raw" for n in PROFILED)
               if meta.get("rate", 1) else "No profiler attached (--rate 0): CPU only.", ""]
@@ -137,13 +147,14 @@ async def run(args: argparse.Namespace, out: Path, edge_url: str, env: dict[str,
         await bench.users(http, max(8, args.concurrency))
         for mode in args.modes.split(","):
             row = await profile_mode(bench, http, procs, mode, args.size, args.seconds, out,
-                                     args.rate, profiled, args.format, args.native)
+                                     args.rate, profiled, args.format, args.native,
+                                     args.gil)
             print(json.dumps(row), flush=True)
             rows.append(row)
     meta = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "argv": " ".join(sys.argv[1:]), "concurrency": args.concurrency,
             "seconds": args.seconds, "size_bytes": args.size, "load_average": os.getloadavg(),
-            "format": args.format, "rate": args.rate, "store": args.store}
+            "format": args.format, "rate": args.rate, "store": args.store, "gil": args.gil}
     return write_report(out, rows, meta)
 
 
@@ -163,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="py-spy samples per second (0: no profiler, CPU figures only)")
     parser.add_argument("--format", choices=sorted(SUFFIX), default="flamegraph",
                         help="flame graphs (SVG) or raw collapsed stacks (text, to grep)")
+    parser.add_argument("--gil", action="store_true",
+                        help="sample only the thread holding the GIL (Python on a CPU; "
+                             "without it a runnable thread waiting for a core is counted)")
     parser.add_argument("--native", action="store_true",
                         help="sample native frames too (C extensions: grpc, uvloop, psycopg)")
     args = parser.parse_args(argv)
