@@ -204,7 +204,7 @@ async def test_abort_and_expiry_release_reservations(http: aiohttp.ClientSession
             break
         await asyncio.sleep(0.5)
     assert state["status"] == "expired", state
-    assert left["upload_uuid"] in reap(quota_stack)["expired_uploads"]
+    reap(quota_stack)  # this pass or the service's own (every 60 s) releases the reservation
     assert (await usage(http, base, user))["reserved_bytes"] == 0
     status, body = await session(http, base, user, 2 * MIB)
     assert status == 200, body

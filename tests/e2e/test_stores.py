@@ -177,8 +177,9 @@ async def test_abort_and_a_reaper_pass_end_uploads_in_the_store(
                                                   "Content-Type": "application/octet-stream"})
     assert status == 200 and body["status"] == "uploading", body
     await asyncio.to_thread(expire_now, store_stack, abandoned["upload_uuid"], proxy_uid)
-    summary = await asyncio.to_thread(reap, store_stack)
-    assert {abandoned["upload_uuid"], proxy_uid} <= set(summary["expired_uploads"])
+    # a pass as an operator runs it (after any pass the service itself is running: either may
+    # have reaped them, so the outcome is checked, not this pass's summary)
+    await asyncio.to_thread(reap, store_stack)
     for uid in (abandoned["upload_uuid"], proxy_uid):
         assert (await upload_status(http, base, user, uid))["status"] == "expired"
     for url in (aborted_url, abandoned_url):  # the store's multipart uploads are gone
