@@ -393,8 +393,10 @@ def not_ready_story(release: Release, pod: dict[str, Any]) -> dict[str, Any]:
         story["events"] = [f"{e.get('reason')}: {str(e.get('message'))[:160]}"
                            for e in events.get("items", [])[-5:]]
         if pod["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "edge":
+            port = next((p["containerPort"] for c in pod["spec"]["containers"]
+                         for p in c.get("ports", []) if p.get("name") == "http"), 9000)
             probe = ("import urllib.request, urllib.error\n"
-                     "try:\n print(urllib.request.urlopen('http://127.0.0.1:9000/ready',"
+                     f"try:\n print(urllib.request.urlopen('http://127.0.0.1:{port}/ready',"
                      " timeout=5).read().decode())\n"
                      "except urllib.error.HTTPError as e:\n print(e.code, e.read().decode())")
             story["ready_answer"] = release.cluster.kubectl(
